@@ -1,0 +1,398 @@
+/*
+ * ember.h — public C API of Ember, a library that turns text into sentence
+ * embeddings with BERT-family encoder models (BERT, ModernBERT) on the user's
+ * own hardware.
+ *
+ * Shape of the API (in the spirit of SQLite and llama.cpp):
+ *
+ *   ember_model      immutable after load: config, weights (memory-mapped
+ *                    safetensors), tokenizer. Share it freely between threads.
+ *   ember_ctx        per-thread execution state: scratch arena, thread pool,
+ *                    driver stream. One thread at a time per context.
+ *   ember_tokenizer  immutable, thread-safe; owned by a model or loaded alone.
+ *   ember_encoding   a reusable output buffer for one tokenization.
+ *
+ * Conventions
+ *   - Every fallible call returns an ember_status: EMBER_OK (0) or a negative
+ *     error. The precise reason (file, tensor, offset, expected vs found) is
+ *     kept per thread and read with ember_last_error() until the next Ember
+ *     call on the same thread.
+ *   - Out-parameters come last. What the library allocates, the matching
+ *     _free releases; every _free accepts NULL.
+ *   - Parameter structs are filled by ember_*_default_params() and carry their
+ *     own size in the first field so they can grow without breaking callers.
+ *   - The library never exits, aborts or prints on bad input. Diagnostics go
+ *     to the logging callback (silent by default).
+ */
+#ifndef EMBER_H
+#define EMBER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EMBER_VERSION_MAJOR 0
+#define EMBER_VERSION_MINOR 1
+#define EMBER_VERSION_PATCH 0
+#define EMBER_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------------ */
+/* Status codes and errors                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef enum ember_status {
+    EMBER_OK = 0,
+    EMBER_E_INVALID_ARGUMENT = -1, /* the caller passed something invalid      */
+    EMBER_E_IO = -2,               /* a file could not be opened, read, mapped  */
+    EMBER_E_FORMAT = -3,           /* a file or input is malformed              */
+    EMBER_E_UNSUPPORTED = -4,      /* well-formed but not supported (model_type,
+                                      dtype, pooling mode, tokenizer component) */
+    EMBER_E_MODEL = -5,            /* weights disagree with the config (missing
+                                      tensor, wrong shape or dtype)             */
+    EMBER_E_NOMEM = -6,            /* out of memory                             */
+    EMBER_E_TOO_LONG = -7,         /* input longer than the model accepts       */
+    EMBER_E_NOT_FOUND = -8,        /* no such model, file or revision           */
+    EMBER_E_NETWORK = -9,          /* network failure (hub download)            */
+    EMBER_E_AUTH = -10,            /* hub refused: gated/private, token needed  */
+    EMBER_E_INTERNAL = -11         /* a bug in Ember or a driver failure        */
+} ember_status;
+
+/* A fixed English description of a status ("malformed input", ...). Never
+ * NULL; static storage. */
+const char *ember_status_str(ember_status status);
+
+/* The precise message of the last failed Ember call on the calling thread
+ * (e.g. "model.safetensors: tensor 'encoder.layer.0.attention.self.query.weight':
+ * expected F32[384,384], found F32[384,383]"). Returns "" when the last call
+ * succeeded or none failed yet. The string is owned by the library and valid
+ * until the next Ember call on the same thread. */
+const char *ember_last_error(void);
+
+/* Version string, e.g. "0.1.0". Static storage. */
+const char *ember_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef enum ember_log_level {
+    EMBER_LOG_ERROR = 0,
+    EMBER_LOG_WARN = 1,
+    EMBER_LOG_INFO = 2,
+    EMBER_LOG_DEBUG = 3
+} ember_log_level;
+
+/* A logging callback receives one complete line without the trailing newline.
+ * It may be called from any thread that calls into Ember (and from worker
+ * threads of the library); it must be thread-safe. `msg` is valid only during
+ * the call. */
+typedef void (*ember_log_fn)(ember_log_level level, const char *msg, void *user);
+
+/* Installs the process-wide logging callback (NULL = silent, the default) and
+ * the most verbose level passed to it. Not synchronised with concurrent
+ * logging: set it before loading models. */
+void ember_log_set(ember_log_fn fn, ember_log_level max_level, void *user);
+
+/* ------------------------------------------------------------------------ */
+/* Enumerations                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef enum ember_pooling {
+    EMBER_POOLING_CLS = 0,           /* hidden state of the first token          */
+    EMBER_POOLING_MEAN = 1,          /* mean over all real tokens                */
+    EMBER_POOLING_MAX = 2,           /* element-wise max over real tokens        */
+    EMBER_POOLING_MEAN_SQRT_LEN = 3, /* sum / sqrt(number of tokens)             */
+    EMBER_POOLING_WEIGHTED_MEAN = 4, /* position-weighted mean (weights 1..n)    */
+    EMBER_POOLING_LAST_TOKEN = 5     /* hidden state of the last real token      */
+} ember_pooling;
+
+/* Short lowercase name of a pooling mode ("cls", "mean", ...). Static. */
+const char *ember_pooling_name(ember_pooling pooling);
+
+/* Numeric precision used for the weights of the matrix multiplies. */
+typedef enum ember_dtype {
+    EMBER_DTYPE_AUTO = 0, /* fp32 compute (the reference precision)           */
+    EMBER_DTYPE_F32 = 1,
+    EMBER_DTYPE_BF16 = 2, /* bf16 weights, fp32 accumulation (opt-in)         */
+    EMBER_DTYPE_INT8 = 3  /* int8 weights with block-wise scales (opt-in)     */
+} ember_dtype;
+
+typedef enum ember_truncation_side {
+    EMBER_TRUNCATE_RIGHT = 0, /* keep the beginning of the text               */
+    EMBER_TRUNCATE_LEFT = 1   /* keep the end of the text                     */
+} ember_truncation_side;
+
+/* ------------------------------------------------------------------------ */
+/* Models                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ember_model ember_model;
+typedef struct ember_ctx ember_ctx;
+typedef struct ember_tokenizer ember_tokenizer;
+typedef struct ember_encoding ember_encoding;
+
+/* Progress of a hub download: `file` being fetched, bytes done and total
+ * (total < 0 when unknown). Called from the loading thread. */
+typedef void (*ember_progress_fn)(const char *file, int64_t done, int64_t total, void *user);
+
+typedef struct ember_model_params {
+    uint32_t struct_size;       /* sizeof(ember_model_params)                   */
+    const char *driver;         /* "cpu", or NULL/"auto" for the best available */
+    ember_dtype dtype;          /* precision of the matrix weights              */
+    int32_t max_seq_length;     /* 0: from sentence_bert_config.json / config   */
+    int32_t load_tokenizer;     /* 1 (default): load tokenizer.json if present  */
+    int32_t allow_download;     /* 1 (default): fetch hub ids that are not in
+                                   the local cache (HF_HUB_OFFLINE=1 forbids)    */
+    const char *revision;       /* hub revision when the id has no "@rev"; NULL = "main" */
+    ember_progress_fn progress; /* download progress, or NULL                   */
+    void *progress_user;
+} ember_model_params;
+
+/* Defaults: driver auto, dtype auto (fp32), tokenizer loaded, downloads
+ * allowed. */
+ember_model_params ember_model_default_params(void);
+
+/* Loads a model from `path`: a local Hugging Face model directory (config.json,
+ * model.safetensors or a sharded index, optional tokenizer and
+ * sentence-transformers files), or a hub id "org/name[@revision]" resolved
+ * through the Hugging Face cache (downloading what is missing unless offline).
+ * `params` may be NULL for defaults. On success *out receives a model that the
+ * caller frees with ember_model_free(). The safetensors files stay mapped
+ * until then.
+ * Returns EMBER_OK, or EMBER_E_INVALID_ARGUMENT, EMBER_E_IO, EMBER_E_FORMAT,
+ * EMBER_E_UNSUPPORTED, EMBER_E_MODEL, EMBER_E_NOMEM, EMBER_E_NOT_FOUND,
+ * EMBER_E_NETWORK, EMBER_E_AUTH; *out is NULL on error. */
+ember_status ember_model_load(const char *path, const ember_model_params *params,
+                              ember_model **out);
+
+/* Frees a model. Every context created from it must be freed first. NULL is
+ * a no-op. */
+void ember_model_free(ember_model *model);
+
+/* Dimension of the embeddings the model produces. */
+int32_t ember_model_dim(const ember_model *model);
+
+/* Longest input (in tokens, special tokens included) the model embeds:
+ * sentence-transformers' max_seq_length when given, else the position limit. */
+int32_t ember_model_max_tokens(const ember_model *model);
+
+/* Pooling mode and whether the output is L2-normalized by default. */
+ember_pooling ember_model_pooling(const ember_model *model);
+int32_t ember_model_normalize(const ember_model *model);
+
+/* A description of a loaded model. Strings are owned by the model and live
+ * as long as it. */
+typedef struct ember_model_info {
+    uint32_t struct_size;          /* sizeof(ember_model_info), set by caller  */
+    const char *architecture;      /* "bert" or "modernbert"                   */
+    const char *source;            /* path or hub id as given to load          */
+    const char *directory;         /* local directory the files were read from */
+    int32_t dim;                   /* embedding dimension                      */
+    int32_t hidden_size;
+    int32_t n_layers;
+    int32_t n_heads;
+    int32_t intermediate_size;
+    int32_t vocab_size;
+    int32_t max_position_embeddings;
+    int32_t max_tokens;            /* see ember_model_max_tokens               */
+    ember_pooling pooling;
+    int32_t normalize;             /* 1 if embeddings are L2-normalized        */
+    int32_t pooling_from_files;    /* 0: no sentence-transformers files, the
+                                      architecture's documented default used   */
+    const char *file_dtype;        /* dtype of the weights in the file(s)      */
+    const char *compute_dtype;     /* dtype the matrix multiplies run in       */
+    const char *driver;            /* "cpu", ...                               */
+    const char *cpu_features;      /* e.g. "avx2 fma f16c"                     */
+    const char *kernels;           /* the kernel set in use, e.g. "avx2+openblas" */
+    int64_t n_parameters;          /* parameters the forward pass uses         */
+    int32_t has_tokenizer;         /* 1 if a tokenizer was loaded              */
+    int32_t n_shards;              /* safetensors files mapped                 */
+    int32_t lowercase_input;       /* sentence_bert_config do_lower_case       */
+    int32_t n_prompts;             /* prompts in config_sentence_transformers  */
+} ember_model_info;
+
+/* Fills *info (whose struct_size the caller sets). Returns EMBER_OK or
+ * EMBER_E_INVALID_ARGUMENT. */
+ember_status ember_model_get_info(const ember_model *model, ember_model_info *info);
+
+/* The prompts of config_sentence_transformers.json: name and text of prompt
+ * `i` in [0, n_prompts). Returns NULL when out of range. Owned by the model. */
+const char *ember_model_prompt_name(const ember_model *model, int32_t i);
+const char *ember_model_prompt_text(const ember_model *model, int32_t i);
+/* Text of the prompt called `name`, or NULL. Owned by the model. */
+const char *ember_model_prompt(const ember_model *model, const char *name);
+/* The default_prompt_name of config_sentence_transformers.json, or NULL. */
+const char *ember_model_default_prompt_name(const ember_model *model);
+
+/* ------------------------------------------------------------------------ */
+/* Execution contexts                                                         */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ember_ctx_params {
+    uint32_t struct_size;     /* sizeof(ember_ctx_params)                       */
+    int32_t n_threads;        /* worker threads; 0 = all online CPUs            */
+    int32_t max_batch;        /* sequences per forward pass (default 32)        */
+    int32_t max_batch_tokens; /* real tokens per forward pass (default 4096; a
+                                 single longer sequence still runs alone)       */
+} ember_ctx_params;
+
+ember_ctx_params ember_ctx_default_params(void);
+
+/* Creates an execution context for `model` (which must outlive it). Reserves
+ * the worst-case scratch memory once, so embedding calls do not allocate in
+ * the hot path. A context is used by one thread at a time; create one per
+ * thread to embed concurrently with the same model.
+ * Returns EMBER_OK, EMBER_E_INVALID_ARGUMENT or EMBER_E_NOMEM. */
+ember_status ember_ctx_init(const ember_model *model, const ember_ctx_params *params,
+                            ember_ctx **out);
+
+/* Frees a context and joins its threads. NULL is a no-op. */
+void ember_ctx_free(ember_ctx *ctx);
+
+/* Options of one embedding call. */
+typedef struct ember_embed_options {
+    uint32_t struct_size;         /* sizeof(ember_embed_options)                */
+    int32_t normalize;            /* -1: as the model says; 0: raw pooled; 1: L2 */
+    int32_t dimensions;           /* 0: full; else Matryoshka: keep the first
+                                     `dimensions` values, then (re)normalize if
+                                     normalizing                                 */
+    int32_t truncate;             /* texts: 1 (default) cut to max tokens;
+                                     0: EMBER_E_TOO_LONG instead. Token ids are
+                                     never cut: longer than max is an error.    */
+    ember_truncation_side truncation_side;
+    const char *prompt;           /* texts: prepended to every text, or NULL    */
+} ember_embed_options;
+
+ember_embed_options ember_embed_default_options(void);
+
+/* What an embedding call did. */
+typedef struct ember_embed_stats {
+    int64_t n_tokens;          /* real tokens run through the model             */
+    int64_t n_truncated;       /* texts cut to the length limit                 */
+    int64_t n_invalid_utf8;    /* texts whose invalid UTF-8 was replaced        */
+    int64_t n_forward_passes;  /* forward passes (batches) run                  */
+} ember_embed_stats;
+
+/* Embeds `n_seqs` token-id sequences given in CSR form: sequence i is
+ * ids[offsets[i] .. offsets[i+1]), used exactly as given (no special tokens
+ * added). Writes n_seqs rows of `dim` floats to `out` in input order, where
+ * dim is opts->dimensions or ember_model_dim(). `out_len` is the capacity of
+ * `out` in floats. `opts` and `stats` may be NULL.
+ * Returns EMBER_OK; EMBER_E_INVALID_ARGUMENT (NULL pointers, decreasing
+ * offsets, an id outside the vocabulary, an empty sequence, `out` too small);
+ * EMBER_E_TOO_LONG (a sequence longer than ember_model_max_tokens);
+ * EMBER_E_INTERNAL (driver failure). On error `out` content is unspecified. */
+ember_status ember_embed_tokens(ember_ctx *ctx, const int32_t *ids, const int64_t *offsets,
+                                int64_t n_seqs, const ember_embed_options *opts, float *out,
+                                int64_t out_len, ember_embed_stats *stats);
+
+/* Embeds `n` texts: texts[i] holds lens[i] bytes of UTF-8 (NUL allowed;
+ * invalid sequences are replaced by U+FFFD and counted in stats). Each text is
+ * lowercased when the model's sentence_bert_config says do_lower_case,
+ * prefixed by opts->prompt, tokenized with special tokens and truncated to
+ * ember_model_max_tokens (unless opts->truncate is 0). Output as for
+ * ember_embed_tokens.
+ * Returns the codes of ember_embed_tokens, and EMBER_E_UNSUPPORTED when the
+ * model has no tokenizer. */
+ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const size_t *lens,
+                               int64_t n, const ember_embed_options *opts, float *out,
+                               int64_t out_len, ember_embed_stats *stats);
+
+/* ------------------------------------------------------------------------ */
+/* Tokenizers                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Loads a tokenizer alone from a directory (tokenizer.json, or vocab.txt +
+ * tokenizer_config.json for BERT) or from a tokenizer.json file path. Also
+ * reads sentence_bert_config.json (max_seq_length, do_lower_case) when next
+ * to it. Free with ember_tokenizer_free().
+ * Returns EMBER_OK, EMBER_E_IO, EMBER_E_NOT_FOUND, EMBER_E_FORMAT,
+ * EMBER_E_UNSUPPORTED (a component Ember does not implement, named in the
+ * message), EMBER_E_NOMEM. */
+ember_status ember_tokenizer_load(const char *path, ember_tokenizer **out);
+void ember_tokenizer_free(ember_tokenizer *tok);
+
+/* The tokenizer of a model, or NULL when it has none. Owned by the model. */
+const ember_tokenizer *ember_model_tokenizer(const ember_model *model);
+
+/* Vocabulary size (largest id + 1) and token string of an id (NULL if none).
+ * Strings are owned by the tokenizer. */
+int32_t ember_tokenizer_vocab_size(const ember_tokenizer *tok);
+const char *ember_tokenizer_id_to_token(const ember_tokenizer *tok, int32_t id);
+/* Default truncation length: sentence-transformers' max_seq_length when known,
+ * else the tokenizer's model_max_length, else 0 (none). */
+int32_t ember_tokenizer_max_length(const ember_tokenizer *tok);
+
+typedef struct ember_tokenize_options {
+    uint32_t struct_size;          /* sizeof(ember_tokenize_options)            */
+    int32_t add_special_tokens;    /* 1 (default): apply the post-processor     */
+    int32_t max_length;            /* 0 (default): no truncation; > 0: cut to
+                                      this many tokens, specials kept           */
+    ember_truncation_side truncation_side;
+    int32_t lowercase;             /* -1 (default): as sentence_bert_config
+                                      do_lower_case; 0/1: force                 */
+} ember_tokenize_options;
+
+ember_tokenize_options ember_tokenize_default_options(void);
+
+/* A reusable tokenization result; reusing one avoids allocation per call. */
+ember_status ember_encoding_new(ember_encoding **out);
+void ember_encoding_free(ember_encoding *enc);
+
+/* Tokenizes `len` bytes of `text` into `enc` (previous content replaced).
+ * Invalid UTF-8 is replaced with U+FFFD per maximal ill-formed subpart (as
+ * Python's errors="replace") and reported by ember_encoding_flags(). `opts`
+ * may be NULL. Thread-safe for distinct encodings.
+ * Returns EMBER_OK, EMBER_E_INVALID_ARGUMENT, EMBER_E_NOMEM. */
+ember_status ember_tokenize(const ember_tokenizer *tok, const char *text, size_t len,
+                            const ember_tokenize_options *opts, ember_encoding *enc);
+
+#define EMBER_ENCODING_TRUNCATED 1u      /* tokens were cut by max_length      */
+#define EMBER_ENCODING_INVALID_UTF8 2u   /* invalid UTF-8 was replaced         */
+
+/* Accessors; pointers stay valid until the next ember_tokenize on `enc` or
+ * its free. Offsets are pairs [start, end) into the original text: in bytes,
+ * or in code points (Python `tokenizers` convention). Special tokens added by
+ * the post-processor have (0, 0). */
+int64_t ember_encoding_length(const ember_encoding *enc);
+const int32_t *ember_encoding_ids(const ember_encoding *enc);
+const int64_t *ember_encoding_byte_offsets(const ember_encoding *enc);  /* 2*length */
+const int64_t *ember_encoding_char_offsets(const ember_encoding *enc);  /* 2*length */
+const uint8_t *ember_encoding_special_mask(const ember_encoding *enc);  /* length   */
+const char *ember_encoding_token(const ember_encoding *enc, int64_t i); /* NUL-terminated */
+uint32_t ember_encoding_flags(const ember_encoding *enc);
+/* Tokens the text produced before truncation (specials included). */
+int64_t ember_encoding_untruncated_length(const ember_encoding *enc);
+
+/* ------------------------------------------------------------------------ */
+/* Hugging Face hub                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Resolves `spec` (a local directory, or a hub id "org/name[@revision]") to a
+ * local directory holding the model's files, following huggingface_hub's
+ * cache layout and environment (HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE,
+ * HF_TOKEN, HF_ENDPOINT), downloading missing files when `params` allows.
+ * On success *out_dir receives a string the caller frees with ember_free().
+ * Returns EMBER_OK, EMBER_E_NOT_FOUND, EMBER_E_NETWORK, EMBER_E_AUTH,
+ * EMBER_E_IO, EMBER_E_FORMAT, EMBER_E_NOMEM. */
+ember_status ember_resolve_model(const char *spec, const ember_model_params *params,
+                                 char **out_dir);
+
+/* Frees memory returned by Ember functions that say so. NULL is a no-op. */
+void ember_free(void *p);
+
+/* ------------------------------------------------------------------------ */
+/* Machine                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* The CPU features Ember detected and uses, e.g. "avx2 fma f16c". Static. */
+const char *ember_cpu_features(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EMBER_H */

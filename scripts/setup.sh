@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Ember needs to build, test and benchmark.
+# Idempotent: packages already present are left alone. Run as root (or with sudo)
+# on Debian 12 (bookworm) or newer. Usage: scripts/setup.sh [--no-test-tools]
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake pkg-config ca-certificates
+  libjansson-dev        # JSON: config.json, tokenizer.json, safetensors headers, HTTP bodies
+  libutf8proc-dev       # Unicode normalization, case mapping, categories
+  libpcre2-dev          # regex for tokenizer Split patterns that need one
+  libopenblas-serial-dev # single-threaded sgemm, driven by Ember's own thread pool
+  libcurl4-openssl-dev  # Hugging Face hub downloads
+  libmicrohttpd-dev     # ember serve
+)
+test_pkgs=(
+  clang libclang-rt-14-dev  # libFuzzer targets and sanitizer runtime
+  curl                      # HTTP client for server tests
+  python3                   # small test helpers (no third-party modules)
+)
+
+want=("${build_pkgs[@]}")
+if [ "${1:-}" != "--no-test-tools" ]; then want+=("${test_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#want[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"

@@ -1,0 +1,2 @@
+/* api.c — public API glue (written next). */
+#include "ember.h"
