@@ -174,3 +174,5 @@ double ember_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+void ember_free(void *p) { free(p); }
