@@ -1,2 +1,361 @@
-/* api.c — public API glue (written next). */
+/*
+ * api.c — the public API of include/ember.h over the backend: argument
+ * checks, model directory loading, model description, and the text path
+ * (prompt, tokenizer, truncation) in front of ember_embed_tokens.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "core/cpu.h"
+#include "core/log.h"
+#include "core/util.h"
 #include "ember.h"
+
+/* ---- defaults ---- */
+
+ember_model_params ember_model_default_params(void) {
+    ember_model_params p;
+    memset(&p, 0, sizeof p);
+    p.struct_size = sizeof p;
+    p.dtype = EMBER_DTYPE_AUTO;
+    p.load_tokenizer = 1;
+    p.allow_download = 1;
+    return p;
+}
+
+ember_ctx_params ember_ctx_default_params(void) {
+    ember_ctx_params p;
+    memset(&p, 0, sizeof p);
+    p.struct_size = sizeof p;
+    p.n_threads = 0;
+    p.max_batch = 32;
+    p.max_batch_tokens = 2048;
+    return p;
+}
+
+ember_embed_options ember_embed_default_options(void) {
+    ember_embed_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.normalize = -1;
+    o.truncate = 1;
+    o.truncation_side = EMBER_TRUNCATE_RIGHT;
+    return o;
+}
+
+/* Copies a caller's params struct that may be older (smaller) than ours. */
+#define COPY_PARAMS(dst, src, defaults)                                                          \
+    do {                                                                                         \
+        (dst) = (defaults);                                                                      \
+        if (src) {                                                                               \
+            if ((src)->struct_size < sizeof(uint32_t) || (src)->struct_size > sizeof(dst))       \
+                return ember_error(EMBER_E_INVALID_ARGUMENT,                                     \
+                                   "%s: struct_size %u is invalid (expected at most %zu)", #src, \
+                                   (unsigned)(src)->struct_size, sizeof(dst));                  \
+            memcpy(&(dst), (src), (src)->struct_size);                                           \
+            (dst).struct_size = sizeof(dst);                                                     \
+        }                                                                                        \
+    } while (0)
+
+const char *ember_pooling_name(ember_pooling pooling) {
+    switch (pooling) {
+    case EMBER_POOLING_CLS: return "cls";
+    case EMBER_POOLING_MEAN: return "mean";
+    case EMBER_POOLING_MAX: return "max";
+    case EMBER_POOLING_MEAN_SQRT_LEN: return "mean_sqrt_len_tokens";
+    case EMBER_POOLING_WEIGHTED_MEAN: return "weightedmean";
+    case EMBER_POOLING_LAST_TOKEN: return "lasttoken";
+    }
+    return "unknown";
+}
+
+/* ---- models ---- */
+
+static ember_status load_model(ember_model *m, const char *path, const ember_model_params *p) {
+    m->source = ember_strdup(path);
+    if (!m->source)
+        return EMBER_E_NOMEM;
+    EMBER_TRY(ember_resolve_model(path, p, &m->directory));
+
+    char *cfg = ember_path_join(m->directory, "config.json");
+    if (!cfg)
+        return EMBER_E_NOMEM;
+    ember_status st = ember_hparams_load(cfg, &m->hp);
+    if (st == EMBER_E_NOT_FOUND)
+        st = ember_error(EMBER_E_NOT_FOUND, "%s: config.json is missing", m->directory);
+    free(cfg);
+    EMBER_TRY(st);
+
+    const ember_arch *arch = ember_arch_for(m->hp.arch);
+    EMBER_TRY(ember_st_config_load(m->directory, arch->default_pooling, arch->default_normalize,
+                                   &m->st));
+    m->dim = m->hp.hidden_size;
+    if (m->st.word_embedding_dimension && m->st.word_embedding_dimension != m->dim)
+        return ember_error(EMBER_E_MODEL,
+                           "%s: the pooling config says word_embedding_dimension %d but the model's "
+                           "hidden_size is %d",
+                           m->directory, m->st.word_embedding_dimension, m->dim);
+    int32_t max_tokens = m->hp.max_position_embeddings;
+    if (m->st.max_seq_length > 0)
+        max_tokens = EMBER_MIN(max_tokens, m->st.max_seq_length);
+    if (p->max_seq_length > 0)
+        max_tokens = EMBER_MIN(m->hp.max_position_embeddings, p->max_seq_length);
+    m->max_tokens = max_tokens;
+
+    EMBER_TRY(ember_backend_load(m, p));
+
+    if (p->load_tokenizer) {
+        char *tj = ember_path_join(m->directory, "tokenizer.json");
+        char *vt = ember_path_join(m->directory, "vocab.txt");
+        bool have = (tj && ember_file_exists(tj)) || (vt && ember_file_exists(vt));
+        free(tj);
+        free(vt);
+        if (have) {
+            st = ember_tokenizer_load(m->directory, &m->tokenizer);
+            if (st != EMBER_OK)
+                return st;
+            int32_t tv = ember_tokenizer_vocab_size(m->tokenizer);
+            if (tv > m->hp.vocab_size)
+                ember_log(EMBER_LOG_WARN,
+                          "tokenizer has %d ids but the model's vocabulary is %d: texts producing "
+                          "the extra ids will be rejected",
+                          tv, m->hp.vocab_size);
+        }
+    }
+    return EMBER_OK;
+}
+
+ember_status ember_model_load(const char *path, const ember_model_params *params,
+                              ember_model **out) {
+    ember_error_clear();
+    if (!out)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_model_load: out is NULL");
+    *out = NULL;
+    if (!path || !*path)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_model_load: path is empty");
+    ember_model_params p;
+    COPY_PARAMS(p, params, ember_model_default_params());
+    ember_model *m = ember_calloc(1, sizeof *m, "model");
+    if (!m)
+        return EMBER_E_NOMEM;
+    ember_status st = load_model(m, path, &p);
+    if (st != EMBER_OK) {
+        ember_model_free(m);
+        return st;
+    }
+    *out = m;
+    return EMBER_OK;
+}
+
+void ember_model_free(ember_model *m) {
+    if (!m)
+        return;
+    ember_tokenizer_free(m->tokenizer);
+    ember_backend_release(m);
+    ember_st_config_free(&m->st);
+    free(m->source);
+    free(m->directory);
+    free(m);
+}
+
+int32_t ember_model_dim(const ember_model *m) { return m ? m->dim : 0; }
+int32_t ember_model_max_tokens(const ember_model *m) { return m ? m->max_tokens : 0; }
+ember_pooling ember_model_pooling(const ember_model *m) {
+    return m ? (ember_pooling)m->st.pooling : EMBER_POOLING_CLS;
+}
+int32_t ember_model_normalize(const ember_model *m) { return m ? m->st.normalize : 0; }
+const ember_tokenizer *ember_model_tokenizer(const ember_model *m) { return m ? m->tokenizer : NULL; }
+
+static const char *dtype_name(int32_t d) {
+    switch (d) {
+    case EMBER_DTYPE_BF16: return "bf16";
+    case EMBER_DTYPE_INT8: return "int8";
+    default: return "f32";
+    }
+}
+
+ember_status ember_model_get_info(const ember_model *m, ember_model_info *info) {
+    ember_error_clear();
+    if (!m || !info)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_model_get_info: NULL argument");
+    if (info->struct_size < sizeof(uint32_t) || info->struct_size > sizeof *info)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_model_info: struct_size %u is invalid",
+                           (unsigned)info->struct_size);
+    ember_model_info i;
+    memset(&i, 0, sizeof i);
+    i.struct_size = info->struct_size;
+    i.architecture = m->arch->name;
+    i.source = m->source;
+    i.directory = m->directory;
+    i.dim = m->dim;
+    i.hidden_size = m->hp.hidden_size;
+    i.n_layers = m->hp.n_layers;
+    i.n_heads = m->hp.n_heads;
+    i.intermediate_size = m->hp.intermediate_size;
+    i.vocab_size = m->hp.vocab_size;
+    i.max_position_embeddings = m->hp.max_position_embeddings;
+    i.max_tokens = m->max_tokens;
+    i.pooling = (ember_pooling)m->st.pooling;
+    i.normalize = m->st.normalize;
+    i.pooling_from_files = m->st.from_files;
+    i.file_dtype = ember_dt_name(m->file_dtype);
+    i.compute_dtype = dtype_name(m->compute_dtype);
+    i.driver = m->drv.ops->name;
+    i.cpu_features = ember_cpu_features();
+    i.kernels = m->drv.ops->kernels(m->drv.impl);
+    i.n_parameters = m->n_params;
+    i.has_tokenizer = m->tokenizer != NULL;
+    i.n_shards = m->store ? m->store->n_files : 0;
+    i.lowercase_input = m->st.do_lower_case;
+    i.n_prompts = m->st.n_prompts;
+    memcpy(info, &i, info->struct_size);
+    return EMBER_OK;
+}
+
+const char *ember_model_prompt_name(const ember_model *m, int32_t i) {
+    return m && i >= 0 && i < m->st.n_prompts ? m->st.prompt_names[i] : NULL;
+}
+
+const char *ember_model_prompt_text(const ember_model *m, int32_t i) {
+    return m && i >= 0 && i < m->st.n_prompts ? m->st.prompt_texts[i] : NULL;
+}
+
+const char *ember_model_prompt(const ember_model *m, const char *name) {
+    for (int32_t i = 0; m && name && i < m->st.n_prompts; i++)
+        if (strcmp(m->st.prompt_names[i], name) == 0)
+            return m->st.prompt_texts[i];
+    return NULL;
+}
+
+const char *ember_model_default_prompt_name(const ember_model *m) {
+    return m ? m->st.default_prompt_name : NULL;
+}
+
+/* ---- contexts and embedding ---- */
+
+ember_status ember_ctx_init(const ember_model *model, const ember_ctx_params *params,
+                            ember_ctx **out) {
+    ember_error_clear();
+    if (!out)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_ctx_init: out is NULL");
+    *out = NULL;
+    if (!model)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_ctx_init: model is NULL");
+    ember_ctx_params p;
+    COPY_PARAMS(p, params, ember_ctx_default_params());
+    if (p.n_threads < 0 || p.n_threads > 1024 || p.max_batch < 0 || p.max_batch > 65536 ||
+        p.max_batch_tokens < 0 || p.max_batch_tokens > (1 << 24))
+        return ember_error(EMBER_E_INVALID_ARGUMENT,
+                           "ember_ctx_params out of range: n_threads %d, max_batch %d, "
+                           "max_batch_tokens %d",
+                           p.n_threads, p.max_batch, p.max_batch_tokens);
+    return ember_backend_ctx_init(model, &p, out);
+}
+
+void ember_ctx_free(ember_ctx *ctx) { ember_backend_ctx_free(ctx); }
+
+ember_status ember_embed_tokens(ember_ctx *ctx, const int32_t *ids, const int64_t *offsets,
+                                int64_t n_seqs, const ember_embed_options *opts, float *out,
+                                int64_t out_len, ember_embed_stats *stats) {
+    ember_error_clear();
+    if (!ctx || !offsets || (n_seqs > 0 && (!ids || !out)))
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_embed_tokens: NULL argument");
+    ember_embed_options o;
+    COPY_PARAMS(o, opts, ember_embed_default_options());
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    return ember_backend_embed(ctx, ids, offsets, n_seqs, &o, out, out_len, stats);
+}
+
+/* Grows *buf to hold `need` elements of `size` bytes. */
+static ember_status grow(void **buf, int64_t *cap, int64_t need, size_t size, const char *what) {
+    if (*cap >= need)
+        return EMBER_OK;
+    int64_t ncap = *cap ? *cap : 256;
+    while (ncap < need)
+        ncap *= 2;
+    void *p = ember_realloc(*buf, (size_t)ncap * size, what);
+    if (!p)
+        return EMBER_E_NOMEM;
+    *buf = p;
+    *cap = ncap;
+    return EMBER_OK;
+}
+
+ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const size_t *lens,
+                               int64_t n, const ember_embed_options *opts, float *out,
+                               int64_t out_len, ember_embed_stats *stats) {
+    ember_error_clear();
+    if (!ctx || (n > 0 && (!texts || !lens || !out)))
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_embed_texts: NULL argument");
+    if (n < 0)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_embed_texts: n = %lld is negative",
+                           (long long)n);
+    ember_embed_options o;
+    COPY_PARAMS(o, opts, ember_embed_default_options());
+    const ember_model *m = ctx->model;
+    if (!m->tokenizer)
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "%s: the model has no tokenizer (tokenizer.json or vocab.txt); embed "
+                           "token ids instead",
+                           m->directory);
+    if (o.prompt && *o.prompt && !m->st.include_prompt)
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "the pooling config excludes prompt tokens (include_prompt: false), "
+                           "which Ember does not support with a prompt");
+    ember_embed_stats local;
+    memset(&local, 0, sizeof local);
+    if (!ctx->enc)
+        EMBER_TRY(ember_encoding_new(&ctx->enc));
+    EMBER_TRY(grow((void **)&ctx->text_offsets, &ctx->text_offsets_cap, n + 1, sizeof(int64_t),
+                   "token offsets"));
+    ember_tokenize_options to = ember_tokenize_default_options();
+    to.add_special_tokens = 1;
+    to.max_length = o.truncate ? m->max_tokens : 0;
+    to.truncation_side = o.truncation_side;
+    size_t plen = o.prompt ? strlen(o.prompt) : 0;
+    int64_t total = 0;
+    ctx->text_offsets[0] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const char *text = texts[i];
+        size_t len = lens[i];
+        if (!text && len > 0)
+            return ember_error(EMBER_E_INVALID_ARGUMENT, "text %lld is NULL", (long long)i);
+        if (plen) {
+            if (len > SIZE_MAX - plen - 1)
+                return ember_error(EMBER_E_TOO_LONG, "text %lld is too large", (long long)i);
+            int64_t cap = (int64_t)ctx->prompt_buf_cap;
+            EMBER_TRY(grow((void **)&ctx->prompt_buf, &cap, (int64_t)(plen + len + 1), 1, "prompt"));
+            ctx->prompt_buf_cap = (size_t)cap;
+            memcpy(ctx->prompt_buf, o.prompt, plen);
+            if (len)
+                memcpy(ctx->prompt_buf + plen, text, len);
+            text = ctx->prompt_buf;
+            len += plen;
+        }
+        EMBER_TRY(ember_tokenize(m->tokenizer, text ? text : "", len, &to, ctx->enc));
+        int64_t k = ember_encoding_length(ctx->enc);
+        uint32_t flags = ember_encoding_flags(ctx->enc);
+        if (flags & EMBER_ENCODING_TRUNCATED)
+            local.n_truncated++;
+        if (flags & EMBER_ENCODING_INVALID_UTF8)
+            local.n_invalid_utf8++;
+        if (!o.truncate && k > m->max_tokens)
+            return ember_error(EMBER_E_TOO_LONG,
+                               "text %lld has %lld tokens; the model accepts at most %d (enable "
+                               "truncation to cut it)",
+                               (long long)i, (long long)k, m->max_tokens);
+        EMBER_TRY(grow((void **)&ctx->text_ids, &ctx->text_ids_cap, total + k, sizeof(int32_t),
+                       "token ids"));
+        memcpy(ctx->text_ids + total, ember_encoding_ids(ctx->enc), sizeof(int32_t) * (size_t)k);
+        total += k;
+        ctx->text_offsets[i + 1] = total;
+    }
+    ember_status st =
+        ember_backend_embed(ctx, ctx->text_ids, ctx->text_offsets, n, &o, out, out_len, &local);
+    if (stats)
+        *stats = local;
+    return st;
+}

@@ -1,2 +1,292 @@
-/* backend.c — pairs a driver with an architecture (written next). */
-#include "ember.h"
+/*
+ * backend.c — see backend.h.
+ *
+ * embed: inputs are sorted by length (ties by index, so runs are
+ * deterministic), cut into forward passes of at most max_batch sequences and
+ * max_batch_tokens real tokens (a longer single sequence runs alone), packed
+ * without padding, run through the architecture, pooled by the driver, then
+ * truncated (Matryoshka) and L2-normalized on the host and written back in
+ * the caller's order. Nothing here allocates per batch.
+ */
+#include "backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/pooling.h"
+#include "core/util.h"
+
+static const char *k_prefixes[] = {"", "bert.", "model.", "roberta.", "encoder."};
+
+ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
+    m->arch = ember_arch_for(m->hp.arch);
+    if (!m->arch)
+        return ember_error(EMBER_E_UNSUPPORTED, "no architecture for model_type %s", m->hp.model_type);
+    const ember_driver_ops *ops = ember_driver_find(p->driver);
+    if (!ops)
+        return ember_error(EMBER_E_UNSUPPORTED, "driver \"%s\" is not available in this build",
+                           p->driver);
+    m->compute_dtype = p->dtype == EMBER_DTYPE_AUTO ? EMBER_DTYPE_F32 : p->dtype;
+    if (m->compute_dtype != EMBER_DTYPE_F32)
+        return ember_error(EMBER_E_UNSUPPORTED, "compute dtype %d is not supported yet", p->dtype);
+    m->drv.ops = ops;
+    EMBER_TRY(ops->init(m->compute_dtype, &m->drv.impl));
+    EMBER_TRY(ember_tensor_store_open(m->directory, &m->store));
+
+    const char *prefix = NULL;
+    for (size_t i = 0; i < EMBER_ARRAY_LEN(k_prefixes) && !prefix; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s%s", k_prefixes[i], m->arch->probe_tensor);
+        if (ember_tensor_store_find(m->store, name))
+            prefix = k_prefixes[i];
+    }
+    if (!prefix)
+        return ember_error(EMBER_E_MODEL,
+                           "%s: tensor '%s' (with or without a 'bert.'/'model.' prefix) is missing: "
+                           "is this a %s checkpoint?",
+                           m->directory, m->arch->probe_tensor, m->arch->name);
+    ember_wloader L = {.store = m->store, .drv = &m->drv, .prefix = prefix};
+    EMBER_TRY(m->arch->load(&m->hp, &L, &m->weights));
+    m->n_params = L.n_params;
+    m->file_dtype = L.have_file_dtype ? L.file_dtype : EMBER_DT_F32;
+    ember_log(EMBER_LOG_INFO, "loaded %s: %lld parameters, weights %s, prefix \"%s\"",
+              m->arch->name, (long long)m->n_params, ember_dt_name(m->file_dtype), prefix);
+    return EMBER_OK;
+}
+
+void ember_backend_release(ember_model *m) {
+    if (m->arch && m->weights)
+        m->arch->release(&m->drv, m->weights);
+    m->weights = NULL;
+    /* weights that pointed into the mappings have released their
+     * references; the store drops the last ones */
+    ember_tensor_store_close(m->store);
+    m->store = NULL;
+    if (m->drv.ops && m->drv.impl)
+        m->drv.ops->release(m->drv.impl);
+    m->drv.impl = NULL;
+}
+
+/* ---- contexts ---- */
+
+ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params *p,
+                                    ember_ctx **out) {
+    ember_ctx *c = ember_calloc(1, sizeof *c, "context");
+    if (!c)
+        return EMBER_E_NOMEM;
+    c->model = m;
+    c->max_batch = p->max_batch > 0 ? p->max_batch : 32;
+    c->max_batch_tokens = p->max_batch_tokens > 0 ? p->max_batch_tokens : 2048;
+    c->tokens_cap = EMBER_MAX(c->max_batch_tokens, (int64_t)m->max_tokens);
+    int n_threads = p->n_threads > 0 ? p->n_threads : ember_cpu_count();
+
+    /* arena: zeros + ids/positions/starts + the architecture's buffers + pooled */
+    size_t ints = ember_arena_need(sizeof(int32_t) * (size_t)c->tokens_cap);
+    size_t arena = ints * 3 + ember_arena_need(sizeof(int32_t) * (size_t)(c->max_batch + 1)) +
+                   m->arch->arena_bytes(&m->hp, c->tokens_cap) +
+                   ember_arena_need(sizeof(float) * (size_t)c->max_batch * (size_t)m->hp.hidden_size);
+    ember_ctx_limits lim = {.max_tokens = c->tokens_cap, .max_seqs = c->max_batch,
+                            .max_seq_len = m->max_tokens, .n_heads = m->hp.n_heads,
+                            .head_dim = m->hp.head_dim, .scratch_bytes = (int64_t)arena};
+    void *base = NULL;
+    ember_status st = m->drv.ops->ctx_init(m->drv.impl, n_threads, &lim, &c->dctx, &base);
+    if (st != EMBER_OK) {
+        free(c);
+        return st;
+    }
+    c->arena.base = base;
+    c->arena.size = arena;
+    int32_t *zeros = ember_arena_alloc(&c->arena, sizeof(int32_t) * (size_t)c->tokens_cap);
+    c->h_ids = ember_calloc((size_t)c->tokens_cap, sizeof(int32_t), "staging");
+    c->h_pos = ember_calloc((size_t)c->tokens_cap, sizeof(int32_t), "staging");
+    c->h_start = ember_calloc((size_t)c->max_batch + 1, sizeof(int32_t), "staging");
+    c->h_pooled = ember_calloc((size_t)c->max_batch * (size_t)m->hp.hidden_size, sizeof(float), "staging");
+    if (!zeros || !c->h_ids || !c->h_pos || !c->h_start || !c->h_pooled) {
+        ember_backend_ctx_free(c);
+        return zeros ? EMBER_E_NOMEM : ember_error(EMBER_E_INTERNAL, "arena too small");
+    }
+    /* h_ids is all zeros right now: upload it as the token-type ids */
+    st = m->drv.ops->upload(c->dctx, zeros, c->h_ids, sizeof(int32_t) * (size_t)c->tokens_cap);
+    if (st != EMBER_OK) {
+        ember_backend_ctx_free(c);
+        return st;
+    }
+    c->zeros = zeros;
+    c->arena_mark = c->arena.used;
+    *out = c;
+    return EMBER_OK;
+}
+
+void ember_backend_ctx_free(ember_ctx *c) {
+    if (!c)
+        return;
+    if (c->dctx)
+        c->model->drv.ops->ctx_free(c->dctx);
+    free(c->h_ids);
+    free(c->h_pos);
+    free(c->h_start);
+    free(c->h_pooled);
+    free(c->order);
+    ember_encoding_free(c->enc);
+    free(c->text_ids);
+    free(c->text_offsets);
+    free(c->prompt_buf);
+    free(c);
+}
+
+/* ---- embedding ---- */
+
+static _Thread_local const int64_t *tls_sort_offsets;
+
+static int cmp_by_length(const void *a, const void *b) {
+    int64_t i = *(const int64_t *)a, j = *(const int64_t *)b;
+    int64_t li = tls_sort_offsets[i + 1] - tls_sort_offsets[i];
+    int64_t lj = tls_sort_offsets[j + 1] - tls_sort_offsets[j];
+    if (li != lj)
+        return li < lj ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+
+static ember_status validate(const ember_ctx *c, const int32_t *ids, const int64_t *offsets,
+                             int64_t n) {
+    const ember_model *m = c->model;
+    if (offsets[0] < 0)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "offsets[0] = %lld is negative",
+                           (long long)offsets[0]);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t len = offsets[i + 1] - offsets[i];
+        if (len <= 0)
+            return ember_error(EMBER_E_INVALID_ARGUMENT,
+                               "sequence %lld is empty or its offsets decrease (%lld -> %lld)",
+                               (long long)i, (long long)offsets[i], (long long)offsets[i + 1]);
+        if (len > m->max_tokens)
+            return ember_error(EMBER_E_TOO_LONG,
+                               "sequence %lld has %lld tokens; the model accepts at most %d",
+                               (long long)i, (long long)len, m->max_tokens);
+        for (int64_t t = offsets[i]; t < offsets[i + 1]; t++) {
+            if (ids[t] < 0 || ids[t] >= m->hp.vocab_size)
+                return ember_error(EMBER_E_INVALID_ARGUMENT,
+                                   "sequence %lld, token %lld: id %d is outside the vocabulary "
+                                   "[0, %d)",
+                                   (long long)i, (long long)(t - offsets[i]), ids[t],
+                                   m->hp.vocab_size);
+        }
+    }
+    return EMBER_OK;
+}
+
+/* Runs one forward pass over sorted inputs order[first .. first+count) and
+ * writes their vectors. */
+static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *offsets,
+                              const int64_t *order, int64_t count, const ember_embed_options *o,
+                              int32_t dims, int normalize, float *out) {
+    const ember_model *m = c->model;
+    const ember_driver_ops *op = m->drv.ops;
+    const int64_t H = m->hp.hidden_size;
+    int64_t T = 0;
+    int32_t max_len = 0;
+    c->h_start[0] = 0;
+    for (int64_t s = 0; s < count; s++) {
+        int64_t i = order[s], len = offsets[i + 1] - offsets[i];
+        memcpy(c->h_ids + T, ids + offsets[i], sizeof(int32_t) * (size_t)len);
+        for (int64_t p = 0; p < len; p++)
+            c->h_pos[T + p] = (int32_t)p;
+        T += len;
+        c->h_start[s + 1] = (int32_t)T;
+        if (len > max_len)
+            max_len = (int32_t)len;
+    }
+    c->arena.used = c->arena_mark;
+    int32_t *d_ids, *d_pos, *d_start;
+    float *hidden = NULL, *pooled;
+    EMBER_ARENA_ALLOC(&c->arena, d_ids, T);
+    EMBER_ARENA_ALLOC(&c->arena, d_pos, T);
+    EMBER_ARENA_ALLOC(&c->arena, d_start, count + 1);
+    EMBER_TRY(op->upload(c->dctx, d_ids, c->h_ids, sizeof(int32_t) * (size_t)T));
+    EMBER_TRY(op->upload(c->dctx, d_pos, c->h_pos, sizeof(int32_t) * (size_t)T));
+    EMBER_TRY(op->upload(c->dctx, d_start, c->h_start, sizeof(int32_t) * (size_t)(count + 1)));
+    ember_batch b = {
+        .seqs = {.n_seqs = (int32_t)count, .n_tokens = T, .max_len = max_len,
+                 .start = c->h_start, .start_dev = d_start},
+        .n_tokens = T, .ids = d_ids, .positions = d_pos, .zeros = c->zeros,
+    };
+    EMBER_TRY(m->arch->forward(&m->hp, m->weights, &m->drv, c->dctx, &c->arena, &b, &hidden));
+    if (op->pool) {
+        EMBER_ARENA_ALLOC(&c->arena, pooled, count * H);
+        EMBER_TRY(op->pool(c->dctx, hidden, H, &b.seqs, m->st.pooling, pooled));
+        EMBER_TRY(op->download(c->dctx, c->h_pooled, pooled, sizeof(float) * (size_t)(count * H)));
+    } else {
+        /* fallback: pool on the host, one sequence at a time */
+        for (int64_t s = 0; s < count; s++) {
+            int64_t r0 = c->h_start[s], n = c->h_start[s + 1] - r0;
+            float *rows = ember_malloc(sizeof(float) * (size_t)(n * H), "pooling fallback");
+            if (!rows)
+                return EMBER_E_NOMEM;
+            ember_status st = op->download(c->dctx, rows, hidden + r0 * H, sizeof(float) * (size_t)(n * H));
+            if (st == EMBER_OK)
+                ember_pool_sequence(rows, n, H, m->st.pooling, c->h_pooled + s * H);
+            free(rows);
+            EMBER_TRY(st);
+        }
+    }
+    for (int64_t s = 0; s < count; s++) {
+        float *dst = out + order[s] * dims;
+        memcpy(dst, c->h_pooled + s * H, sizeof(float) * (size_t)dims);
+        if (normalize)
+            ember_l2_normalize_rows(dst, 1, dims);
+    }
+    (void)o;
+    return EMBER_OK;
+}
+
+ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t *offsets,
+                                 int64_t n, const ember_embed_options *o, float *out,
+                                 int64_t out_len, ember_embed_stats *stats) {
+    const ember_model *m = c->model;
+    int32_t dims = o->dimensions > 0 ? o->dimensions : m->dim;
+    if (o->dimensions < 0 || dims > m->dim)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "dimensions = %d must be in [1, %d] (or 0)",
+                           o->dimensions, m->dim);
+    int normalize = o->normalize < 0 ? m->st.normalize : o->normalize != 0;
+    if (n < 0)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "n_seqs = %lld is negative", (long long)n);
+    if (out_len / (n > 0 ? n : 1) < dims && n > 0)
+        return ember_error(EMBER_E_INVALID_ARGUMENT,
+                           "output holds %lld floats; %lld sequences x %d dimensions need %lld",
+                           (long long)out_len, (long long)n, dims, (long long)(n * dims));
+    if (n == 0)
+        return EMBER_OK;
+    EMBER_TRY(validate(c, ids, offsets, n));
+
+    if (c->order_cap < n) {
+        int64_t *order = ember_realloc(c->order, sizeof(int64_t) * (size_t)n, "input order");
+        if (!order)
+            return EMBER_E_NOMEM;
+        c->order = order;
+        c->order_cap = n;
+    }
+    for (int64_t i = 0; i < n; i++)
+        c->order[i] = i;
+    tls_sort_offsets = offsets;
+    qsort(c->order, (size_t)n, sizeof(int64_t), cmp_by_length);
+
+    int64_t first = 0;
+    while (first < n) {
+        int64_t count = 0, tokens = 0;
+        while (first + count < n && count < c->max_batch) {
+            int64_t i = c->order[first + count], len = offsets[i + 1] - offsets[i];
+            if (count > 0 && tokens + len > c->max_batch_tokens)
+                break;
+            tokens += len;
+            count++;
+        }
+        EMBER_TRY(run_batch(c, ids, offsets, c->order + first, count, o, dims, normalize, out));
+        if (stats) {
+            stats->n_tokens += tokens;
+            stats->n_forward_passes++;
+        }
+        first += count;
+    }
+    return EMBER_OK;
+}

@@ -1,7 +1,7 @@
 /*
  * util.c — see util.h.
  */
-#define _GNU_SOURCE
+
 #include "util.h"
 
 #include <errno.h>

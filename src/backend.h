@@ -1,0 +1,73 @@
+/*
+ * backend.h — the generic backend: one driver paired with one architecture,
+ * plus everything around the forward pass (batching, pooling, Matryoshka
+ * truncation, normalization). This is where ember_model and ember_ctx are
+ * defined; api.c exposes them.
+ */
+#ifndef EMBER_BACKEND_H
+#define EMBER_BACKEND_H
+
+#include "core/arena.h"
+#include "drivers/driver.h"
+#include "ember.h"
+#include "io/model_config.h"
+#include "io/st_config.h"
+#include "io/tensor_store.h"
+#include "models/arch.h"
+
+struct ember_model {
+    char *source;            /* as given to ember_model_load              */
+    char *directory;         /* where the files were read                 */
+    ember_hparams hp;
+    ember_st_config st;
+    const ember_arch *arch;
+    ember_driver drv;
+    ember_tensor_store *store; /* owns the safetensors files            */
+    void *weights;           /* architecture-specific, driver memory      */
+    int64_t n_params;
+    ember_dt file_dtype;
+    int32_t compute_dtype;   /* ember_dtype actually used                 */
+    int32_t max_tokens;
+    int32_t dim;
+    ember_tokenizer *tokenizer; /* NULL when the directory has none      */
+};
+
+struct ember_ctx {
+    const ember_model *model;
+    void *dctx;              /* driver context (threads, scratch)         */
+    ember_arena arena;       /* driver memory                             */
+    size_t arena_mark;       /* start of the per-batch part               */
+    const int32_t *zeros;    /* driver memory, tokens_cap zeros           */
+    int32_t max_batch;
+    int64_t max_batch_tokens;
+    int64_t tokens_cap;      /* largest forward pass in tokens            */
+    /* host staging, sized at init */
+    int32_t *h_ids, *h_pos, *h_start;
+    float *h_pooled;         /* max_batch x hidden                        */
+    /* per-call scratch that grows with the number of inputs */
+    int64_t *order;
+    int64_t order_cap;
+    /* text path: reused tokenizer outputs */
+    ember_encoding *enc;
+    int32_t *text_ids;
+    int64_t text_ids_cap;
+    int64_t *text_offsets;
+    int64_t text_offsets_cap;
+    char *prompt_buf;
+    size_t prompt_buf_cap;
+};
+
+/* Loads weights of the directory's model through the chosen driver (fills
+ * model->drv, arch, store, weights, n_params, file_dtype). */
+ember_status ember_backend_load(ember_model *m, const ember_model_params *p);
+void ember_backend_release(ember_model *m);
+
+ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params *p, ember_ctx **out);
+void ember_backend_ctx_free(ember_ctx *ctx);
+
+/* The core of ember_embed_tokens (arguments already checked for NULL). */
+ember_status ember_backend_embed(ember_ctx *ctx, const int32_t *ids, const int64_t *offsets,
+                                 int64_t n, const ember_embed_options *o, float *out,
+                                 int64_t out_len, ember_embed_stats *stats);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * kernels.h — the CPU driver's inner kernels, one table per instruction set.
+ *
+ * The scalar table (ref.c) is portable C and the ground truth of the
+ * driver-op tests; ISA tables (x86/avx2.c, ...) are compiled with their own
+ * flags and chosen once from the detected CPU features. Each kernel works on
+ * a slice of the data (rows, one attention tile): splitting work over threads
+ * is the driver's job, not the kernel's.
+ */
+#ifndef EMBER_DRIVERS_CPU_KERNELS_H
+#define EMBER_DRIVERS_CPU_KERNELS_H
+
+#include <stdint.h>
+
+/* One attention task: query rows [q0, q1) of one head of one sequence of
+ * length `len`, whose rows start at `base` in qkv/out. */
+typedef struct ember_attn_tile {
+    const float *q, *k, *v; /* first row of the sequence, this head's columns */
+    int64_t ld;             /* row stride of q/k/v                            */
+    float *out;             /* first row of the sequence, this head's columns */
+    int64_t ld_out;
+    int32_t len;            /* sequence length                                */
+    int32_t q0, q1;         /* query rows of this task                        */
+    int32_t head_dim;
+    int32_t window;         /* 0: all keys; else |i - j| <= window            */
+    float scale;
+    float *scratch;         /* per-thread, ember_attn_scratch_floats() floats */
+} ember_attn_tile;
+
+/* Query rows per attention task and keys per tile of the online softmax. */
+#define EMBER_ATTN_QBLOCK 32
+#define EMBER_ATTN_KBLOCK 128
+
+static inline int64_t ember_attn_scratch_floats(int32_t head_dim) {
+    /* K^T tile + score tile + output accumulator + running max/sum */
+    return (int64_t)head_dim * EMBER_ATTN_KBLOCK + (int64_t)EMBER_ATTN_QBLOCK * EMBER_ATTN_KBLOCK +
+           (int64_t)EMBER_ATTN_QBLOCK * head_dim + 2 * EMBER_ATTN_QBLOCK + 64;
+}
+
+typedef struct ember_cpu_kernels {
+    const char *name;
+    /* y[r, c] (=|+=) sum_k x[r, k] * w[c, k] for r < m, c < n; w is [n, k]
+     * row-major (a Linear weight). accumulate != 0 adds to y. */
+    void (*matmul_xwt)(const float *x, int64_t ldx, const float *w, int64_t m, int64_t n,
+                       int64_t k, float *y, int64_t ldy, int accumulate);
+    /* out = LayerNorm(x + res) * gamma + beta over n values; res, beta may be
+     * NULL; out may alias x. */
+    void (*layer_norm_row)(const float *x, const float *res, const float *gamma,
+                           const float *beta, float eps, int64_t n, float *out);
+    /* y = act(y + bias) (+ residual) over n values; bias/residual may be NULL. */
+    void (*bias_act_row)(float *y, const float *bias, int act, const float *residual, int64_t n);
+    /* out[i] = gelu(in[i]) * in[inter + i] for i < inter. */
+    void (*geglu_row)(const float *in, int64_t inter, float *out);
+    void (*attention_tile)(const ember_attn_tile *t);
+    /* Rotate-half RoPE on one head vector of head_dim values. */
+    void (*rope_head)(float *x, const float *cos, const float *sin, int32_t head_dim);
+} ember_cpu_kernels;
+
+extern const ember_cpu_kernels ember_cpu_kernels_ref;
+#if defined(EMBER_HAVE_X86)
+extern const ember_cpu_kernels ember_cpu_kernels_avx2;
+#endif
+
+/* The best table for this CPU (honours EMBER_CPU). */
+const ember_cpu_kernels *ember_cpu_kernels_best(void);
+
+/* Activation codes shared with driver.h's ember_act. */
+float ember_ref_act(int act, float x);
+
+#endif

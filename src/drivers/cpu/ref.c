@@ -1,0 +1,141 @@
+/*
+ * ref.c — portable scalar kernels: the reference every faster path is tested
+ * against, and the fallback on CPUs without a SIMD table. Written for
+ * clarity, in fp32 with the operation order of the PyTorch reference where it
+ * matters (LayerNorm two-pass mean/variance, softmax with max subtraction).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "drivers/driver.h"
+#include "kernels.h"
+
+float ember_ref_act(int act, float x) {
+    switch (act) {
+    case EMBER_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case EMBER_ACT_GELU_TANH: {
+        float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+        return 0.5f * x * (1.0f + tanhf(inner));
+    }
+    case EMBER_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case EMBER_ACT_SILU: return x / (1.0f + expf(-x));
+    default: return x;
+    }
+}
+
+static void ref_matmul_xwt(const float *x, int64_t ldx, const float *w, int64_t m, int64_t n,
+                           int64_t k, float *y, int64_t ldy, int accumulate) {
+    for (int64_t r = 0; r < m; r++) {
+        for (int64_t c = 0; c < n; c++) {
+            const float *xr = x + r * ldx, *wc = w + c * k;
+            float s = 0.0f;
+            for (int64_t i = 0; i < k; i++)
+                s += xr[i] * wc[i];
+            y[r * ldy + c] = accumulate ? y[r * ldy + c] + s : s;
+        }
+    }
+}
+
+static void ref_layer_norm_row(const float *x, const float *res, const float *gamma,
+                               const float *beta, float eps, int64_t n, float *out) {
+    double mean = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        float v = res ? x[i] + res[i] : x[i];
+        out[i] = v;
+        mean += v;
+    }
+    mean /= (double)n;
+    double var = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = out[i] - mean;
+        var += d * d;
+    }
+    var /= (double)n;
+    float inv = (float)(1.0 / sqrt(var + eps));
+    for (int64_t i = 0; i < n; i++) {
+        float v = (out[i] - (float)mean) * inv * gamma[i];
+        out[i] = beta ? v + beta[i] : v;
+    }
+}
+
+static void ref_bias_act_row(float *y, const float *bias, int act, const float *residual,
+                             int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = bias ? y[i] + bias[i] : y[i];
+        v = ember_ref_act(act, v);
+        y[i] = residual ? v + residual[i] : v;
+    }
+}
+
+static void ref_geglu_row(const float *in, int64_t inter, float *out) {
+    for (int64_t i = 0; i < inter; i++)
+        out[i] = ember_ref_act(EMBER_ACT_GELU, in[i]) * in[inter + i];
+}
+
+/* Two passes per query: scores and max, then softmax-weighted sum of V. */
+static void ref_attention_tile(const ember_attn_tile *t) {
+    float *scores = t->scratch; /* len floats fit: scratch >= QBLOCK*KBLOCK */
+    int32_t d = t->head_dim;
+    for (int32_t i = t->q0; i < t->q1; i++) {
+        int32_t j0 = 0, j1 = t->len;
+        if (t->window > 0) {
+            j0 = i - t->window > 0 ? i - t->window : 0;
+            j1 = i + t->window + 1 < t->len ? i + t->window + 1 : t->len;
+        }
+        const float *q = t->q + (int64_t)i * t->ld;
+        float *o = t->out + (int64_t)i * t->ld_out;
+        for (int32_t c = 0; c < d; c++)
+            o[c] = 0.0f;
+        /* process keys in chunks so `scores` stays within the scratch */
+        float m = -INFINITY, l = 0.0f;
+        for (int32_t jb = j0; jb < j1; jb += EMBER_ATTN_KBLOCK) {
+            int32_t je = jb + EMBER_ATTN_KBLOCK < j1 ? jb + EMBER_ATTN_KBLOCK : j1;
+            float bm = -INFINITY;
+            for (int32_t j = jb; j < je; j++) {
+                const float *k = t->k + (int64_t)j * t->ld;
+                float s = 0.0f;
+                for (int32_t c = 0; c < d; c++)
+                    s += q[c] * k[c];
+                s *= t->scale;
+                scores[j - jb] = s;
+                if (s > bm)
+                    bm = s;
+            }
+            float nm = bm > m ? bm : m;
+            float corr = expf(m - nm); /* exp(-inf) = 0 on the first chunk */
+            l *= corr;
+            for (int32_t c = 0; c < d; c++)
+                o[c] *= corr;
+            for (int32_t j = jb; j < je; j++) {
+                float p = expf(scores[j - jb] - nm);
+                l += p;
+                const float *v = t->v + (int64_t)j * t->ld;
+                for (int32_t c = 0; c < d; c++)
+                    o[c] += p * v[c];
+            }
+            m = nm;
+        }
+        float inv = 1.0f / l;
+        for (int32_t c = 0; c < d; c++)
+            o[c] *= inv;
+    }
+}
+
+static void ref_rope_head(float *x, const float *cos, const float *sin, int32_t head_dim) {
+    int32_t half = head_dim / 2;
+    for (int32_t i = 0; i < half; i++) {
+        float a = x[i], b = x[i + half];
+        x[i] = a * cos[i] - b * sin[i];
+        x[i + half] = b * cos[i] + a * sin[i];
+    }
+}
+
+const ember_cpu_kernels ember_cpu_kernels_ref = {
+    .name = "scalar",
+    .matmul_xwt = ref_matmul_xwt,
+    .layer_norm_row = ref_layer_norm_row,
+    .bias_act_row = ref_bias_act_row,
+    .geglu_row = ref_geglu_row,
+    .attention_tile = ref_attention_tile,
+    .rope_head = ref_rope_head,
+};

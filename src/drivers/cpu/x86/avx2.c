@@ -1,0 +1,348 @@
+/*
+ * avx2.c — the CPU driver's kernels for x86-64 with AVX2 + FMA (compiled with
+ * -mavx2 -mfma -mf16c, selected at run time only when the CPU has them).
+ *
+ * Vector math: exp is a Cephes-style range reduction with a degree-6
+ * polynomial (about 1 ulp); the exact GELU uses the erf approximation of
+ * Abramowitz & Stegun 7.1.26 (absolute error 1.5e-7), the same formula
+ * PyTorch's vectorised CPU erf uses, so results track the reference closely.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "drivers/cpu/kernels.h"
+#include "drivers/driver.h"
+
+static inline float hsum8(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+static inline float hmax8(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_max_ps(lo, hi);
+    lo = _mm_max_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_max_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+/* exp(x) for x in [-87.3, 88.7]; smaller inputs give 0 (as softmax wants). */
+static inline __m256 exp8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.33654f), hi = _mm256_set1_ps(88.72283f);
+    __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 r2 = _mm256_mul_ps(r, r);
+    p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256 res = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    return _mm256_andnot_ps(underflow, res);
+}
+
+/* erf(x), A&S 7.1.26 with the sign restored. */
+static inline __m256 erf8(__m256 x) {
+    const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+    __m256 sign = _mm256_and_ps(x, sign_mask);
+    __m256 a = _mm256_andnot_ps(sign_mask, x);
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f),
+                             _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), a, _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    __m256 e = exp8(_mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), a), a));
+    __m256 y = _mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f));
+    return _mm256_or_ps(y, sign);
+}
+
+static inline __m256 gelu8(__m256 x) {
+    __m256 e = erf8(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f)));
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x),
+                         _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+static inline float gelu1(float x) {
+    float buf[8] = {x};
+    _mm256_storeu_ps(buf, gelu8(_mm256_loadu_ps(buf)));
+    return buf[0];
+}
+
+/* ---- matmul (fallback when no BLAS; the packed kernels live in gemm) ---- */
+
+static void avx2_matmul_xwt(const float *x, int64_t ldx, const float *w, int64_t m, int64_t n,
+                            int64_t k, float *y, int64_t ldy, int accumulate) {
+    int64_t k8 = k & ~(int64_t)7;
+    for (int64_t r = 0; r < m; r += 2) {
+        int rows = r + 1 < m ? 2 : 1;
+        const float *x0 = x + r * ldx, *x1 = x + (r + rows - 1) * ldx;
+        for (int64_t c = 0; c < n; c += 4) {
+            int cols = (int)(n - c < 4 ? n - c : 4);
+            const float *wc[4];
+            for (int j = 0; j < 4; j++)
+                wc[j] = w + (c + (j < cols ? j : cols - 1)) * k;
+            __m256 acc[2][4];
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 4; j++)
+                    acc[i][j] = _mm256_setzero_ps();
+            for (int64_t i = 0; i < k8; i += 8) {
+                __m256 a0 = _mm256_loadu_ps(x0 + i), a1 = _mm256_loadu_ps(x1 + i);
+                for (int j = 0; j < 4; j++) {
+                    __m256 b = _mm256_loadu_ps(wc[j] + i);
+                    acc[0][j] = _mm256_fmadd_ps(a0, b, acc[0][j]);
+                    acc[1][j] = _mm256_fmadd_ps(a1, b, acc[1][j]);
+                }
+            }
+            for (int i = 0; i < rows; i++) {
+                const float *xr = i ? x1 : x0;
+                for (int j = 0; j < cols; j++) {
+                    float s = hsum8(acc[i][j]);
+                    for (int64_t t = k8; t < k; t++)
+                        s += xr[t] * wc[j][t];
+                    float *dst = y + (r + i) * ldy + c + j;
+                    *dst = accumulate ? *dst + s : s;
+                }
+            }
+        }
+    }
+}
+
+/* ---- row kernels ---- */
+
+static void avx2_layer_norm_row(const float *x, const float *res, const float *gamma,
+                                const float *beta, float eps, int64_t n, float *out) {
+    int64_t n8 = n & ~(int64_t)7, i;
+    __m256 vs = _mm256_setzero_ps();
+    for (i = 0; i < n8; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        if (res)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(res + i));
+        _mm256_storeu_ps(out + i, v);
+        vs = _mm256_add_ps(vs, v);
+    }
+    float sum = hsum8(vs);
+    for (; i < n; i++) {
+        float v = res ? x[i] + res[i] : x[i];
+        out[i] = v;
+        sum += v;
+    }
+    float mean = sum / (float)n;
+    __m256 vm = _mm256_set1_ps(mean), vq = _mm256_setzero_ps();
+    for (i = 0; i < n8; i += 8) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(out + i), vm);
+        vq = _mm256_fmadd_ps(d, d, vq);
+    }
+    float sq = hsum8(vq);
+    for (; i < n; i++)
+        sq += (out[i] - mean) * (out[i] - mean);
+    float inv = 1.0f / sqrtf(sq / (float)n + eps);
+    __m256 vi = _mm256_set1_ps(inv);
+    for (i = 0; i < n8; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(out + i), vm), vi),
+                                 _mm256_loadu_ps(gamma + i));
+        if (beta)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(beta + i));
+        _mm256_storeu_ps(out + i, v);
+    }
+    for (; i < n; i++) {
+        float v = (out[i] - mean) * inv * gamma[i];
+        out[i] = beta ? v + beta[i] : v;
+    }
+}
+
+static void avx2_bias_act_row(float *y, const float *bias, int act, const float *residual,
+                              int64_t n) {
+    if (act != EMBER_ACT_NONE && act != EMBER_ACT_GELU) {
+        ember_cpu_kernels_ref.bias_act_row(y, bias, act, residual, n);
+        return;
+    }
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(y + i);
+        if (bias)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(bias + i));
+        if (act == EMBER_ACT_GELU)
+            v = gelu8(v);
+        if (residual)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(residual + i));
+        _mm256_storeu_ps(y + i, v);
+    }
+    for (; i < n; i++) {
+        float v = bias ? y[i] + bias[i] : y[i];
+        if (act == EMBER_ACT_GELU)
+            v = gelu1(v);
+        y[i] = residual ? v + residual[i] : v;
+    }
+}
+
+static void avx2_geglu_row(const float *in, int64_t inter, float *out) {
+    int64_t i = 0;
+    for (; i + 8 <= inter; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(gelu8(_mm256_loadu_ps(in + i)),
+                                                _mm256_loadu_ps(in + inter + i)));
+    for (; i < inter; i++)
+        out[i] = gelu1(in[i]) * in[inter + i];
+}
+
+static void avx2_rope_head(float *x, const float *cos, const float *sin, int32_t head_dim) {
+    int32_t half = head_dim / 2, i = 0;
+    for (; i + 8 <= half; i += 8) {
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + half + i);
+        __m256 c = _mm256_loadu_ps(cos + i), s = _mm256_loadu_ps(sin + i);
+        _mm256_storeu_ps(x + i, _mm256_fmsub_ps(a, c, _mm256_mul_ps(b, s)));
+        _mm256_storeu_ps(x + half + i, _mm256_fmadd_ps(b, c, _mm256_mul_ps(a, s)));
+    }
+    for (; i < half; i++) {
+        float a = x[i], b = x[i + half];
+        x[i] = a * cos[i] - b * sin[i];
+        x[i + half] = b * cos[i] + a * sin[i];
+    }
+}
+
+/* ---- attention: online softmax over key tiles (flash-attention style) ----
+ *
+ * For a block of up to QBLOCK queries, keys are visited in tiles of KBLOCK:
+ * K^T of the tile is packed so that scores of 4 queries x 16 keys come from
+ * broadcast-FMA, then each query row updates its running max m, sum l and
+ * output accumulator O. Memory is O(tile), never O(len^2).
+ */
+static void avx2_attention_tile(const ember_attn_tile *t) {
+    const int32_t d = t->head_dim;
+    if (d % 8 != 0 || d > 256) {
+        ember_cpu_kernels_ref.attention_tile(t);
+        return;
+    }
+    float *kt = t->scratch;                           /* d x KBLOCK          */
+    float *s = kt + (int64_t)d * EMBER_ATTN_KBLOCK;   /* QBLOCK x KBLOCK     */
+    float *o = s + EMBER_ATTN_QBLOCK * EMBER_ATTN_KBLOCK; /* QBLOCK x d      */
+    float *mrow = o + EMBER_ATTN_QBLOCK * d;          /* QBLOCK              */
+    float *lrow = mrow + EMBER_ATTN_QBLOCK;           /* QBLOCK              */
+    const int32_t nq = t->q1 - t->q0;
+
+    int32_t ks = 0, ke = t->len;
+    if (t->window > 0) {
+        ks = t->q0 - t->window > 0 ? t->q0 - t->window : 0;
+        ke = t->q1 - 1 + t->window + 1 < t->len ? t->q1 + t->window : t->len;
+    }
+    for (int32_t i = 0; i < nq; i++) {
+        mrow[i] = -INFINITY;
+        lrow[i] = 0.0f;
+    }
+    memset(o, 0, sizeof(float) * (size_t)nq * (size_t)d);
+    const __m256 vscale = _mm256_set1_ps(t->scale);
+
+    for (int32_t kb = ks; kb < ke; kb += EMBER_ATTN_KBLOCK) {
+        const int32_t nk = ke - kb < EMBER_ATTN_KBLOCK ? ke - kb : EMBER_ATTN_KBLOCK;
+        const int32_t nk8 = (nk + 7) & ~7;
+        /* pack K^T: kt[c * KBLOCK + j] = K[kb + j][c], zero padded to nk8 */
+        for (int32_t j = 0; j < nk8; j++) {
+            if (j < nk) {
+                const float *krow = t->k + (int64_t)(kb + j) * t->ld;
+                for (int32_t c = 0; c < d; c++)
+                    kt[c * EMBER_ATTN_KBLOCK + j] = krow[c];
+            } else {
+                for (int32_t c = 0; c < d; c++)
+                    kt[c * EMBER_ATTN_KBLOCK + j] = 0.0f;
+            }
+        }
+        /* scores: s[i][j] = scale * q_i . k_j, 4 queries x 8 keys per step */
+        for (int32_t i0 = 0; i0 < nq; i0 += 4) {
+            int32_t ni = nq - i0 < 4 ? nq - i0 : 4;
+            const float *qr[4];
+            for (int32_t a = 0; a < 4; a++)
+                qr[a] = t->q + (int64_t)(t->q0 + i0 + (a < ni ? a : ni - 1)) * t->ld;
+            for (int32_t j = 0; j < nk8; j += 8) {
+                __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+                __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+                for (int32_t c = 0; c < d; c++) {
+                    __m256 kv = _mm256_loadu_ps(kt + c * EMBER_ATTN_KBLOCK + j);
+                    acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(qr[0] + c), kv, acc0);
+                    acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(qr[1] + c), kv, acc1);
+                    acc2 = _mm256_fmadd_ps(_mm256_broadcast_ss(qr[2] + c), kv, acc2);
+                    acc3 = _mm256_fmadd_ps(_mm256_broadcast_ss(qr[3] + c), kv, acc3);
+                }
+                __m256 accs[4] = {acc0, acc1, acc2, acc3};
+                for (int32_t a = 0; a < ni; a++)
+                    _mm256_storeu_ps(s + (i0 + a) * EMBER_ATTN_KBLOCK + j,
+                                     _mm256_mul_ps(accs[a], vscale));
+            }
+        }
+        /* per query: mask, running max/sum, O += P V */
+        for (int32_t i = 0; i < nq; i++) {
+            float *srow = s + i * EMBER_ATTN_KBLOCK;
+            int32_t qi = t->q0 + i;
+            int32_t j0 = 0, j1 = nk;
+            if (t->window > 0) {
+                int32_t lo = qi - t->window - kb, hi = qi + t->window + 1 - kb;
+                j0 = lo > 0 ? lo : 0;
+                j1 = hi < nk ? hi : nk;
+                if (j0 >= j1)
+                    continue;
+            }
+            float bm = -INFINITY;
+            for (int32_t j = j0; j < j1; j++)
+                bm = srow[j] > bm ? srow[j] : bm;
+            float nm = bm > mrow[i] ? bm : mrow[i];
+            float corr = mrow[i] == -INFINITY ? 0.0f : expf(mrow[i] - nm);
+            float *orow = o + (int64_t)i * d;
+            if (corr != 1.0f) {
+                __m256 vc = _mm256_set1_ps(corr);
+                for (int32_t c = 0; c < d; c += 8)
+                    _mm256_storeu_ps(orow + c, _mm256_mul_ps(_mm256_loadu_ps(orow + c), vc));
+            }
+            /* exponentiate in place, 8 at a time, masked ends handled by padding */
+            __m256 vnm = _mm256_set1_ps(nm), vsum = _mm256_setzero_ps();
+            int32_t j = j0;
+            for (; j + 8 <= j1; j += 8) {
+                __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(srow + j), vnm));
+                _mm256_storeu_ps(srow + j, p);
+                vsum = _mm256_add_ps(vsum, p);
+            }
+            float lsum = hsum8(vsum);
+            for (; j < j1; j++) {
+                srow[j] = expf(srow[j] - nm);
+                lsum += srow[j];
+            }
+            lrow[i] = lrow[i] * corr + lsum;
+            mrow[i] = nm;
+            for (j = j0; j < j1; j++) {
+                const float *vrow = t->v + (int64_t)(kb + j) * t->ld;
+                __m256 p = _mm256_set1_ps(srow[j]);
+                for (int32_t c = 0; c < d; c += 8)
+                    _mm256_storeu_ps(orow + c, _mm256_fmadd_ps(p, _mm256_loadu_ps(vrow + c),
+                                                               _mm256_loadu_ps(orow + c)));
+            }
+        }
+    }
+    for (int32_t i = 0; i < nq; i++) {
+        float *dst = t->out + (int64_t)(t->q0 + i) * t->ld_out;
+        const float *orow = o + (int64_t)i * d;
+        __m256 inv = _mm256_set1_ps(lrow[i] > 0.0f ? 1.0f / lrow[i] : 0.0f);
+        for (int32_t c = 0; c < d; c += 8)
+            _mm256_storeu_ps(dst + c, _mm256_mul_ps(_mm256_loadu_ps(orow + c), inv));
+    }
+}
+
+const ember_cpu_kernels ember_cpu_kernels_avx2 = {
+    .name = "avx2",
+    .matmul_xwt = avx2_matmul_xwt,
+    .layer_norm_row = avx2_layer_norm_row,
+    .bias_act_row = avx2_bias_act_row,
+    .geglu_row = avx2_geglu_row,
+    .attention_tile = avx2_attention_tile,
+    .rope_head = avx2_rope_head,
+};

@@ -1,0 +1,32 @@
+/*
+ * mapping.h — a read-only memory mapping of a file, reference counted.
+ *
+ * Weights are used in place from the mapping (zero-copy). Every buffer that
+ * points into a mapping holds a reference, and the file is unmapped only when
+ * the last reference goes: the mapping outlives every view into it by
+ * construction, whatever order the owners are freed in.
+ */
+#ifndef EMBER_IO_MAPPING_H
+#define EMBER_IO_MAPPING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef struct ember_mapping {
+    const uint8_t *data;
+    size_t size;
+    char *path;
+    int refs; /* atomic */
+} ember_mapping;
+
+/* Maps `path` read-only; the result holds one reference. */
+ember_status ember_mapping_open(const char *path, ember_mapping **out);
+/* Wraps caller memory that must outlive the mapping (tests, fuzzing). */
+ember_status ember_mapping_wrap(const void *data, size_t size, const char *name,
+                                ember_mapping **out);
+ember_mapping *ember_mapping_retain(ember_mapping *m);
+void ember_mapping_release(ember_mapping *m);
+
+#endif
