@@ -31,6 +31,7 @@ typedef struct cpu_ctx {
     ember_pool *pool;
     int n_threads;
     float *attn_scratch;   /* n_threads x attn_floats */
+    float *gemm_scratch;   /* n_threads x ember_gemm_scratch_floats() */
     int64_t attn_floats;
     int64_t *task_prefix;  /* attention task prefix sums, max_seqs + 1 */
     int32_t max_seqs;
@@ -71,6 +72,7 @@ static void cpu_ctx_free(void *p) {
         return;
     ember_pool_free(c->pool);
     ember_aligned_free(c->attn_scratch);
+    ember_aligned_free(c->gemm_scratch);
     free(c->task_prefix);
     ember_aligned_free(c->arena);
     free(c);
@@ -91,6 +93,9 @@ static ember_status cpu_ctx_init(void *impl, int n_threads, const ember_ctx_limi
         (!(c->attn_scratch = ember_aligned_alloc(sizeof(float) * (size_t)c->attn_floats *
                                                      (size_t)c->n_threads,
                                                  "attention scratch")) ||
+         !(c->gemm_scratch = ember_aligned_alloc(sizeof(float) * ember_gemm_scratch_floats() *
+                                                     (size_t)c->n_threads,
+                                                 "matmul scratch")) ||
          !(c->task_prefix = ember_calloc((size_t)c->max_seqs + 1, sizeof(int64_t), "attention tasks")) ||
          !(c->arena = ember_aligned_alloc(c->arena_bytes, "activation arena"))))
         st = EMBER_E_NOMEM;
@@ -254,7 +259,7 @@ static ember_status cpu_linear(void *dctx, const ember_linear_args *a) {
     cpu_ctx *c = dctx;
     if (a->residual == a->y && a->act != EMBER_ACT_NONE)
         return ember_error(EMBER_E_INTERNAL, "linear: residual may alias y only without activation");
-    return ember_gemm_linear(&c->impl->gemm, c->impl->k, c->pool, a);
+    return ember_gemm_linear(&c->impl->gemm, c->impl->k, c->pool, c->gemm_scratch, a);
 }
 
 /* ---- GeGLU ---- */

@@ -1,10 +1,19 @@
 /*
  * gemm.c — see gemm.h.
  *
- * Work split: the output (rows x out) is cut into tiles handed to the pool.
- * Tiles are whole row bands when there are many rows (each thread then reads
- * all of W once per band: W stays in L2 across bands), column bands
- * otherwise (few tokens: each thread reads its slice of W).
+ * y = act(x W^T + b) + residual with W the [N, K] weight as stored in the
+ * safetensors file (zero-copy). Blocking, in the spirit of Goto/BLIS:
+ *
+ *   tasks   = column chunks of NC outputs x row chunks (when columns alone
+ *             cannot feed every thread); each task owns its output tile.
+ *   per task: for each K block (KC deep): pack the chunk's W^T panels
+ *             (NR = 16 columns each, k-major) into the thread's scratch —
+ *             unless the weight was packed once at load — then for each
+ *             6-row micro-block of x: run the micro-kernel over every panel.
+ *
+ * The 6 x KC block of x stays in L1 while the packed panels (NC x KC floats)
+ * come from L2. The epilogue (bias, activation, residual) runs inside the
+ * micro-kernel on the last K block, while the tile is still in registers.
  */
 #include "gemm.h"
 
@@ -13,92 +22,151 @@
 
 #include "core/util.h"
 
-#if defined(EMBER_HAVE_OPENBLAS)
-#include <cblas.h>
-#endif
+
+#define NR EMBER_GEMM_NR
+#define MR EMBER_GEMM_MR
 
 void ember_gemm_init(ember_gemm *g, int compute_dtype) {
     memset(g, 0, sizeof *g);
     g->compute_dtype = compute_dtype;
-#if defined(EMBER_HAVE_OPENBLAS)
-    const char *env = getenv("EMBER_BLAS");
-    g->use_blas = !(env && env[0] == '0');
-#endif
+    const char *pack = getenv("EMBER_PREPACK");
+    g->prepack = pack && pack[0] == '1';
 }
 
 const char *ember_gemm_name(const ember_gemm *g) {
-    return g->use_blas ? "openblas sgemm" : "ember kernels";
+    return g->prepack ? "ember packed (prepacked weights)" : "ember packed (zero-copy weights)";
 }
 
-ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w) { return EMBER_OK; }
+/* Panels of a [N, K] row-major matrix: dst[(p * kc + k) * NR + j] =
+ * W[c0 + p*NR + j][k0 + k], zero beyond N. */
+static void pack_panels(const float *w, int64_t K, int64_t N, int64_t c0, int64_t n_panels,
+                        int64_t k0, int64_t kc, float *dst) {
+    for (int64_t p = 0; p < n_panels; p++) {
+        float *panel = dst + p * kc * NR;
+        for (int j = 0; j < NR; j++) {
+            int64_t col = c0 + p * NR + j;
+            if (col >= N) {
+                for (int64_t k = 0; k < kc; k++)
+                    panel[k * NR + j] = 0.0f;
+                continue;
+            }
+            const float *src = w + col * K + k0;
+            for (int64_t k = 0; k < kc; k++)
+                panel[k * NR + j] = src[k];
+        }
+    }
+}
+
+ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w) {
+    if (!g->prepack)
+        return EMBER_OK;
+    int64_t n_panels = (w->rows + NR - 1) / NR;
+    float *packed = ember_aligned_alloc(sizeof(float) * (size_t)(n_panels * w->cols * NR), w->name);
+    if (!packed)
+        return EMBER_E_NOMEM;
+    pack_panels(w->data, w->cols, w->rows, 0, n_panels, 0, w->cols, packed);
+    w->packed = packed;
+    return EMBER_OK;
+}
 
 void ember_gemm_release(ember_weight *w) {
-    free(w->packed);
+    ember_aligned_free(w->packed);
     w->packed = NULL;
 }
 
+size_t ember_gemm_scratch_floats(void) { return (size_t)EMBER_GEMM_NC * EMBER_GEMM_KC; }
+
 typedef struct {
-    const ember_gemm *g;
     const ember_cpu_kernels *k;
     const ember_linear_args *a;
-    int64_t tile_rows, tile_cols, n_col_tiles;
+    float *scratch;          /* per thread: NC x KC floats */
+    int64_t n_chunks, rows_per_task, kc_step;
+    int residual_init;       /* residual is the starting value of y      */
 } gemm_job;
 
-static void gemm_tile(void *p, int64_t task, int thread) {
+static void gemm_task(void *p, int64_t task, int thread) {
     const gemm_job *j = p;
     const ember_linear_args *a = j->a;
-    const int64_t n = a->w->rows, kdim = a->w->cols;
-    int64_t r0 = (task / j->n_col_tiles) * j->tile_rows;
-    int64_t c0 = (task % j->n_col_tiles) * j->tile_cols;
-    int64_t m = EMBER_MIN(j->tile_rows, a->rows - r0);
-    int64_t nc = EMBER_MIN(j->tile_cols, n - c0);
-    const float *x = a->x + r0 * a->ldx;
-    const float *w = (const float *)a->w->data + c0 * kdim;
-    float *y = a->y + r0 * a->ldy + c0;
-    /* residual without activation: start from it and accumulate */
-    int accumulate = a->residual && a->act == EMBER_ACT_NONE;
-    if (accumulate && a->residual != a->y) {
-        for (int64_t r = 0; r < m; r++)
-            memcpy(y + r * a->ldy, a->residual + (r0 + r) * a->ldr + c0, sizeof(float) * (size_t)nc);
-    }
-#if defined(EMBER_HAVE_OPENBLAS)
-    if (j->g->use_blas) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nc, (int)kdim, 1.0f, x,
-                    (int)a->ldx, w, (int)kdim, accumulate ? 1.0f : 0.0f, y, (int)a->ldy);
-    } else
-#endif
-    {
-        j->k->matmul_xwt(x, a->ldx, w, m, nc, kdim, y, a->ldy, accumulate);
-    }
-    const float *bias = a->bias ? (const float *)a->bias->data + c0 : NULL;
-    int late_residual = a->residual && !accumulate;
-    if (bias || a->act != EMBER_ACT_NONE || late_residual) {
-        for (int64_t r = 0; r < m; r++)
-            j->k->bias_act_row(y + r * a->ldy, bias, a->act,
-                               late_residual ? a->residual + (r0 + r) * a->ldr + c0 : NULL, nc);
+    const int64_t N = a->w->rows, K = a->w->cols;
+    const int64_t c0 = (task % j->n_chunks) * EMBER_GEMM_NC;
+    const int64_t r0 = (task / j->n_chunks) * j->rows_per_task;
+    const int64_t r1 = EMBER_MIN(a->rows, r0 + j->rows_per_task);
+    const int64_t nc = EMBER_MIN((int64_t)EMBER_GEMM_NC, N - c0);
+    const int64_t n_panels = (nc + NR - 1) / NR;
+    const float *w = a->w->data;
+    const float *prepacked = a->w->packed;
+    float *scratch = j->scratch + (int64_t)thread * EMBER_GEMM_NC * EMBER_GEMM_KC;
+
+    for (int64_t k0 = 0; k0 < K; k0 += j->kc_step) {
+        const int64_t kc = EMBER_MIN(j->kc_step, K - k0);
+        const int last = k0 + kc == K;
+        const float *panels;
+        int64_t panel_stride;
+        if (prepacked) {
+            panels = prepacked + (c0 / NR) * K * NR + k0 * NR;
+            panel_stride = K * NR;
+        } else {
+            pack_panels(w, K, N, c0, n_panels, k0, kc, scratch);
+            panels = scratch;
+            panel_stride = kc * NR;
+        }
+        for (int64_t r = r0; r < r1; r += MR) {
+            ember_gemm_tile t = {
+                .mr = (int)EMBER_MIN((int64_t)MR, r1 - r),
+                .kc = kc,
+                .a = a->x + r * a->ldx + k0,
+                .lda = a->ldx,
+                .ldc = a->ldy,
+                .last = last,
+                .act = a->act,
+            };
+            for (int64_t pi = 0; pi < n_panels; pi++) {
+                int64_t c = c0 + pi * NR;
+                t.nr = (int)EMBER_MIN((int64_t)NR, N - c);
+                t.bp = panels + pi * panel_stride;
+                t.c = a->y + r * a->ldy + c;
+                if (k0 > 0) {
+                    t.init = t.c;
+                    t.ld_init = a->ldy;
+                } else if (j->residual_init) {
+                    t.init = a->residual + r * a->ldr + c;
+                    t.ld_init = a->ldr;
+                } else {
+                    t.init = NULL;
+                }
+                t.bias = a->bias ? (const float *)a->bias->data + c : NULL;
+                t.late_res = (a->residual && !j->residual_init) ? a->residual + r * a->ldr + c : NULL;
+                t.ld_res = a->ldr;
+                j->k->gemm_tile(&t);
+            }
+        }
     }
 }
 
 ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, ember_pool *pool,
-                               const ember_linear_args *a) {
-    const int64_t n = a->w->rows;
-    if (a->rows <= 0 || n <= 0)
+                               float *scratch, const ember_linear_args *a) {
+    const int64_t N = a->w->rows, K = a->w->cols, M = a->rows;
+    if (M <= 0 || N <= 0)
         return EMBER_OK;
-    int nth = ember_pool_size(pool);
-    gemm_job j = {g, k, a, a->rows, n, 1};
-    if (nth > 1) {
-        if (a->rows >= 64 * nth) {
-            /* row bands of at least 64 rows, about 2 per thread */
-            int64_t bands = EMBER_MAX((int64_t)nth, EMBER_MIN(2 * (int64_t)nth, a->rows / 64));
-            j.tile_rows = (a->rows + bands - 1) / bands;
-        } else {
-            /* column bands, multiples of 16 */
-            int64_t per = (n + nth - 1) / nth;
-            j.tile_cols = EMBER_MAX((int64_t)16, (per + 15) & ~(int64_t)15);
-            j.n_col_tiles = (n + j.tile_cols - 1) / j.tile_cols;
-        }
+    const int nth = ember_pool_size(pool);
+    gemm_job j = {.k = k, .a = a, .scratch = scratch};
+    j.residual_init = a->residual && a->act == EMBER_ACT_NONE;
+    j.n_chunks = (N + EMBER_GEMM_NC - 1) / EMBER_GEMM_NC;
+    /* K blocks of at most KC, balanced, multiples of 8 */
+    int64_t kblocks = (K + EMBER_GEMM_KC - 1) / EMBER_GEMM_KC;
+    j.kc_step = ((K + kblocks - 1) / kblocks + 7) & ~(int64_t)7;
+    if (j.kc_step > EMBER_GEMM_KC)
+        j.kc_step = EMBER_GEMM_KC;
+    /* split rows too when column chunks alone leave threads idle */
+    int64_t m_chunks = 1;
+    if (j.n_chunks < 2 * nth) {
+        m_chunks = (2 * nth + j.n_chunks - 1) / j.n_chunks;
+        m_chunks = EMBER_MIN(m_chunks, (M + 47) / 48);
+        m_chunks = EMBER_MAX(m_chunks, (int64_t)1);
     }
-    int64_t row_tiles = (a->rows + j.tile_rows - 1) / j.tile_rows;
-    ember_pool_run(pool, gemm_tile, &j, row_tiles * j.n_col_tiles);
+    j.rows_per_task = (M + m_chunks - 1) / m_chunks;
+    j.rows_per_task = (j.rows_per_task + MR - 1) / MR * MR;
+    m_chunks = (M + j.rows_per_task - 1) / j.rows_per_task;
+    ember_pool_run(pool, gemm_task, &j, j.n_chunks * m_chunks);
     return EMBER_OK;
 }

@@ -1,11 +1,13 @@
 /*
  * gemm.h — the CPU driver's matrix multiply: y = act(x W^T + b) + residual.
  *
- * One entry point for every Linear layer. It picks, once per model, between
- * OpenBLAS sgemm (single-threaded library, driven by Ember's own pool so
- * there is never a second set of threads) and the kernel table's matmul, and
- * it applies the epilogue (bias, activation, residual) per output tile while
- * the tile is still in cache.
+ * One entry point for every Linear layer: Ember's own blocked GEMM over the
+ * kernel table's micro-kernel, split over the context's thread pool, with
+ * the epilogue (bias, activation, residual) fused into the micro-kernel.
+ * Weights are read in place from the mapping and packed per call into a
+ * per-thread scratch (EMBER_PREPACK=1 packs them once at load instead).
+ * Why not OpenBLAS: its single-threaded build is not safe to call from two
+ * threads at once, and its threaded build brings a second thread pool.
  */
 #ifndef EMBER_DRIVERS_CPU_GEMM_H
 #define EMBER_DRIVERS_CPU_GEMM_H
@@ -14,9 +16,13 @@
 #include "drivers/cpu/kernels.h"
 #include "drivers/driver.h"
 
+/* Block sizes: NC output columns per task (8 panels of 16), KC deep. */
+#define EMBER_GEMM_NC 128
+#define EMBER_GEMM_KC 512
+
 typedef struct ember_gemm {
-    int use_blas;
-    int compute_dtype; /* ember_dtype */
+    int prepack;       /* pack weights once at load (copies them)   */
+    int compute_dtype; /* ember_dtype                               */
 } ember_gemm;
 
 void ember_gemm_init(ember_gemm *g, int compute_dtype);
@@ -24,7 +30,10 @@ const char *ember_gemm_name(const ember_gemm *g);
 /* Called once per matrix weight at load (packing, reduced precision). */
 ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w);
 void ember_gemm_release(ember_weight *w);
+/* Per-thread scratch the caller provides to ember_gemm_linear. */
+size_t ember_gemm_scratch_floats(void);
+/* `scratch` holds ember_gemm_scratch_floats() floats per pool thread. */
 ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, ember_pool *pool,
-                               const ember_linear_args *a);
+                               float *scratch, const ember_linear_args *a);
 
 #endif

@@ -37,12 +37,39 @@ static inline int64_t ember_attn_scratch_floats(int32_t head_dim) {
            (int64_t)EMBER_ATTN_QBLOCK * head_dim + 2 * EMBER_ATTN_QBLOCK + 64;
 }
 
+/* GEMM micro-kernel: C[mr x nr] (row stride ldc) = init + A[mr x kc] Bp, where
+ * A is row-major (stride lda) and Bp is a packed panel of EMBER_GEMM_NR
+ * columns: Bp[k * NR + j] = B[k][j]. `init` is NULL (start from zero) or the
+ * tile to start from (C itself to continue a K split, or the residual), with
+ * stride ld_init. When `last`, the epilogue runs on the tile before it is
+ * stored: + bias[j], activation, + late_res (stride ld_res). */
+#define EMBER_GEMM_MR 6
+#define EMBER_GEMM_NR 16
+
+typedef struct ember_gemm_tile {
+    int mr, nr;
+    int64_t kc;
+    const float *a;
+    int64_t lda;
+    const float *bp;
+    float *c;
+    int64_t ldc;
+    const float *init;
+    int64_t ld_init;
+    int last;
+    const float *bias;
+    int act;
+    const float *late_res;
+    int64_t ld_res;
+} ember_gemm_tile;
+
 typedef struct ember_cpu_kernels {
     const char *name;
     /* y[r, c] (=|+=) sum_k x[r, k] * w[c, k] for r < m, c < n; w is [n, k]
      * row-major (a Linear weight). accumulate != 0 adds to y. */
     void (*matmul_xwt)(const float *x, int64_t ldx, const float *w, int64_t m, int64_t n,
                        int64_t k, float *y, int64_t ldy, int accumulate);
+    void (*gemm_tile)(const ember_gemm_tile *t);
     /* out = LayerNorm(x + res) * gamma + beta over n values; res, beta may be
      * NULL; out may alias x. */
     void (*layer_norm_row)(const float *x, const float *res, const float *gamma,

@@ -121,6 +121,33 @@ static void ref_attention_tile(const ember_attn_tile *t) {
     }
 }
 
+static void ref_gemm_tile(const ember_gemm_tile *t) {
+    float acc[EMBER_GEMM_MR][EMBER_GEMM_NR];
+    for (int i = 0; i < t->mr; i++)
+        for (int j = 0; j < t->nr; j++)
+            acc[i][j] = t->init ? t->init[i * t->ld_init + j] : 0.0f;
+    for (int64_t k = 0; k < t->kc; k++)
+        for (int i = 0; i < t->mr; i++) {
+            float a = t->a[i * t->lda + k];
+            for (int j = 0; j < t->nr; j++)
+                acc[i][j] += a * t->bp[k * EMBER_GEMM_NR + j];
+        }
+    for (int i = 0; i < t->mr; i++) {
+        float *c = t->c + i * t->ldc;
+        for (int j = 0; j < t->nr; j++) {
+            float v = acc[i][j];
+            if (t->last) {
+                if (t->bias)
+                    v += t->bias[j];
+                v = ember_ref_act(t->act, v);
+                if (t->late_res)
+                    v += t->late_res[i * t->ld_res + j];
+            }
+            c[j] = v;
+        }
+    }
+}
+
 static void ref_rope_head(float *x, const float *cos, const float *sin, int32_t head_dim) {
     int32_t half = head_dim / 2;
     for (int32_t i = 0; i < half; i++) {
@@ -133,6 +160,7 @@ static void ref_rope_head(float *x, const float *cos, const float *sin, int32_t 
 const ember_cpu_kernels ember_cpu_kernels_ref = {
     .name = "scalar",
     .matmul_xwt = ref_matmul_xwt,
+    .gemm_tile = ref_gemm_tile,
     .layer_norm_row = ref_layer_norm_row,
     .bias_act_row = ref_bias_act_row,
     .geglu_row = ref_geglu_row,

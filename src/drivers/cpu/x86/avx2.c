@@ -121,6 +121,123 @@ static void avx2_matmul_xwt(const float *x, int64_t ldx, const float *w, int64_t
     }
 }
 
+/* ---- GEMM micro-kernel: 6 x 16 tile, 12 accumulators ----
+ *
+ * Per k step: two loads of the packed B panel, six broadcasts of A, twelve
+ * FMAs, the classic register blocking for 16 ymm registers. MR is a
+ * compile-time constant in each instantiation so the row loops unroll.
+ */
+
+static inline __m256i nr_mask(int nr, int half) {
+    int lo = nr - 8 * half;
+    if (lo >= 8)
+        return _mm256_set1_epi32(-1);
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(lo < 0 ? 0 : lo), idx);
+}
+
+/* Row i of the accumulators; a row beyond MR is dead code after inlining. */
+#define GEMM_ROW_FMA(i)                                                  \
+    if (MR > i) {                                                        \
+        __m256 av = _mm256_broadcast_ss(a##i + k);                       \
+        c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);                      \
+        c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);                      \
+    }
+
+static inline __attribute__((always_inline)) void gemm_kernel(const ember_gemm_tile *t, const int MR) {
+    const int full = t->nr == EMBER_GEMM_NR;
+    const __m256i m0 = nr_mask(t->nr, 0), m1 = nr_mask(t->nr, 1);
+    const int64_t kc = t->kc, lda = t->lda;
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+    __m256 acc[EMBER_GEMM_MR][2];
+    if (t->init) {
+        for (int i = 0; i < MR; i++) {
+            const float *src = t->init + i * t->ld_init;
+            acc[i][0] = full ? _mm256_loadu_ps(src) : _mm256_maskload_ps(src, m0);
+            acc[i][1] = full ? _mm256_loadu_ps(src + 8) : _mm256_maskload_ps(src + 8, m1);
+        }
+        c00 = acc[0][0], c01 = acc[0][1];
+        if (MR > 1) c10 = acc[1][0], c11 = acc[1][1];
+        if (MR > 2) c20 = acc[2][0], c21 = acc[2][1];
+        if (MR > 3) c30 = acc[3][0], c31 = acc[3][1];
+        if (MR > 4) c40 = acc[4][0], c41 = acc[4][1];
+        if (MR > 5) c50 = acc[5][0], c51 = acc[5][1];
+    }
+    const float *a0 = t->a, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda,
+                *a5 = a4 + lda;
+    const float *b = t->bp;
+    for (int64_t k = 0; k < kc; k++, b += EMBER_GEMM_NR) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        GEMM_ROW_FMA(0)
+        GEMM_ROW_FMA(1)
+        GEMM_ROW_FMA(2)
+        GEMM_ROW_FMA(3)
+        GEMM_ROW_FMA(4)
+        GEMM_ROW_FMA(5)
+    }
+    acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11;
+    acc[2][0] = c20, acc[2][1] = c21, acc[3][0] = c30, acc[3][1] = c31;
+    acc[4][0] = c40, acc[4][1] = c41, acc[5][0] = c50, acc[5][1] = c51;
+
+    int scalar_act = 0;
+    if (t->last) {
+        if (t->bias) {
+            __m256 bb0 = full ? _mm256_loadu_ps(t->bias) : _mm256_maskload_ps(t->bias, m0);
+            __m256 bb1 = full ? _mm256_loadu_ps(t->bias + 8) : _mm256_maskload_ps(t->bias + 8, m1);
+            for (int i = 0; i < MR; i++) {
+                acc[i][0] = _mm256_add_ps(acc[i][0], bb0);
+                acc[i][1] = _mm256_add_ps(acc[i][1], bb1);
+            }
+        }
+        if (t->act == EMBER_ACT_GELU) {
+            for (int i = 0; i < MR; i++) {
+                acc[i][0] = gelu8(acc[i][0]);
+                acc[i][1] = gelu8(acc[i][1]);
+            }
+        } else if (t->act != EMBER_ACT_NONE) {
+            scalar_act = 1;
+        }
+        if (t->late_res && !scalar_act) {
+            for (int i = 0; i < MR; i++) {
+                const float *r = t->late_res + i * t->ld_res;
+                acc[i][0] = _mm256_add_ps(acc[i][0], full ? _mm256_loadu_ps(r) : _mm256_maskload_ps(r, m0));
+                acc[i][1] = _mm256_add_ps(acc[i][1], full ? _mm256_loadu_ps(r + 8) : _mm256_maskload_ps(r + 8, m1));
+            }
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        float *dst = t->c + i * t->ldc;
+        if (full) {
+            _mm256_storeu_ps(dst, acc[i][0]);
+            _mm256_storeu_ps(dst + 8, acc[i][1]);
+        } else {
+            _mm256_maskstore_ps(dst, m0, acc[i][0]);
+            _mm256_maskstore_ps(dst + 8, m1, acc[i][1]);
+        }
+    }
+    if (scalar_act) {
+        for (int i = 0; i < MR; i++) {
+            float *dst = t->c + i * t->ldc;
+            for (int j = 0; j < t->nr; j++) {
+                float v = ember_ref_act(t->act, dst[j]);
+                dst[j] = t->late_res ? v + t->late_res[i * t->ld_res + j] : v;
+            }
+        }
+    }
+}
+
+static void avx2_gemm_tile(const ember_gemm_tile *t) {
+    switch (t->mr) {
+    case 6: gemm_kernel(t, 6); break;
+    case 5: gemm_kernel(t, 5); break;
+    case 4: gemm_kernel(t, 4); break;
+    case 3: gemm_kernel(t, 3); break;
+    case 2: gemm_kernel(t, 2); break;
+    default: gemm_kernel(t, 1); break;
+    }
+}
+
 /* ---- row kernels ---- */
 
 static void avx2_layer_norm_row(const float *x, const float *res, const float *gamma,
@@ -340,6 +457,7 @@ static void avx2_attention_tile(const ember_attn_tile *t) {
 const ember_cpu_kernels ember_cpu_kernels_avx2 = {
     .name = "avx2",
     .matmul_xwt = avx2_matmul_xwt,
+    .gemm_tile = avx2_gemm_tile,
     .layer_norm_row = avx2_layer_norm_row,
     .bias_act_row = avx2_bias_act_row,
     .geglu_row = avx2_geglu_row,
