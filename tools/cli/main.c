@@ -1,3 +1,54 @@
-/* main.c — the ember command (written next). */
+/*
+ * main.c — the `ember` command: embeddings from the command line.
+ *
+ *   ember embed [-m MODEL] [TEXT...]      texts (or token ids) to JSON Lines vectors
+ *   ember tokenize [-m MODEL] [TEXT...]   texts to ids, tokens and offsets
+ *   ember info [-m MODEL]                 what a model is and how it will run
+ *   ember serve / bench                   HTTP server, benchmarks
+ */
 #include <stdio.h>
-int main(void) { puts("ember"); return 0; }
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "ember %s — sentence embeddings with BERT-family models\n"
+            "\n"
+            "usage: ember COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  embed      embed texts (arguments, --input FILE or stdin) to JSON Lines\n"
+            "  tokenize   show how texts are tokenized (ids, tokens, offsets)\n"
+            "  info       describe a model: architecture, sizes, pooling, kernels\n"
+            "\n"
+            "MODEL (-m) is a local Hugging Face model directory or a hub id such as\n"
+            "%s (the default; $EMBER_MODEL overrides it).\n"
+            "Run `ember COMMAND --help` for the options of a command.\n",
+            ember_version(), EMBER_DEFAULT_MODEL);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("ember %s\n", ember_version());
+        return 0;
+    }
+    if (strcmp(cmd, "embed") == 0)
+        return cmd_embed(argc - 1, argv + 1);
+    if (strcmp(cmd, "info") == 0)
+        return cmd_info(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokenize") == 0)
+        return cmd_tokenize(argc - 1, argv + 1);
+    fprintf(stderr, "ember: unknown command \"%s\"\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

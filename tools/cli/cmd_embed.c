@@ -1,0 +1,167 @@
+/*
+ * cmd_embed.c — `ember embed`: texts or token ids in, JSON Lines out,
+ * {"index": i, "embedding": [...]} in input order. Input is processed in
+ * chunks so any amount streams through bounded memory.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define CHUNK 4096 /* inputs per call: large enough for length-sorted batches */
+
+static void help(void) {
+    printf("usage: ember embed [-m MODEL] [options] [TEXT...]\n"
+           "\n"
+           "Embeds each TEXT, or each input of --input FILE / stdin, and writes one JSON\n"
+           "line per input: {\"index\": i, \"embedding\": [...]}, in input order.\n"
+           "\n"
+           "options:\n"
+           "  -m, --model MODEL        model directory or hub id (default: $EMBER_MODEL or %s)\n"
+           "  -i, --input FILE         read inputs from FILE ('-' = stdin)\n"
+           "  -f, --input-format FMT   lines (one text per line, default), jsonl ({\"text\": ...}\n"
+           "                           per line), ids (token ids per line, used as given)\n"
+           "  -o, --output FILE        write to FILE instead of stdout\n"
+           "  --prompt TEXT            prepend TEXT to every text\n"
+           "  --prompt-name NAME       prepend the model's prompt NAME (config_sentence_transformers)\n"
+           "  --dimensions N           keep the first N dimensions (Matryoshka), re-normalized\n"
+           "  --no-normalize           output the pooled vector without L2 normalization\n"
+           "  --no-truncate            fail on texts longer than the model's limit instead of cutting\n"
+           "  --batch-size N           sequences per forward pass (default 32)\n"
+           "  --max-batch-tokens N     tokens per forward pass (default 2048)\n"
+           "  -t, --threads N          worker threads (default: all CPUs)\n"
+           "  -v, --verbose            more messages on stderr\n",
+           EMBER_DEFAULT_MODEL);
+}
+
+int cmd_embed(int argc, char **argv) {
+    cli_args a = {argc, argv, 0, NULL};
+    const char *model = NULL, *input = NULL, *output = NULL, *prompt = NULL, *prompt_name = NULL;
+    cli_input_format fmt = INPUT_LINES;
+    ember_ctx_params cp = ember_ctx_default_params();
+    ember_embed_options eo = ember_embed_default_options();
+    int verbose = 0;
+    char **texts = calloc((size_t)argc, sizeof(char *));
+    int n_texts = 0;
+    for (a.i = 1; a.i < argc; a.i++) {
+        if (cli_opt_value(&a, "--model", "-m"))
+            model = a.value;
+        else if (cli_opt_value(&a, "--input", "-i"))
+            input = a.value;
+        else if (cli_opt_value(&a, "--input-format", "-f")) {
+            if (!cli_parse_input_format(a.value, &fmt))
+                cli_die(2, "embed", "--input-format must be lines, jsonl or ids, not \"%s\"", a.value);
+        } else if (cli_opt_value(&a, "--output", "-o"))
+            output = a.value;
+        else if (cli_opt_value(&a, "--prompt", NULL))
+            prompt = a.value;
+        else if (cli_opt_value(&a, "--prompt-name", NULL))
+            prompt_name = a.value;
+        else if (cli_opt_value(&a, "--dimensions", NULL))
+            eo.dimensions = (int32_t)cli_int("--dimensions", a.value, 1, 1 << 20);
+        else if (cli_opt_flag(&a, "--no-normalize", NULL))
+            eo.normalize = 0;
+        else if (cli_opt_flag(&a, "--no-truncate", NULL))
+            eo.truncate = 0;
+        else if (cli_opt_value(&a, "--batch-size", "-b"))
+            cp.max_batch = (int32_t)cli_int("--batch-size", a.value, 1, 65536);
+        else if (cli_opt_value(&a, "--max-batch-tokens", NULL))
+            cp.max_batch_tokens = (int32_t)cli_int("--max-batch-tokens", a.value, 1, 1 << 24);
+        else if (cli_opt_value(&a, "--threads", "-t"))
+            cp.n_threads = (int32_t)cli_int("--threads", a.value, 1, 1024);
+        else if (cli_opt_flag(&a, "--verbose", "-v"))
+            verbose++;
+        else if (cli_opt_flag(&a, "--help", "-h")) {
+            help();
+            free(texts);
+            return 0;
+        } else if (argv[a.i][0] == '-' && argv[a.i][1] != '\0')
+            cli_die(2, "embed", "unknown option %s (see ember embed --help)", argv[a.i]);
+        else
+            texts[n_texts++] = argv[a.i];
+    }
+    if (n_texts && input)
+        cli_die(2, "embed", "give texts as arguments or --input, not both");
+    if (prompt && prompt_name)
+        cli_die(2, "embed", "give --prompt or --prompt-name, not both");
+    cli_setup_logging(verbose);
+
+    const char *spec = cli_model_spec(model);
+    ember_model *m = cli_load_model(spec, NULL, "embed");
+    if (prompt_name) {
+        prompt = ember_model_prompt(m, prompt_name);
+        if (!prompt)
+            cli_die(2, "embed", "the model has no prompt named \"%s\" (ember info lists them)",
+                    prompt_name);
+    }
+    eo.prompt = prompt;
+    if (fmt != INPUT_IDS && !ember_model_tokenizer(m))
+        cli_die(1, "embed", "%s has no tokenizer (tokenizer.json or vocab.txt): use --input-format ids",
+                spec);
+    ember_ctx *ctx = NULL;
+    if (ember_ctx_init(m, &cp, &ctx) != EMBER_OK)
+        cli_die(1, "embed", "%s", ember_last_error());
+
+    FILE *out = stdout;
+    if (output && strcmp(output, "-") != 0 && !(out = fopen(output, "w")))
+        cli_die(1, "embed", "cannot write %s", output);
+    cli_input in;
+    if (!cli_input_open(&in, fmt, input, texts, n_texts))
+        return 1;
+    int32_t dims = eo.dimensions > 0 ? eo.dimensions : ember_model_dim(m);
+    float *vecs = malloc(sizeof(float) * (size_t)CHUNK * (size_t)dims);
+    int64_t base = 0, truncated = 0, replaced = 0, tokens = 0;
+    int rc = 0;
+    for (;;) {
+        int64_t n = cli_input_next(&in, CHUNK, "embed");
+        if (n < 0) {
+            rc = 1;
+            break;
+        }
+        if (n == 0)
+            break;
+        ember_embed_stats stats;
+        ember_status st =
+            fmt == INPUT_IDS
+                ? ember_embed_tokens(ctx, in.ids, in.offsets, n, &eo, vecs, n * dims, &stats)
+                : ember_embed_texts(ctx, (const char *const *)in.texts, in.lens, n, &eo, vecs,
+                                    n * dims, &stats);
+        if (st != EMBER_OK) {
+            fprintf(stderr, "ember embed: inputs %lld..%lld: %s\n", (long long)base,
+                    (long long)(base + n - 1), ember_last_error());
+            rc = 1;
+            break;
+        }
+        truncated += stats.n_truncated;
+        replaced += stats.n_invalid_utf8;
+        tokens += stats.n_tokens;
+        for (int64_t i = 0; i < n; i++) {
+            fprintf(out, "{\"index\":%lld,\"embedding\":[", (long long)(base + i));
+            for (int32_t d = 0; d < dims; d++) {
+                if (d)
+                    fputc(',', out);
+                cli_json_float(out, vecs[i * dims + d]);
+            }
+            fputs("]}\n", out);
+        }
+        base += n;
+    }
+    if (truncated)
+        fprintf(stderr, "ember embed: %lld of %lld inputs were longer than %d tokens and truncated\n",
+                (long long)truncated, (long long)base, ember_model_max_tokens(m));
+    if (replaced)
+        fprintf(stderr, "ember embed: %lld inputs had invalid UTF-8, replaced by U+FFFD\n",
+                (long long)replaced);
+    if (verbose)
+        fprintf(stderr, "ember embed: %lld inputs, %lld tokens\n", (long long)base, (long long)tokens);
+    if (fflush(out) != 0 || (out != stdout && fclose(out) != 0)) {
+        fprintf(stderr, "ember embed: write error\n");
+        rc = 1;
+    }
+    free(vecs);
+    free(texts);
+    cli_input_close(&in);
+    ember_ctx_free(ctx);
+    ember_model_free(m);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/*
+ * model.c — opening models for the CLI: which model (-m, $EMBER_MODEL, the
+ * default), logging to stderr, and errors turned into advice.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+const char *cli_model_spec(const char *m) {
+    if (m && *m)
+        return m;
+    const char *env = getenv("EMBER_MODEL");
+    return env && *env ? env : EMBER_DEFAULT_MODEL;
+}
+
+void cli_log(ember_log_level level, const char *msg, void *user) {
+    (void)user;
+    static const char *names[] = {"error", "warning", "info", "debug"};
+    fprintf(stderr, "ember: %s: %s\n", names[level <= EMBER_LOG_DEBUG ? level : 0], msg);
+}
+
+void cli_setup_logging(int verbosity) {
+    ember_log_level lvl = verbosity >= 2   ? EMBER_LOG_DEBUG
+                          : verbosity == 1 ? EMBER_LOG_INFO
+                                           : EMBER_LOG_WARN;
+    ember_log_set(cli_log, lvl, NULL);
+}
+
+ember_model *cli_load_model(const char *spec, const ember_model_params *p, const char *cmd) {
+    ember_model *m = NULL;
+    ember_status st = ember_model_load(spec, p, &m);
+    if (st == EMBER_OK)
+        return m;
+    fprintf(stderr, "ember %s: cannot load model %s: %s\n", cmd, spec, ember_last_error());
+    if (st == EMBER_E_NETWORK || st == EMBER_E_NOT_FOUND) {
+        fprintf(stderr,
+                "hint: pass a local model directory with -m DIR (config.json, model.safetensors,\n"
+                "      tokenizer.json, ...), e.g. one saved by sentence-transformers, or set\n"
+                "      EMBER_MODEL. Hub ids such as %s are downloaded into the Hugging Face\n"
+                "      cache when the network allows; HF_HUB_OFFLINE=1 uses the cache only.\n",
+                EMBER_DEFAULT_MODEL);
+    } else if (st == EMBER_E_AUTH) {
+        fprintf(stderr, "hint: set HF_TOKEN to a Hugging Face access token that can read %s\n", spec);
+    }
+    exit(1);
+}
