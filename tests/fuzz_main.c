@@ -4,7 +4,6 @@
  * argument, is fed once to LLVMFuzzerTestOneInput. This keeps the seed corpora
  * working as regression tests in every build.
  */
-#define _DEFAULT_SOURCE
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,0 +1,236 @@
+/*
+ * test_driver_ops.c — every fast CPU kernel against the portable scalar
+ * reference (kernels.h), on model-sized and awkward shapes: K not a multiple
+ * of the block, tiny M, N not a multiple of the 16-wide panel, windows that
+ * cut tiles. Also the blocked GEMM (tiling, packing, threads, epilogues)
+ * against a plain triple loop in double precision.
+ *
+ * Tolerances: GEMM and attention within 2e-5 relative to the magnitude of the
+ * values; elementwise ops within 1e-6 absolute (GELU's erf approximation has
+ * an absolute error of 1.5e-7).
+ */
+#include <math.h>
+
+#include "core/threadpool.h"
+#include "core/util.h"
+#include "drivers/cpu/gemm.h"
+#include "drivers/cpu/kernels.h"
+#include "drivers/driver.h"
+#include "test_util.h"
+
+static uint64_t g_rng = 0x1234567;
+static float frand(void) {
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((g_rng >> 40) & 0xffffff) / (float)0xffffff * 2.0f - 1.0f;
+}
+static float *rand_vec(size_t n, float scale) {
+    float *v = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++)
+        v[i] = frand() * scale;
+    return v;
+}
+
+static double max_rel_diff(const float *a, const float *b, size_t n) {
+    double m = 0, scale = 1e-6;
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs((double)b[i]));
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i] - b[i]) / scale);
+    return m;
+}
+
+static const ember_cpu_kernels *g_fast;
+
+static void test_gemm_shape(ember_pool *pool, float *scratch, int64_t M, int64_t N, int64_t K,
+                            int act, int use_bias, int residual_mode) {
+    float *x = rand_vec((size_t)(M * K), 1.0f), *w = rand_vec((size_t)(N * K), 0.5f);
+    float *bias = rand_vec((size_t)N, 0.5f), *res = rand_vec((size_t)(M * N), 1.0f);
+    float *want = malloc(sizeof(float) * (size_t)(M * N));
+    for (int64_t r = 0; r < M; r++)
+        for (int64_t c = 0; c < N; c++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += (double)x[r * K + k] * w[c * K + k];
+            float v = (float)s + (use_bias ? bias[c] : 0.0f);
+            v = ember_ref_act(act, v);
+            want[r * N + c] = residual_mode ? v + res[r * N + c] : v;
+        }
+    ember_weight wt = {.kind = EMBER_W_MATRIX, .dtype = EMBER_DT_F32, .rows = N, .cols = K,
+                       .data = w, .name = "w"};
+    ember_weight bt = {.kind = EMBER_W_VECTOR, .dtype = EMBER_DT_F32, .rows = 1, .cols = N,
+                       .data = bias, .name = "b"};
+    const ember_cpu_kernels *tables[2] = {&ember_cpu_kernels_ref, g_fast};
+    for (int prepack = 0; prepack < 2; prepack++) {
+        ember_gemm g;
+        ember_gemm_init(&g, EMBER_DTYPE_F32);
+        g.prepack = prepack;
+        ember_gemm_prepare(&g, &wt);
+        for (int ti = 0; ti < 2; ti++) {
+            float *y = calloc((size_t)(M * N), sizeof(float));
+            /* residual_mode 2: y aliases the residual (in-place accumulate) */
+            if (residual_mode == 2)
+                memcpy(y, res, sizeof(float) * (size_t)(M * N));
+            ember_linear_args a = {.x = x, .ldx = K, .rows = M, .w = &wt,
+                                   .bias = use_bias ? &bt : NULL, .act = act,
+                                   .residual = residual_mode == 2 ? y : residual_mode ? res : NULL,
+                                   .ldr = N, .y = y, .ldy = N};
+            ember_gemm_linear(&g, tables[ti], pool, scratch, &a);
+            double d = max_rel_diff(y, want, (size_t)(M * N));
+            CHECK(d < 2e-5, "gemm %s M=%lld N=%lld K=%lld act=%d bias=%d res=%d prepack=%d: rel diff %.3g",
+                  tables[ti]->name, (long long)M, (long long)N, (long long)K, act, use_bias,
+                  residual_mode, prepack, d);
+            free(y);
+        }
+        ember_gemm_release(&wt);
+    }
+    free(x);
+    free(w);
+    free(bias);
+    free(res);
+    free(want);
+}
+
+static void test_gemm(void) {
+    const int64_t shapes[][3] = {{1, 1, 1},    {5, 17, 7},     {6, 16, 8},      {7, 33, 513},
+                                 {64, 384, 384}, {129, 100, 1025}, {13, 1536, 384}, {200, 40, 1536}};
+    for (int nth = 1; nth <= 2; nth++) {
+        ember_pool *pool;
+        ember_pool_create(nth, &pool);
+        float *scratch = ember_aligned_alloc(sizeof(float) * ember_gemm_scratch_floats() * (size_t)nth, "t");
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            test_gemm_shape(pool, scratch, shapes[s][0], shapes[s][1], shapes[s][2], EMBER_ACT_NONE, 1, 0);
+            test_gemm_shape(pool, scratch, shapes[s][0], shapes[s][1], shapes[s][2], EMBER_ACT_GELU, 1, 0);
+        }
+        test_gemm_shape(pool, scratch, 70, 50, 300, EMBER_ACT_NONE, 1, 1);
+        test_gemm_shape(pool, scratch, 70, 50, 600, EMBER_ACT_NONE, 0, 2);
+        test_gemm_shape(pool, scratch, 70, 50, 300, EMBER_ACT_GELU, 1, 1);
+        test_gemm_shape(pool, scratch, 9, 20, 30, EMBER_ACT_GELU_TANH, 1, 1);
+        test_gemm_shape(pool, scratch, 9, 20, 30, EMBER_ACT_RELU, 0, 0);
+        test_gemm_shape(pool, scratch, 9, 20, 30, EMBER_ACT_SILU, 1, 0);
+        ember_aligned_free(scratch);
+        ember_pool_free(pool);
+    }
+}
+
+static void test_rows(void) {
+    const int64_t sizes[] = {1, 7, 8, 64, 384, 1000};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int64_t n = sizes[s];
+        float *x = rand_vec((size_t)n, 3.0f), *res = rand_vec((size_t)n, 1.0f);
+        float *g = rand_vec((size_t)n, 1.0f), *b = rand_vec((size_t)n, 0.2f);
+        float *o1 = malloc(sizeof(float) * (size_t)n), *o2 = malloc(sizeof(float) * (size_t)n);
+        for (int variant = 0; variant < 4; variant++) {
+            const float *r = variant & 1 ? res : NULL, *bb = variant & 2 ? b : NULL;
+            ember_cpu_kernels_ref.layer_norm_row(x, r, g, bb, 1e-12f, n, o1);
+            g_fast->layer_norm_row(x, r, g, bb, 1e-12f, n, o2);
+            double d = max_rel_diff(o2, o1, (size_t)n);
+            CHECK(d < 1e-5 || n == 1, "layer_norm n=%lld variant %d: %.3g", (long long)n, variant, d);
+        }
+        for (int act = 0; act <= EMBER_ACT_SILU; act++) {
+            memcpy(o1, x, sizeof(float) * (size_t)n);
+            memcpy(o2, x, sizeof(float) * (size_t)n);
+            ember_cpu_kernels_ref.bias_act_row(o1, b, act, res, n);
+            g_fast->bias_act_row(o2, b, act, res, n);
+            double d = 0;
+            for (int64_t i = 0; i < n; i++)
+                d = fmax(d, fabs((double)o1[i] - o2[i]));
+            CHECK(d < 1e-6, "bias_act n=%lld act=%d: abs diff %.3g", (long long)n, act, d);
+        }
+        float *in2 = rand_vec((size_t)(2 * n), 3.0f);
+        ember_cpu_kernels_ref.geglu_row(in2, n, o1);
+        g_fast->geglu_row(in2, n, o2);
+        double d = 0;
+        for (int64_t i = 0; i < n; i++)
+            d = fmax(d, fabs((double)o1[i] - o2[i]));
+        CHECK(d < 3e-6, "geglu n=%lld: abs diff %.3g", (long long)n, d);
+        free(in2);
+        free(x); free(res); free(g); free(b); free(o1); free(o2);
+    }
+    /* GELU on values where erf saturates and around zero */
+    float vals[] = {-10.0f, -5.0f, -3.0f, -1e-3f, 0.0f, 1e-6f, 0.5f, 3.0f, 10.0f};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        float a = vals[i], b = vals[i];
+        ember_cpu_kernels_ref.bias_act_row(&a, NULL, EMBER_ACT_GELU, NULL, 1);
+        g_fast->bias_act_row(&b, NULL, EMBER_ACT_GELU, NULL, 1);
+        CHECK(fabs((double)a - b) < 1e-6, "gelu(%g): %g vs %g", vals[i], a, b);
+    }
+    const int32_t dims[] = {2, 16, 32, 64, 128};
+    for (size_t s = 0; s < sizeof dims / sizeof dims[0]; s++) {
+        int32_t d = dims[s];
+        float *x1 = rand_vec((size_t)d, 1.0f), *cs = rand_vec((size_t)d, 1.0f);
+        float *x2 = malloc(sizeof(float) * (size_t)d);
+        memcpy(x2, x1, sizeof(float) * (size_t)d);
+        ember_cpu_kernels_ref.rope_head(x1, cs, cs + d / 2, d);
+        g_fast->rope_head(x2, cs, cs + d / 2, d);
+        CHECK(max_rel_diff(x2, x1, (size_t)d) < 1e-6, "rope head_dim %d", d);
+        free(x1); free(x2); free(cs);
+    }
+}
+
+static void test_attention(void) {
+    const int32_t lens[] = {1, 7, 33, 130, 300};
+    const int32_t dims[] = {8, 16, 32, 64};
+    const int32_t windows[] = {0, 3, 64};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
+            for (size_t wi = 0; wi < sizeof windows / sizeof windows[0]; wi++) {
+                int32_t len = lens[li], d = dims[di], win = windows[wi];
+                int64_t ld = 3 * d;
+                float *qkv = rand_vec((size_t)(len * ld), 2.0f);
+                float *o1 = calloc((size_t)(len * d), sizeof(float));
+                float *o2 = calloc((size_t)(len * d), sizeof(float));
+                float *scratch = malloc(sizeof(float) * (size_t)ember_attn_scratch_floats(d));
+                for (int32_t q0 = 0; q0 < len; q0 += EMBER_ATTN_QBLOCK) {
+                    ember_attn_tile t = {.q = qkv, .k = qkv + d, .v = qkv + 2 * d, .ld = ld,
+                                         .ld_out = d, .len = len, .q0 = q0,
+                                         .q1 = q0 + EMBER_ATTN_QBLOCK < len ? q0 + EMBER_ATTN_QBLOCK : len,
+                                         .head_dim = d, .window = win,
+                                         .scale = 1.0f / sqrtf((float)d), .scratch = scratch};
+                    t.out = o1;
+                    ember_cpu_kernels_ref.attention_tile(&t);
+                    t.out = o2;
+                    g_fast->attention_tile(&t);
+                }
+                /* against a direct double-precision softmax for one row */
+                int32_t i = len / 2;
+                double m = -1e300, l = 0, acc[64] = {0};
+                double sc[300];
+                for (int32_t j = 0; j < len; j++) {
+                    if (win && abs(i - j) > win) {
+                        sc[j] = -1e300;
+                        continue;
+                    }
+                    double s = 0;
+                    for (int32_t c = 0; c < d; c++)
+                        s += (double)qkv[i * ld + c] * qkv[j * ld + d + c];
+                    sc[j] = s / sqrt((double)d);
+                    m = fmax(m, sc[j]);
+                }
+                for (int32_t j = 0; j < len; j++) {
+                    if (sc[j] <= -1e299)
+                        continue;
+                    double p = exp(sc[j] - m);
+                    l += p;
+                    for (int32_t c = 0; c < d; c++)
+                        acc[c] += p * qkv[j * ld + 2 * d + c];
+                }
+                float want[64];
+                for (int32_t c = 0; c < d; c++)
+                    want[c] = (float)(acc[c] / l);
+                CHECK(max_rel_diff(o1 + i * d, want, (size_t)d) < 2e-5,
+                      "attention ref vs double len %d d %d window %d", len, d, win);
+                double diff = max_rel_diff(o2, o1, (size_t)(len * d));
+                CHECK(diff < 2e-5, "attention %s vs ref len %d d %d window %d: %.3g", g_fast->name,
+                      len, d, win, diff);
+                free(qkv); free(o1); free(o2); free(scratch);
+            }
+}
+
+int main(void) {
+    g_fast = ember_cpu_kernels_best();
+    printf("fast kernels: %s (cpu: %s)\n", g_fast->name, ember_cpu_features());
+    test_gemm();
+    test_rows();
+    test_attention();
+    return test_finish("test_driver_ops");
+}
