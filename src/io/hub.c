@@ -287,11 +287,12 @@ static char *snapshot_dir(const resolve_ctx *c, const char *commit) {
     return ember_hub_strf("%s/snapshots/%s", c->storage, commit);
 }
 
-/* Uses the cache alone. `why` says why the hub is not asked and `fail` is the
- * status when the cache cannot serve (NOT_FOUND offline, NETWORK when the
- * network failed, AUTH when the hub refused ...). On failure the message
- * tells what the cache holds and what to do. */
-static ember_status from_cache(resolve_ctx *c, const char *why, ember_status fail,
+/* Uses the cache alone. `why` says why the hub is not asked (`offline`: by
+ * choice) or what it answered, and `fail` is the status when the cache cannot
+ * serve (NOT_FOUND offline, NETWORK when the network failed, AUTH when the
+ * hub refused ...). On failure the message also tells what the cache holds
+ * and what to do (`advice`, may be ""). */
+static ember_status from_cache(resolve_ctx *c, const char *why, bool offline, ember_status fail,
                                const char *advice, char **out) {
     char commit[41];
     ember_status st;
@@ -316,13 +317,24 @@ static ember_status from_cache(resolve_ctx *c, const char *why, ember_status fai
     char *desc = ember_hub_describe_cache(c->env.cache_dir, c->storage);
     if (!desc)
         return EMBER_E_NOMEM;
-    if (strcmp(desc, "nothing") == 0)
-        st = ember_error(fail, "%s: %s, and it is not in the Hugging Face cache %s.%s%s",
-                         c->repo_id, why, c->env.cache_dir, *advice ? " " : "", advice);
+    const char *sp = *advice ? " " : "";
+    bool nothing = strcmp(desc, "nothing") == 0;
+    if (nothing && offline)
+        st = ember_error(fail, "%s is not in the Hugging Face cache %s, and %s.%s%s", c->repo_id,
+                         c->env.cache_dir, why, sp, advice);
+    else if (nothing && fail == EMBER_E_NETWORK)
+        st = ember_error(fail, "%s. %s is not in the Hugging Face cache %s.%s%s", why, c->repo_id,
+                         c->env.cache_dir, sp, advice);
+    else if (nothing)
+        st = ember_error(fail, "%s", why);
+    else if (offline)
+        st = ember_error(fail,
+                         "%s@%s has no complete copy in the Hugging Face cache, and %s (%s holds "
+                         "%s).%s%s",
+                         c->repo_id, c->revision, why, c->storage, desc, sp, advice);
     else
-        st = ember_error(fail, "%s@%s: %s, and the cache holds no complete copy of it (%s: %s).%s%s",
-                         c->repo_id, c->revision, why, c->storage, desc, *advice ? " " : "",
-                         advice);
+        st = ember_error(fail, "%s. The cache has no complete copy of %s@%s (%s holds %s).%s%s",
+                         why, c->repo_id, c->revision, c->storage, desc, sp, advice);
     free(desc);
     return st;
 }
@@ -417,6 +429,8 @@ static ember_status fetch_file(resolve_ctx *c, const char *path, const ember_hub
         st = ember_hub_fetch(c->http, c->env.cache_dir, c->storage, c->commit, path, m,
                              c->progress, c->progress_user);
         *found = st == EMBER_OK;
+        if (st != EMBER_OK)
+            ember_error_prefix(st, "%s", c->repo_id);
     }
     if (m == &own)
         ember_hub_meta_free(&own);
@@ -525,7 +539,7 @@ static ember_status resolve_online(resolve_ctx *c, char **out) {
                   "the network, and HF_HUB_OFFLINE=1 skips the hub entirely. Or pass a local "
                   "model directory"
                 : "";
-        st = from_cache(c, why, fail, advice, out);
+        st = from_cache(c, why, false, fail, advice, out);
         if (st == EMBER_OK)
             ember_log(EMBER_LOG_WARN, "%s; using the cached copy %s", why, *out);
         ember_hub_meta_free(&meta);
@@ -616,16 +630,19 @@ ember_status ember_resolve_model(const char *spec, const ember_model_params *par
     } else if (c.env.offline) {
         snprintf(why, sizeof why, "%s=%s forbids network access", c.env.offline_var,
                  getenv(c.env.offline_var));
-        st = from_cache(&c, why, EMBER_E_NOT_FOUND, k_offline_advice, out_dir);
+        st = from_cache(&c, why, true, EMBER_E_NOT_FOUND, k_offline_advice, out_dir);
     } else if (!allow_download) {
-        st = from_cache(&c, "downloads are disabled (allow_download = 0)", EMBER_E_NOT_FOUND,
-                        "Allow downloads, or pass a local model directory", out_dir);
+        st = from_cache(&c, "downloads are disabled (allow_download = 0)", true,
+                        EMBER_E_NOT_FOUND, "Allow downloads, or pass a local model directory",
+                        out_dir);
     } else {
         st = resolve_online(&c, out_dir);
     }
     if (st != EMBER_OK) {
         free(*out_dir);
         *out_dir = NULL;
+    } else {
+        ember_error_clear(); /* intermediate misses (a 404, a fallback) are not errors */
     }
     ember_hub_http_free(c.http);
     free(c.storage);

@@ -659,10 +659,13 @@ static ember_status download(ember_hub_http *h, const char *incomplete, const ch
             break;
         if (r == GET_FAILED || attempt >= EMBER_HUB_ATTEMPTS) {
             st = t.err != EMBER_OK ? t.err : EMBER_E_NETWORK;
-            if (st == EMBER_E_NETWORK && !t.corrupt && t.off > 0)
-                ember_error_prefix(st, "download interrupted, %lld of %lld bytes kept in %s for the "
-                                       "next run to resume",
-                                   (long long)t.off, (long long)t.size, incomplete);
+            if (st == EMBER_E_NETWORK && !t.corrupt && t.off > 0) {
+                char why[1024];
+                snprintf(why, sizeof why, "%s", ember_last_error());
+                ember_error(st, "%s; the %lld bytes received are kept in %s and the next run "
+                                "resumes from there",
+                            why, (long long)t.off, incomplete);
+            }
             goto out;
         }
         ember_log(EMBER_LOG_WARN, "%s; resuming (attempt %d of %d)", ember_last_error(),

@@ -42,6 +42,7 @@ struct mock_hub {
     fault cut;
     char corrupt[128];
     bool ignore_range;
+    int head_delay_ms;
 };
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -381,6 +382,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     pthread_mutex_unlock(&h->mu);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return hub_error(h, c, li, 405, NULL, "Method Not Allowed", NULL);
+    pthread_mutex_lock(&h->mu);
+    int delay = strcmp(method, "HEAD") == 0 ? h->head_delay_ms : 0;
+    pthread_mutex_unlock(&h->mu);
+    for (int waited = 0; waited < delay && !h->stopping; waited += 20) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (strncmp(url, "/cdn/", 5) == 0)
         return serve_cdn(h, c, li, method, url + 5);
     return serve_resolve(h, c, li, method, url);
@@ -455,6 +463,12 @@ void mock_hub_corrupt(mock_hub *h, const char *file) {
 void mock_hub_ignore_range(mock_hub *h, bool on) {
     pthread_mutex_lock(&h->mu);
     h->ignore_range = on;
+    pthread_mutex_unlock(&h->mu);
+}
+
+void mock_hub_delay_head(mock_hub *h, int ms) {
+    pthread_mutex_lock(&h->mu);
+    h->head_delay_ms = ms;
     pthread_mutex_unlock(&h->mu);
 }
 

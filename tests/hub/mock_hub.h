@@ -72,6 +72,8 @@ void mock_hub_stall(mock_hub *h, const char *file, int64_t after, int stall_ms, 
 void mock_hub_corrupt(mock_hub *h, const char *file);
 /* Answer Range requests with 200 and the whole file. */
 void mock_hub_ignore_range(mock_hub *h, bool on);
+/* Wait `ms` before answering each HEAD (a hub that does not answer). */
+void mock_hub_delay_head(mock_hub *h, int ms);
 
 /* Requests whose method equals `method` (NULL: any) and whose URL contains
  * `url_part` (NULL: any). */

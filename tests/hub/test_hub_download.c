@@ -174,6 +174,7 @@ static void test_second_run_asks_once_then_reuses_without_network(void) {
     mock_hub_stop(h);
     CHECK(resolve("org/tiny", &c) == EMBER_OK, "with the hub gone");
     CHECK(a && c && strcmp(a, c) == 0, "different directory without network: %s", c ? c : "");
+    CHECK(ember_last_error()[0] == '\0', "success leaves a message: %s", ember_last_error());
     ember_free(a);
     ember_free(b);
     ember_free(c);
@@ -417,6 +418,32 @@ static void test_stall_times_out(void) {
     mock_hub_stop(h);
 }
 
+static void test_silent_hub_times_out(void) {
+    mock_hub *h = start_hub();
+    REQUIRE(h, "mock hub did not start");
+    char *dir = NULL;
+    CHECK(resolve("org/tiny", &dir) == EMBER_OK, "download");
+    ember_free(dir);
+    dir = NULL;
+    setenv("HF_HUB_ETAG_TIMEOUT", "1", 1);
+    mock_hub_delay_head(h, 8000);
+    double t0 = tu_now();
+    ember_status st = resolve("org/tiny", &dir);
+    double dt = tu_now() - t0;
+    CHECK(st == EMBER_OK && dir && strstr(dir, C_MAIN), "cached model after a timeout: %d", st);
+    CHECK(dt < 3.0, "a silent hub held the call %.1f s", dt);
+    ember_free(dir);
+    dir = NULL;
+    t0 = tu_now();
+    st = resolve("org/sharded", &dir);
+    dt = tu_now() - t0;
+    CHECK(st == EMBER_E_NETWORK && strstr(ember_last_error(), "org/sharded"),
+          "uncached model: %d", st);
+    CHECK(dt < 3.0, "a silent hub held the call %.1f s", dt);
+    mock_hub_delay_head(h, 0);
+    mock_hub_stop(h);
+}
+
 static void test_checksum_mismatch(void) {
     mock_hub *h = start_hub();
     REQUIRE(h, "mock hub did not start");
@@ -624,6 +651,7 @@ int main(void) {
     RUN(test_cut_then_resume);
     RUN(test_server_ignores_range);
     RUN(test_stall_times_out);
+    RUN(test_silent_hub_times_out);
     RUN(test_checksum_mismatch);
     RUN(test_offline);
     RUN(test_no_network);
