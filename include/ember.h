@@ -164,7 +164,8 @@ ember_model_params ember_model_default_params(void);
  * until then.
  * Returns EMBER_OK, or EMBER_E_INVALID_ARGUMENT, EMBER_E_IO, EMBER_E_FORMAT,
  * EMBER_E_UNSUPPORTED, EMBER_E_MODEL, EMBER_E_NOMEM, EMBER_E_NOT_FOUND,
- * EMBER_E_NETWORK, EMBER_E_AUTH; *out is NULL on error. */
+ * EMBER_E_NETWORK, EMBER_E_AUTH (see ember_resolve_model); *out is NULL on
+ * error. */
 ember_status ember_model_load(const char *path, const ember_model_params *params,
                               ember_model **out);
 
@@ -376,8 +377,13 @@ int64_t ember_encoding_untruncated_length(const ember_encoding *enc);
  * cache layout and environment (HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE,
  * HF_TOKEN, HF_ENDPOINT), downloading missing files when `params` allows.
  * On success *out_dir receives a string the caller frees with ember_free().
- * Returns EMBER_OK, EMBER_E_NOT_FOUND, EMBER_E_NETWORK, EMBER_E_AUTH,
- * EMBER_E_IO, EMBER_E_FORMAT, EMBER_E_NOMEM. */
+ * `params` may be NULL (downloads allowed, revision "main").
+ * Returns EMBER_OK; EMBER_E_INVALID_ARGUMENT (malformed id or revision, a
+ * file instead of a directory); EMBER_E_NOT_FOUND (no such directory, model,
+ * revision or file); EMBER_E_NETWORK (hub unreachable and nothing cached);
+ * EMBER_E_AUTH (gated or private: set HF_TOKEN); EMBER_E_UNSUPPORTED (the
+ * repository has no safetensors weights); EMBER_E_IO, EMBER_E_FORMAT (a
+ * corrupt cache entry, named), EMBER_E_NOMEM. */
 ember_status ember_resolve_model(const char *spec, const ember_model_params *params,
                                  char **out_dir);
 

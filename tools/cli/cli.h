@@ -80,7 +80,9 @@ void cli_json_float(FILE *f, float v);
 
 /* The model to use: -m value, else $EMBER_MODEL, else the default. */
 const char *cli_model_spec(const char *m);
-/* Loads a model or prints the error (with hints) and exits 1. */
+/* Model parameters of the CLI: defaults plus the download progress bar. */
+ember_model_params cli_model_params(void);
+/* Loads a model (p NULL: cli_model_params()) or prints the error (with hints) and exits 1. */
 ember_model *cli_load_model(const char *spec, const ember_model_params *p, const char *cmd);
 /* stderr logger for the library. */
 void cli_log(ember_log_level level, const char *msg, void *user);
@@ -89,5 +91,6 @@ void cli_setup_logging(int verbosity);
 int cmd_embed(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_serve(int argc, char **argv); /* tools/server */
 
 #endif

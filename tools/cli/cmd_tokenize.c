@@ -57,7 +57,8 @@ int cmd_tokenize(int argc, char **argv) {
     const char *spec = cli_model_spec(model);
     char *dir = NULL;
     ember_tokenizer *tok = NULL;
-    if (ember_resolve_model(spec, NULL, &dir) != EMBER_OK ||
+    ember_model_params mp = cli_model_params();
+    if (ember_resolve_model(spec, &mp, &dir) != EMBER_OK ||
         ember_tokenizer_load(dir, &tok) != EMBER_OK)
         cli_die(1, "tokenize", "cannot load the tokenizer of %s: %s", spec, ember_last_error());
     ember_tokenize_options to = ember_tokenize_default_options();

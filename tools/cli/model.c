@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "progress.h"
 
 const char *cli_model_spec(const char *m) {
     if (m && *m)
@@ -28,19 +29,23 @@ void cli_setup_logging(int verbosity) {
     ember_log_set(cli_log, lvl, NULL);
 }
 
+ember_model_params cli_model_params(void) {
+    ember_model_params p = ember_model_default_params();
+    p.progress = ember_cli_progress;
+    return p;
+}
+
 ember_model *cli_load_model(const char *spec, const ember_model_params *p, const char *cmd) {
     ember_model *m = NULL;
-    ember_status st = ember_model_load(spec, p, &m);
+    ember_model_params defaults = cli_model_params();
+    ember_status st = ember_model_load(spec, p ? p : &defaults, &m);
     if (st == EMBER_OK)
         return m;
     fprintf(stderr, "ember %s: cannot load model %s: %s\n", cmd, spec, ember_last_error());
     if (st == EMBER_E_NETWORK || st == EMBER_E_NOT_FOUND) {
-        fprintf(stderr,
-                "hint: pass a local model directory with -m DIR (config.json, model.safetensors,\n"
-                "      tokenizer.json, ...), e.g. one saved by sentence-transformers, or set\n"
-                "      EMBER_MODEL. Hub ids such as %s are downloaded into the Hugging Face\n"
-                "      cache when the network allows; HF_HUB_OFFLINE=1 uses the cache only.\n",
-                EMBER_DEFAULT_MODEL);
+        fprintf(stderr, "hint: use a local model directory (config.json, model.safetensors, "
+                        "tokenizer.json): ember %s -m DIR ...\n",
+                cmd);
     } else if (st == EMBER_E_AUTH) {
         fprintf(stderr, "hint: set HF_TOKEN to a Hugging Face access token that can read %s\n", spec);
     }

@@ -4,7 +4,6 @@
  * so a shorter redraw leaves no debris, and ended with a newline at 100%.
  * Sizes are in MB of 10^6 bytes, as huggingface_hub's tqdm bars show them.
  */
-#define _DEFAULT_SOURCE
 #include "cli/progress.h"
 
 #include <stdbool.h>
