@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fpenv.h"
 #include "core/log.h"
 #include "core/pooling.h"
 #include "core/util.h"
@@ -271,8 +272,10 @@ ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t
     tls_sort_offsets = offsets;
     qsort(c->order, (size_t)n, sizeof(int64_t), cmp_by_length);
 
+    uint32_t fpenv = ember_fpenv_enter();
+    ember_status st = EMBER_OK;
     int64_t first = 0;
-    while (first < n) {
+    while (first < n && st == EMBER_OK) {
         int64_t count = 0, tokens = 0;
         while (first + count < n && count < c->max_batch) {
             int64_t i = c->order[first + count], len = offsets[i + 1] - offsets[i];
@@ -281,12 +284,13 @@ ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t
             tokens += len;
             count++;
         }
-        EMBER_TRY(run_batch(c, ids, offsets, c->order + first, count, o, dims, normalize, out));
-        if (stats) {
+        st = run_batch(c, ids, offsets, c->order + first, count, o, dims, normalize, out);
+        if (stats && st == EMBER_OK) {
             stats->n_tokens += tokens;
             stats->n_forward_passes++;
         }
         first += count;
     }
-    return EMBER_OK;
+    ember_fpenv_leave(fpenv);
+    return st;
 }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "fpenv.h"
 #include "util.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -64,6 +65,7 @@ static void *worker_main(void *argp) {
     free(argp);
     ember_pool *p = wa.pool;
     unsigned seen = 0;
+    (void)ember_fpenv_enter(); /* our own thread: flush subnormals for good */
     for (;;) {
         unsigned gen;
         int spins = 0;

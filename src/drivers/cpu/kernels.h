@@ -37,9 +37,11 @@ static inline int64_t ember_attn_scratch_floats(int32_t head_dim) {
            (int64_t)EMBER_ATTN_QBLOCK * head_dim + 2 * EMBER_ATTN_QBLOCK + 64;
 }
 
-/* GEMM micro-kernel: C[mr x nr] (row stride ldc) = init + A[mr x kc] Bp, where
- * A is row-major (stride lda) and Bp is a packed panel of EMBER_GEMM_NR
- * columns: Bp[k * NR + j] = B[k][j]. `init` is NULL (start from zero) or the
+/* GEMM micro-kernel: C[mr x nr] (row stride ldc) = init + A[mr x kc] B, where
+ * A is row-major (stride lda) and B holds EMBER_GEMM_NR columns with row
+ * stride ldb: a packed panel (ldb = NR) or rows of a row-major matrix. All 16
+ * columns of B must be readable (panels are zero-padded) even when nr < 16;
+ * only C is masked to nr columns. `init` is NULL (start from zero) or the
  * tile to start from (C itself to continue a K split, or the residual), with
  * stride ld_init. When `last`, the epilogue runs on the tile before it is
  * stored: + bias[j], activation, + late_res (stride ld_res). */
@@ -52,6 +54,7 @@ typedef struct ember_gemm_tile {
     const float *a;
     int64_t lda;
     const float *bp;
+    int64_t ldb;      /* row stride of B; 0 = EMBER_GEMM_NR (a packed panel) */
     float *c;
     int64_t ldc;
     const float *init;

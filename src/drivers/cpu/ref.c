@@ -126,11 +126,12 @@ static void ref_gemm_tile(const ember_gemm_tile *t) {
     for (int i = 0; i < t->mr; i++)
         for (int j = 0; j < t->nr; j++)
             acc[i][j] = t->init ? t->init[i * t->ld_init + j] : 0.0f;
+    const int64_t ldb = t->ldb ? t->ldb : EMBER_GEMM_NR;
     for (int64_t k = 0; k < t->kc; k++)
         for (int i = 0; i < t->mr; i++) {
             float a = t->a[i * t->lda + k];
             for (int j = 0; j < t->nr; j++)
-                acc[i][j] += a * t->bp[k * EMBER_GEMM_NR + j];
+                acc[i][j] += a * t->bp[k * ldb + j];
         }
     for (int i = 0; i < t->mr; i++) {
         float *c = t->c + i * t->ldc;

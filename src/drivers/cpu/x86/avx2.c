@@ -159,7 +159,8 @@ static inline __attribute__((always_inline)) void gemm_kernel(const ember_gemm_t
     const float *a0 = t->a, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda,
                 *a5 = a4 + lda;
     const float *b = t->bp;
-    for (int64_t k = 0; k < kc; k++, b += EMBER_GEMM_NR) {
+    const int64_t ldb = t->ldb ? t->ldb : EMBER_GEMM_NR;
+    for (int64_t k = 0; k < kc; k++, b += ldb) {
         const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         GEMM_ROW_FMA(0)
         GEMM_ROW_FMA(1)
@@ -219,7 +220,7 @@ static inline __attribute__((always_inline)) void gemm_kernel(const ember_gemm_t
     }
 }
 
-static void avx2_gemm_tile(const ember_gemm_tile *t) {
+static void gemm_kernel_dispatch(const ember_gemm_tile *t) {
     switch (t->mr) {
     case 6: gemm_kernel(t, 6); break;
     case 5: gemm_kernel(t, 5); break;
@@ -324,116 +325,131 @@ static void avx2_rope_head(float *x, const float *cos, const float *sin, int32_t
 
 /* ---- attention: online softmax over key tiles (flash-attention style) ----
  *
- * For a block of up to QBLOCK queries, keys are visited in tiles of KBLOCK:
- * K^T of the tile is packed so that scores of 4 queries x 16 keys come from
- * broadcast-FMA, then each query row updates its running max m, sum l and
- * output accumulator O. Memory is O(tile), never O(len^2).
+ * For a block of up to QBLOCK queries, keys are visited in tiles of KBLOCK.
+ * Both products run on the GEMM micro-kernel: S = Q K^T with K^T packed in
+ * 16-key panels, and O += P V reading V rows in place (16 columns at a time).
+ * Between them each query row gets its running max m, sum l and the
+ * rescaling of O. Memory is O(tile), never O(len^2). Head dimensions that are
+ * not a multiple of 16 use the reference kernel.
  */
 static void avx2_attention_tile(const ember_attn_tile *t) {
     const int32_t d = t->head_dim;
-    if (d % 8 != 0 || d > 256) {
+    if (d % 16 != 0) {
         ember_cpu_kernels_ref.attention_tile(t);
         return;
     }
-    float *kt = t->scratch;                           /* d x KBLOCK          */
-    float *s = kt + (int64_t)d * EMBER_ATTN_KBLOCK;   /* QBLOCK x KBLOCK     */
-    float *o = s + EMBER_ATTN_QBLOCK * EMBER_ATTN_KBLOCK; /* QBLOCK x d      */
-    float *mrow = o + EMBER_ATTN_QBLOCK * d;          /* QBLOCK              */
-    float *lrow = mrow + EMBER_ATTN_QBLOCK;           /* QBLOCK              */
+    const int32_t KB = EMBER_ATTN_KBLOCK;
+    float *kt = t->scratch;                          /* KB/16 panels x d x 16 */
+    float *s = kt + (int64_t)d * KB;                 /* QBLOCK x KB           */
+    float *o = s + EMBER_ATTN_QBLOCK * KB;           /* QBLOCK x d            */
+    float *mrow = o + EMBER_ATTN_QBLOCK * d;         /* QBLOCK                */
+    float *lrow = mrow + EMBER_ATTN_QBLOCK;          /* QBLOCK                */
     const int32_t nq = t->q1 - t->q0;
 
     int32_t ks = 0, ke = t->len;
     if (t->window > 0) {
         ks = t->q0 - t->window > 0 ? t->q0 - t->window : 0;
-        ke = t->q1 - 1 + t->window + 1 < t->len ? t->q1 + t->window : t->len;
+        ke = t->q1 + t->window < t->len ? t->q1 + t->window : t->len;
     }
     for (int32_t i = 0; i < nq; i++) {
         mrow[i] = -INFINITY;
         lrow[i] = 0.0f;
     }
     memset(o, 0, sizeof(float) * (size_t)nq * (size_t)d);
-    const __m256 vscale = _mm256_set1_ps(t->scale);
 
-    for (int32_t kb = ks; kb < ke; kb += EMBER_ATTN_KBLOCK) {
-        const int32_t nk = ke - kb < EMBER_ATTN_KBLOCK ? ke - kb : EMBER_ATTN_KBLOCK;
-        const int32_t nk8 = (nk + 7) & ~7;
-        /* pack K^T: kt[c * KBLOCK + j] = K[kb + j][c], zero padded to nk8 */
-        for (int32_t j = 0; j < nk8; j++) {
-            if (j < nk) {
-                const float *krow = t->k + (int64_t)(kb + j) * t->ld;
-                for (int32_t c = 0; c < d; c++)
-                    kt[c * EMBER_ATTN_KBLOCK + j] = krow[c];
-            } else {
-                for (int32_t c = 0; c < d; c++)
-                    kt[c * EMBER_ATTN_KBLOCK + j] = 0.0f;
-            }
-        }
-        /* scores: s[i][j] = scale * q_i . k_j, 4 queries x 8 keys per step */
-        for (int32_t i0 = 0; i0 < nq; i0 += 4) {
-            int32_t ni = nq - i0 < 4 ? nq - i0 : 4;
-            const float *qr[4];
-            for (int32_t a = 0; a < 4; a++)
-                qr[a] = t->q + (int64_t)(t->q0 + i0 + (a < ni ? a : ni - 1)) * t->ld;
-            for (int32_t j = 0; j < nk8; j += 8) {
-                __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-                __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-                for (int32_t c = 0; c < d; c++) {
-                    __m256 kv = _mm256_loadu_ps(kt + c * EMBER_ATTN_KBLOCK + j);
-                    acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(qr[0] + c), kv, acc0);
-                    acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(qr[1] + c), kv, acc1);
-                    acc2 = _mm256_fmadd_ps(_mm256_broadcast_ss(qr[2] + c), kv, acc2);
-                    acc3 = _mm256_fmadd_ps(_mm256_broadcast_ss(qr[3] + c), kv, acc3);
+    for (int32_t kb = ks; kb < ke; kb += KB) {
+        const int32_t nk = ke - kb < KB ? ke - kb : KB;
+        const int32_t n_panels = (nk + 15) / 16;
+        /* K^T panels: kt[(p * d + c) * 16 + jj] = K[kb + 16p + jj][c] */
+        for (int32_t p = 0; p < n_panels; p++) {
+            float *panel = kt + (int64_t)p * d * 16;
+            for (int32_t jj = 0; jj < 16; jj++) {
+                int32_t j = p * 16 + jj;
+                if (j < nk) {
+                    const float *krow = t->k + (int64_t)(kb + j) * t->ld;
+                    for (int32_t c = 0; c < d; c++)
+                        panel[c * 16 + jj] = krow[c];
+                } else {
+                    for (int32_t c = 0; c < d; c++)
+                        panel[c * 16 + jj] = 0.0f;
                 }
-                __m256 accs[4] = {acc0, acc1, acc2, acc3};
-                for (int32_t a = 0; a < ni; a++)
-                    _mm256_storeu_ps(s + (i0 + a) * EMBER_ATTN_KBLOCK + j,
-                                     _mm256_mul_ps(accs[a], vscale));
             }
         }
-        /* per query: mask, running max/sum, O += P V */
+        /* S = Q K^T */
+        ember_gemm_tile g = {.kc = d, .lda = t->ld, .ldb = 16, .ldc = KB};
+        for (int32_t i0 = 0; i0 < nq; i0 += EMBER_GEMM_MR) {
+            g.mr = nq - i0 < EMBER_GEMM_MR ? nq - i0 : EMBER_GEMM_MR;
+            g.a = t->q + (int64_t)(t->q0 + i0) * t->ld;
+            for (int32_t p = 0; p < n_panels; p++) {
+                g.nr = 16;
+                g.bp = kt + (int64_t)p * d * 16;
+                g.c = s + (int64_t)i0 * KB + p * 16;
+                gemm_kernel_dispatch(&g);
+            }
+        }
+        /* softmax pieces per row; P replaces S, zero outside the window */
         for (int32_t i = 0; i < nq; i++) {
-            float *srow = s + i * EMBER_ATTN_KBLOCK;
-            int32_t qi = t->q0 + i;
-            int32_t j0 = 0, j1 = nk;
+            float *srow = s + (int64_t)i * KB;
+            int32_t qi = t->q0 + i, j0 = 0, j1 = nk;
             if (t->window > 0) {
                 int32_t lo = qi - t->window - kb, hi = qi + t->window + 1 - kb;
                 j0 = lo > 0 ? lo : 0;
                 j1 = hi < nk ? hi : nk;
-                if (j0 >= j1)
-                    continue;
             }
+            float *orow = o + (int64_t)i * d;
+            if (j0 >= j1) {
+                memset(srow, 0, sizeof(float) * (size_t)nk);
+                continue;
+            }
+            const __m256 vscale = _mm256_set1_ps(t->scale);
+            __m256 vmax = _mm256_set1_ps(-INFINITY);
+            int32_t j = j0;
+            for (; j + 8 <= j1; j += 8)
+                vmax = _mm256_max_ps(vmax, _mm256_mul_ps(_mm256_loadu_ps(srow + j), vscale));
             float bm = -INFINITY;
-            for (int32_t j = j0; j < j1; j++)
-                bm = srow[j] > bm ? srow[j] : bm;
+            {
+                float tmp[8];
+                _mm256_storeu_ps(tmp, vmax);
+                for (int q = 0; q < 8; q++)
+                    bm = tmp[q] > bm ? tmp[q] : bm;
+            }
+            for (; j < j1; j++)
+                bm = srow[j] * t->scale > bm ? srow[j] * t->scale : bm;
             float nm = bm > mrow[i] ? bm : mrow[i];
             float corr = mrow[i] == -INFINITY ? 0.0f : expf(mrow[i] - nm);
-            float *orow = o + (int64_t)i * d;
             if (corr != 1.0f) {
                 __m256 vc = _mm256_set1_ps(corr);
                 for (int32_t c = 0; c < d; c += 8)
                     _mm256_storeu_ps(orow + c, _mm256_mul_ps(_mm256_loadu_ps(orow + c), vc));
             }
-            /* exponentiate in place, 8 at a time, masked ends handled by padding */
+            for (j = 0; j < j0; j++)
+                srow[j] = 0.0f;
             __m256 vnm = _mm256_set1_ps(nm), vsum = _mm256_setzero_ps();
-            int32_t j = j0;
-            for (; j + 8 <= j1; j += 8) {
-                __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(srow + j), vnm));
+            for (j = j0; j + 8 <= j1; j += 8) {
+                __m256 p = exp8(_mm256_fmsub_ps(_mm256_loadu_ps(srow + j), vscale, vnm));
                 _mm256_storeu_ps(srow + j, p);
                 vsum = _mm256_add_ps(vsum, p);
             }
             float lsum = hsum8(vsum);
             for (; j < j1; j++) {
-                srow[j] = expf(srow[j] - nm);
+                srow[j] = expf(srow[j] * t->scale - nm);
                 lsum += srow[j];
             }
+            for (j = j1; j < nk; j++)
+                srow[j] = 0.0f;
             lrow[i] = lrow[i] * corr + lsum;
             mrow[i] = nm;
-            for (j = j0; j < j1; j++) {
-                const float *vrow = t->v + (int64_t)(kb + j) * t->ld;
-                __m256 p = _mm256_set1_ps(srow[j]);
-                for (int32_t c = 0; c < d; c += 8)
-                    _mm256_storeu_ps(orow + c, _mm256_fmadd_ps(p, _mm256_loadu_ps(vrow + c),
-                                                               _mm256_loadu_ps(orow + c)));
+        }
+        /* O += P V, 16 output columns at a time, V read in place */
+        ember_gemm_tile pv = {.nr = 16, .kc = nk, .lda = KB, .ldb = t->ld, .ldc = d, .ld_init = d};
+        for (int32_t c0 = 0; c0 < d; c0 += 16) {
+            pv.bp = t->v + (int64_t)kb * t->ld + c0;
+            for (int32_t i0 = 0; i0 < nq; i0 += EMBER_GEMM_MR) {
+                pv.mr = nq - i0 < EMBER_GEMM_MR ? nq - i0 : EMBER_GEMM_MR;
+                pv.a = s + (int64_t)i0 * KB;
+                pv.c = o + (int64_t)i0 * d + c0;
+                pv.init = pv.c;
+                gemm_kernel_dispatch(&pv);
             }
         }
     }
@@ -449,7 +465,7 @@ static void avx2_attention_tile(const ember_attn_tile *t) {
 const ember_cpu_kernels ember_cpu_kernels_avx2 = {
     .name = "avx2",
     .matmul_xwt = avx2_matmul_xwt,
-    .gemm_tile = avx2_gemm_tile,
+    .gemm_tile = gemm_kernel_dispatch,
     .layer_norm_row = avx2_layer_norm_row,
     .bias_act_row = avx2_bias_act_row,
     .geglu_row = avx2_geglu_row,

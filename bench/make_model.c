@@ -1,0 +1,239 @@
+/*
+ * make_model.c — writes a complete model directory with random weights of a
+ * real model's shapes, for benchmarks and load tests (speed does not depend
+ * on the trained values). Presets follow ../shared/bench/WORKLOAD.md:
+ *
+ *   A  BAAI/bge-small-en-v1.5 shapes: BERT 384 / 12 layers / 12 heads, CLS
+ *   B  nomic-ai/modernbert-embed-base shapes: ModernBERT 768 / 22 / 12, mean
+ *
+ * Usage: make_model A|B OUT_DIR [TOKENIZER_DIR] [--dtype F32|F16|BF16]
+ * TOKENIZER_DIR's tokenizer files (tokenizer.json, tokenizer_config.json,
+ * special_tokens_map.json, vocab.txt) are copied when given.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/dtype.h"
+
+typedef struct {
+    char name[128];
+    int n_dims;
+    int64_t shape[2];
+    int init; /* 0: normal(0, 0.02), 1: ones (norm scale), 2: zeros (bias) */
+} tensor_spec;
+
+static tensor_spec g_t[1024];
+static int g_n;
+static uint64_t g_rng = 42;
+
+static void add(const char *name, int64_t d0, int64_t d1, int init) {
+    tensor_spec *t = &g_t[g_n++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->n_dims = d1 > 0 ? 2 : 1;
+    t->shape[0] = d0;
+    t->shape[1] = d1;
+    t->init = init;
+}
+
+static float gauss(void) {
+    double u = 0;
+    for (int i = 0; i < 4; i++) {
+        g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+        u += (double)(g_rng >> 11) / 9007199254740992.0;
+    }
+    return (float)((u - 2.0) * 1.7320508); /* ~N(0,1) */
+}
+
+static void bert_tensors(void) {
+    const int h = 384, inter = 1536, layers = 12;
+    add("embeddings.word_embeddings.weight", 30522, h, 0);
+    add("embeddings.position_embeddings.weight", 512, h, 0);
+    add("embeddings.token_type_embeddings.weight", 2, h, 0);
+    add("embeddings.LayerNorm.weight", h, 0, 1);
+    add("embeddings.LayerNorm.bias", h, 0, 2);
+    for (int l = 0; l < layers; l++) {
+        char n[128];
+        const char *qkv[] = {"query", "key", "value"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(n, sizeof n, "encoder.layer.%d.attention.self.%s.weight", l, qkv[i]);
+            add(n, h, h, 0);
+            snprintf(n, sizeof n, "encoder.layer.%d.attention.self.%s.bias", l, qkv[i]);
+            add(n, h, 0, 2);
+        }
+        snprintf(n, sizeof n, "encoder.layer.%d.attention.output.dense.weight", l); add(n, h, h, 0);
+        snprintf(n, sizeof n, "encoder.layer.%d.attention.output.dense.bias", l); add(n, h, 0, 2);
+        snprintf(n, sizeof n, "encoder.layer.%d.attention.output.LayerNorm.weight", l); add(n, h, 0, 1);
+        snprintf(n, sizeof n, "encoder.layer.%d.attention.output.LayerNorm.bias", l); add(n, h, 0, 2);
+        snprintf(n, sizeof n, "encoder.layer.%d.intermediate.dense.weight", l); add(n, inter, h, 0);
+        snprintf(n, sizeof n, "encoder.layer.%d.intermediate.dense.bias", l); add(n, inter, 0, 2);
+        snprintf(n, sizeof n, "encoder.layer.%d.output.dense.weight", l); add(n, h, inter, 0);
+        snprintf(n, sizeof n, "encoder.layer.%d.output.dense.bias", l); add(n, h, 0, 2);
+        snprintf(n, sizeof n, "encoder.layer.%d.output.LayerNorm.weight", l); add(n, h, 0, 1);
+        snprintf(n, sizeof n, "encoder.layer.%d.output.LayerNorm.bias", l); add(n, h, 0, 2);
+    }
+}
+
+static void modernbert_tensors(void) {
+    const int h = 768, inter = 1152, layers = 22;
+    add("embeddings.tok_embeddings.weight", 50368, h, 0);
+    add("embeddings.norm.weight", h, 0, 1);
+    for (int l = 0; l < layers; l++) {
+        char n[128];
+        if (l > 0) {
+            snprintf(n, sizeof n, "layers.%d.attn_norm.weight", l);
+            add(n, h, 0, 1);
+        }
+        snprintf(n, sizeof n, "layers.%d.attn.Wqkv.weight", l); add(n, 3 * h, h, 0);
+        snprintf(n, sizeof n, "layers.%d.attn.Wo.weight", l); add(n, h, h, 0);
+        snprintf(n, sizeof n, "layers.%d.mlp_norm.weight", l); add(n, h, 0, 1);
+        snprintf(n, sizeof n, "layers.%d.mlp.Wi.weight", l); add(n, 2 * inter, h, 0);
+        snprintf(n, sizeof n, "layers.%d.mlp.Wo.weight", l); add(n, h, inter, 0);
+    }
+    add("final_norm.weight", h, 0, 1);
+}
+
+static void write_text(const char *dir, const char *name, const char *text) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+static void copy_file(const char *src_dir, const char *dst_dir, const char *name) {
+    char src[1024], dst[1024];
+    snprintf(src, sizeof src, "%s/%s", src_dir, name);
+    snprintf(dst, sizeof dst, "%s/%s", dst_dir, name);
+    FILE *in = fopen(src, "rb");
+    if (!in)
+        return;
+    FILE *out = fopen(dst, "wb");
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, out);
+    fclose(in);
+    fclose(out);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s A|B OUT_DIR [TOKENIZER_DIR] [--dtype F32|F16|BF16]\n", argv[0]);
+        return 2;
+    }
+    int is_b = strcmp(argv[1], "B") == 0;
+    const char *out = argv[2], *tok = NULL;
+    ember_dt dt = EMBER_DT_F32;
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--dtype") == 0 && i + 1 < argc)
+            ember_dt_parse(argv[++i], &dt);
+        else
+            tok = argv[i];
+    }
+    mkdir(out, 0755);
+    char sub[1024];
+    snprintf(sub, sizeof sub, "%s/1_Pooling", out);
+    mkdir(sub, 0755);
+    if (is_b)
+        modernbert_tensors();
+    else
+        bert_tensors();
+
+    /* header */
+    size_t esize = ember_dt_size(dt), cap = 1 << 20, len = 0;
+    char *hdr = malloc(cap);
+    uint64_t off = 0;
+    len += (size_t)snprintf(hdr + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"}");
+    for (int i = 0; i < g_n; i++) {
+        uint64_t n = (uint64_t)g_t[i].shape[0] * (uint64_t)(g_t[i].n_dims == 2 ? g_t[i].shape[1] : 1);
+        if (g_t[i].n_dims == 2)
+            len += (size_t)snprintf(hdr + len, cap - len,
+                                    ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld,%lld],\"data_offsets\":[%llu,%llu]}",
+                                    g_t[i].name, ember_dt_name(dt), (long long)g_t[i].shape[0],
+                                    (long long)g_t[i].shape[1], (unsigned long long)off,
+                                    (unsigned long long)(off + n * esize));
+        else
+            len += (size_t)snprintf(hdr + len, cap - len,
+                                    ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld],\"data_offsets\":[%llu,%llu]}",
+                                    g_t[i].name, ember_dt_name(dt), (long long)g_t[i].shape[0],
+                                    (unsigned long long)off, (unsigned long long)(off + n * esize));
+        off += n * esize;
+    }
+    len += (size_t)snprintf(hdr + len, cap - len, "}");
+    while ((len + 8) % 8)
+        hdr[len++] = ' ';
+    char path[1024];
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fprintf(stderr, "cannot write %s\n", path);
+        return 1;
+    }
+    uint64_t hl = len;
+    for (int i = 0; i < 8; i++)
+        fputc((int)((hl >> (8 * i)) & 0xff), f);
+    fwrite(hdr, 1, len, f);
+    for (int i = 0; i < g_n; i++) {
+        uint64_t n = (uint64_t)g_t[i].shape[0] * (uint64_t)(g_t[i].n_dims == 2 ? g_t[i].shape[1] : 1);
+        for (uint64_t k = 0; k < n; k++) {
+            float v = g_t[i].init == 1 ? 1.0f + 0.02f * gauss() : g_t[i].init == 2 ? 0.01f * gauss() : 0.02f * gauss();
+            if (dt == EMBER_DT_F32) {
+                fwrite(&v, 4, 1, f);
+            } else {
+                uint16_t h = dt == EMBER_DT_BF16 ? ember_f32_to_bf16(v) : ember_f32_to_f16(v);
+                fwrite(&h, 2, 1, f);
+            }
+        }
+    }
+    fclose(f);
+    free(hdr);
+
+    if (is_b) {
+        write_text(out, "config.json",
+                   "{\"architectures\":[\"ModernBertModel\"],\"model_type\":\"modernbert\",\"hidden_size\":768,"
+                   "\"num_hidden_layers\":22,\"num_attention_heads\":12,\"intermediate_size\":1152,"
+                   "\"vocab_size\":50368,\"max_position_embeddings\":8192,\"norm_eps\":1e-05,"
+                   "\"norm_bias\":false,\"attention_bias\":false,\"mlp_bias\":false,"
+                   "\"hidden_activation\":\"gelu\",\"global_attn_every_n_layers\":3,"
+                   "\"global_rope_theta\":160000.0,\"local_rope_theta\":10000.0,\"local_attention\":128,"
+                   "\"pad_token_id\":50283,\"_name_or_path\":\"random-modernbert-embed-base-shapes\"}\n");
+        write_text(out, "1_Pooling/config.json",
+                   "{\"word_embedding_dimension\":768,\"pooling_mode_mean_tokens\":true}\n");
+        write_text(out, "sentence_bert_config.json", "{\"max_seq_length\":8192,\"do_lower_case\":false}\n");
+        write_text(out, "config_sentence_transformers.json",
+                   "{\"prompts\":{\"query\":\"search_query: \",\"document\":\"search_document: \"},"
+                   "\"default_prompt_name\":null}\n");
+    } else {
+        write_text(out, "config.json",
+                   "{\"architectures\":[\"BertModel\"],\"model_type\":\"bert\",\"hidden_size\":384,"
+                   "\"num_hidden_layers\":12,\"num_attention_heads\":12,\"intermediate_size\":1536,"
+                   "\"vocab_size\":30522,\"max_position_embeddings\":512,\"type_vocab_size\":2,"
+                   "\"layer_norm_eps\":1e-12,\"hidden_act\":\"gelu\",\"pad_token_id\":0,"
+                   "\"_name_or_path\":\"random-bge-small-en-v1.5-shapes\"}\n");
+        write_text(out, "1_Pooling/config.json",
+                   "{\"word_embedding_dimension\":384,\"pooling_mode_cls_token\":true}\n");
+        write_text(out, "sentence_bert_config.json", "{\"max_seq_length\":512,\"do_lower_case\":false}\n");
+    }
+    write_text(out, "modules.json",
+               "[{\"idx\":0,\"name\":\"0\",\"path\":\"\",\"type\":\"sentence_transformers.models.Transformer\"},"
+               "{\"idx\":1,\"name\":\"1\",\"path\":\"1_Pooling\",\"type\":\"sentence_transformers.models.Pooling\"},"
+               "{\"idx\":2,\"name\":\"2\",\"path\":\"2_Normalize\",\"type\":\"sentence_transformers.models.Normalize\"}]\n");
+    if (tok) {
+        const char *files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                               "vocab.txt"};
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+            copy_file(tok, out, files[i]);
+    }
+    printf("wrote %s: %d tensors, %.1f MB of %s weights\n", out, g_n, (double)off / 1e6,
+           ember_dt_name(dt));
+    return 0;
+}
