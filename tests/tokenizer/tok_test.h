@@ -29,7 +29,7 @@ static int tt_checks;
 
 /* Calls fn(record, user) for each line of a .jsonl file; returns lines read
  * or -1 when the file cannot be read. */
-static long tt_jsonl(const char *path, int (*fn)(json_t *rec, void *user), void *user) {
+static inline long tt_jsonl(const char *path, int (*fn)(json_t *rec, void *user), void *user) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "cannot open %s\n", path);
@@ -58,7 +58,7 @@ static long tt_jsonl(const char *path, int (*fn)(json_t *rec, void *user), void 
     return n;
 }
 
-static char *tt_path(const char *dir, const char *a, const char *b) {
+static inline char *tt_path(const char *dir, const char *a, const char *b) {
     size_t n = strlen(dir) + strlen(a) + (b ? strlen(b) : 0) + 3;
     char *p = malloc(n);
     if (b)
@@ -68,7 +68,7 @@ static char *tt_path(const char *dir, const char *a, const char *b) {
     return p;
 }
 
-static ember_tokenizer *tt_load(const char *path) {
+static inline ember_tokenizer *tt_load(const char *path) {
     ember_tokenizer *t = NULL;
     ember_status st = ember_tokenizer_load(path, &t);
     if (st != EMBER_OK) {
@@ -79,7 +79,7 @@ static ember_tokenizer *tt_load(const char *path) {
     return t;
 }
 
-static int tt_finish(const char *name) {
+static inline int tt_finish(const char *name) {
     printf("%s: %d checks, %d failures\n", name, tt_checks, tt_failures);
     return tt_failures ? 1 : 0;
 }
