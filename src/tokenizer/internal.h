@@ -433,7 +433,10 @@ int ember_tok_post_added(const tok_post *p);
 ember_status ember_tok_post_run(const ember_tokenizer *t, ember_encoding *enc, bool add_special,
                                 int32_t max_length, ember_truncation_side side);
 
-/* load.c helpers */
+/* load.c helpers. ember_tok_load_json_buf parses tokenizer.json content
+ * from memory (no side files): used by the fuzz target. */
+ember_status ember_tok_load_json_buf(const char *data, size_t len, const char *what,
+                                     ember_tokenizer **out);
 ember_status ember_tok_load_vocab_txt(const char *dir, ember_tokenizer *t);
 ember_status ember_tok_finish(ember_tokenizer *t);
 

@@ -151,11 +151,8 @@ ember_status ember_tok_finish(ember_tokenizer *t) {
     return EMBER_OK;
 }
 
-static ember_status load_json(const char *path, ember_tokenizer *t) {
-    json_t *root;
-    EMBER_TRY(ember_json_load_file(path, TOK_MAX_FILE, &root));
+static ember_status load_root(json_t *root, const char *what, ember_tokenizer *t) {
     ember_status st = EMBER_OK;
-    const char *what = path;
     if (!json_is_object(root)) {
         st = ember_error(EMBER_E_FORMAT, "%s: top level must be an object, found %s", what,
                          ember_json_type_name(root));
@@ -192,8 +189,36 @@ static ember_status load_json(const char *path, ember_tokenizer *t) {
      * overrides them), and "decoder" is not needed to encode. */
     st = ember_tok_finish(t);
 done:
+    return st;
+}
+
+static ember_status load_json(const char *path, ember_tokenizer *t) {
+    json_t *root;
+    EMBER_TRY(ember_json_load_file(path, TOK_MAX_FILE, &root));
+    ember_status st = load_root(root, path, t);
     json_decref(root);
     return st;
+}
+
+ember_status ember_tok_load_json_buf(const char *data, size_t len, const char *what,
+                                     ember_tokenizer **out) {
+    ember_error_clear();
+    *out = NULL;
+    ember_tokenizer *t = ember_calloc(1, sizeof *t, "tokenizer");
+    if (!t)
+        return EMBER_E_NOMEM;
+    json_t *root;
+    ember_status st = ember_json_load_buf(data, len, what, &root);
+    if (st == EMBER_OK) {
+        st = load_root(root, what, t);
+        json_decref(root);
+    }
+    if (st != EMBER_OK) {
+        ember_tokenizer_free(t);
+        return st;
+    }
+    *out = t;
+    return EMBER_OK;
 }
 
 /* tokenizer_config.json value of a special token: "x" or {"content": "x"} */
