@@ -433,20 +433,17 @@ static bool pred_ws(uint32_t c) { return ember_tok_is_ws(c); }
 static bool pred_punct(uint32_t c) { return ember_tok_is_punct(c); }
 static bool pred_num(uint32_t c) { return ember_tok_is_num(c); }
 
-/* GPT-2 bytes_to_unicode(): printable bytes map to themselves, the others
- * to 256 + n in byte order. */
-static uint32_t byte_char(uint8_t b) {
-    static uint32_t map[256];
-    static int ready;
-    if (!ready) {
-        uint32_t n = 0;
-        for (int i = 0; i < 256; i++) {
-            bool keep = (i >= 33 && i <= 126) || (i >= 161 && i <= 172) || (i >= 174);
-            map[i] = keep ? (uint32_t)i : 256 + n++;
-        }
-        ready = 1; /* benign race: every thread writes the same values */
-    }
-    return map[b];
+/* GPT-2 bytes_to_unicode(): printable bytes map to themselves, the 68
+ * others to 256 + n in byte order (0-32 -> n = b, 127-160 -> n = 33 + b - 127,
+ * 173 -> n = 67). */
+static inline uint32_t byte_char(uint8_t b) {
+    if (b <= 32)
+        return 256u + b;
+    if (b >= 127 && b <= 160)
+        return 162u + b;
+    if (b == 173)
+        return 323u;
+    return b;
 }
 
 uint32_t ember_tok_byte_char(uint8_t b);
