@@ -56,6 +56,8 @@ void ember_encoding_free(ember_encoding *e) {
     free(e->syms);
     free(e->heap);
     free(e->key);
+    free(e->bc_tab);
+    free(e->bc_arena);
     if (e->md)
         pcre2_match_data_free((pcre2_match_data *)e->md);
     free(e);

@@ -165,6 +165,17 @@ struct ember_encoding {
     tok_bpe_merge *heap;
     size_t heap_cap;
 
+    /* BPE word cache (HF keeps one too): word -> (id, byte length) list,
+     * valid for the model `bc_owner` only, cleared when its arena fills */
+    struct tok_bc_ent {
+        uint32_t hash, off;
+        uint16_t wlen, ntok;
+    } *bc_tab;
+    uint8_t *bc_arena;
+    size_t bc_len;
+    uint32_t bc_count;
+    const void *bc_owner;
+
     /* word-piece / bpe key building */
     char *key;
     size_t key_cap;
@@ -190,13 +201,6 @@ typedef struct tok_vocab {
 } tok_vocab;
 
 uint32_t ember_tok_hash(const void *p, size_t n);
-uint32_t ember_tok_hash_cont(uint32_t h, const void *p, size_t n);
-static inline uint32_t ember_tok_hash_fin(uint32_t h) {
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    return h;
-}
 /* Inserts (overwrites) key -> id. */
 ember_status ember_tok_vocab_put(tok_vocab *v, const char *key, size_t len, int32_t id);
 /* Looks up the concatenation a+b (b may be empty); -1 when absent. *key,
@@ -311,6 +315,9 @@ typedef struct tok_model {
     tok_merge_ent *merges;
     uint32_t merges_mask;
     const char **id2str; /* model id -> vocab string (HF vocab_r) */
+    int32_t char_id[0x180]; /* BPE without prefix/suffix: id of each one-char
+                               key below U+0180 (covers the GPT-2 byte
+                               alphabet), -1 when absent */
     int32_t n_ids;
 } tok_model;
 

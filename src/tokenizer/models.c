@@ -256,6 +256,11 @@ ember_status ember_tok_model_parse(const json_t *j, tok_model *m, const char *wh
                 return ember_error(EMBER_E_FORMAT, "%s: BPE unk_token '%s' is not in the vocab",
                                    what, m->unk);
         }
+        for (uint32_t c = 0; c < 0x180; c++) {
+            char kb[4];
+            int l = ember_tok_utf8_enc(c, kb);
+            m->char_id[c] = ember_tok_vocab_get(&m->vocab, kb, (size_t)l);
+        }
         const json_t *merges = json_object_get(j, "merges");
         if (!merges)
             return ember_error(EMBER_E_FORMAT, "%s: BPE model has no 'merges'", what);
@@ -383,8 +388,102 @@ static tok_bpe_merge heap_pop(tok_bpe_merge *h, size_t *n) {
     return top;
 }
 
+/* ---- BPE word cache ------------------------------------------------------------ */
+
+enum { BC_SLOTS = 8192, BC_MAX_WORD = 64, BC_ARENA = 1 << 20 };
+
+static void bc_reset(ember_encoding *enc, const tok_model *m) {
+    if (enc->bc_tab)
+        memset(enc->bc_tab, 0, BC_SLOTS * sizeof *enc->bc_tab);
+    enc->bc_len = 0;
+    enc->bc_count = 0;
+    enc->bc_owner = m;
+}
+
+/* Returns the slot holding w, or the empty slot where it would go. */
+static struct tok_bc_ent *bc_find(ember_encoding *enc, const char *w, size_t wl, uint32_t h) {
+    uint32_t j = h & (BC_SLOTS - 1);
+    for (;;) {
+        struct tok_bc_ent *e = &enc->bc_tab[j];
+        if (e->wlen == 0)
+            return e;
+        if (e->hash == h && e->wlen == wl && memcmp(enc->bc_arena + e->off, w, wl) == 0)
+            return e;
+        j = (j + 1) & (BC_SLOTS - 1);
+    }
+}
+
+static ember_status bpe_merge(const tok_model *m, ember_encoding *enc, const tok_nstr *nb,
+                              uint32_t ns, uint32_t ne, uint32_t shift);
+
 static ember_status bpe(const tok_model *m, ember_encoding *enc, const tok_nstr *nb, uint32_t ns,
                         uint32_t ne, uint32_t shift) {
+    const char *w = nb->b + ns;
+    size_t wl = ne - ns;
+    if (wl == 0 || wl > BC_MAX_WORD || (m->ignore_merges && ember_tok_vocab_get(&m->vocab, w, wl) >= 0))
+        return bpe_merge(m, enc, nb, ns, ne, shift);
+    if (!enc->bc_tab) {
+        enc->bc_tab = calloc(BC_SLOTS, sizeof *enc->bc_tab);
+        enc->bc_arena = malloc(BC_ARENA);
+        if (!enc->bc_tab || !enc->bc_arena) {
+            free(enc->bc_tab);
+            free(enc->bc_arena);
+            enc->bc_tab = NULL;
+            enc->bc_arena = NULL;
+            return bpe_merge(m, enc, nb, ns, ne, shift);
+        }
+        enc->bc_owner = m;
+    }
+    if (enc->bc_owner != m)
+        bc_reset(enc, m);
+    uint32_t h = ember_tok_hash(w, wl);
+    struct tok_bc_ent *e = bc_find(enc, w, wl, h);
+    if (e->wlen) {
+        const uint8_t *p = enc->bc_arena + e->off + e->wlen;
+        uint32_t off = ns;
+        for (uint16_t i = 0; i < e->ntok; i++) {
+            int32_t id;
+            uint32_t len;
+            memcpy(&id, p + 8 * i, 4);
+            memcpy(&len, p + 8 * i + 4, 4);
+            const char *str = id < m->n_ids ? m->id2str[id] : NULL;
+            uint32_t te = off + len > ne ? ne : off + len;
+            EMBER_TRY(ember_tok_push(enc, id, span_of(nb, ns, off, te, shift), str, 0));
+            off = te;
+        }
+        return EMBER_OK;
+    }
+    int64_t first = enc->cn;
+    EMBER_TRY(bpe_merge(m, enc, nb, ns, ne, shift));
+    int64_t nt = enc->cn - first;
+    size_t need = wl + (size_t)nt * 8;
+    if (nt > 0xFFFF || enc->bc_count >= BC_SLOTS / 2 || enc->bc_len + need > BC_ARENA) {
+        if (nt > 0xFFFF || need > BC_ARENA)
+            return EMBER_OK;
+        bc_reset(enc, m);
+        e = bc_find(enc, w, wl, h);
+    }
+    uint8_t *p = enc->bc_arena + enc->bc_len;
+    memcpy(p, w, wl);
+    /* byte lengths of the tokens: the surviving symbols of bpe_merge, in order */
+    const tok_bpe_sym *sy = enc->syms;
+    int64_t i = 0;
+    for (int32_t k = 0; nt > 0 && k >= 0 && i < nt; k = sy[k].next) {
+        if (sy[k].len == 0)
+            continue;
+        int32_t id = enc->cids[first + i];
+        memcpy(p + wl + 8 * i, &id, 4);
+        memcpy(p + wl + 8 * i + 4, &sy[k].len, 4);
+        i++;
+    }
+    *e = (struct tok_bc_ent){h, (uint32_t)enc->bc_len, (uint16_t)wl, (uint16_t)nt};
+    enc->bc_len += need;
+    enc->bc_count++;
+    return EMBER_OK;
+}
+
+static ember_status bpe_merge(const tok_model *m, ember_encoding *enc, const tok_nstr *nb,
+                              uint32_t ns, uint32_t ne, uint32_t shift) {
     if (ne == ns)
         return EMBER_OK;
     const char *w = nb->b + ns;
@@ -431,7 +530,14 @@ static ember_status bpe(const tok_model *m, ember_encoding *enc, const tok_nstr 
             key = k;
             kl = p;
         }
-        id = ember_tok_vocab_get(&m->vocab, key, kl);
+        if (key == w + i && cl <= 2 && (uint8_t)w[i] < 0xC6) {
+            /* one char below U+0180, no prefix or suffix around it */
+            int dl;
+            uint32_t cp = ember_tok_utf8_dec((const uint8_t *)w + i, cl, &dl);
+            id = (size_t)dl == cl ? m->char_id[cp] : ember_tok_vocab_get(&m->vocab, key, kl);
+        } else {
+            id = ember_tok_vocab_get(&m->vocab, key, kl);
+        }
         if (id >= 0) {
             if (unk_len >= 0) {
                 sy[n] = (tok_bpe_sym){m->unk_id, (int32_t)n - 1, (int32_t)n + 1, (uint32_t)unk_len};
