@@ -82,6 +82,9 @@ ember_status ember_tok_regex_next(const tok_regex *r, ember_encoding *enc, const
     pcre2_match_data *md = enc->md;
     int rc = pcre2_match((const pcre2_code *)r->code, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK,
                          md, NULL);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) /* the interpreter has a larger budget */
+        rc = pcre2_match((const pcre2_code *)r->code, (PCRE2_SPTR)s, n, from,
+                         PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, NULL);
     if (rc == PCRE2_ERROR_NOMATCH)
         return EMBER_E_NOT_FOUND;
     if (rc < 0) {

@@ -6,6 +6,7 @@
  * tokenizer files that must fail with a precise status and message.
  */
 #define _DEFAULT_SOURCE
+#include <pthread.h>
 #include <unistd.h>
 
 #include "tok_test.h"
@@ -357,6 +358,75 @@ static void malformed(void) {
     ember_tokenizer_free(NULL);
 }
 
+/* ---- threads ---------------------------------------------------------------------------- */
+
+/* One tokenizer shared by threads, one encoding each (the documented
+ * contract): every thread must get the single-threaded results. */
+typedef struct {
+    ember_tokenizer *t;
+    const char **texts;
+    int n;
+    int64_t *expect; /* total id sum and length per text */
+    int ok;
+} thr_ctx;
+
+static void *thr_main(void *arg) {
+    thr_ctx *c = arg;
+    ember_encoding *e;
+    ember_encoding_new(&e);
+    c->ok = 1;
+    for (int rep = 0; rep < 200; rep++)
+        for (int i = 0; i < c->n; i++) {
+            ember_tokenize(c->t, c->texts[i], strlen(c->texts[i]), NULL, e);
+            int64_t sum = 0;
+            for (int64_t k = 0; k < ember_encoding_length(e); k++)
+                sum += ember_encoding_ids(e)[k] * (k + 1);
+            if (sum != c->expect[2 * i] || ember_encoding_length(e) != c->expect[2 * i + 1])
+                c->ok = 0;
+        }
+    ember_encoding_free(e);
+    return NULL;
+}
+
+static void threads(const char *fx) {
+    static const char *texts[] = {
+        "Hello world, this is a test of the tokenizer.",
+        "caf\xc3\xa9 na\xc3\xafve \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80 [MASK] done",
+        "  spaces   and\ttabs\nnewlines  ",
+        "x\xff\xfeinvalid",
+    };
+    const char *names[] = {"BAAI--bge-small-en-v1.5", "answerdotai--ModernBERT-base"};
+    for (int k = 0; k < 2; k++) {
+        char *dir = tt_path(fx, names[k], NULL);
+        ember_tokenizer *t = tt_load(dir);
+        free(dir);
+        if (!t)
+            continue;
+        int64_t expect[8];
+        ember_encoding *e;
+        ember_encoding_new(&e);
+        for (int i = 0; i < 4; i++) {
+            ember_tokenize(t, texts[i], strlen(texts[i]), NULL, e);
+            expect[2 * i] = 0;
+            for (int64_t q = 0; q < ember_encoding_length(e); q++)
+                expect[2 * i] += ember_encoding_ids(e)[q] * (q + 1);
+            expect[2 * i + 1] = ember_encoding_length(e);
+        }
+        ember_encoding_free(e);
+        thr_ctx c[4];
+        pthread_t th[4];
+        for (int i = 0; i < 4; i++) {
+            c[i] = (thr_ctx){t, texts, 4, expect, 0};
+            pthread_create(&th[i], NULL, thr_main, &c[i]);
+        }
+        for (int i = 0; i < 4; i++) {
+            pthread_join(th[i], NULL);
+            TT_CHECK(c[i].ok, "%s: thread %d got different results", names[k], i);
+        }
+        ember_tokenizer_free(t);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *fx = argc > 1 ? argv[1] : "tests/fixtures/tokenizer";
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ember_tok_api_XXXXXX");
@@ -368,6 +438,7 @@ int main(int argc, char **argv) {
     lowercase(fx);
     truncation(fx);
     malformed();
+    threads(fx);
     rmdir(tmpdir);
     return tt_finish("test_tok_api");
 }
