@@ -49,10 +49,13 @@ int ember_tok_category(uint32_t cp); /* utf8proc_category_t */
 int ember_tok_ccc(uint32_t cp);      /* canonical combining class */
 bool ember_tok_is_ws(uint32_t cp);   /* Rust char::is_whitespace (White_Space) */
 bool ember_tok_is_alpha(uint32_t cp); /* \p{L} */
-bool ember_tok_is_num(uint32_t cp);   /* \p{N}, Rust char::is_numeric */
+bool ember_tok_is_num(uint32_t cp);   /* \p{N} of the GPT-2 regex */
+bool ember_tok_is_numeric(uint32_t cp); /* Rust char::is_numeric (Digits) */
+bool ember_tok_is_deleted(uint32_t cp); /* deleted by BERT clean_text */
 bool ember_tok_is_punct(uint32_t cp); /* ASCII punctuation or \p{P} (BERT) */
 bool ember_tok_is_word(uint32_t cp);  /* regex \w */
-bool ember_tok_is_mn(uint32_t cp);    /* category Mn */
+bool ember_tok_is_mn(uint32_t cp);    /* Mn, as BertNormalizer strips them */
+bool ember_tok_is_mark(uint32_t cp);  /* combining mark, as StripAccents */
 /* Rust char::to_lowercase: writes 1 or 2 code points, returns the count. */
 int ember_tok_rust_lower(uint32_t cp, uint32_t out[2]);
 /* Compose two code points canonically; 0 when they do not compose. */

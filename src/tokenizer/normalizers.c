@@ -144,16 +144,6 @@ static inline uint32_t next_cp(const tok_nstr *in, size_t i, size_t *l) {
     return c;
 }
 
-static bool bert_is_control(uint32_t c) {
-    if (c == '\t' || c == '\n' || c == '\r')
-        return false;
-    int cat = ember_tok_category(c);
-    /* unicode_categories' is_other(), restricted to what HF actually deletes:
-     * Cc, Cf and Co (unassigned code points are kept and become [UNK]). */
-    return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF ||
-           cat == UTF8PROC_CATEGORY_CO;
-}
-
 static bool is_chinese(uint32_t c) {
     return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
            (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
@@ -165,7 +155,9 @@ static ember_status step_clean(const tok_nstr *in, tok_nstr *out) {
     EMBER_TRY(ember_tok_nstr_reserve(out, in->len));
     for (size_t i = 0, l = 0; i < in->len; i += l) {
         uint32_t c = next_cp(in, i, &l);
-        if (c == 0 || c == 0xFFFD || bert_is_control(c))
+        /* NUL, U+FFFD and the Cc/Cf/Co of HF's (old) Unicode tables, except
+         * \t \n \r; unassigned code points are kept */
+        if (ember_tok_is_deleted(c))
             continue;
         ember_tok_nstr_put(out, ember_tok_is_ws(c) ? ' ' : c, in->al[i]);
     }
@@ -188,11 +180,11 @@ static ember_status step_chinese(const tok_nstr *in, uint32_t shift, tok_nstr *o
     return EMBER_OK;
 }
 
-static ember_status step_filter_mn(const tok_nstr *in, tok_nstr *out) {
+static ember_status step_filter_mn(const tok_nstr *in, bool any_mark, tok_nstr *out) {
     EMBER_TRY(ember_tok_nstr_reserve(out, in->len));
     for (size_t i = 0, l = 0; i < in->len; i += l) {
         uint32_t c = next_cp(in, i, &l);
-        if (!ember_tok_is_mn(c))
+        if (!(any_mark ? ember_tok_is_mark(c) : ember_tok_is_mn(c)))
             ember_tok_nstr_put(out, c, in->al[i]);
     }
     return EMBER_OK;
@@ -469,7 +461,7 @@ static ember_status bert_step(int i, const void *ctx, ember_encoding *enc, const
     case 0: return step_clean(in, out);
     case 1: return step_chinese(in, shift, out);
     case 2: return step_unicode(enc, in, shift, false, false, out);
-    case 3: return step_filter_mn(in, out);
+    case 3: return step_filter_mn(in, false, out);
     default: return step_lower(in, out);
     }
 }
@@ -519,7 +511,8 @@ static ember_status run_step(const tok_norm *n, ember_encoding *enc, const tok_n
     case TOK_N_NFKC: return step_unicode(enc, in, shift, true, true, out);
     case TOK_N_NFKD: return step_unicode(enc, in, shift, false, true, out);
     case TOK_N_LOWER: return step_lower(in, out);
-    case TOK_N_STRIP_ACCENTS: return step_filter_mn(in, out);
+    /* StripAccents removes every combining mark (normalizers/strip.rs) */
+    case TOK_N_STRIP_ACCENTS: return step_filter_mn(in, true, out);
     case TOK_N_REPLACE: return step_replace(n, enc, in, shift, out);
     case TOK_N_PREPEND: return step_prepend(in, n->content, n->content_len, out);
     case TOK_N_STRIP: return step_strip(in, n->left, n->right, out);

@@ -431,7 +431,7 @@ static ember_status gpt2_split(ember_encoding *enc, int o, const tok_nstr *nb, u
 
 static bool pred_ws(uint32_t c) { return ember_tok_is_ws(c); }
 static bool pred_punct(uint32_t c) { return ember_tok_is_punct(c); }
-static bool pred_num(uint32_t c) { return ember_tok_is_num(c); }
+static bool pred_num(uint32_t c) { return ember_tok_is_numeric(c); }
 
 /* GPT-2 bytes_to_unicode(): printable bytes map to themselves, the 68
  * others to 256 + n in byte order (0-32 -> n = b, 127-160 -> n = 33 + b - 127,

@@ -1,13 +1,35 @@
 /*
  * unicode.c — character classes and mappings the tokenizer needs, with the
  * exact definitions Hugging Face `tokenizers` uses (Rust `char` methods,
- * `unicode_categories`, regex classes), built on utf8proc. ASCII is answered
- * from tables so the common case never calls into utf8proc.
+ * `unicode_categories`, regex classes). Those come from different Unicode
+ * versions inside HF, so the sets that decide tokens are pinned by the
+ * generated tables of unicode_tables.c; utf8proc supplies normalization
+ * (decomposition, composition, combining classes) and general categories.
+ * ASCII is answered inline so the common case does no lookup.
  */
 #include <string.h>
 #include <utf8proc.h>
 
 #include "internal.h"
+#include "unicode_tables.h"
+
+static bool in_ranges(const tok_range *r, unsigned n, uint32_t cp) {
+    unsigned lo = 0, hi = n;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (cp < r[mid].lo)
+            hi = mid;
+        else if (cp > r[mid].hi)
+            lo = mid + 1;
+        else
+            return true;
+    }
+    return false;
+}
+
+bool ember_tok_is_deleted(uint32_t cp) {
+    return in_ranges(ember_tok_tab_deleted, ember_tok_tab_deleted_n, cp);
+}
 
 uint32_t ember_tok_utf8_dec(const uint8_t *s, size_t n, int *len) {
     uint8_t b = s[0];
@@ -77,37 +99,40 @@ bool ember_tok_is_ws(uint32_t cp) {
 bool ember_tok_is_alpha(uint32_t cp) {
     if (cp < 0x80)
         return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
-    int c = ember_tok_category(cp);
-    return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO;
+    return in_ranges(ember_tok_tab_alpha, ember_tok_tab_alpha_n, cp);
 }
 
 bool ember_tok_is_num(uint32_t cp) {
     if (cp < 0x80)
         return cp >= '0' && cp <= '9';
-    int c = ember_tok_category(cp);
-    return c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO;
+    return in_ranges(ember_tok_tab_num, ember_tok_tab_num_n, cp);
+}
+
+bool ember_tok_is_numeric(uint32_t cp) {
+    if (cp < 0x80)
+        return cp >= '0' && cp <= '9';
+    return in_ranges(ember_tok_tab_numeric, ember_tok_tab_numeric_n, cp);
 }
 
 bool ember_tok_is_punct(uint32_t cp) {
     if (cp < 0x80)
         return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) ||
                (cp >= 123 && cp <= 126);
-    int c = ember_tok_category(cp);
-    return c >= UTF8PROC_CATEGORY_PC && c <= UTF8PROC_CATEGORY_PO;
+    return in_ranges(ember_tok_tab_punct, ember_tok_tab_punct_n, cp);
 }
 
 bool ember_tok_is_word(uint32_t cp) {
     if (cp < 0x80)
         return ember_tok_is_alpha(cp) || (cp >= '0' && cp <= '9') || cp == '_';
-    if (cp == 0x200C || cp == 0x200D)
-        return true;
-    int c = ember_tok_category(cp);
-    return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_ND) || c == UTF8PROC_CATEGORY_NL ||
-           c == UTF8PROC_CATEGORY_PC;
+    return in_ranges(ember_tok_tab_word, ember_tok_tab_word_n, cp);
+}
+
+bool ember_tok_is_mark(uint32_t cp) {
+    return cp >= 0x300 && in_ranges(ember_tok_tab_mark, ember_tok_tab_mark_n, cp);
 }
 
 bool ember_tok_is_mn(uint32_t cp) {
-    return cp >= 0x300 && ember_tok_category(cp) == UTF8PROC_CATEGORY_MN;
+    return cp >= 0x300 && in_ranges(ember_tok_tab_mn, ember_tok_tab_mn_n, cp);
 }
 
 int ember_tok_rust_lower(uint32_t cp, uint32_t out[2]) {
@@ -115,14 +140,25 @@ int ember_tok_rust_lower(uint32_t cp, uint32_t out[2]) {
         out[0] = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
         return 1;
     }
-    /* The only unconditional multi-character lowercase mapping in
-     * SpecialCasing.txt, which Rust's char::to_lowercase applies. */
-    if (cp == 0x130) {
-        out[0] = 'i';
-        out[1] = 0x307;
-        return 2;
+    /* HF's table (Rust's, with İ -> i + U+0307 the only two-char case) */
+    unsigned lo = 0, hi = ember_tok_tab_lower_n;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        const tok_lower *e = &ember_tok_tab_lower[mid];
+        if (cp < e->cp) {
+            hi = mid;
+        } else if (cp > e->cp) {
+            lo = mid + 1;
+        } else {
+            out[0] = e->lo0;
+            if (e->lo1) {
+                out[1] = e->lo1;
+                return 2;
+            }
+            return 1;
+        }
     }
-    out[0] = (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
+    out[0] = cp;
     return 1;
 }
 
