@@ -301,7 +301,7 @@ ember_status ember_tokenize(const ember_tokenizer *tok, const char *text, size_t
     if (st == EMBER_OK)
         st = run(tok, enc, w, wn);
     if (st == EMBER_OK)
-        st = ember_tok_post_run(tok, enc, o.add_special_tokens != 0, o.max_length,
+        st = ember_tok_post_run(tok, enc, w, o.add_special_tokens != 0, o.max_length,
                                 o.truncation_side);
     if (st != EMBER_OK) {
         enc->n = 0;

@@ -439,9 +439,11 @@ ember_status ember_tok_post_parse(const json_t *j, ember_tokenizer *t, tok_post 
                                   const char *what);
 void ember_tok_post_free(tok_post *p);
 int ember_tok_post_added(const tok_post *p);
-/* Truncates the content tokens and writes the final encoding. */
-ember_status ember_tok_post_run(const ember_tokenizer *t, ember_encoding *enc, bool add_special,
-                                int32_t max_length, ember_truncation_side side);
+/* Truncates the content tokens and writes the final encoding; w is the
+ * work text the content spans refer to. */
+ember_status ember_tok_post_run(const ember_tokenizer *t, ember_encoding *enc, const char *w,
+                                bool add_special, int32_t max_length,
+                                ember_truncation_side side);
 
 /* load.c helpers. ember_tok_load_json_buf parses tokenizer.json content
  * from memory (no side files): used by the fuzz target. */

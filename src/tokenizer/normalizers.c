@@ -164,13 +164,14 @@ static ember_status step_clean(const tok_nstr *in, tok_nstr *out) {
     return EMBER_OK;
 }
 
-static ember_status step_chinese(const tok_nstr *in, uint32_t shift, tok_nstr *out) {
+static ember_status step_chinese(const tok_nstr *in, tok_nstr *out) {
     EMBER_TRY(ember_tok_nstr_reserve(out, in->len * 3));
     for (size_t i = 0, l = 0; i < in->len; i += l) {
         uint32_t c = next_cp(in, i, &l);
         if (is_chinese(c)) {
-            tok_span prev = i > 0 ? in->al[i - 1] : (tok_span){shift, shift};
-            ember_tok_nstr_put(out, ' ', prev);
+            /* HF emits (' ', 0), (c, 1), (' ', 1): both spaces and the
+             * character take the character's span */
+            ember_tok_nstr_put(out, ' ', in->al[i]);
             ember_tok_nstr_put(out, c, in->al[i]);
             ember_tok_nstr_put(out, ' ', in->al[i]);
         } else {
@@ -459,7 +460,7 @@ static ember_status bert_step(int i, const void *ctx, ember_encoding *enc, const
     const int *steps = ctx;
     switch (steps[i]) {
     case 0: return step_clean(in, out);
-    case 1: return step_chinese(in, shift, out);
+    case 1: return step_chinese(in, out);
     case 2: return step_unicode(enc, in, shift, false, false, out);
     case 3: return step_filter_mn(in, false, out);
     default: return step_lower(in, out);

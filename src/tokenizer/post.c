@@ -245,21 +245,22 @@ static const char *content_str(const ember_encoding *enc, int64_t i) {
     return enc->cstr[i] ? enc->cstr[i] : enc->arena + enc->carena[i];
 }
 
-/* byte_level.rs process_offsets, in work-text bytes: a leading or trailing
- * 'Ġ' stands for one space byte, another whitespace char for its own bytes. */
-static void trim_offsets(ember_encoding *enc, int64_t from, int64_t to, bool add_prefix_space) {
+/* byte_level.rs process_offsets. HF's bindings trim code-point offsets, so
+ * the counts of leading/trailing 'Ġ' or whitespace characters move the span
+ * by that many characters of the work text. */
+static void trim_offsets(ember_encoding *enc, const char *w, int64_t from, int64_t to,
+                         bool add_prefix_space) {
     for (int64_t i = from; i < to; i++) {
         const char *s = content_str(enc, i);
         size_t n = strlen(s);
-        uint32_t lead = 0, trail = 0, nlead = 0;
+        uint32_t lead = 0, trail = 0;
         size_t p = 0;
         while (p < n) {
             int l;
             uint32_t cp = ember_tok_utf8_dec((const uint8_t *)s + p, n - p, &l);
             if (cp != 0x120 && !ember_tok_is_ws(cp))
                 break;
-            lead += cp == 0x120 ? 1 : (uint32_t)l;
-            nlead++;
+            lead++;
             p += (size_t)l;
         }
         size_t q = n;
@@ -271,28 +272,51 @@ static void trim_offsets(ember_encoding *enc, int64_t from, int64_t to, bool add
             uint32_t cp = ember_tok_utf8_dec((const uint8_t *)s + b, q - b, &l);
             if (cp != 0x120 && !ember_tok_is_ws(cp))
                 break;
-            trail += cp == 0x120 ? 1 : (uint32_t)l;
+            trail++;
             q = b;
         }
         tok_span *sp = &enc->cspan[i];
         if (lead > 0) {
             bool is_first = i == from || sp->s == 0;
-            if (!(is_first && add_prefix_space && nlead == 1))
-                sp->s = sp->s + lead < sp->e ? sp->s + lead : sp->e;
+            if (!(is_first && add_prefix_space && lead == 1)) {
+                uint32_t s2 = sp->s;
+                for (uint32_t k = 0; k < lead && s2 < sp->e; k++)
+                    s2 += (uint32_t)ember_tok_lead_len((uint8_t)w[s2]);
+                sp->s = s2 < sp->e ? s2 : sp->e;
+            }
         }
-        if (trail > 0 && sp->e >= trail)
-            sp->e = sp->e - trail > sp->s ? sp->e - trail : sp->s;
+        if (trail > 0) {
+            /* only when at least `trail` characters precede the end */
+            uint32_t e2 = sp->e, k = 0;
+            while (k < trail && e2 > 0) {
+                e2--;
+                while (e2 > 0 && ((uint8_t)w[e2] & 0xC0) == 0x80)
+                    e2--;
+                k++;
+            }
+            if (k == trail) {
+                /* the end moves back at most to the start */
+                uint32_t e3 = sp->e;
+                for (uint32_t m = 0; m < trail && e3 > sp->s; m++) {
+                    e3--;
+                    while (e3 > sp->s && ((uint8_t)w[e3] & 0xC0) == 0x80)
+                        e3--;
+                }
+                sp->e = e3;
+            }
+        }
     }
 }
 
-static void apply_trims(const tok_post *p, ember_encoding *enc, int64_t cs, int64_t ce) {
+static void apply_trims(const tok_post *p, ember_encoding *enc, const char *w, int64_t cs,
+                        int64_t ce) {
     if (p->kind == TOK_PP_SEQ) {
         for (int i = 0; i < p->n_sub; i++)
-            apply_trims(&p->sub[i], enc, cs, ce);
+            apply_trims(&p->sub[i], enc, w, cs, ce);
         return;
     }
     if (p->trim_offsets)
-        trim_offsets(enc, cs, ce, p->add_prefix_space);
+        trim_offsets(enc, w, cs, ce, p->add_prefix_space);
 }
 
 static ember_status out_grow(ember_encoding *enc, int64_t need) {
@@ -358,8 +382,9 @@ static ember_status emit_template(const tok_post *p, ember_encoding *enc, int64_
     return EMBER_OK;
 }
 
-ember_status ember_tok_post_run(const ember_tokenizer *t, ember_encoding *enc, bool add_special,
-                                int32_t max_length, ember_truncation_side side) {
+ember_status ember_tok_post_run(const ember_tokenizer *t, ember_encoding *enc, const char *w,
+                                bool add_special, int32_t max_length,
+                                ember_truncation_side side) {
     int n_added = (add_special && t->has_post) ? t->post.n_added : 0;
     enc->untruncated = enc->cn + n_added;
     int64_t cs = 0, ce = enc->cn;
@@ -376,7 +401,7 @@ ember_status ember_tok_post_run(const ember_tokenizer *t, ember_encoding *enc, b
         }
     }
     if (t->has_post)
-        apply_trims(&t->post, enc, cs, ce);
+        apply_trims(&t->post, enc, w, cs, ce);
     enc->n = 0;
     bool content_done = false;
     if (add_special && t->has_post)
