@@ -22,7 +22,11 @@ const ws = tk.whitespacePreTokenizer();
 // mn: nonspacing marks BertNormalizer strips (unicode_categories, after NFD);
 // mark: combining marks the StripAccents normalizer removes (it uses
 // unicode-normalization's is_combining_mark, a different table).
-const sets = { deleted: [], punct: [], mn: [], mark: [], alpha: [], num: [], numeric: [], word: [] };
+// nodecomp: characters with a decomposition in current Unicode (Node's ICU)
+// that HF's unicode-normalization-alignments does not know: HF leaves them
+// (and compositions into them) alone.
+const sets = { deleted: [], punct: [], mn: [], mark: [], alpha: [], num: [], numeric: [], word: [], nodecomp: [] };
+const nfd = tk.nfdNormalizer(), nfkd = tk.nfkdNormalizer();
 const lowers = [];
 for (let cp = 0; cp <= 0x10ffff; cp++) {
   if (cp >= 0xd800 && cp <= 0xdfff) continue;
@@ -31,6 +35,9 @@ for (let cp = 0; cp <= 0x10ffff; cp++) {
   if (punct.preTokenizeString('a' + s + 'b').length === 3) sets.punct.push(cp);
   if (bertStrip.normalizeString('a' + s) === 'a') sets.mn.push(cp);
   if (strip.normalizeString('a' + s) === 'a') sets.mark.push(cp);
+  if (cp >= 0x80 && ((nfkd.normalizeString(s) === s && s.normalize('NFKD') !== s) ||
+                      (nfd.normalizeString(s) === s && s.normalize('NFD') !== s)))
+    sets.nodecomp.push(cp);
   if (cp >= 0x80) {
     if (gpt2.preTokenizeString('a' + s).length === 1) sets.alpha.push(cp);
     else if (gpt2.preTokenizeString('1' + s).length === 1) sets.num.push(cp);

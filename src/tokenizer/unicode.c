@@ -165,10 +165,16 @@ int ember_tok_rust_lower(uint32_t cp, uint32_t out[2]) {
 uint32_t ember_tok_compose(uint32_t a, uint32_t b) {
     utf8proc_int32_t buf[2] = {(utf8proc_int32_t)a, (utf8proc_int32_t)b};
     utf8proc_ssize_t r = utf8proc_normalize_utf32(buf, 2, UTF8PROC_COMPOSE);
-    return r == 1 ? (uint32_t)buf[0] : 0;
+    if (r != 1 || in_ranges(ember_tok_tab_nodecomp, ember_tok_tab_nodecomp_n, (uint32_t)buf[0]))
+        return 0;
+    return (uint32_t)buf[0];
 }
 
 int ember_tok_decompose(uint32_t cp, bool compat, uint32_t *out) {
+    if (cp >= 0x80 && in_ranges(ember_tok_tab_nodecomp, ember_tok_tab_nodecomp_n, cp)) {
+        out[0] = cp;
+        return 1;
+    }
     int boundclass = UTF8PROC_BOUNDCLASS_START;
     utf8proc_ssize_t r = utf8proc_decompose_char(
         (utf8proc_int32_t)cp, (utf8proc_int32_t *)out, 32,

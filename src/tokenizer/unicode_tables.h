@@ -33,6 +33,8 @@ extern const tok_range ember_tok_tab_numeric[];
 extern const unsigned ember_tok_tab_numeric_n;
 extern const tok_range ember_tok_tab_word[];
 extern const unsigned ember_tok_tab_word_n;
+extern const tok_range ember_tok_tab_nodecomp[];
+extern const unsigned ember_tok_tab_nodecomp_n;
 extern const tok_lower ember_tok_tab_lower[];
 extern const unsigned ember_tok_tab_lower_n;
 
