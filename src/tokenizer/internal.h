@@ -177,7 +177,7 @@ struct ember_encoding {
     uint8_t *bc_arena;
     size_t bc_len;
     uint32_t bc_count;
-    const void *bc_owner;
+    uint64_t bc_owner; /* serial of the model the cache belongs to */
 
     /* word-piece / bpe key building */
     char *key;
@@ -318,6 +318,7 @@ typedef struct tok_model {
     tok_merge_ent *merges;
     uint32_t merges_mask;
     const char **id2str; /* model id -> vocab string (HF vocab_r) */
+    uint64_t serial;      /* unique per load: keys encodings' word caches */
     int32_t char_id[0x180]; /* BPE without prefix/suffix: id of each one-char
                                key below U+0180 (covers the GPT-2 byte
                                alphabet), -1 when absent */

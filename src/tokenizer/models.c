@@ -232,6 +232,9 @@ ember_status ember_tok_model_parse(const json_t *j, tok_model *m, const char *wh
             return ember_error(EMBER_E_FORMAT, "%s: WordPiece unk_token '%s' is not in the vocab",
                                what, m->unk);
     } else if (!strcmp(type, "BPE")) {
+        /* a freed model's address can be reused, its serial cannot */
+        static uint64_t serials;
+        m->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
         m->kind = TOK_M_BPE;
         const json_t *d = json_object_get(j, "dropout");
         if (d && !json_is_null(d)) {
@@ -397,7 +400,7 @@ static void bc_reset(ember_encoding *enc, const tok_model *m) {
         memset(enc->bc_tab, 0, BC_SLOTS * sizeof *enc->bc_tab);
     enc->bc_len = 0;
     enc->bc_count = 0;
-    enc->bc_owner = m;
+    enc->bc_owner = m->serial;
 }
 
 /* Returns the slot holding w, or the empty slot where it would go. */
@@ -432,9 +435,9 @@ static ember_status bpe(const tok_model *m, ember_encoding *enc, const tok_nstr 
             enc->bc_arena = NULL;
             return bpe_merge(m, enc, nb, ns, ne, shift);
         }
-        enc->bc_owner = m;
+        enc->bc_owner = m->serial;
     }
-    if (enc->bc_owner != m)
+    if (enc->bc_owner != m->serial)
         bc_reset(enc, m);
     uint32_t h = ember_tok_hash(w, wl);
     struct tok_bc_ent *e = bc_find(enc, w, wl, h);

@@ -358,6 +358,33 @@ static void malformed(void) {
     ember_tokenizer_free(NULL);
 }
 
+/* ---- encodings reused across tokenizers ------------------------------------------------------ */
+
+/* An encoding caches BPE words per model; a tokenizer loaded after another
+ * was freed (often at the same address) must not see the old entries. */
+static void reuse_encoding(void) {
+    char *path = tt_path(tmpdir, "tokenizer.json", NULL);
+    ember_encoding *e;
+    ember_encoding_new(&e);
+    const char *merged = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, "
+                         "\"merges\": [\"a b\"]}}";
+    const char *plain = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, "
+                        "\"merges\": []}}";
+    for (int round = 0; round < 2; round++) {
+        write_file(path, round == 0 ? merged : plain);
+        ember_tokenizer *t = tt_load(path);
+        if (!t)
+            break;
+        ember_tokenize(t, "ab", 2, NULL, e);
+        TT_CHECK(ember_encoding_length(e) == (round == 0 ? 1 : 2),
+                 "round %d: %lld tokens for 'ab'", round, (long long)ember_encoding_length(e));
+        ember_tokenizer_free(t);
+    }
+    ember_encoding_free(e);
+    unlink(path);
+    free(path);
+}
+
 /* ---- threads ---------------------------------------------------------------------------- */
 
 /* One tokenizer shared by threads, one encoding each (the documented
@@ -439,6 +466,7 @@ int main(int argc, char **argv) {
     truncation(fx);
     malformed();
     threads(fx);
+    reuse_encoding();
     rmdir(tmpdir);
     return tt_finish("test_tok_api");
 }
