@@ -5,7 +5,6 @@
  * str.lower() semantics, left truncation, the query functions, and malformed
  * tokenizer files that must fail with a precise status and message.
  */
-#define _DEFAULT_SOURCE
 #include <pthread.h>
 #include <unistd.h>
 

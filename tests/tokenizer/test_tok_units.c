@@ -4,7 +4,6 @@
  * Face Rust sources named next to each case (huggingface/tokenizers,
  * tokenizers/src/...), not from Ember's own output.
  */
-#define _DEFAULT_SOURCE
 #include <unistd.h>
 
 #include "tok_test.h"
