@@ -115,6 +115,8 @@ ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params
     }
     c->zeros = zeros;
     c->arena_mark = c->arena.used;
+    const char *full = getenv("EMBER_FULL_LAST_LAYER");
+    c->full_last_layer = full && full[0] == '1';
     *out = c;
     return EMBER_OK;
 }
@@ -183,7 +185,10 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
                               const int64_t *order, int64_t count, const ember_embed_options *o,
                               int32_t dims, int normalize, float *out) {
     const ember_model *m = c->model;
-    const ember_driver_ops *op = m->drv.ops;
+    /* with profiling on, every op goes through the timing wrapper */
+    const ember_driver *drv = c->profiling ? &c->profiler.driver : &m->drv;
+    void *dctx = c->profiling ? (void *)&c->profiler : c->dctx;
+    const ember_driver_ops *op = drv->ops;
     const int64_t H = m->hp.hidden_size;
     int64_t T = 0;
     int32_t max_len = 0;
@@ -204,19 +209,24 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
     EMBER_ARENA_ALLOC(&c->arena, d_ids, T);
     EMBER_ARENA_ALLOC(&c->arena, d_pos, T);
     EMBER_ARENA_ALLOC(&c->arena, d_start, count + 1);
-    EMBER_TRY(op->upload(c->dctx, d_ids, c->h_ids, sizeof(int32_t) * (size_t)T));
-    EMBER_TRY(op->upload(c->dctx, d_pos, c->h_pos, sizeof(int32_t) * (size_t)T));
-    EMBER_TRY(op->upload(c->dctx, d_start, c->h_start, sizeof(int32_t) * (size_t)(count + 1)));
+    EMBER_TRY(op->upload(dctx, d_ids, c->h_ids, sizeof(int32_t) * (size_t)T));
+    EMBER_TRY(op->upload(dctx, d_pos, c->h_pos, sizeof(int32_t) * (size_t)T));
+    EMBER_TRY(op->upload(dctx, d_start, c->h_start, sizeof(int32_t) * (size_t)(count + 1)));
     ember_batch b = {
         .seqs = {.n_seqs = (int32_t)count, .n_tokens = T, .max_len = max_len,
                  .start = c->h_start, .start_dev = d_start},
         .n_tokens = T, .ids = d_ids, .positions = d_pos, .zeros = c->zeros,
     };
-    EMBER_TRY(m->arch->forward(&m->hp, m->weights, &m->drv, c->dctx, &c->arena, &b, &hidden));
-    if (op->pool) {
+    b.first_only = m->st.pooling == EMBER_POOLING_CLS && !c->full_last_layer;
+    int compact = 0;
+    EMBER_TRY(m->arch->forward(&m->hp, m->weights, drv, dctx, &c->arena, &b, &hidden, &compact));
+    if (compact) {
+        /* one row per sequence: for CLS pooling these are the pooled vectors */
+        EMBER_TRY(op->download(dctx, c->h_pooled, hidden, sizeof(float) * (size_t)(count * H)));
+    } else if (m->drv.ops->pool) {
         EMBER_ARENA_ALLOC(&c->arena, pooled, count * H);
-        EMBER_TRY(op->pool(c->dctx, hidden, H, &b.seqs, m->st.pooling, pooled));
-        EMBER_TRY(op->download(c->dctx, c->h_pooled, pooled, sizeof(float) * (size_t)(count * H)));
+        EMBER_TRY(op->pool(dctx, hidden, H, &b.seqs, m->st.pooling, pooled));
+        EMBER_TRY(op->download(dctx, c->h_pooled, pooled, sizeof(float) * (size_t)(count * H)));
     } else {
         /* fallback: pool on the host, one sequence at a time */
         for (int64_t s = 0; s < count; s++) {
@@ -224,7 +234,7 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
             float *rows = ember_malloc(sizeof(float) * (size_t)(n * H), "pooling fallback");
             if (!rows)
                 return EMBER_E_NOMEM;
-            ember_status st = op->download(c->dctx, rows, hidden + r0 * H, sizeof(float) * (size_t)(n * H));
+            ember_status st = op->download(dctx, rows, hidden + r0 * H, sizeof(float) * (size_t)(n * H));
             if (st == EMBER_OK)
                 ember_pool_sequence(rows, n, H, m->st.pooling, c->h_pooled + s * H);
             free(rows);
@@ -294,3 +304,10 @@ ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t
     ember_fpenv_leave(fpenv);
     return st;
 }
+
+void ember_ctx_set_profiling(ember_ctx *c, int on) {
+    c->profiling = on;
+    ember_profiler_init(&c->profiler, &c->model->drv, c->dctx);
+}
+
+const ember_op_profile *ember_ctx_profile(const ember_ctx *c) { return &c->profiler.prof; }

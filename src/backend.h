@@ -9,6 +9,7 @@
 
 #include "core/arena.h"
 #include "drivers/driver.h"
+#include "drivers/profile.h"
 #include "ember.h"
 #include "io/model_config.h"
 #include "io/st_config.h"
@@ -55,6 +56,10 @@ struct ember_ctx {
     int64_t text_offsets_cap;
     char *prompt_buf;
     size_t prompt_buf_cap;
+    int full_last_layer;     /* 1: never skip work for CLS (EMBER_FULL_LAST_LAYER=1) */
+    /* per-op timing (ember bench) */
+    int profiling;
+    ember_profiler profiler;
 };
 
 /* Loads weights of the directory's model through the chosen driver (fills
@@ -69,5 +74,9 @@ void ember_backend_ctx_free(ember_ctx *ctx);
 ember_status ember_backend_embed(ember_ctx *ctx, const int32_t *ids, const int64_t *offsets,
                                  int64_t n, const ember_embed_options *o, float *out,
                                  int64_t out_len, ember_embed_stats *stats);
+
+/* Times every driver op of later calls (counters reset); for ember bench. */
+void ember_ctx_set_profiling(ember_ctx *ctx, int on);
+const ember_op_profile *ember_ctx_profile(const ember_ctx *ctx);
 
 #endif

@@ -181,7 +181,7 @@ static void test_attention(void) {
                 float *o2 = calloc((size_t)(len * d), sizeof(float));
                 float *scratch = malloc(sizeof(float) * (size_t)ember_attn_scratch_floats(d));
                 for (int32_t q0 = 0; q0 < len; q0 += EMBER_ATTN_QBLOCK) {
-                    ember_attn_tile t = {.q = qkv, .k = qkv + d, .v = qkv + 2 * d, .ld = ld,
+                    ember_attn_tile t = {.q = qkv, .ld_q = ld, .k = qkv + d, .v = qkv + 2 * d, .ld = ld,
                                          .ld_out = d, .len = len, .q0 = q0,
                                          .q1 = q0 + EMBER_ATTN_QBLOCK < len ? q0 + EMBER_ATTN_QBLOCK : len,
                                          .head_dim = d, .window = win,

@@ -82,7 +82,10 @@ typedef struct ember_linear_args {
 /* Scaled dot-product attention over packed sequences. Q, K and V are the
  * column blocks [0,H), [H,2H), [2H,3H) of `qkv` (stride ld_qkv); head h uses
  * columns h*head_dim .. (h+1)*head_dim of each block. Keys of a query at
- * position i are restricted to |i - j| <= window when window > 0. */
+ * position i are restricted to |i - j| <= window when window > 0.
+ * first_only: only the query at position 0 of each sequence is computed; its
+ * row is q[s * ld_q] (q != NULL) and the result goes to out[s * ld_out], one
+ * row per sequence (CLS pooling needs nothing else from the last layer). */
 typedef struct ember_attn_args {
     const float *qkv;
     int64_t ld_qkv;
@@ -93,6 +96,9 @@ typedef struct ember_attn_args {
     int32_t window;
     float *out;                /* (tokens, n_heads * head_dim)               */
     int64_t ld_out;
+    int32_t first_only;
+    const float *q;            /* first_only: (n_seqs, H) queries           */
+    int64_t ld_q;
 } ember_attn_args;
 
 /* Rotary embedding ("rotate half": dimension d pairs with d + head_dim/2) of
@@ -168,6 +174,7 @@ typedef struct ember_driver {
 
 /* Drivers compiled into this build. */
 extern const ember_driver_ops ember_cpu_driver_ops;
+extern const ember_driver_ops ember_cpu_ref_driver_ops; /* scalar kernels only */
 
 /* Finds a driver by name ("cpu"; NULL or "auto" = best available). */
 const ember_driver_ops *ember_driver_find(const char *name);

@@ -7,6 +7,7 @@
 
 static const ember_driver_ops *const k_drivers[] = {
     &ember_cpu_driver_ops,
+    &ember_cpu_ref_driver_ops,
 };
 
 const ember_driver_ops *ember_driver_find(const char *name) {

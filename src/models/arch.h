@@ -26,6 +26,10 @@ typedef struct ember_batch {
     const int32_t *ids;       /* (tokens) token ids                    */
     const int32_t *positions; /* (tokens) position within its sequence */
     const int32_t *zeros;     /* (tokens) zeros: BERT token type ids   */
+    /* Hint: only the first token of each sequence is needed (CLS pooling).
+     * An architecture may then skip the rest of the last layer and return
+     * one row per sequence (setting *compact). */
+    int first_only;
 } ember_batch;
 
 /* Prepares weights through the driver with shape and dtype checks. */
@@ -63,9 +67,12 @@ typedef struct ember_arch {
     void (*release)(const ember_driver *drv, void *weights);
     /* Arena bytes for a forward pass over `max_tokens` tokens. */
     size_t (*arena_bytes)(const ember_hparams *hp, int64_t max_tokens);
-    /* Last hidden states (tokens, hidden) in the arena. */
+    /* Last hidden states (tokens, hidden) in the arena, or (sequences,
+     * hidden) first-token rows with *compact = 1 when it honoured
+     * b->first_only. */
     ember_status (*forward)(const ember_hparams *hp, const void *weights, const ember_driver *drv,
-                            void *dctx, ember_arena *arena, const ember_batch *b, float **hidden);
+                            void *dctx, ember_arena *arena, const ember_batch *b, float **hidden,
+                            int *compact);
 } ember_arch;
 
 extern const ember_arch ember_arch_bert;

@@ -156,7 +156,7 @@ static const ember_weight *opt(const ember_weight *w) { return w->data ? w : NUL
 
 static ember_status mb_forward(const ember_hparams *hp, const void *wp, const ember_driver *drv,
                                void *dctx, ember_arena *arena, const ember_batch *b,
-                               float **hidden) {
+                               float **hidden, int *compact) {
     const mb_weights *w = wp;
     const ember_driver_ops *op = drv->ops;
     const int64_t T = b->n_tokens, H = hp->hidden_size, I = hp->intermediate_size;
@@ -209,6 +209,7 @@ static ember_status mb_forward(const ember_hparams *hp, const void *wp, const em
     }
     EMBER_TRY(op->layer_norm(dctx, x, NULL, &w->final_g, opt(&w->final_b), eps, T, H, x));
     *hidden = x;
+    *compact = 0;
     return EMBER_OK;
 }
 

@@ -91,6 +91,7 @@ void cli_setup_logging(int verbosity);
 int cmd_embed(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_serve(int argc, char **argv); /* tools/server */
 
 #endif

@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "  embed      embed texts (arguments, --input FILE or stdin) to JSON Lines\n"
             "  tokenize   show how texts are tokenized (ids, tokens, offsets)\n"
             "  info       describe a model: architecture, sizes, pooling, kernels\n"
+            "  bench      throughput on fixed workloads, checked against the reference path\n"
             "  serve      HTTP server with OpenAI and text-embeddings-inference routes\n"
             "\n"
             "MODEL (-m) is a local Hugging Face model directory or a hub id such as\n"
@@ -49,6 +50,8 @@ int main(int argc, char **argv) {
         return cmd_info(argc - 1, argv + 1);
     if (strcmp(cmd, "tokenize") == 0)
         return cmd_tokenize(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0)
+        return cmd_bench(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
     fprintf(stderr, "ember: unknown command \"%s\"\n\n", cmd);

@@ -62,6 +62,17 @@ static ember_status cpu_init(int32_t compute_dtype, void **out) {
     return EMBER_OK;
 }
 
+/* "cpu-ref": the same driver on the portable scalar kernels (the ground
+ * truth that ember bench checks the fast path against). */
+static ember_status cpu_init_ref(int32_t compute_dtype, void **out) {
+    EMBER_TRY(cpu_init(compute_dtype, out));
+    cpu_impl *impl = *out;
+    impl->k = &ember_cpu_kernels_ref;
+    snprintf(impl->kernels_desc, sizeof impl->kernels_desc, "%s, matmul: %s", impl->k->name,
+             ember_gemm_name(&impl->gemm));
+    return EMBER_OK;
+}
+
 static void cpu_release(void *impl) { free(impl); }
 
 static const char *cpu_kernels(void *impl) { return ((cpu_impl *)impl)->kernels_desc; }
@@ -339,21 +350,24 @@ static void attn_task(void *p, int64_t task, int thread) {
     }
     int32_t s = lo;
     int32_t len = sq->start[s + 1] - sq->start[s];
-    int32_t nblk = (len + EMBER_ATTN_QBLOCK - 1) / EMBER_ATTN_QBLOCK;
+    int32_t nblk = a->first_only ? 1 : (len + EMBER_ATTN_QBLOCK - 1) / EMBER_ATTN_QBLOCK;
     int64_t local = task - prefix[s];
     int32_t head = (int32_t)(local / nblk), blk = (int32_t)(local % nblk);
     int64_t hidden = (int64_t)a->n_heads * a->head_dim;
     const float *base = a->qkv + (int64_t)sq->start[s] * a->ld_qkv + (int64_t)head * a->head_dim;
+    const float *q = a->first_only ? a->q + (int64_t)s * a->ld_q + (int64_t)head * a->head_dim : base;
+    int64_t out_row = a->first_only ? s : sq->start[s];
     ember_attn_tile t = {
-        .q = base,
+        .q = q,
+        .ld_q = a->first_only ? a->ld_q : a->ld_qkv,
         .k = base + hidden,
         .v = base + 2 * hidden,
         .ld = a->ld_qkv,
-        .out = a->out + (int64_t)sq->start[s] * a->ld_out + (int64_t)head * a->head_dim,
+        .out = a->out + out_row * a->ld_out + (int64_t)head * a->head_dim,
         .ld_out = a->ld_out,
         .len = len,
         .q0 = blk * EMBER_ATTN_QBLOCK,
-        .q1 = EMBER_MIN(len, (blk + 1) * EMBER_ATTN_QBLOCK),
+        .q1 = a->first_only ? 1 : EMBER_MIN(len, (blk + 1) * EMBER_ATTN_QBLOCK),
         .head_dim = a->head_dim,
         .window = a->window,
         .scale = a->scale,
@@ -374,7 +388,7 @@ static ember_status cpu_attention(void *dctx, const ember_attn_args *a) {
     c->task_prefix[0] = 0;
     for (int32_t s = 0; s < sq->n_seqs; s++) {
         int32_t len = sq->start[s + 1] - sq->start[s];
-        int64_t blocks = (len + EMBER_ATTN_QBLOCK - 1) / EMBER_ATTN_QBLOCK;
+        int64_t blocks = a->first_only ? 1 : (len + EMBER_ATTN_QBLOCK - 1) / EMBER_ATTN_QBLOCK;
         c->task_prefix[s + 1] = c->task_prefix[s] + blocks * a->n_heads;
     }
     attn_job j = {c, a};
@@ -415,24 +429,25 @@ static ember_status cpu_l2_normalize(void *dctx, float *x, int64_t rows, int64_t
     return EMBER_OK;
 }
 
-const ember_driver_ops ember_cpu_driver_ops = {
-    .name = "cpu",
-    .init = cpu_init,
-    .release = cpu_release,
-    .kernels = cpu_kernels,
-    .ctx_init = cpu_ctx_init,
-    .ctx_free = cpu_ctx_free,
-    .ctx_threads = cpu_ctx_threads,
-    .upload = cpu_copy,
-    .download = cpu_copy,
-    .weight_prepare = cpu_weight_prepare,
-    .weight_release = cpu_weight_release,
-    .gather = cpu_gather,
-    .layer_norm = cpu_layer_norm,
-    .linear = cpu_linear,
-    .geglu = cpu_geglu,
-    .rope = cpu_rope,
-    .attention = cpu_attention,
-    .pool = cpu_pool,
-    .l2_normalize = cpu_l2_normalize,
-};
+
+#define CPU_OPS_COMMON                         \
+    .release = cpu_release,                    \
+    .kernels = cpu_kernels,                    \
+    .ctx_init = cpu_ctx_init,                  \
+    .ctx_free = cpu_ctx_free,                  \
+    .ctx_threads = cpu_ctx_threads,            \
+    .upload = cpu_copy,                        \
+    .download = cpu_copy,                      \
+    .weight_prepare = cpu_weight_prepare,      \
+    .weight_release = cpu_weight_release,      \
+    .gather = cpu_gather,                      \
+    .layer_norm = cpu_layer_norm,              \
+    .linear = cpu_linear,                      \
+    .geglu = cpu_geglu,                        \
+    .rope = cpu_rope,                          \
+    .attention = cpu_attention,                \
+    .pool = cpu_pool,                          \
+    .l2_normalize = cpu_l2_normalize
+
+const ember_driver_ops ember_cpu_ref_driver_ops = {.name = "cpu-ref", .init = cpu_init_ref, CPU_OPS_COMMON};
+const ember_driver_ops ember_cpu_driver_ops = {.name = "cpu", .init = cpu_init, CPU_OPS_COMMON};

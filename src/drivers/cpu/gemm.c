@@ -4,8 +4,8 @@
  * y = act(x W^T + b) + residual with W the [N, K] weight as stored in the
  * safetensors file (zero-copy). Blocking, in the spirit of Goto/BLIS:
  *
- *   tasks   = column chunks of NC outputs x row chunks (when columns alone
- *             cannot feed every thread); each task owns its output tile.
+ *   tasks   = bands of output columns (all rows; rows are split too only
+ *             when columns cannot feed every thread); each task owns its tile.
  *   per task: for each K block (KC deep): pack the chunk's W^T panels
  *             (NR = 16 columns each, k-major) into the thread's scratch —
  *             unless the weight was packed once at load — then for each
@@ -74,28 +74,31 @@ void ember_gemm_release(ember_weight *w) {
     w->packed = NULL;
 }
 
-size_t ember_gemm_scratch_floats(void) { return (size_t)EMBER_GEMM_NC * EMBER_GEMM_KC; }
+size_t ember_gemm_scratch_floats(void) { return (size_t)EMBER_GEMM_NC_MAX * EMBER_GEMM_KC; }
 
 typedef struct {
     const ember_cpu_kernels *k;
     const ember_linear_args *a;
-    float *scratch;          /* per thread: NC x KC floats */
+    float *scratch;          /* per thread: NC_MAX x KC floats              */
+    int64_t nc;              /* output columns per task (multiple of 16)    */
     int64_t n_chunks, rows_per_task, kc_step;
-    int residual_init;       /* residual is the starting value of y      */
+    int residual_init;       /* residual is the starting value of y        */
 } gemm_job;
 
 static void gemm_task(void *p, int64_t task, int thread) {
     const gemm_job *j = p;
     const ember_linear_args *a = j->a;
     const int64_t N = a->w->rows, K = a->w->cols;
-    const int64_t c0 = (task % j->n_chunks) * EMBER_GEMM_NC;
+    const int64_t c0 = (task % j->n_chunks) * j->nc;
     const int64_t r0 = (task / j->n_chunks) * j->rows_per_task;
     const int64_t r1 = EMBER_MIN(a->rows, r0 + j->rows_per_task);
-    const int64_t nc = EMBER_MIN((int64_t)EMBER_GEMM_NC, N - c0);
+    const int64_t nc = EMBER_MIN(j->nc, N - c0);
     const int64_t n_panels = (nc + NR - 1) / NR;
     const float *w = a->w->data;
     const float *prepacked = a->w->packed;
-    float *scratch = j->scratch + (int64_t)thread * EMBER_GEMM_NC * EMBER_GEMM_KC;
+    float *scratch = j->scratch + (int64_t)thread * (int64_t)ember_gemm_scratch_floats();
+    if (nc <= 0 || r0 >= r1)
+        return;
 
     for (int64_t k0 = 0; k0 < K; k0 += j->kc_step) {
         const int64_t kc = EMBER_MIN(j->kc_step, K - k0);
@@ -116,6 +119,7 @@ static void gemm_task(void *p, int64_t task, int thread) {
                 .kc = kc,
                 .a = a->x + r * a->ldx + k0,
                 .lda = a->ldx,
+                .ldb = NR,
                 .ldc = a->ldy,
                 .last = last,
                 .act = a->act,
@@ -143,26 +147,36 @@ static void gemm_task(void *p, int64_t task, int thread) {
     }
 }
 
+/* Work split. Each task owns a band of output columns for all rows, so the
+ * weight panels of that band are packed once per call and reused by every
+ * row; bands are sized so the pool gets an even number of them per thread
+ * (2 threads: 4 bands of 96 columns for N = 384, 8 of 192 for N = 1536).
+ * Only when the columns cannot give every thread two bands are the rows
+ * split as well. */
 ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, ember_pool *pool,
                                float *scratch, const ember_linear_args *a) {
     const int64_t N = a->w->rows, K = a->w->cols, M = a->rows;
     if (M <= 0 || N <= 0)
         return EMBER_OK;
-    const int nth = ember_pool_size(pool);
+    const int64_t nth = ember_pool_size(pool);
     gemm_job j = {.k = k, .a = a, .scratch = scratch};
     j.residual_init = a->residual && a->act == EMBER_ACT_NONE;
-    j.n_chunks = (N + EMBER_GEMM_NC - 1) / EMBER_GEMM_NC;
     /* K blocks of at most KC, balanced, multiples of 8 */
     int64_t kblocks = (K + EMBER_GEMM_KC - 1) / EMBER_GEMM_KC;
     j.kc_step = ((K + kblocks - 1) / kblocks + 7) & ~(int64_t)7;
     if (j.kc_step > EMBER_GEMM_KC)
         j.kc_step = EMBER_GEMM_KC;
-    /* split rows too when column chunks alone leave threads idle */
+    const int64_t panels = (N + NR - 1) / NR, max_panels = EMBER_GEMM_NC_MAX / NR;
+    int64_t chunks = EMBER_MAX(2 * nth, (panels + max_panels - 1) / max_panels);
+    chunks = (chunks + nth - 1) / nth * nth;
+    chunks = EMBER_MIN(chunks, panels);
+    int64_t per = (panels + chunks - 1) / chunks;
+    j.nc = per * NR;
+    j.n_chunks = (N + j.nc - 1) / j.nc;
     int64_t m_chunks = 1;
-    if (j.n_chunks < 2 * nth) {
+    if (nth > 1 && j.n_chunks < 2 * nth) {
         m_chunks = (2 * nth + j.n_chunks - 1) / j.n_chunks;
-        m_chunks = EMBER_MIN(m_chunks, (M + 47) / 48);
-        m_chunks = EMBER_MAX(m_chunks, (int64_t)1);
+        m_chunks = EMBER_MAX((int64_t)1, EMBER_MIN(m_chunks, M / (4 * MR)));
     }
     j.rows_per_task = (M + m_chunks - 1) / m_chunks;
     j.rows_per_task = (j.rows_per_task + MR - 1) / MR * MR;

@@ -16,8 +16,9 @@
 #include "drivers/cpu/kernels.h"
 #include "drivers/driver.h"
 
-/* Block sizes: NC output columns per task (8 panels of 16), KC deep. */
-#define EMBER_GEMM_NC 128
+/* Block sizes: at most NC_MAX output columns per task (12 panels of 16),
+ * KC deep: a band's packed panels (NC_MAX x KC floats, 384 KB) stay in L2. */
+#define EMBER_GEMM_NC_MAX 192
 #define EMBER_GEMM_KC 512
 
 typedef struct ember_gemm {

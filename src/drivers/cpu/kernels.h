@@ -16,7 +16,8 @@
  * length `len`, whose rows start at `base` in qkv/out. */
 typedef struct ember_attn_tile {
     const float *q, *k, *v; /* first row of the sequence, this head's columns */
-    int64_t ld;             /* row stride of q/k/v                            */
+    int64_t ld_q;           /* row stride of q                                */
+    int64_t ld;             /* row stride of k/v                              */
     float *out;             /* first row of the sequence, this head's columns */
     int64_t ld_out;
     int32_t len;            /* sequence length                                */

@@ -82,7 +82,7 @@ static void ref_attention_tile(const ember_attn_tile *t) {
             j0 = i - t->window > 0 ? i - t->window : 0;
             j1 = i + t->window + 1 < t->len ? i + t->window + 1 : t->len;
         }
-        const float *q = t->q + (int64_t)i * t->ld;
+        const float *q = t->q + (int64_t)i * t->ld_q;
         float *o = t->out + (int64_t)i * t->ld_out;
         for (int32_t c = 0; c < d; c++)
             o[c] = 0.0f;

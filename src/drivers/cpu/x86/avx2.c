@@ -376,10 +376,10 @@ static void avx2_attention_tile(const ember_attn_tile *t) {
             }
         }
         /* S = Q K^T */
-        ember_gemm_tile g = {.kc = d, .lda = t->ld, .ldb = 16, .ldc = KB};
+        ember_gemm_tile g = {.kc = d, .lda = t->ld_q, .ldb = 16, .ldc = KB};
         for (int32_t i0 = 0; i0 < nq; i0 += EMBER_GEMM_MR) {
             g.mr = nq - i0 < EMBER_GEMM_MR ? nq - i0 : EMBER_GEMM_MR;
-            g.a = t->q + (int64_t)(t->q0 + i0) * t->ld;
+            g.a = t->q + (int64_t)(t->q0 + i0) * t->ld_q;
             for (int32_t p = 0; p < n_panels; p++) {
                 g.nr = 16;
                 g.bp = kt + (int64_t)p * d * 16;

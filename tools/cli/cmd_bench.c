@@ -1,0 +1,336 @@
+/*
+ * cmd_bench.c — `ember bench`: throughput on the fixed workloads of
+ * bench/workloads (token ids, batches of 32 consecutive sequences, one
+ * warm-up batch, best of --reps timed passes), after checking the chosen path
+ * against a reference: the fp32 path for --dtype bf16/int8, the portable
+ * scalar kernels for fp32. Reports real tokens/s, sequences/s, model FLOP
+ * utilisation against a peak it measures, peak RSS and the time per op.
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "cli.h"
+#include "core/threadpool.h"
+#include "core/util.h"
+#include "drivers/cpu/gemm.h"
+#include "drivers/cpu/kernels.h"
+
+static void help(void) {
+    printf("usage: ember bench [-m MODEL] [options]\n"
+           "\n"
+           "options:\n"
+           "  -w, --workload W     short, code, long (bench/workloads/W.txt) or a FILE of token ids;\n"
+           "                       repeat for several; default: short, code and long\n"
+           "  --dtype D            f32 (default), bf16 or int8 weights\n"
+           "  -t, --threads N      worker threads (default: all CPUs)\n"
+           "  -b, --batch-size N   sequences per call (default 32)\n"
+           "  --reps N             timed passes, the best is reported (default 3)\n"
+           "  --check-seqs N       sequences checked against the reference path (default 8)\n"
+           "  --json               one JSON object per workload\n");
+}
+
+typedef struct {
+    int32_t *ids;
+    int64_t *offsets;
+    int64_t n, n_tokens;
+} workload;
+
+static bool load_workload(const char *path, workload *w) {
+    cli_input in;
+    memset(w, 0, sizeof *w);
+    if (!cli_input_open(&in, INPUT_IDS, path, NULL, 0))
+        return false;
+    int64_t n = cli_input_next(&in, INT32_MAX, "bench");
+    if (n <= 0) {
+        cli_input_close(&in);
+        return false;
+    }
+    w->n = n;
+    w->n_tokens = in.offsets[n];
+    w->ids = malloc(sizeof(int32_t) * (size_t)w->n_tokens);
+    w->offsets = malloc(sizeof(int64_t) * (size_t)(n + 1));
+    memcpy(w->ids, in.ids, sizeof(int32_t) * (size_t)w->n_tokens);
+    memcpy(w->offsets, in.offsets, sizeof(int64_t) * (size_t)(n + 1));
+    cli_input_close(&in);
+    return true;
+}
+
+/* bench/workloads/NAME.txt next to the build directory, or NAME as a path. */
+static char *workload_path(const char *name) {
+    if (ember_file_exists(name))
+        return ember_strdup(name);
+    const char *env = getenv("EMBER_BENCH_DIR");
+    char buf[PATH_MAX];
+    if (env) {
+        int k = snprintf(buf, sizeof buf, "%s/%s.txt", env, name);
+        if (k > 0 && (size_t)k < sizeof buf && ember_file_exists(buf))
+            return ember_strdup(buf);
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        const char *rel[] = {"/../bench/workloads", "/../../bench/workloads", "/../share/ember/workloads"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            int k = snprintf(buf, sizeof buf, "%s%s/%s.txt", exe, rel[i], name);
+            if (k > 0 && (size_t)k < sizeof buf && ember_file_exists(buf))
+                return ember_strdup(buf);
+        }
+    }
+    return NULL;
+}
+
+/* Practical fp32 peak: the CPU GEMM on a large shape, all threads. */
+static double measure_peak(int threads) {
+    const int64_t M = 1536, N = 1024, K = 1024;
+    float *x = ember_aligned_alloc(sizeof(float) * M * K, "peak"), *w = ember_aligned_alloc(sizeof(float) * N * K, "peak");
+    float *y = ember_aligned_alloc(sizeof(float) * M * N, "peak");
+    for (int64_t i = 0; i < M * K; i++)
+        x[i] = (float)((i * 7) % 13) * 0.01f;
+    for (int64_t i = 0; i < N * K; i++)
+        w[i] = (float)((i * 5) % 11) * 0.01f;
+    ember_pool *pool;
+    ember_pool_create(threads, &pool);
+    ember_gemm g;
+    ember_gemm_init(&g, EMBER_DTYPE_F32);
+    float *scratch = ember_aligned_alloc(sizeof(float) * ember_gemm_scratch_floats() * (size_t)threads, "peak");
+    ember_weight wt = {.kind = EMBER_W_MATRIX, .dtype = EMBER_DT_F32, .rows = N, .cols = K, .data = w, .name = "peak"};
+    ember_linear_args a = {.x = x, .ldx = K, .rows = M, .w = &wt, .y = y, .ldy = N};
+    double best = 0;
+    for (int r = 0; r < 4; r++) {
+        double t0 = ember_now();
+        ember_gemm_linear(&g, ember_cpu_kernels_best(), pool, scratch, &a);
+        double gf = 2.0 * M * N * K / (ember_now() - t0);
+        best = gf > best ? gf : best;
+    }
+    ember_pool_free(pool);
+    ember_aligned_free(x);
+    ember_aligned_free(w);
+    ember_aligned_free(y);
+    ember_aligned_free(scratch);
+    return best;
+}
+
+/* Reference vectors of the first n sequences, computed in a child process so
+ * the reference model never counts in this process's peak RSS. */
+static bool reference_vectors(const char *spec, const char *driver, const workload *w, int64_t n,
+                              int dim, float *shared_out) {
+    pid_t pid = fork();
+    if (pid < 0)
+        return false;
+    if (pid == 0) {
+        ember_model_params p = cli_model_params();
+        p.driver = driver;
+        p.dtype = EMBER_DTYPE_F32;
+        ember_model *m = NULL;
+        ember_ctx *ctx = NULL;
+        int ok = ember_model_load(spec, &p, &m) == EMBER_OK && ember_ctx_init(m, NULL, &ctx) == EMBER_OK &&
+                 ember_embed_tokens(ctx, w->ids, w->offsets, n, NULL, shared_out, n * dim, NULL) == EMBER_OK;
+        if (!ok)
+            fprintf(stderr, "ember bench: reference run failed: %s\n", ember_last_error());
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static const char *dtype_arg_name(ember_dtype d) {
+    return d == EMBER_DTYPE_BF16 ? "bf16" : d == EMBER_DTYPE_INT8 ? "int8" : "f32";
+}
+
+int cmd_bench(int argc, char **argv) {
+    cli_args a = {argc, argv, 0, NULL};
+    const char *model = NULL, *workloads[16];
+    int n_workloads = 0, json = 0, reps = 3, verbose = 0;
+    int64_t check_seqs = 8;
+    ember_dtype dtype = EMBER_DTYPE_F32;
+    ember_ctx_params cp = ember_ctx_default_params();
+    for (a.i = 1; a.i < argc; a.i++) {
+        if (cli_opt_value(&a, "--model", "-m"))
+            model = a.value;
+        else if (cli_opt_value(&a, "--workload", "-w")) {
+            if (n_workloads < 16)
+                workloads[n_workloads++] = a.value;
+        } else if (cli_opt_value(&a, "--dtype", NULL)) {
+            if (strcmp(a.value, "f32") == 0)
+                dtype = EMBER_DTYPE_F32;
+            else if (strcmp(a.value, "bf16") == 0)
+                dtype = EMBER_DTYPE_BF16;
+            else if (strcmp(a.value, "int8") == 0)
+                dtype = EMBER_DTYPE_INT8;
+            else
+                cli_die(2, "bench", "--dtype must be f32, bf16 or int8");
+        } else if (cli_opt_value(&a, "--threads", "-t"))
+            cp.n_threads = (int32_t)cli_int("--threads", a.value, 1, 1024);
+        else if (cli_opt_value(&a, "--batch-size", "-b"))
+            cp.max_batch = (int32_t)cli_int("--batch-size", a.value, 1, 65536);
+        else if (cli_opt_value(&a, "--max-batch-tokens", NULL))
+            cp.max_batch_tokens = (int32_t)cli_int("--max-batch-tokens", a.value, 1, 1 << 24);
+        else if (cli_opt_value(&a, "--reps", NULL))
+            reps = (int)cli_int("--reps", a.value, 1, 1000);
+        else if (cli_opt_value(&a, "--check-seqs", NULL))
+            check_seqs = cli_int("--check-seqs", a.value, 0, 1 << 20);
+        else if (cli_opt_flag(&a, "--json", NULL))
+            json = 1;
+        else if (cli_opt_flag(&a, "--verbose", "-v"))
+            verbose++;
+        else if (cli_opt_flag(&a, "--help", "-h")) {
+            help();
+            return 0;
+        } else
+            cli_die(2, "bench", "unknown option %s (see ember bench --help)", argv[a.i]);
+    }
+    if (n_workloads == 0) {
+        workloads[0] = "short";
+        workloads[1] = "code";
+        workloads[2] = "long";
+        n_workloads = 3;
+    }
+    cli_setup_logging(verbose);
+    const char *spec = cli_model_spec(model);
+    int threads = cp.n_threads > 0 ? cp.n_threads : ember_cpu_count();
+    double peak = measure_peak(threads);
+
+    ember_model_params mp = cli_model_params();
+    mp.dtype = dtype;
+    ember_model *m = cli_load_model(spec, &mp, "bench");
+    ember_ctx *ctx = NULL;
+    if (ember_ctx_init(m, &cp, &ctx) != EMBER_OK)
+        cli_die(1, "bench", "%s", ember_last_error());
+    ember_model_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    ember_model_get_info(m, &info);
+    int dim = ember_model_dim(m);
+    if (!json)
+        printf("model %s (%s, %.1fM parameters), dtype %s, %d threads, batch %d, kernels: %s\n"
+               "measured fp32 peak: %.1f GFLOP/s (Ember GEMM 1536x1024x1024, %d threads)\n",
+               spec, info.architecture, (double)info.n_parameters / 1e6, dtype_arg_name(dtype),
+               threads, cp.max_batch, info.kernels, peak / 1e9, threads);
+    int rc = 0;
+    for (int wi = 0; wi < n_workloads; wi++) {
+        char *path = workload_path(workloads[wi]);
+        workload w;
+        if (!path || !load_workload(path, &w)) {
+            fprintf(stderr, "ember bench: workload %s not found (bench/workloads/NAME.txt or a file)\n",
+                    workloads[wi]);
+            free(path);
+            rc = 1;
+            continue;
+        }
+        /* 1. check against the reference path */
+        int64_t nc = check_seqs < w.n ? check_seqs : w.n;
+        double min_cos = 1.0;
+        if (nc > 0) {
+            size_t bytes = sizeof(float) * (size_t)nc * (size_t)dim;
+            float *ref = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+            float *got = malloc(bytes);
+            const char *ref_driver = dtype == EMBER_DTYPE_F32 ? "cpu-ref" : "cpu";
+            if (ref == MAP_FAILED || !reference_vectors(spec, ref_driver, &w, nc, dim, ref) ||
+                ember_embed_tokens(ctx, w.ids, w.offsets, nc, NULL, got, nc * dim, NULL) != EMBER_OK) {
+                fprintf(stderr, "ember bench: cannot check %s against the reference\n", workloads[wi]);
+                rc = 1;
+            } else {
+                for (int64_t i = 0; i < nc; i++) {
+                    double dot = 0, na = 0, nb = 0;
+                    for (int d = 0; d < dim; d++) {
+                        dot += (double)got[i * dim + d] * ref[i * dim + d];
+                        na += (double)got[i * dim + d] * got[i * dim + d];
+                        nb += (double)ref[i * dim + d] * ref[i * dim + d];
+                    }
+                    double c = dot / (sqrt(na * nb) + 1e-30);
+                    min_cos = c < min_cos ? c : min_cos;
+                }
+                double want = dtype == EMBER_DTYPE_F32 ? 0.99999 : 0.999;
+                if (min_cos < want) {
+                    fprintf(stderr, "ember bench: %s: cosine %.6f against the %s path is below %.5f\n",
+                            workloads[wi], min_cos, ref_driver, want);
+                    rc = 1;
+                }
+            }
+            if (ref != MAP_FAILED)
+                munmap(ref, bytes);
+            free(got);
+        }
+        /* 2. warm up with one batch, then time passes in batches of max_batch */
+        int64_t bs = cp.max_batch;
+        float *out = malloc(sizeof(float) * (size_t)bs * (size_t)dim);
+        int64_t first = bs < w.n ? bs : w.n;
+        ember_embed_tokens(ctx, w.ids, w.offsets, first, NULL, out, first * dim, NULL);
+        double best = 1e300;
+        ember_op_profile prof_best;
+        memset(&prof_best, 0, sizeof prof_best);
+        for (int r = 0; r < reps; r++) {
+            ember_ctx_set_profiling(ctx, 1);
+            double t0 = ember_now();
+            for (int64_t s = 0; s < w.n; s += bs) {
+                int64_t n = w.n - s < bs ? w.n - s : bs;
+                if (ember_embed_tokens(ctx, w.ids, w.offsets + s, n, NULL, out, n * dim, NULL) != EMBER_OK) {
+                    fprintf(stderr, "ember bench: %s\n", ember_last_error());
+                    rc = 1;
+                    break;
+                }
+            }
+            double dt = ember_now() - t0;
+            if (dt < best) {
+                best = dt;
+                prof_best = *ember_ctx_profile(ctx);
+            }
+        }
+        ember_ctx_set_profiling(ctx, 0);
+        free(out);
+        double flops = 0, op_total = 0;
+        for (int k = 0; k < EMBER_OP_COUNT; k++) {
+            flops += prof_best.flops[k];
+            op_total += prof_best.seconds[k];
+        }
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        double rss_mb = (double)ru.ru_maxrss / 1024.0;
+        double tps = (double)w.n_tokens / best, sps = (double)w.n / best;
+        double mfu = flops / best / peak;
+        if (json) {
+            printf("{\"workload\":\"%s\",\"model\":\"%s\",\"dtype\":\"%s\",\"threads\":%d,\"batch\":%d,"
+                   "\"sequences\":%lld,\"tokens\":%lld,\"seconds\":%.6f,\"tokens_per_s\":%.1f,"
+                   "\"sequences_per_s\":%.2f,\"gflop\":%.3f,\"gflops\":%.2f,\"peak_gflops\":%.2f,"
+                   "\"mfu\":%.4f,\"peak_rss_mb\":%.1f,\"check_cosine_min\":%.7f,\"ops\":{",
+                   workloads[wi], spec, dtype_arg_name(dtype), threads, cp.max_batch, (long long)w.n,
+                   (long long)w.n_tokens, best, tps, sps, flops / 1e9, flops / best / 1e9, peak / 1e9,
+                   mfu, rss_mb, min_cos);
+            for (int k = 0; k < EMBER_OP_COUNT; k++)
+                printf("%s\"%s\":{\"seconds\":%.6f,\"calls\":%lld}", k ? "," : "",
+                       ember_op_name((ember_op_kind)k), prof_best.seconds[k], (long long)prof_best.calls[k]);
+            printf("}}\n");
+        } else {
+            printf("\n%s: %lld sequences, %lld tokens, best of %d: %.3f s\n", workloads[wi],
+                   (long long)w.n, (long long)w.n_tokens, reps, best);
+            printf("  %.0f tokens/s, %.1f sequences/s, %.1f GFLOP/s = %.1f%% MFU, peak RSS %.0f MB, "
+                   "check: min cosine %.7f vs %s\n",
+                   tps, sps, flops / best / 1e9, 100.0 * mfu, rss_mb, min_cos,
+                   dtype == EMBER_DTYPE_F32 ? "scalar reference" : "fp32");
+            printf("  time per op:");
+            for (int k = 0; k < EMBER_OP_COUNT; k++)
+                if (prof_best.calls[k])
+                    printf(" %s %.1f%%", ember_op_name((ember_op_kind)k),
+                           100.0 * prof_best.seconds[k] / best);
+            printf(" (other %.1f%%)\n", 100.0 * (best - op_total) / best);
+        }
+        free(w.ids);
+        free(w.offsets);
+        free(path);
+    }
+    ember_ctx_free(ctx);
+    ember_model_free(m);
+    return rc;
+}
