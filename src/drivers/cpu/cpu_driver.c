@@ -350,7 +350,8 @@ static void attn_task(void *p, int64_t task, int thread) {
     }
     int32_t s = lo;
     int32_t len = sq->start[s + 1] - sq->start[s];
-    int32_t nblk = a->first_only ? 1 : (len + EMBER_ATTN_QBLOCK - 1) / EMBER_ATTN_QBLOCK;
+    const int32_t qb = a->window > 0 ? EMBER_ATTN_QBLOCK_LOCAL : EMBER_ATTN_QBLOCK;
+    int32_t nblk = a->first_only ? 1 : (len + qb - 1) / qb;
     int64_t local = task - prefix[s];
     int32_t head = (int32_t)(local / nblk), blk = (int32_t)(local % nblk);
     int64_t hidden = (int64_t)a->n_heads * a->head_dim;
@@ -366,8 +367,8 @@ static void attn_task(void *p, int64_t task, int thread) {
         .out = a->out + out_row * a->ld_out + (int64_t)head * a->head_dim,
         .ld_out = a->ld_out,
         .len = len,
-        .q0 = blk * EMBER_ATTN_QBLOCK,
-        .q1 = a->first_only ? 1 : EMBER_MIN(len, (blk + 1) * EMBER_ATTN_QBLOCK),
+        .q0 = blk * qb,
+        .q1 = a->first_only ? 1 : EMBER_MIN(len, (blk + 1) * qb),
         .head_dim = a->head_dim,
         .window = a->window,
         .scale = a->scale,
@@ -385,10 +386,11 @@ static ember_status cpu_attention(void *dctx, const ember_attn_args *a) {
     if (ember_attn_scratch_floats(a->head_dim) > c->attn_floats)
         return ember_error(EMBER_E_INTERNAL, "attention: head_dim %d exceeds the scratch",
                            a->head_dim);
+    const int32_t qb = a->window > 0 ? EMBER_ATTN_QBLOCK_LOCAL : EMBER_ATTN_QBLOCK;
     c->task_prefix[0] = 0;
     for (int32_t s = 0; s < sq->n_seqs; s++) {
         int32_t len = sq->start[s + 1] - sq->start[s];
-        int64_t blocks = a->first_only ? 1 : (len + EMBER_ATTN_QBLOCK - 1) / EMBER_ATTN_QBLOCK;
+        int64_t blocks = a->first_only ? 1 : (len + qb - 1) / qb;
         c->task_prefix[s + 1] = c->task_prefix[s] + blocks * a->n_heads;
     }
     attn_job j = {c, a};

@@ -28,8 +28,12 @@ typedef struct ember_attn_tile {
     float *scratch;         /* per-thread, ember_attn_scratch_floats() floats */
 } ember_attn_tile;
 
-/* Query rows per attention task and keys per tile of the online softmax. */
-#define EMBER_ATTN_QBLOCK 32
+/* Query rows per attention task and keys per tile of the online softmax.
+ * Global attention uses blocks of QBLOCK queries so that packing K^T is
+ * amortised over many queries; sliding-window attention uses QBLOCK_LOCAL,
+ * since a block sees its queries' window plus its own width in keys. */
+#define EMBER_ATTN_QBLOCK 128
+#define EMBER_ATTN_QBLOCK_LOCAL 32
 #define EMBER_ATTN_KBLOCK 128
 
 static inline int64_t ember_attn_scratch_floats(int32_t head_dim) {
