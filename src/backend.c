@@ -29,8 +29,10 @@ ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
         return ember_error(EMBER_E_UNSUPPORTED, "driver \"%s\" is not available in this build",
                            p->driver);
     m->compute_dtype = p->dtype == EMBER_DTYPE_AUTO ? EMBER_DTYPE_F32 : p->dtype;
-    if (m->compute_dtype != EMBER_DTYPE_F32)
-        return ember_error(EMBER_E_UNSUPPORTED, "compute dtype %d is not supported yet", p->dtype);
+    if (m->compute_dtype != EMBER_DTYPE_F32 && m->compute_dtype != EMBER_DTYPE_BF16)
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "dtype %d is not supported (supported: EMBER_DTYPE_F32, EMBER_DTYPE_BF16)",
+                           p->dtype);
     m->drv.ops = ops;
     EMBER_TRY(ops->init(m->compute_dtype, &m->drv.impl));
     EMBER_TRY(ember_tensor_store_open(m->directory, &m->store));

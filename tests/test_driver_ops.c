@@ -41,9 +41,12 @@ static double max_rel_diff(const float *a, const float *b, size_t n) {
 
 static const ember_cpu_kernels *g_fast;
 
-static void test_gemm_shape(ember_pool *pool, float *scratch, int64_t M, int64_t N, int64_t K,
-                            int act, int use_bias, int residual_mode) {
+static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, int64_t N, int64_t K,
+                                  int act, int use_bias, int residual_mode, int dtype) {
     float *x = rand_vec((size_t)(M * K), 1.0f), *w = rand_vec((size_t)(N * K), 0.5f);
+    if (dtype == EMBER_DTYPE_BF16) /* the expected result uses the rounded weights */
+        for (int64_t i = 0; i < N * K; i++)
+            w[i] = ember_bf16_to_f32(ember_f32_to_bf16(w[i]));
     float *bias = rand_vec((size_t)N, 0.5f), *res = rand_vec((size_t)(M * N), 1.0f);
     float *want = malloc(sizeof(float) * (size_t)(M * N));
     for (int64_t r = 0; r < M; r++)
@@ -60,10 +63,11 @@ static void test_gemm_shape(ember_pool *pool, float *scratch, int64_t M, int64_t
     ember_weight bt = {.kind = EMBER_W_VECTOR, .dtype = EMBER_DT_F32, .rows = 1, .cols = N,
                        .data = bias, .name = "b"};
     const ember_cpu_kernels *tables[2] = {&ember_cpu_kernels_ref, g_fast};
-    for (int prepack = 0; prepack < 2; prepack++) {
+    for (int prepack = 0; prepack < (dtype == EMBER_DTYPE_BF16 ? 1 : 2); prepack++) {
         ember_gemm g;
-        ember_gemm_init(&g, EMBER_DTYPE_F32);
+        ember_gemm_init(&g, dtype);
         g.prepack = prepack;
+        wt.dtype = EMBER_DT_F32;
         ember_gemm_prepare(&g, &wt);
         for (int ti = 0; ti < 2; ti++) {
             float *y = calloc((size_t)(M * N), sizeof(float));
@@ -76,8 +80,8 @@ static void test_gemm_shape(ember_pool *pool, float *scratch, int64_t M, int64_t
                                    .ldr = N, .y = y, .ldy = N};
             ember_gemm_linear(&g, tables[ti], pool, scratch, &a);
             double d = max_rel_diff(y, want, (size_t)(M * N));
-            CHECK(d < 2e-5, "gemm %s M=%lld N=%lld K=%lld act=%d bias=%d res=%d prepack=%d: rel diff %.3g",
-                  tables[ti]->name, (long long)M, (long long)N, (long long)K, act, use_bias,
+            CHECK(d < 2e-5, "gemm %s dtype %d M=%lld N=%lld K=%lld act=%d bias=%d res=%d prepack=%d: rel diff %.3g",
+                  tables[ti]->name, dtype, (long long)M, (long long)N, (long long)K, act, use_bias,
                   residual_mode, prepack, d);
             free(y);
         }
@@ -88,6 +92,12 @@ static void test_gemm_shape(ember_pool *pool, float *scratch, int64_t M, int64_t
     free(bias);
     free(res);
     free(want);
+}
+
+static void test_gemm_shape(ember_pool *pool, float *scratch, int64_t M, int64_t N, int64_t K,
+                            int act, int use_bias, int residual_mode) {
+    test_gemm_shape_dtype(pool, scratch, M, N, K, act, use_bias, residual_mode, EMBER_DTYPE_F32);
+    test_gemm_shape_dtype(pool, scratch, M, N, K, act, use_bias, residual_mode, EMBER_DTYPE_BF16);
 }
 
 static void test_gemm(void) {

@@ -75,7 +75,7 @@ ember_status ember_wload_host(ember_wloader *L, const float *data, int64_t rows,
 }
 
 void ember_wrelease(const ember_driver *drv, ember_weight *w) {
-    if (w && (w->data || w->owned))
+    if (w && (w->data || w->owned || w->packed || w->map))
         drv->ops->weight_release(drv->impl, w);
 }
 

@@ -168,13 +168,22 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
         w->data = dst;
         w->owned = dst;
     }
-    if (kind == EMBER_W_MATRIX)
-        return ember_gemm_prepare(&impl->gemm, w);
+    if (kind == EMBER_W_MATRIX) {
+        EMBER_TRY(ember_gemm_prepare(&impl->gemm, w));
+        if (w->packed && w->dtype == EMBER_DT_BF16) {
+            /* only the bf16 panels are read from now on */
+            ember_aligned_free(w->owned);
+            w->owned = NULL;
+            if (w->map)
+                ember_mapping_drop_pages(w->map, t->data, (size_t)t->nbytes);
+            w->data = NULL;
+        }
+    }
     return EMBER_OK;
 }
 
 static void cpu_weight_release(void *implp, ember_weight *w) {
-    if (!w)
+    if (!w || (!w->data && !w->owned && !w->packed && !w->map))
         return;
     ember_gemm_release(w);
     ember_aligned_free(w->owned);

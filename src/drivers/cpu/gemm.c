@@ -34,6 +34,8 @@ void ember_gemm_init(ember_gemm *g, int compute_dtype) {
 }
 
 const char *ember_gemm_name(const ember_gemm *g) {
+    if (g->compute_dtype == EMBER_DTYPE_BF16)
+        return "ember packed (bf16 weights, fp32 accumulation)";
     return g->prepack ? "ember packed (prepacked weights)" : "ember packed (zero-copy weights)";
 }
 
@@ -57,7 +59,33 @@ static void pack_panels(const float *w, int64_t K, int64_t N, int64_t c0, int64_
     }
 }
 
+/* bf16 panels, 16 columns per k as 8 lanes (column i | column i + 8 << 16). */
+static void pack_panels_bf16(const float *w, int64_t K, int64_t N, uint32_t *dst) {
+    int64_t n_panels = (N + NR - 1) / NR;
+    for (int64_t p = 0; p < n_panels; p++) {
+        for (int64_t k = 0; k < K; k++) {
+            uint32_t *lanes = dst + (p * K + k) * (NR / 2);
+            for (int i = 0; i < NR / 2; i++) {
+                int64_t lo = p * NR + i, hi = lo + NR / 2;
+                uint32_t a = lo < N ? ember_f32_to_bf16(w[lo * K + k]) : 0;
+                uint32_t b = hi < N ? ember_f32_to_bf16(w[hi * K + k]) : 0;
+                lanes[i] = a | (b << 16);
+            }
+        }
+    }
+}
+
 ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w) {
+    if (g->compute_dtype == EMBER_DTYPE_BF16) {
+        int64_t n_panels = (w->rows + NR - 1) / NR;
+        uint32_t *packed = ember_aligned_alloc(sizeof(uint32_t) * (size_t)(n_panels * w->cols * NR / 2), w->name);
+        if (!packed)
+            return EMBER_E_NOMEM;
+        pack_panels_bf16(w->data, w->cols, w->rows, packed);
+        w->packed = packed;
+        w->dtype = EMBER_DT_BF16;
+        return EMBER_OK;
+    }
     if (!g->prepack)
         return EMBER_OK;
     int64_t n_panels = (w->rows + NR - 1) / NR;
@@ -95,7 +123,9 @@ static void gemm_task(void *p, int64_t task, int thread) {
     const int64_t nc = EMBER_MIN(j->nc, N - c0);
     const int64_t n_panels = (nc + NR - 1) / NR;
     const float *w = a->w->data;
-    const float *prepacked = a->w->packed;
+    const int bf16 = a->w->dtype == EMBER_DT_BF16;
+    const float *prepacked = bf16 ? NULL : a->w->packed;
+    const uint32_t *packed16 = bf16 ? a->w->packed : NULL;
     float *scratch = j->scratch + (int64_t)thread * (int64_t)ember_gemm_scratch_floats();
     if (nc <= 0 || r0 >= r1)
         return;
@@ -105,7 +135,10 @@ static void gemm_task(void *p, int64_t task, int thread) {
         const int last = k0 + kc == K;
         const float *panels;
         int64_t panel_stride;
-        if (prepacked) {
+        if (packed16) {
+            panels = NULL;
+            panel_stride = K * NR / 2;
+        } else if (prepacked) {
             panels = prepacked + (c0 / NR) * K * NR + k0 * NR;
             panel_stride = K * NR;
         } else {
@@ -119,7 +152,7 @@ static void gemm_task(void *p, int64_t task, int thread) {
                 .kc = kc,
                 .a = a->x + r * a->ldx + k0,
                 .lda = a->ldx,
-                .ldb = NR,
+                .ldb = packed16 ? NR / 2 : NR,
                 .ldc = a->ldy,
                 .last = last,
                 .act = a->act,
@@ -127,7 +160,10 @@ static void gemm_task(void *p, int64_t task, int thread) {
             for (int64_t pi = 0; pi < n_panels; pi++) {
                 int64_t c = c0 + pi * NR;
                 t.nr = (int)EMBER_MIN((int64_t)NR, N - c);
-                t.bp = panels + pi * panel_stride;
+                if (packed16)
+                    t.bp_bf16 = packed16 + (c0 / NR + pi) * panel_stride + k0 * (NR / 2);
+                else
+                    t.bp = panels + pi * panel_stride;
                 t.c = a->y + r * a->ldy + c;
                 if (k0 > 0) {
                     t.init = t.c;
