@@ -58,7 +58,8 @@ ember_status ember_json_int(const json_t *obj, const char *key, const char *what
     /* Some writers emit 512.0 for integers; accept exact integral reals. */
     if (json_is_real(v)) {
         double d = json_real_value(v);
-        if (d == (double)(int64_t)d && d > -9.0e18 && d < 9.0e18) {
+        /* range first: converting an out-of-range double is undefined */
+        if (d > -9.0e18 && d < 9.0e18 && d == (double)(int64_t)d) {
             *out = (int64_t)d;
             return EMBER_OK;
         }

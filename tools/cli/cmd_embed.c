@@ -84,6 +84,8 @@ int cmd_embed(int argc, char **argv) {
         cli_die(2, "embed", "give texts as arguments or --input, not both");
     if (prompt && prompt_name)
         cli_die(2, "embed", "give --prompt or --prompt-name, not both");
+    if ((prompt || prompt_name) && fmt == INPUT_IDS)
+        cli_die(2, "embed", "--prompt and --prompt-name apply to texts, not to --input-format ids");
     cli_setup_logging(verbose);
 
     const char *spec = cli_model_spec(model);
