@@ -142,6 +142,12 @@ typedef struct ember_model_params {
     uint32_t struct_size;       /* sizeof(ember_model_params)                   */
     const char *driver;         /* "cpu", or NULL/"auto" for the best available */
     ember_dtype dtype;          /* precision of the matrix weights              */
+    int32_t pack_weights;       /* 1 (default): copy the matrices into the
+                                   kernels' packed layout at load (fastest,
+                                   above all for small batches); 0: use F32
+                                   weights in place from the memory-mapped
+                                   file (zero-copy: instant load, and processes
+                                   mapping the same file share its pages)       */
     int32_t max_seq_length;     /* 0: from sentence_bert_config.json / config   */
     int32_t load_tokenizer;     /* 1 (default): load tokenizer.json if present  */
     int32_t allow_download;     /* 1 (default): fetch hub ids that are not in
@@ -151,8 +157,8 @@ typedef struct ember_model_params {
     void *progress_user;
 } ember_model_params;
 
-/* Defaults: driver auto, dtype auto (fp32), tokenizer loaded, downloads
- * allowed. */
+/* Defaults: driver auto, dtype auto (fp32), packed weights, tokenizer
+ * loaded, downloads allowed. */
 ember_model_params ember_model_default_params(void);
 
 /* Loads a model from `path`: a local Hugging Face model directory (config.json,

@@ -20,6 +20,7 @@ ember_model_params ember_model_default_params(void) {
     memset(&p, 0, sizeof p);
     p.struct_size = sizeof p;
     p.dtype = EMBER_DTYPE_AUTO;
+    p.pack_weights = 1;
     p.load_tokenizer = 1;
     p.allow_download = 1;
     return p;

@@ -34,7 +34,8 @@ ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
                            "dtype %d is not supported (supported: EMBER_DTYPE_F32, EMBER_DTYPE_BF16)",
                            p->dtype);
     m->drv.ops = ops;
-    EMBER_TRY(ops->init(m->compute_dtype, &m->drv.impl));
+    ember_driver_config cfg = {.compute_dtype = m->compute_dtype, .pack_weights = p->pack_weights};
+    EMBER_TRY(ops->init(&cfg, &m->drv.impl));
     EMBER_TRY(ember_tensor_store_open(m->directory, &m->store));
 
     const char *prefix = NULL;

@@ -126,13 +126,20 @@ typedef struct ember_ctx_limits {
     int64_t scratch_bytes;   /* arena the backend needs                     */
 } ember_ctx_limits;
 
+/* How a model wants its weights prepared. */
+typedef struct ember_driver_config {
+    int32_t compute_dtype; /* ember_dtype of the matrix weights              */
+    int32_t pack_weights;  /* 1: repack matrices for the kernels at load;
+                              0: use F32 matrices in place (zero-copy)     */
+} ember_driver_config;
+
 typedef struct ember_driver_ops {
     const char *name;
 
     /* Lifecycle. `impl` is per model (device handle, kernel choice); `dctx`
      * per context (threads or stream, kernel scratch). ctx_init also
      * reserves `lim->scratch_bytes` of driver memory for the arena. */
-    ember_status (*init)(int32_t compute_dtype, void **impl);
+    ember_status (*init)(const ember_driver_config *cfg, void **impl);
     void (*release)(void *impl);
     const char *(*kernels)(void *impl); /* human-readable kernel set          */
     ember_status (*ctx_init)(void *impl, int n_threads, const ember_ctx_limits *lim,

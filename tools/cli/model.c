@@ -32,6 +32,9 @@ void cli_setup_logging(int verbosity) {
 ember_model_params cli_model_params(void) {
     ember_model_params p = ember_model_default_params();
     p.progress = ember_cli_progress;
+    const char *zc = getenv("EMBER_ZERO_COPY");
+    if (zc && zc[0] == '1')
+        p.pack_weights = 0;
     return p;
 }
 

@@ -50,12 +50,13 @@ const ember_cpu_kernels *ember_cpu_kernels_best(void) {
 
 /* ---- lifecycle ---- */
 
-static ember_status cpu_init(int32_t compute_dtype, void **out) {
+static ember_status cpu_init(const ember_driver_config *cfg, void **out) {
     cpu_impl *impl = ember_calloc(1, sizeof *impl, "cpu driver");
     if (!impl)
         return EMBER_E_NOMEM;
     impl->k = ember_cpu_kernels_best();
-    ember_gemm_init(&impl->gemm, compute_dtype);
+    ember_gemm_init(&impl->gemm, cfg->compute_dtype);
+    impl->gemm.prepack = cfg->pack_weights;
     snprintf(impl->kernels_desc, sizeof impl->kernels_desc, "%s, matmul: %s", impl->k->name,
              ember_gemm_name(&impl->gemm));
     *out = impl;
@@ -64,8 +65,8 @@ static ember_status cpu_init(int32_t compute_dtype, void **out) {
 
 /* "cpu-ref": the same driver on the portable scalar kernels (the ground
  * truth that ember bench checks the fast path against). */
-static ember_status cpu_init_ref(int32_t compute_dtype, void **out) {
-    EMBER_TRY(cpu_init(compute_dtype, out));
+static ember_status cpu_init_ref(const ember_driver_config *cfg, void **out) {
+    EMBER_TRY(cpu_init(cfg, out));
     cpu_impl *impl = *out;
     impl->k = &ember_cpu_kernels_ref;
     snprintf(impl->kernels_desc, sizeof impl->kernels_desc, "%s, matmul: %s", impl->k->name,
@@ -170,8 +171,8 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
     }
     if (kind == EMBER_W_MATRIX) {
         EMBER_TRY(ember_gemm_prepare(&impl->gemm, w));
-        if (w->packed && w->dtype == EMBER_DT_BF16) {
-            /* only the bf16 panels are read from now on */
+        if (w->packed) {
+            /* only the packed panels are read from now on */
             ember_aligned_free(w->owned);
             w->owned = NULL;
             if (w->map)

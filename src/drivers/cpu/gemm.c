@@ -29,14 +29,13 @@
 void ember_gemm_init(ember_gemm *g, int compute_dtype) {
     memset(g, 0, sizeof *g);
     g->compute_dtype = compute_dtype;
-    const char *pack = getenv("EMBER_PREPACK");
-    g->prepack = pack && pack[0] == '1';
+    g->prepack = 1;
 }
 
 const char *ember_gemm_name(const ember_gemm *g) {
     if (g->compute_dtype == EMBER_DTYPE_BF16)
-        return "ember packed (bf16 weights, fp32 accumulation)";
-    return g->prepack ? "ember packed (prepacked weights)" : "ember packed (zero-copy weights)";
+        return "ember GEMM (bf16 weights packed at load, fp32 accumulation)";
+    return g->prepack ? "ember GEMM (weights packed at load)" : "ember GEMM (zero-copy weights, packed per call)";
 }
 
 /* Panels of a [N, K] row-major matrix: dst[(p * kc + k) * NR + j] =

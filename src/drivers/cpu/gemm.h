@@ -4,8 +4,8 @@
  * One entry point for every Linear layer: Ember's own blocked GEMM over the
  * kernel table's micro-kernel, split over the context's thread pool, with
  * the epilogue (bias, activation, residual) fused into the micro-kernel.
- * Weights are read in place from the mapping and packed per call into a
- * per-thread scratch (EMBER_PREPACK=1 packs them once at load instead).
+ * Weights are packed once at load (default), or read in place from the
+ * mapping and packed per call into a per-thread scratch (zero-copy mode).
  * Why not OpenBLAS: its single-threaded build is not safe to call from two
  * threads at once, and its threaded build brings a second thread pool.
  */
