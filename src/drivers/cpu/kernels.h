@@ -77,10 +77,7 @@ typedef struct ember_gemm_tile {
 
 typedef struct ember_cpu_kernels {
     const char *name;
-    /* y[r, c] (=|+=) sum_k x[r, k] * w[c, k] for r < m, c < n; w is [n, k]
-     * row-major (a Linear weight). accumulate != 0 adds to y. */
-    void (*matmul_xwt)(const float *x, int64_t ldx, const float *w, int64_t m, int64_t n,
-                       int64_t k, float *y, int64_t ldy, int accumulate);
+    /* One GEMM micro-tile (see ember_gemm_tile). */
     void (*gemm_tile)(const ember_gemm_tile *t);
     /* out = LayerNorm(x + res) * gamma + beta over n values; res, beta may be
      * NULL; out may alias x. */

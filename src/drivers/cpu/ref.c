@@ -24,19 +24,6 @@ float ember_ref_act(int act, float x) {
     }
 }
 
-static void ref_matmul_xwt(const float *x, int64_t ldx, const float *w, int64_t m, int64_t n,
-                           int64_t k, float *y, int64_t ldy, int accumulate) {
-    for (int64_t r = 0; r < m; r++) {
-        for (int64_t c = 0; c < n; c++) {
-            const float *xr = x + r * ldx, *wc = w + c * k;
-            float s = 0.0f;
-            for (int64_t i = 0; i < k; i++)
-                s += xr[i] * wc[i];
-            y[r * ldy + c] = accumulate ? y[r * ldy + c] + s : s;
-        }
-    }
-}
-
 static void ref_layer_norm_row(const float *x, const float *res, const float *gamma,
                                const float *beta, float eps, int64_t n, float *out) {
     double mean = 0.0;
@@ -169,7 +156,6 @@ static void ref_rope_head(float *x, const float *cos, const float *sin, int32_t 
 
 const ember_cpu_kernels ember_cpu_kernels_ref = {
     .name = "scalar",
-    .matmul_xwt = ref_matmul_xwt,
     .gemm_tile = ref_gemm_tile,
     .layer_norm_row = ref_layer_norm_row,
     .bias_act_row = ref_bias_act_row,

@@ -74,45 +74,6 @@ static inline float gelu1(float x) {
     return buf[0];
 }
 
-/* ---- matmul (fallback when no BLAS; the packed kernels live in gemm) ---- */
-
-static void avx2_matmul_xwt(const float *x, int64_t ldx, const float *w, int64_t m, int64_t n,
-                            int64_t k, float *y, int64_t ldy, int accumulate) {
-    int64_t k8 = k & ~(int64_t)7;
-    for (int64_t r = 0; r < m; r += 2) {
-        int rows = r + 1 < m ? 2 : 1;
-        const float *x0 = x + r * ldx, *x1 = x + (r + rows - 1) * ldx;
-        for (int64_t c = 0; c < n; c += 4) {
-            int cols = (int)(n - c < 4 ? n - c : 4);
-            const float *wc[4];
-            for (int j = 0; j < 4; j++)
-                wc[j] = w + (c + (j < cols ? j : cols - 1)) * k;
-            __m256 acc[2][4];
-            for (int i = 0; i < 2; i++)
-                for (int j = 0; j < 4; j++)
-                    acc[i][j] = _mm256_setzero_ps();
-            for (int64_t i = 0; i < k8; i += 8) {
-                __m256 a0 = _mm256_loadu_ps(x0 + i), a1 = _mm256_loadu_ps(x1 + i);
-                for (int j = 0; j < 4; j++) {
-                    __m256 b = _mm256_loadu_ps(wc[j] + i);
-                    acc[0][j] = _mm256_fmadd_ps(a0, b, acc[0][j]);
-                    acc[1][j] = _mm256_fmadd_ps(a1, b, acc[1][j]);
-                }
-            }
-            for (int i = 0; i < rows; i++) {
-                const float *xr = i ? x1 : x0;
-                for (int j = 0; j < cols; j++) {
-                    float s = hsum8(acc[i][j]);
-                    for (int64_t t = k8; t < k; t++)
-                        s += xr[t] * wc[j][t];
-                    float *dst = y + (r + i) * ldy + c + j;
-                    *dst = accumulate ? *dst + s : s;
-                }
-            }
-        }
-    }
-}
-
 /* ---- GEMM micro-kernel: 6 x 16 tile, 12 accumulators ----
  *
  * Per k step: two loads of the packed B panel, six broadcasts of A, twelve
@@ -486,7 +447,6 @@ static void avx2_attention_tile(const ember_attn_tile *t) {
 
 const ember_cpu_kernels ember_cpu_kernels_avx2 = {
     .name = "avx2",
-    .matmul_xwt = avx2_matmul_xwt,
     .gemm_tile = gemm_kernel_dispatch,
     .layer_norm_row = avx2_layer_norm_row,
     .bias_act_row = avx2_bias_act_row,
