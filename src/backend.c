@@ -29,10 +29,8 @@ ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
         return ember_error(EMBER_E_UNSUPPORTED, "driver \"%s\" is not available in this build",
                            p->driver);
     m->compute_dtype = p->dtype == EMBER_DTYPE_AUTO ? EMBER_DTYPE_F32 : p->dtype;
-    if (m->compute_dtype != EMBER_DTYPE_F32 && m->compute_dtype != EMBER_DTYPE_BF16)
-        return ember_error(EMBER_E_UNSUPPORTED,
-                           "dtype %d is not supported (supported: EMBER_DTYPE_F32, EMBER_DTYPE_BF16)",
-                           p->dtype);
+    if (m->compute_dtype < EMBER_DTYPE_F32 || m->compute_dtype > EMBER_DTYPE_INT8)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "dtype %d is not an ember_dtype", p->dtype);
     m->drv.ops = ops;
     ember_driver_config cfg = {.compute_dtype = m->compute_dtype, .pack_weights = p->pack_weights};
     EMBER_TRY(ops->init(&cfg, &m->drv.impl));

@@ -47,6 +47,17 @@ static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, i
     if (dtype == EMBER_DTYPE_BF16) /* the expected result uses the rounded weights */
         for (int64_t i = 0; i < N * K; i++)
             w[i] = ember_bf16_to_f32(ember_f32_to_bf16(w[i]));
+    if (dtype == EMBER_DTYPE_INT8) /* ... the quantized ones: the same round trip */
+        for (int64_t c = 0; c < N; c++)
+            for (int64_t k0 = 0; k0 < K; k0 += EMBER_Q8_BLOCK) {
+                int64_t k1 = k0 + EMBER_Q8_BLOCK < K ? k0 + EMBER_Q8_BLOCK : K;
+                float amax = 0;
+                for (int64_t k = k0; k < k1; k++)
+                    amax = fmaxf(amax, fabsf(w[c * K + k]));
+                float s = amax > 0 ? amax / 127.0f : 1.0f;
+                for (int64_t k = k0; k < k1; k++)
+                    w[c * K + k] = (float)lrintf(w[c * K + k] / s) * s;
+            }
     float *bias = rand_vec((size_t)N, 0.5f), *res = rand_vec((size_t)(M * N), 1.0f);
     float *want = malloc(sizeof(float) * (size_t)(M * N));
     for (int64_t r = 0; r < M; r++)
@@ -63,7 +74,7 @@ static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, i
     ember_weight bt = {.kind = EMBER_W_VECTOR, .dtype = EMBER_DT_F32, .rows = 1, .cols = N,
                        .data = bias, .name = "b"};
     const ember_cpu_kernels *tables[2] = {&ember_cpu_kernels_ref, g_fast};
-    for (int prepack = 0; prepack < (dtype == EMBER_DTYPE_BF16 ? 1 : 2); prepack++) {
+    for (int prepack = 0; prepack < (dtype == EMBER_DTYPE_F32 ? 2 : 1); prepack++) {
         ember_gemm g;
         ember_gemm_init(&g, dtype);
         g.prepack = prepack;
@@ -98,6 +109,7 @@ static void test_gemm_shape(ember_pool *pool, float *scratch, int64_t M, int64_t
                             int act, int use_bias, int residual_mode) {
     test_gemm_shape_dtype(pool, scratch, M, N, K, act, use_bias, residual_mode, EMBER_DTYPE_F32);
     test_gemm_shape_dtype(pool, scratch, M, N, K, act, use_bias, residual_mode, EMBER_DTYPE_BF16);
+    test_gemm_shape_dtype(pool, scratch, M, N, K, act, use_bias, residual_mode, EMBER_DTYPE_INT8);
 }
 
 static void test_gemm(void) {

@@ -5,7 +5,7 @@
  * difference <= 1e-4, whatever the batch size (1, 5, 7, 32) and thread count
  * (1, 2), and an input's embedding must not depend on its batch (<= 1e-5).
  *
- * Usage: test_golden CASE_DIR [bf16|zero-copy]   (ids.txt + expected.jsonl inside)
+ * Usage: test_golden CASE_DIR [bf16|int8|zero-copy]   (ids.txt + expected.jsonl inside)
  * With bf16 the matrices run in bf16 (reduced precision, opt-in): cosine
  * >= 0.999 against the fp32 reference is required instead.
  */
@@ -104,6 +104,11 @@ int main(int argc, char **argv) {
     ember_model_params mp = ember_model_default_params();
     if (argc > 2 && strcmp(argv[2], "bf16") == 0) {
         mp.dtype = EMBER_DTYPE_BF16;
+        COS_MIN = 0.999;
+        ABS_MAX = 0.05;
+    }
+    if (argc > 2 && strcmp(argv[2], "int8") == 0) {
+        mp.dtype = EMBER_DTYPE_INT8;
         COS_MIN = 0.999;
         ABS_MAX = 0.05;
     }

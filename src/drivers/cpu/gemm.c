@@ -14,14 +14,23 @@
  * The 6 x KC block of x stays in L1 while the packed panels (NC x KC floats)
  * come from L2. The epilogue (bias, activation, residual) runs inside the
  * micro-kernel on the last K block, while the tile is still in registers.
+ *
+ * Weight formats: fp32 panels (packed at load, or packed per call from the
+ * mapping), bf16 panels read by the kernel directly, and int8 panels with one
+ * fp32 scale per column and block of 32 k, dequantized per call into the
+ * fp32 scratch panels. int8 here is weight-only: on CPUs without VNNI an
+ * int8 dot product costs more instructions than an fp32 FMA (vpmaddubsw +
+ * vpmaddwd + add, plus sign handling, per 32 products against 4 FMAs), so
+ * quantizing activations would not pay; the weights take a quarter of the
+ * memory and the arithmetic stays fp32.
  */
 #include "gemm.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
-
 
 #define NR EMBER_GEMM_NR
 #define MR EMBER_GEMM_MR
@@ -35,6 +44,8 @@ void ember_gemm_init(ember_gemm *g, int compute_dtype) {
 const char *ember_gemm_name(const ember_gemm *g) {
     if (g->compute_dtype == EMBER_DTYPE_BF16)
         return "ember GEMM (bf16 weights packed at load, fp32 accumulation)";
+    if (g->compute_dtype == EMBER_DTYPE_INT8)
+        return "ember GEMM (int8 weights, 32-value blocks, dequantized per call, fp32 arithmetic)";
     return g->prepack ? "ember GEMM (weights packed at load)" : "ember GEMM (zero-copy weights, packed per call)";
 }
 
@@ -74,7 +85,71 @@ static void pack_panels_bf16(const float *w, int64_t K, int64_t N, uint32_t *dst
     }
 }
 
+/* int8 panels: q[(p * K + k) * NR + j] = round(W[c][k] / s), with
+ * s = scales[(p * n_blocks + k / 32) * NR + j] = max |W[c][block]| / 127. */
+static ember_status pack_panels_int8(const float *w, int64_t K, int64_t N, int8_t **q_out,
+                                    float **s_out, const char *name) {
+    const int64_t n_panels = (N + NR - 1) / NR, n_blocks = (K + EMBER_Q8_BLOCK - 1) / EMBER_Q8_BLOCK;
+    int8_t *q = ember_aligned_alloc((size_t)(n_panels * K * NR), name);
+    float *sc = ember_aligned_alloc(sizeof(float) * (size_t)(n_panels * n_blocks * NR), name);
+    if (!q || !sc) {
+        ember_aligned_free(q);
+        ember_aligned_free(sc);
+        return EMBER_E_NOMEM;
+    }
+    for (int64_t p = 0; p < n_panels; p++)
+        for (int j = 0; j < NR; j++) {
+            int64_t col = p * NR + j;
+            for (int64_t b = 0; b < n_blocks; b++) {
+                int64_t k0 = b * EMBER_Q8_BLOCK, k1 = EMBER_MIN(K, k0 + EMBER_Q8_BLOCK);
+                float amax = 0.0f;
+                for (int64_t k = k0; col < N && k < k1; k++)
+                    amax = EMBER_MAX(amax, w[col * K + k] < 0 ? -w[col * K + k] : w[col * K + k]);
+                float s = amax > 0.0f ? amax / 127.0f : 1.0f;
+                sc[(p * n_blocks + b) * NR + j] = s;
+                for (int64_t k = k0; k < k1; k++) {
+                    float v = col < N ? w[col * K + k] / s : 0.0f;
+                    long r = lrintf(v);
+                    q[(p * K + k) * NR + j] = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
+                }
+            }
+        }
+    *q_out = q;
+    *s_out = sc;
+    return EMBER_OK;
+}
+
+/* fp32 panels for columns [c0, c0 + 16 n_panels) and k in [k0, k0 + kc) from
+ * int8 panels (k0 and kc are multiples of the quantization block or end at K). */
+static void dequant_panels(const ember_q8 *q8, int64_t K, int64_t c0, int64_t n_panels, int64_t k0,
+                           int64_t kc, float *dst) {
+    const int64_t n_blocks = (K + EMBER_Q8_BLOCK - 1) / EMBER_Q8_BLOCK;
+    for (int64_t p = 0; p < n_panels; p++) {
+        int64_t gp = c0 / NR + p;
+        const int8_t *src = q8->q + (gp * K + k0) * NR;
+        float *out = dst + p * kc * NR;
+        for (int64_t k = 0; k < kc; k++) {
+            const float *s = q8->scales + (gp * n_blocks + (k0 + k) / EMBER_Q8_BLOCK) * NR;
+            for (int j = 0; j < NR; j++)
+                out[k * NR + j] = (float)src[k * NR + j] * s[j];
+        }
+    }
+}
+
 ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w) {
+    if (g->compute_dtype == EMBER_DTYPE_INT8) {
+        ember_q8 *q8 = ember_calloc(1, sizeof *q8, w->name);
+        if (!q8)
+            return EMBER_E_NOMEM;
+        ember_status st = pack_panels_int8(w->data, w->cols, w->rows, &q8->q, &q8->scales, w->name);
+        if (st != EMBER_OK) {
+            free(q8);
+            return st;
+        }
+        w->packed = q8;
+        w->dtype = EMBER_DT_I8;
+        return EMBER_OK;
+    }
     if (g->compute_dtype == EMBER_DTYPE_BF16) {
         int64_t n_panels = (w->rows + NR - 1) / NR;
         uint32_t *packed = ember_aligned_alloc(sizeof(uint32_t) * (size_t)(n_panels * w->cols * NR / 2), w->name);
@@ -97,7 +172,14 @@ ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w) {
 }
 
 void ember_gemm_release(ember_weight *w) {
-    ember_aligned_free(w->packed);
+    if (w->packed && w->dtype == EMBER_DT_I8) {
+        ember_q8 *q8 = w->packed;
+        ember_aligned_free(q8->q);
+        ember_aligned_free(q8->scales);
+        free(q8);
+    } else {
+        ember_aligned_free(w->packed);
+    }
     w->packed = NULL;
 }
 
@@ -122,8 +204,8 @@ static void gemm_task(void *p, int64_t task, int thread) {
     const int64_t nc = EMBER_MIN(j->nc, N - c0);
     const int64_t n_panels = (nc + NR - 1) / NR;
     const float *w = a->w->data;
-    const int bf16 = a->w->dtype == EMBER_DT_BF16;
-    const float *prepacked = bf16 ? NULL : a->w->packed;
+    const int bf16 = a->w->dtype == EMBER_DT_BF16, int8 = a->w->dtype == EMBER_DT_I8;
+    const float *prepacked = bf16 || int8 ? NULL : a->w->packed;
     const uint32_t *packed16 = bf16 ? a->w->packed : NULL;
     float *scratch = j->scratch + (int64_t)thread * (int64_t)ember_gemm_scratch_floats();
     if (nc <= 0 || r0 >= r1)
@@ -140,6 +222,10 @@ static void gemm_task(void *p, int64_t task, int thread) {
         } else if (prepacked) {
             panels = prepacked + (c0 / NR) * K * NR + k0 * NR;
             panel_stride = K * NR;
+        } else if (int8) {
+            dequant_panels(a->w->packed, K, c0, n_panels, k0, kc, scratch);
+            panels = scratch;
+            panel_stride = kc * NR;
         } else {
             pack_panels(w, K, N, c0, n_panels, k0, kc, scratch);
             panels = scratch;
@@ -196,9 +282,9 @@ ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, 
     const int64_t nth = ember_pool_size(pool);
     gemm_job j = {.k = k, .a = a, .scratch = scratch};
     j.residual_init = a->residual && a->act == EMBER_ACT_NONE;
-    /* K blocks of at most KC, balanced, multiples of 8 */
+    /* K blocks of at most KC, balanced, multiples of 32 (the int8 block) */
     int64_t kblocks = (K + EMBER_GEMM_KC - 1) / EMBER_GEMM_KC;
-    j.kc_step = ((K + kblocks - 1) / kblocks + 7) & ~(int64_t)7;
+    j.kc_step = ((K + kblocks - 1) / kblocks + 31) & ~(int64_t)31;
     if (j.kc_step > EMBER_GEMM_KC)
         j.kc_step = EMBER_GEMM_KC;
     const int64_t panels = (N + NR - 1) / NR, max_panels = EMBER_GEMM_NC_MAX / NR;

@@ -21,6 +21,14 @@
 #define EMBER_GEMM_NC_MAX 192
 #define EMBER_GEMM_KC 512
 
+/* int8 weights: 32 values per fp32 scale along K. */
+#define EMBER_Q8_BLOCK 32
+
+typedef struct ember_q8 {
+    int8_t *q;      /* panels: [panel][k][16]                         */
+    float *scales;  /* [panel][k / 32][16]                            */
+} ember_q8;
+
 typedef struct ember_gemm {
     int prepack;       /* pack weights once at load (copies them)   */
     int compute_dtype; /* ember_dtype                               */
