@@ -45,6 +45,15 @@ void srv_error_set(srv_error *e, int status, const char *type, const char *fmt, 
     va_end(ap);
 }
 
+void srv_job_free(srv_job *job) {
+    if (!job)
+        return;
+    free(job->ids);
+    free(job->offsets);
+    free(job->vecs);
+    free(job);
+}
+
 void srv_opts_free(srv_embed_opts *o) {
     free(o->model_echo);
     o->model_echo = NULL;

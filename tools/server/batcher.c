@@ -53,15 +53,6 @@ struct srv_batcher {
     void *user;
 };
 
-void srv_job_free(srv_job *job) {
-    if (!job)
-        return;
-    free(job->ids);
-    free(job->offsets);
-    free(job->vecs);
-    free(job);
-}
-
 static bool grow(void **p, int64_t *cap, int64_t need, size_t size) {
     if (*cap >= need)
         return true;

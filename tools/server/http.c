@@ -523,12 +523,12 @@ srv_http *srv_http_start(srv_state *st, int *port) {
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, handler, st, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
+        flags, (uint16_t)cfg->port, NULL, NULL, handler, st, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        st, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)cfg->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, completed, st,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, st, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->daemon) {
         fprintf(stderr, "ember serve: cannot listen on %s:%d (in use, or not an address of this "

@@ -170,8 +170,6 @@ int srv_batcher_cancel_waiting(srv_batcher *b);
 /* Stops the workers after the queue is empty, joins them, frees contexts. */
 void srv_batcher_stop(srv_batcher *b);
 
-void srv_job_free(srv_job *job);
-
 /* ---- request parsing and responses (api.c) ---- */
 
 typedef enum { API_OPENAI, API_TEI } srv_api;
@@ -214,6 +212,7 @@ typedef struct srv_embed_opts {
 bool srv_parse_embed(const srv_model *sm, const srv_config *cfg, srv_api api, const char *body,
                      size_t len, srv_embed_opts *opts, srv_job **job, srv_error *err);
 void srv_opts_free(srv_embed_opts *o);
+void srv_job_free(srv_job *job); /* NULL-safe */
 
 /* The response body for a finished job: normalization and Matryoshka cut per
  * request, floats or base64. Returns false on out-of-memory. */
