@@ -190,6 +190,8 @@ def test_routes(ember, goldens):
         r = oai(s, mtexts)
         check(r["model"] == "nomic-like", r["model"])
         worst = max(worst, same([d["embedding"] for d in r["data"]], d_ref, "oai default prompt"))
+        r = oai(s, mtexts, prompt_name="query")  # extension (extra_body in the OpenAI SDK)
+        worst = max(worst, same([d["embedding"] for d in r["data"]], q_ref, "oai prompt_name"))
         status, body = s.post("/embed", {"inputs": "x", "prompt_name": "nope"})
         check(status == 400 and "nope" in body["error"], status, body)
         status, h, body = s.get("/info")
@@ -475,7 +477,10 @@ def test_hostile(ember, goldens):
         barrage()
         barrage()
         r2 = rss_kb(s.proc.pid)
-        check(r2 - r1 < 20000, "RSS grew from %d to %d kB" % (r1, r2))
+        # AddressSanitizer keeps freed memory in quarantine (256 MB): no RSS bound there
+        with open(ember, "rb") as f:
+            asan = b"AddressSanitizer" in f.read()
+        check(asan or r2 - r1 < 20000, "RSS grew from %d to %d kB" % (r1, r2))
         check(wait_metric(s, "ember_pending_body_bytes", 0) == 0, "pending bytes released")
         check(wait_metric(s, "ember_requests_in_flight", 0) == 0, "slots released")
         check(ok(), "server answers at the end")

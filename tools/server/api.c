@@ -247,22 +247,6 @@ static bool parse_options(const srv_model *sm, const srv_config *cfg, srv_api ap
                 return false;
             }
         }
-        json_t *p = json_object_get(root, "prompt_name");
-        if (p && !json_is_null(p)) {
-            if (!json_is_string(p)) {
-                srv_error_set(err, 400, "Validation", "`prompt_name` must be a string");
-                return false;
-            }
-            const char *name = json_string_value(p);
-            prompt = ember_model_prompt(sm->model, name);
-            if (!prompt) {
-                srv_error_set(err, 400, "Validation",
-                              "prompt_name \"%.100s\" is not one of the model's prompts "
-                              "(config_sentence_transformers.json; GET /info lists them)",
-                              name);
-                return false;
-            }
-        }
     } else {
         json_t *f = json_object_get(root, "encoding_format");
         if (f && !json_is_null(f)) {
@@ -286,6 +270,23 @@ static bool parse_options(const srv_model *sm, const srv_config *cfg, srv_api ap
                 srv_error_set(err, 500, "Backend", "out of memory");
                 return false;
             }
+        }
+    }
+    /* prompt_name: TEI field, accepted on /v1/embeddings too (extra_body) */
+    json_t *p = json_object_get(root, "prompt_name");
+    if (p && !json_is_null(p)) {
+        if (!json_is_string(p)) {
+            srv_error_set(err, 400, "Validation", "`prompt_name` must be a string");
+            return false;
+        }
+        const char *name = json_string_value(p);
+        prompt = ember_model_prompt(sm->model, name);
+        if (!prompt) {
+            srv_error_set(err, 400, "Validation",
+                          "prompt_name \"%.100s\" is not one of the model's prompts "
+                          "(config_sentence_transformers.json; GET /info lists them)",
+                          name);
+            return false;
         }
     }
     if (prompt && *prompt && !sm->prompts_ok) {

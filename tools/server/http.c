@@ -203,8 +203,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
     double dt = srv_now() - r->t0;
     int status = r->status;
-    if (!status && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
-        status = 408; /* closed without an answer: idle or slow sender */
+    if (!status) /* closed without an answer: timed out (idle or slow sender) or by the client */
+        status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
     srv_metrics_count(st->metrics, r->route, status);
     if (r->responded)
         srv_hist_observe(&st->metrics->latency[r->route], dt);
@@ -487,7 +487,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return dispatch(r);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap) {
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap) {
     srv_state *st = cls;
     if (st->cfg->verbose < 1)
         return; /* hostile clients would otherwise fill the log */

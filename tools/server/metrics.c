@@ -14,8 +14,10 @@
 
 #include "server.h"
 
-static const int k_codes[SRV_N_CODES] = {200, 400, 401, 404, 405, 408, 413,
-                                         422, 429, 431, 500, 501, 503, 0 /* other */};
+/* every status the server itself gives; 408 and 499 mark connections closed
+ * without an answer (timeout, client gone) */
+static const int k_codes[SRV_N_CODES] = {200, 400, 401, 404, 405, 408,
+                                         413, 422, 499, 500, 503, 0 /* other */};
 
 static const double k_latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                           0.25,  0.5,    1,     2.5,  5,     10,   30};

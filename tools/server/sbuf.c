@@ -67,6 +67,36 @@ void sb_printf(sbuf *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
+/* Length of the well-formed UTF-8 sequence at s[0..n) (Unicode 15, table
+ * 3-7: no overlongs, surrogates or values above U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else
+        return 0;
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return len;
+}
+
 void sb_json_str(sbuf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
     sb_reserve(b, n + 2);
@@ -76,6 +106,18 @@ void sb_json_str(sbuf *b, const char *s, size_t n) {
         unsigned char c = (unsigned char)s[i];
         const char *esc = NULL;
         char u[6];
+        if (c >= 0x80) { /* valid UTF-8 as it is; anything else becomes U+FFFD */
+            size_t k = utf8_len((const unsigned char *)s + i, n - i);
+            if (k) {
+                run += k;
+                i += k - 1;
+                continue;
+            }
+            sb_put(b, s + i - run, run);
+            run = 0;
+            sb_puts(b, "\\ufffd");
+            continue;
+        }
         switch (c) {
         case '"': esc = "\\\""; break;
         case '\\': esc = "\\\\"; break;

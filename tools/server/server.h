@@ -43,7 +43,7 @@ void sb_reserve(sbuf *b, size_t extra);
 void sb_put(sbuf *b, const void *p, size_t n);
 void sb_puts(sbuf *b, const char *s);
 void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A JSON string (quoted, escaped; bytes >= 0x80 copied as they are). */
+/* A JSON string (quoted, escaped); invalid UTF-8 becomes U+FFFD. */
 void sb_json_str(sbuf *b, const char *s, size_t n);
 /* A float that reads back to the same float32 (%.9g); null when not finite. */
 void sb_json_float(sbuf *b, float v);
@@ -108,7 +108,7 @@ typedef struct srv_hist {
     double sum;
 } srv_hist;
 
-#define SRV_N_CODES 14
+#define SRV_N_CODES 12
 
 typedef struct srv_metrics {
     atomic_uint_fast64_t requests[RT_COUNT][SRV_N_CODES];
