@@ -313,6 +313,16 @@ def test_errors(ember, goldens):
         check(m.get('ember_http_requests_total{route="other",code="404"}', 0) >= 1, "404 counted")
         check(s.terminate() == 0, "exit status")
 
+    # 503: request bodies buffered over --max-pending-bytes
+    with Server(ember, bert, "--max-pending-bytes", "1000") as s:
+        obj, h = expect(s, "/embed", {"inputs": "p" * 2000}, 503)
+        check(obj["error_type"] == "Overloaded", obj)
+        check(s.post("/embed", {"inputs": "small"})[0] == 200, "small body")
+        chunked = raw_chunked(s, "/embed", b'{"inputs": "' + b"q" * 3000 + b'"}', {})
+        check(chunked.startswith(b"HTTP/1.1 503"), "chunked over pending bytes", chunked[:200])
+        check(wait_metric(s, "ember_pending_body_bytes", 0) == 0, "pending bytes released")
+        check(s.terminate() == 0, "exit status")
+
     # 503: every admission slot taken (a request still sending its body holds one)
     with Server(ember, bert, "--max-concurrent", "1") as s:
         body = json.dumps({"inputs": "held"}).encode()
@@ -454,13 +464,16 @@ def test_hostile(ember, goldens):
 
         # many connections: more than --max-connections are refused, the server survives
         socks = []
-        for _ in range(600):
+        for _ in range(2000):
             try:
-                socks.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
+                socks.append(socket.create_connection(("127.0.0.1", s.port), timeout=2))
             except OSError:
-                break
+                break  # the listen backlog is full too
         time.sleep(0.5)
         check(s.proc.poll() is None, "server died under many connections")
+        fds = len(os.listdir("/proc/%d/fd" % s.proc.pid))
+        check(len(socks) > 500 and fds < 100 + 64, "connections", len(socks), "server fds", fds)
+        n_socks = len(socks)
         for sk in socks:
             sk.close()
         time.sleep(0.5)
@@ -485,7 +498,8 @@ def test_hostile(ember, goldens):
         check(wait_metric(s, "ember_requests_in_flight", 0) == 0, "slots released")
         check(ok(), "server answers at the end")
         check(s.terminate() == 0, "exit status")
-    print("hostile: ok (RSS %d kB -> %d kB over 300 more requests)" % (r1, r2))
+    print("hostile: ok (%d connections held open, server fds %d; RSS %d kB -> %d kB over 900 more "
+          "requests)" % (n_socks, fds, r1, r2))
 
 
 # ---------------------------------------------------------------- concurrency
@@ -500,7 +514,16 @@ def test_concurrency(ember, goldens):
     n_clients = 32
     errors, results, worst = [], {}, [0.0]
     lock = threading.Lock()
-    with Server(ember, bert, "--auto-truncate", "--http-threads", "4") as s:
+    for server_args in ((), ("--workers", "2", "--threads", "1")):
+        worst[0] = 0.0
+        results.clear()
+        run_clients(ember, bert, texts, ref, ref16, raw16, n_clients, server_args, errors, results,
+                    worst, lock)
+
+
+def run_clients(ember, bert, texts, ref, ref16, raw16, n_clients, server_args, errors, results, worst,
+                lock):
+    with Server(ember, bert, "--auto-truncate", "--http-threads", "4", *server_args) as s:
         barrier = threading.Barrier(n_clients)
 
         def client(k):
@@ -556,8 +579,9 @@ def test_concurrency(ember, goldens):
                     and ("embed" in k))
         check(m["ember_embed_errors_total"] == 0, "embed errors")
         check(s.terminate() == 0, "exit status")
-    print("concurrency: ok, %d clients, %d requests in %.1fs, %d model calls (merged), "
-          "largest difference from ember embed: %g" % (n_clients, n_req, dt, calls, worst[0]))
+    print("concurrency: ok %s: %d clients, %d requests in %.1fs, %d model calls (merged), "
+          "largest difference from ember embed: %g"
+          % (" ".join(server_args) or "(defaults)", n_clients, n_req, dt, calls, worst[0]))
 
 
 # ---------------------------------------------------------------- shutdown
