@@ -7,13 +7,13 @@
 # (default 10) after a 2 s warm-up.
 #
 #   bench/server/run.sh                 # uses build/, model in /tmp/ember-model-a
-#   BUILD=build DURATION=5 THREADS=2 bench/server/run.sh
+#   BUILD=build DURATION=5 SERVER_ARGS="--workers 2 --threads 1" bench/server/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 MODEL=${MODEL:-/tmp/ember-model-a}
 DURATION=${DURATION:-10}
-THREADS=${THREADS:-0}
+SERVER_ARGS=${SERVER_ARGS:-}
 EMBER="$BUILD/ember"
 [ -x "$EMBER" ] || { echo "run.sh: build first ($EMBER missing)" >&2; exit 1; }
 if [ ! -f "$MODEL/model.safetensors" ]; then
@@ -31,9 +31,8 @@ cleanup() {
 trap cleanup EXIT
 ${CC:-cc} -O2 -pthread bench/server/loadgen.c -o "$TMP/loadgen"
 
-args=(serve -m "$MODEL" --port 0 --quiet --max-concurrent 1024)
-[ "$THREADS" != 0 ] && args+=(--threads "$THREADS")
-"$EMBER" "${args[@]}" 2>"$TMP/server.log" &
+# shellcheck disable=SC2086 # SERVER_ARGS is a list of options
+"$EMBER" serve -m "$MODEL" --port 0 --quiet --max-concurrent 1024 $SERVER_ARGS 2>"$TMP/server.log" &
 SERVER_PID=$!
 for _ in $(seq 1 600); do
   grep -q "listening on" "$TMP/server.log" && break

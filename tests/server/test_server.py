@@ -177,6 +177,9 @@ def test_routes(ember, goldens):
         log = s.stderr()
         check(" POST /v1/embeddings 200 inputs=1 tokens=" in log and " GET /health 200 " in log,
               "request log", log[-2000:])
+        busy = subprocess.run([ember, "serve", "-m", bert, "--port", str(s.port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=60)
+        check(busy.returncode == 1 and b"cannot listen" in busy.stderr, "port in use", busy.stderr)
         check(s.terminate() == 0, "exit status")
 
     # prompts (ModernBERT case: query/document), default prompt, JSON log lines
