@@ -1,0 +1,564 @@
+/*
+ * http.c — libmicrohttpd glue: routes, auth, limits, the suspend/resume
+ * handshake with the batcher, and the per-request log line and metrics.
+ *
+ * Threading: MHD runs a small pool of event-loop threads (epoll). They read
+ * bodies, parse and tokenize (api.c) and write responses, but never wait for
+ * the model: an embedding request suspends its connection, its job goes to
+ * the batcher, and the worker resumes the connection when the vectors are
+ * there. Thousands of waiting clients therefore cost no threads.
+ *
+ * Limits, checked as early as possible:
+ *   - route, method (405 + Allow) and API key (401) on the request headers;
+ *   - draining (503 + Connection: close), --max-concurrent admission slots
+ *     (503 + Retry-After) and Content-Length > --max-body-bytes (413) before
+ *     a byte of the body is read, so hostile sizes cost nothing;
+ *   - bodies without Content-Length (chunked) are counted as they arrive and
+ *     over the limit the rest is discarded unread-into-memory, then 413;
+ *   - all buffered bodies together stay under --max-pending-bytes (503);
+ *   - a body not complete within --request-timeout closes the connection
+ *     (slow senders); an idle connection closes after --idle-timeout (MHD);
+ *   - --max-connections (MHD refuses more); headers beyond MHD's 32 KiB
+ *     connection memory get 431 from MHD itself.
+ */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server.h"
+
+struct srv_http {
+    struct MHD_Daemon *daemon;
+    srv_state *st;
+};
+
+typedef struct route_def {
+    const char *path;
+    srv_route metric;
+    bool post;
+    bool auth; /* needs the API key when one is set */
+} route_def;
+
+/* Health, readiness and metrics stay open for probes and scrapers (as TEI). */
+static const route_def k_routes[] = {
+    {"/v1/embeddings", RT_OPENAI, true, true},
+    {"/embeddings", RT_OPENAI, true, true},
+    {"/embed", RT_TEI, true, true},
+    {"/info", RT_INFO, false, true},
+    {"/v1/models", RT_MODELS, false, true},
+    {"/health", RT_HEALTH, false, false},
+    {"/ping", RT_HEALTH, false, false},
+    {"/", RT_HEALTH, false, false},
+    {"/ready", RT_READY, false, false},
+    {"/metrics", RT_METRICS, false, false},
+};
+
+typedef struct req {
+    srv_state *st;
+    struct MHD_Connection *conn;
+    const route_def *def;
+    srv_route route;
+    srv_api api; /* shape of error bodies */
+    double t0;
+    int status;  /* 0 until answered */
+    bool responded;
+    char method[12];
+    char path[128];
+    char remote[64];
+    /* body */
+    char *body;
+    size_t len, cap;
+    int64_t reserved; /* bytes counted in metrics->pending_bytes */
+    bool has_slot;
+    bool discarding;  /* an error was decided mid-upload: answer it at the end */
+    srv_error late_error;
+    /* embedding */
+    srv_job *job;
+    srv_embed_opts opts;
+    pthread_mutex_t mu; /* orders suspend (MHD thread) before resume (worker) */
+    bool job_done, suspended;
+} req;
+
+/* ---- responses ---- */
+
+static enum MHD_Result respond(req *r, int status, sbuf *body, const char *content_type,
+                               const char *h1, const char *v1) {
+    size_t len = 0;
+    char *data = sb_take(body, &len);
+    struct MHD_Response *resp;
+    if (data) {
+        resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    } else { /* out of memory building the body */
+        static const char oom[] = "{\"error\":\"out of memory\",\"error_type\":\"Backend\"}";
+        status = 500;
+        content_type = "application/json";
+        resp = MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (h1)
+        MHD_add_response_header(resp, h1, v1);
+    if (atomic_load(&r->st->stopping))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned int)status, resp);
+    MHD_destroy_response(resp);
+    r->status = status;
+    r->responded = true;
+    return ret;
+}
+
+static enum MHD_Result respond_error(req *r, const srv_error *e) {
+    sbuf b = {0};
+    srv_render_error(r->api, e, &b);
+    const char *h = NULL, *v = NULL;
+    if (e->status == 401) {
+        h = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+        v = "Bearer";
+    } else if (e->status == 503) {
+        h = MHD_HTTP_HEADER_RETRY_AFTER;
+        v = "1";
+    } else if (e->status == 405) {
+        h = MHD_HTTP_HEADER_ALLOW;
+        v = r->def && r->def->post ? "POST" : "GET, HEAD";
+    }
+    return respond(r, e->status, &b, "application/json", h, v);
+}
+
+static enum MHD_Result fail(req *r, int status, const char *type, const char *msg) {
+    srv_error e;
+    srv_error_set(&e, status, type, "%s", msg);
+    return respond_error(r, &e);
+}
+
+/* ---- bookkeeping ---- */
+
+static bool reserve_bytes(req *r, int64_t n) {
+    srv_metrics *m = r->st->metrics;
+    int64_t was = atomic_fetch_add(&m->pending_bytes, n);
+    if (was + n > r->st->cfg->max_pending_bytes) {
+        atomic_fetch_sub(&m->pending_bytes, n);
+        return false;
+    }
+    r->reserved += n;
+    return true;
+}
+
+static void release_body(req *r) {
+    free(r->body);
+    r->body = NULL;
+    r->len = r->cap = 0;
+    atomic_fetch_sub(&r->st->metrics->pending_bytes, r->reserved);
+    r->reserved = 0;
+}
+
+static void log_request(req *r, int status, double seconds) {
+    const srv_config *cfg = r->st->cfg;
+    if (cfg->quiet)
+        return;
+    if (!cfg->log_probes && status >= 200 && status < 300 &&
+        (r->route == RT_HEALTH || r->route == RT_READY || r->route == RT_METRICS))
+        return;
+    char ts[40];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm tm;
+    gmtime_r(&now.tv_sec, &tm);
+    size_t k = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + k, sizeof ts - k, ".%03ldZ", now.tv_nsec / 1000000);
+    long long inputs = r->job ? (long long)r->job->n : 0;
+    long long tokens = r->job ? (long long)r->job->n_tokens : 0;
+    sbuf b = {0};
+    if (cfg->log_format == LOG_JSON) {
+        sb_printf(&b, "{\"time\":\"%s\",\"remote\":\"%s\",\"method\":", ts, r->remote);
+        sb_json_str(&b, r->method, strlen(r->method));
+        sb_puts(&b, ",\"path\":");
+        sb_json_str(&b, r->path, strlen(r->path));
+        sb_printf(&b, ",\"status\":%d,\"inputs\":%lld,\"tokens\":%lld,\"latency_ms\":%.3f}\n",
+                  status, inputs, tokens, seconds * 1e3);
+    } else {
+        sb_printf(&b, "%s %s %s %s %d inputs=%lld tokens=%lld latency_ms=%.3f\n", ts, r->remote,
+                  r->method, r->path, status, inputs, tokens, seconds * 1e3);
+    }
+    if (!b.oom && b.len) /* one write: lines from many threads do not interleave */
+        (void)!write(STDERR_FILENO, b.data, b.len);
+    sb_free(&b);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe) {
+    (void)c;
+    srv_state *st = cls;
+    req *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    double dt = srv_now() - r->t0;
+    int status = r->status;
+    if (!status) /* closed without an answer: timed out (idle or slow sender) or by the client */
+        status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
+    srv_metrics_count(st->metrics, r->route, status);
+    if (r->responded)
+        srv_hist_observe(&st->metrics->latency[r->route], dt);
+    log_request(r, status, dt);
+    release_body(r);
+    if (r->has_slot)
+        atomic_fetch_sub(&st->metrics->in_flight, 1);
+    /* a suspended connection is never completed, so the worker is done with the job */
+    srv_job_free(r->job);
+    srv_opts_free(&r->opts);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+    atomic_fetch_sub(&st->open_requests, 1);
+}
+
+/* ---- request steps ---- */
+
+static bool authorized(req *r) {
+    const char *key = r->st->cfg->api_key;
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    size_t a = strlen(h), b = strlen(key);
+    /* compare in time independent of where they differ */
+    unsigned char diff = (unsigned char)(a != b);
+    for (size_t i = 0; i < b; i++)
+        diff |= (unsigned char)(key[i] ^ (i < a ? h[i] : 0));
+    return diff == 0;
+}
+
+static enum MHD_Result answer_get(req *r) {
+    srv_state *st = r->st;
+    sbuf b = {0};
+    switch (r->route) {
+    case RT_HEALTH:
+        if (!atomic_load(&st->healthy))
+            return fail(r, 503, "Unhealthy", "unhealthy: the last embedding call failed");
+        sb_puts(&b, "{\"status\":\"ok\"}");
+        return respond(r, 200, &b, "application/json", NULL, NULL);
+    case RT_READY:
+        if (atomic_load(&st->draining))
+            return fail(r, 503, "Unhealthy", "draining: the server is shutting down");
+        sb_puts(&b, "{\"status\":\"ready\"}");
+        return respond(r, 200, &b, "application/json", NULL, NULL);
+    case RT_METRICS:
+        srv_metrics_render(st->metrics, &b, st->cfg->served_name, !atomic_load(&st->draining),
+                           atomic_load(&st->healthy), srv_http_connections(st->http));
+        return respond(r, 200, &b, "text/plain; version=0.0.4; charset=utf-8", NULL, NULL);
+    case RT_INFO:
+        srv_render_info(st->sm, st->cfg, &b);
+        return respond(r, 200, &b, "application/json", NULL, NULL);
+    case RT_MODELS:
+        srv_render_models(st->cfg, st->metrics->start_time, &b);
+        return respond(r, 200, &b, "application/json", NULL, NULL);
+    default:
+        return fail(r, 404, "NotFound", "not found");
+    }
+}
+
+static enum MHD_Result begin(req *r, const char *url, const char *method) {
+    srv_state *st = r->st;
+    const srv_config *cfg = st->cfg;
+    for (size_t i = 0; i < sizeof k_routes / sizeof k_routes[0]; i++)
+        if (strcmp(url, k_routes[i].path) == 0)
+            r->def = &k_routes[i];
+    r->api = strncmp(url, "/v1/", 4) == 0 || strcmp(url, "/embeddings") == 0 ? API_OPENAI : API_TEI;
+    if (!r->def) {
+        r->route = RT_OTHER;
+        return fail(r, 404, "NotFound", "no such route (POST /v1/embeddings, POST /embed, GET "
+                                        "/health, /ready, /info, /metrics, /v1/models)");
+    }
+    r->route = r->def->metric;
+    bool is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (r->def->post ? strcmp(method, "POST") != 0 : !is_get)
+        return fail(r, 405, "MethodNotAllowed", "method not allowed on this route");
+    if (r->def->auth && cfg->api_key && !authorized(r))
+        return fail(r, 401, "Unauthorized",
+                    "missing or wrong API key (send the header Authorization: Bearer KEY)");
+    if (!r->def->post)
+        return answer_get(r);
+
+    if (atomic_load(&st->stopping))
+        return fail(r, 503, "Unhealthy", "the server is shutting down");
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    int64_t length = -1;
+    if (cl) {
+        char *end;
+        unsigned long long v = strtoull(cl, &end, 10);
+        length = (*end || v > (unsigned long long)INT64_MAX) ? INT64_MAX : (int64_t)v;
+    }
+    if (length > cfg->max_body_bytes) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "request body larger than %lld bytes (--max-body-bytes)",
+                 (long long)cfg->max_body_bytes);
+        return fail(r, 413, "Validation", msg);
+    }
+    if (atomic_fetch_add(&st->metrics->in_flight, 1) >= cfg->max_concurrent) {
+        atomic_fetch_sub(&st->metrics->in_flight, 1);
+        return fail(r, 503, "Overloaded", "model is overloaded: too many concurrent requests");
+    }
+    r->has_slot = true;
+    if (length > 0) { /* the whole body in one allocation, counted before reading */
+        if (!reserve_bytes(r, length + 1))
+            return fail(r, 503, "Overloaded", "too many request bytes buffered; retry later");
+        r->body = malloc((size_t)length + 1);
+        if (!r->body)
+            return fail(r, 503, "Overloaded", "out of memory for the request body");
+        r->cap = (size_t)length + 1;
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result upload(req *r, const char *data, size_t n) {
+    const srv_config *cfg = r->st->cfg;
+    if (srv_now() - r->t0 > cfg->request_timeout_s) {
+        r->status = 408; /* slow sender: close without reading more */
+        return MHD_NO;
+    }
+    if (r->discarding)
+        return MHD_YES;
+    if ((int64_t)(r->len + n) > cfg->max_body_bytes) {
+        srv_error_set(&r->late_error, 413, "Validation",
+                      "request body larger than %lld bytes (--max-body-bytes)",
+                      (long long)cfg->max_body_bytes);
+        r->discarding = true;
+        release_body(r);
+        return MHD_YES;
+    }
+    if (r->len + n + 1 > r->cap) { /* chunked: grow, counting what is held */
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        if ((int64_t)cap > cfg->max_body_bytes + 1)
+            cap = (size_t)cfg->max_body_bytes + 1;
+        char *p = reserve_bytes(r, (int64_t)(cap - r->cap)) ? realloc(r->body, cap) : NULL;
+        if (!p) {
+            srv_error_set(&r->late_error, 503, "Overloaded",
+                          "too many request bytes buffered; retry later");
+            r->discarding = true;
+            release_body(r);
+            return MHD_YES;
+        }
+        r->body = p;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    return MHD_YES;
+}
+
+static enum MHD_Result dispatch(req *r) {
+    srv_state *st = r->st;
+    if (r->discarding)
+        return respond_error(r, &r->late_error);
+    srv_error err;
+    srv_job *job = NULL;
+    srv_api api = r->route == RT_OPENAI ? API_OPENAI : API_TEI;
+    bool ok = srv_parse_embed(st->sm, st->cfg, api, r->body ? r->body : "", r->len, &r->opts, &job,
+                              &err);
+    release_body(r);
+    if (!ok)
+        return respond_error(r, &err);
+    r->job = job;
+    job->owner = r;
+    srv_hist_observe(&st->metrics->request_inputs, (double)job->n);
+    atomic_fetch_add(&st->metrics->truncated_total, (uint64_t)r->opts.n_truncated);
+    /* counted before the check, so shutdown either sees the job or refuses it */
+    atomic_fetch_add(&st->jobs_active, 1);
+    if (atomic_load(&st->refuse_jobs)) {
+        atomic_fetch_sub(&st->jobs_active, 1);
+        return fail(r, 503, "Unhealthy", "the server is shutting down");
+    }
+    /* suspend before the job can finish, so the worker's resume always follows it */
+    pthread_mutex_lock(&r->mu);
+    MHD_suspend_connection(r->conn);
+    r->suspended = true;
+    pthread_mutex_unlock(&r->mu);
+    srv_batcher_submit(st->batcher, job);
+    return MHD_YES;
+}
+
+void srv_http_job_done(srv_job *job, void *user) {
+    srv_state *st = user;
+    req *r = job->owner;
+    pthread_mutex_lock(&r->mu);
+    r->job_done = true;
+    if (r->suspended) {
+        r->suspended = false;
+        MHD_resume_connection(r->conn);
+    }
+    pthread_mutex_unlock(&r->mu);
+    /* after the resume: MHD_stop_daemon accepts connections being resumed */
+    atomic_fetch_sub(&st->jobs_active, 1);
+}
+
+static enum MHD_Result resumed(req *r) {
+    srv_state *st = r->st;
+    pthread_mutex_lock(&r->mu);
+    if (!r->job_done) { /* called early: wait for the worker again */
+        MHD_suspend_connection(r->conn);
+        r->suspended = true;
+        pthread_mutex_unlock(&r->mu);
+        return MHD_YES;
+    }
+    pthread_mutex_unlock(&r->mu);
+    srv_job *job = r->job;
+    if (job->status != EMBER_OK) {
+        if (job->cancelled)
+            return fail(r, 503, "Unhealthy", "the server is shutting down");
+        if (job->status == EMBER_E_INTERNAL || job->status == EMBER_E_NOMEM)
+            atomic_store(&st->healthy, 0);
+        srv_error e;
+        srv_error_set(&e, 500, "Backend", "embedding failed: %s", job->error);
+        return respond_error(r, &e);
+    }
+    atomic_store(&st->healthy, 1);
+    sbuf b = {0};
+    if (!srv_render_embed(st->sm, st->cfg, &r->opts, job, &b)) {
+        sb_free(&b);
+        return fail(r, 500, "Backend", "out of memory writing the response");
+    }
+    return respond(r, 200, &b, "application/json", NULL, NULL);
+}
+
+static void copy_printable(char *dst, size_t cap, const char *src) {
+    size_t i = 0;
+    for (; src && src[i] && i + 1 < cap; i++) {
+        unsigned char c = (unsigned char)src[i];
+        dst[i] = c > 0x20 && c < 0x7f && c != '"' && c != '\\' ? (char)c : '?';
+    }
+    dst[i] = '\0';
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **con_cls) {
+    (void)version;
+    srv_state *st = cls;
+    req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->st = st;
+        r->conn = c;
+        r->t0 = srv_now();
+        pthread_mutex_init(&r->mu, NULL);
+        copy_printable(r->method, sizeof r->method, method);
+        copy_printable(r->path, sizeof r->path, url);
+        snprintf(r->remote, sizeof r->remote, "-");
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr) {
+            const struct sockaddr *sa = ci->client_addr;
+            if (sa->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                          r->remote, sizeof r->remote);
+            else if (sa->sa_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                          r->remote, sizeof r->remote);
+        }
+        atomic_fetch_add(&st->open_requests, 1);
+        *con_cls = r;
+        return begin(r, url, method);
+    }
+    if (r->responded) { /* answered early: drop whatever body still comes */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->job)
+        return resumed(r);
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        return upload(r, upload_data, n);
+    }
+    return dispatch(r);
+}
+
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    srv_state *st = cls;
+    if (st->cfg->verbose < 1)
+        return; /* hostile clients would otherwise fill the log */
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && line[n - 1] == '\n')
+        line[--n] = '\0';
+    fprintf(stderr, "ember serve: http: %s\n", line);
+}
+
+srv_http *srv_http_start(srv_state *st, int *port) {
+    const srv_config *cfg = st->cfg;
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", cfg->port);
+    int gai = getaddrinfo(cfg->host, portstr, &hints, &ai);
+    if (gai != 0 || !ai) {
+        fprintf(stderr, "ember serve: cannot resolve --host %s: %s\n", cfg->host, gai_strerror(gai));
+        return NULL;
+    }
+    srv_http *h = calloc(1, sizeof *h);
+    if (!h) {
+        freeaddrinfo(ai);
+        return NULL;
+    }
+    h->st = st;
+    unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, handler, st, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        st, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, completed, st,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!h->daemon) {
+        fprintf(stderr, "ember serve: cannot listen on %s:%d (in use, or not an address of this "
+                        "machine?)\n",
+                cfg->host, cfg->port);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    *port = di ? di->port : cfg->port;
+    return h;
+}
+
+void srv_http_quiesce(srv_http *h) {
+    MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+int64_t srv_http_connections(srv_http *h) {
+    if (!h || !h->daemon)
+        return 0;
+    const union MHD_DaemonInfo *di =
+        MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return di ? (int64_t)di->num_connections : 0;
+}
+
+void srv_http_stop(srv_http *h) {
+    if (!h)
+        return;
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}
