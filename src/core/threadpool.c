@@ -4,8 +4,11 @@
  * Protocol: the caller publishes (fn, arg, n_tasks), resets the task counter
  * and bumps `generation`. Each worker that sees a new generation takes tasks
  * until none are left and then increments `finished`. The caller, after its
- * own share, waits for finished == n_workers. Sleeping workers are woken by a
- * condition variable only when some are actually asleep.
+ * own share, waits for finished == n_workers. Both sides spin briefly and
+ * then sleep on a condition variable: spinning alone stalls whole scheduler
+ * slices when another thread of the process (an HTTP server's, say) holds a
+ * CPU the spinner is waiting for. Sleepers are signalled only when some are
+ * actually asleep (seq_cst flags on both sides, Dekker-style).
  */
 #include "threadpool.h"
 
@@ -25,8 +28,9 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* Spin iterations before a worker goes to sleep (~tens of microseconds). */
-#define SPIN_ITERS 20000
+/* Spin iterations before sleeping: a few tens of microseconds, longer than
+ * the gap between two ops of a forward pass. */
+#define SPIN_ITERS 4000
 
 struct ember_pool {
     int n_threads;
@@ -40,10 +44,12 @@ struct ember_pool {
     atomic_uint generation;
     atomic_int finished;
     atomic_int sleeping;
+    atomic_int caller_sleeping;
     atomic_bool stop;
 
     pthread_mutex_t mutex;
-    pthread_cond_t wake;
+    pthread_cond_t wake; /* workers wait for a new generation */
+    pthread_cond_t done; /* the caller waits for the last worker */
 };
 
 typedef struct {
@@ -87,7 +93,12 @@ static void *worker_main(void *argp) {
             return NULL;
         seen = gen;
         run_tasks(p, wa.index);
-        atomic_fetch_add_explicit(&p->finished, 1, memory_order_release);
+        int now = atomic_fetch_add(&p->finished, 1) + 1; /* seq_cst: pairs with caller_sleeping */
+        if (now == p->n_threads - 1 && atomic_load(&p->caller_sleeping)) {
+            pthread_mutex_lock(&p->mutex);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mutex);
+        }
     }
 }
 
@@ -101,6 +112,7 @@ ember_status ember_pool_create(int n_threads, ember_pool **out) {
     p->n_threads = n_threads;
     pthread_mutex_init(&p->mutex, NULL);
     pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
     if (n_threads > 1) {
         p->workers = ember_calloc((size_t)n_threads - 1, sizeof(pthread_t), "thread pool");
         if (!p->workers) {
@@ -139,6 +151,7 @@ void ember_pool_free(ember_pool *p) {
         pthread_join(p->workers[i - 1], NULL);
     pthread_mutex_destroy(&p->mutex);
     pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done);
     free(p->workers);
     free(p);
 }
@@ -166,6 +179,16 @@ void ember_pool_run(ember_pool *p, ember_task_fn fn, void *arg, int64_t n_tasks)
     }
     run_tasks(p, 0);
     int workers = p->n_threads - 1;
-    while (atomic_load_explicit(&p->finished, memory_order_acquire) < workers)
-        cpu_relax();
+    for (int spins = 0; atomic_load_explicit(&p->finished, memory_order_acquire) < workers; spins++) {
+        if (spins < SPIN_ITERS) {
+            cpu_relax();
+            continue;
+        }
+        pthread_mutex_lock(&p->mutex);
+        atomic_store(&p->caller_sleeping, 1);
+        while (atomic_load(&p->finished) < workers)
+            pthread_cond_wait(&p->done, &p->mutex);
+        atomic_store(&p->caller_sleeping, 0);
+        pthread_mutex_unlock(&p->mutex);
+    }
 }
