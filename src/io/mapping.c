@@ -84,6 +84,16 @@ ember_status ember_mapping_wrap(const void *data, size_t size, const char *name,
     return EMBER_OK;
 }
 
+void ember_mapping_advise_random(ember_mapping *m, const void *p, size_t len) {
+    mapping_impl *mi = (mapping_impl *)m;
+    if (!m || !(mi->flags & OWNS_MAP) || len == 0)
+        return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = (uintptr_t)p & ~(page - 1);
+    uintptr_t end = ((uintptr_t)p + len + page - 1) & ~(page - 1);
+    madvise((void *)start, end - start, MADV_RANDOM);
+}
+
 void ember_mapping_drop_pages(ember_mapping *m, const void *p, size_t len) {
     mapping_impl *mi = (mapping_impl *)m;
     if (!m || !(mi->flags & OWNS_MAP) || len == 0)

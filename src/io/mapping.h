@@ -27,6 +27,10 @@ ember_status ember_mapping_open(const char *path, ember_mapping **out);
 ember_status ember_mapping_wrap(const void *data, size_t size, const char *name,
                                 ember_mapping **out);
 ember_mapping *ember_mapping_retain(ember_mapping *m);
+/* Access to [p, p + len) will be random (an embedding table gathered by
+ * token id): no read-ahead or fault-around, so only the rows actually used
+ * become resident. */
+void ember_mapping_advise_random(ember_mapping *m, const void *p, size_t len);
 /* Tells the kernel the pages wholly inside [p, p + len) will not be read
  * again soon (their copy in a packed layout is used instead), so they leave
  * the process's resident set. Reading them later stays valid. */

@@ -143,6 +143,8 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
     if (t->dtype == EMBER_DT_F32 && t->map && ((uintptr_t)t->data % sizeof(float)) == 0) {
         w->data = t->data; /* zero-copy: the weight holds the mapping alive */
         w->map = ember_mapping_retain(t->map);
+        if (kind == EMBER_W_TABLE)
+            ember_mapping_advise_random(w->map, t->data, (size_t)t->nbytes);
     } else {
         float *dst = ember_aligned_alloc(n * sizeof(float), t->name);
         if (!dst)

@@ -60,10 +60,6 @@ typedef struct ember_gemm_tile {
     int64_t lda;
     const float *bp;
     int64_t ldb;      /* row stride of B; 0 = EMBER_GEMM_NR (a packed panel) */
-    /* B is a bf16 panel instead: per k, 8 uint32 lanes, lane i holding
-     * column i in its low half and column i + 8 in its high half, so that
-     * widening to fp32 is one shift and one mask (ldb then counts lanes). */
-    const uint32_t *bp_bf16;
     float *c;
     int64_t ldc;
     const float *init;

@@ -7,7 +7,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/dtype.h"
 #include "drivers/driver.h"
 #include "kernels.h"
 
@@ -118,16 +117,8 @@ static void ref_gemm_tile(const ember_gemm_tile *t) {
     for (int64_t k = 0; k < t->kc; k++)
         for (int i = 0; i < t->mr; i++) {
             float a = t->a[i * t->lda + k];
-            for (int j = 0; j < t->nr; j++) {
-                float b;
-                if (t->bp_bf16) {
-                    uint32_t lane = t->bp_bf16[k * ldb + (j & 7)];
-                    b = ember_bf16_to_f32((uint16_t)(j < 8 ? lane & 0xffff : lane >> 16));
-                } else {
-                    b = t->bp[k * ldb + j];
-                }
-                acc[i][j] += a * b;
-            }
+            for (int j = 0; j < t->nr; j++)
+                acc[i][j] += a * t->bp[k * ldb + j];
         }
     for (int i = 0; i < t->mr; i++) {
         float *c = t->c + i * t->ldc;

@@ -97,8 +97,7 @@ static inline __m256i nr_mask(int nr, int half) {
         c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);                      \
     }
 
-static inline __attribute__((always_inline)) void gemm_kernel(const ember_gemm_tile *t, const int MR,
-                                                              const int BF16) {
+static inline __attribute__((always_inline)) void gemm_kernel(const ember_gemm_tile *t, const int MR) {
     const int full = t->nr == EMBER_GEMM_NR;
     const __m256i m0 = nr_mask(t->nr, 0), m1 = nr_mask(t->nr, 1);
     const int64_t kc = t->kc, lda = t->lda;
@@ -121,19 +120,9 @@ static inline __attribute__((always_inline)) void gemm_kernel(const ember_gemm_t
     const float *a0 = t->a, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda,
                 *a5 = a4 + lda;
     const float *b = t->bp;
-    const uint32_t *b16 = t->bp_bf16;
     const int64_t ldb = t->ldb ? t->ldb : EMBER_GEMM_NR;
-    const __m256i hi_mask = _mm256_set1_epi32((int)0xffff0000u);
     for (int64_t k = 0; k < kc; k++) {
-        __m256 b0, b1;
-        if (BF16) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(b16 + k * ldb));
-            b0 = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-            b1 = _mm256_castsi256_ps(_mm256_and_si256(v, hi_mask));
-        } else {
-            b0 = _mm256_loadu_ps(b + k * ldb);
-            b1 = _mm256_loadu_ps(b + k * ldb + 8);
-        }
+        const __m256 b0 = _mm256_loadu_ps(b + k * ldb), b1 = _mm256_loadu_ps(b + k * ldb + 8);
         GEMM_ROW_FMA(0)
         GEMM_ROW_FMA(1)
         GEMM_ROW_FMA(2)
@@ -193,24 +182,13 @@ static inline __attribute__((always_inline)) void gemm_kernel(const ember_gemm_t
 }
 
 static void gemm_kernel_dispatch(const ember_gemm_tile *t) {
-    if (t->bp_bf16) {
-        switch (t->mr) {
-        case 6: gemm_kernel(t, 6, 1); break;
-        case 5: gemm_kernel(t, 5, 1); break;
-        case 4: gemm_kernel(t, 4, 1); break;
-        case 3: gemm_kernel(t, 3, 1); break;
-        case 2: gemm_kernel(t, 2, 1); break;
-        default: gemm_kernel(t, 1, 1); break;
-        }
-        return;
-    }
     switch (t->mr) {
-    case 6: gemm_kernel(t, 6, 0); break;
-    case 5: gemm_kernel(t, 5, 0); break;
-    case 4: gemm_kernel(t, 4, 0); break;
-    case 3: gemm_kernel(t, 3, 0); break;
-    case 2: gemm_kernel(t, 2, 0); break;
-    default: gemm_kernel(t, 1, 0); break;
+    case 6: gemm_kernel(t, 6); break;
+    case 5: gemm_kernel(t, 5); break;
+    case 4: gemm_kernel(t, 4); break;
+    case 3: gemm_kernel(t, 3); break;
+    case 2: gemm_kernel(t, 2); break;
+    default: gemm_kernel(t, 1); break;
     }
 }
 
