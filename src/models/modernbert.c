@@ -19,12 +19,13 @@
 #include "core/util.h"
 #include "models/arch.h"
 
-typedef struct mb_layer {
+typedef struct mb_layer mb_layer;
+struct mb_layer {
     ember_weight attn_norm_g, attn_norm_b; /* absent on layer 0 */
     ember_weight wqkv, wqkv_b, wo, wo_b;
     ember_weight mlp_norm_g, mlp_norm_b;
     ember_weight wi, wi_b, wo2, wo2_b;
-} mb_layer;
+};
 
 typedef struct mb_weights {
     ember_weight tok, norm_g, norm_b, final_g, final_b;
@@ -155,7 +156,32 @@ static size_t mb_arena_bytes(const ember_hparams *hp, int64_t t) {
     return ember_arena_need(t * h * f) * 3 +    /* x, attention context, normed */
            ember_arena_need(t * 3 * h * f) +    /* qkv                          */
            ember_arena_need(c * 2 * inter * f) + /* Wi output, one chunk        */
-           ember_arena_need(c * inter * f);     /* GeGLU output, one chunk      */
+           ember_arena_need(c * inter * f) +    /* GeGLU output, one chunk      */
+           ember_arena_need(t * 3 * h * f) +    /* first-token last layer: q    */
+           ember_arena_need(t * h * f) * 3;     /* ... x, context, normed       */
+}
+
+static const ember_weight *opt(const ember_weight *w);
+
+/* The MLP of rows [0, rows) of x (in place: x += Wo2(GeGLU(LN(x) Wi))), in
+ * chunks of at most `chunk` rows. */
+static ember_status mlp(const ember_hparams *hp, const struct mb_layer *y, const ember_driver_ops *op,
+                        void *dctx, float *x, float *normed, float *gate, float *act, int64_t rows,
+                        int64_t chunk) {
+    const int64_t H = hp->hidden_size, I = hp->intermediate_size;
+    EMBER_TRY(op->layer_norm(dctx, x, NULL, &y->mlp_norm_g, opt(&y->mlp_norm_b),
+                             hp->layer_norm_eps, rows, H, normed));
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+        const int64_t n = rows - r0 < chunk ? rows - r0 : chunk;
+        ember_linear_args ai = {.x = normed + r0 * H, .ldx = H, .rows = n, .w = &y->wi,
+                                .bias = opt(&y->wi_b), .y = gate, .ldy = 2 * I};
+        EMBER_TRY(op->linear(dctx, &ai));
+        EMBER_TRY(op->geglu(dctx, gate, n, I, act));
+        ember_linear_args a2 = {.x = act, .ldx = I, .rows = n, .w = &y->wo2, .bias = opt(&y->wo2_b),
+                                .residual = x + r0 * H, .ldr = H, .y = x + r0 * H, .ldy = H};
+        EMBER_TRY(op->linear(dctx, &a2));
+    }
+    return EMBER_OK;
 }
 
 static const ember_weight *opt(const ember_weight *w) { return w->data ? w : NULL; }
@@ -196,6 +222,34 @@ static ember_status mb_forward(const ember_hparams *hp, const void *wp, const em
                               .head_dim = hp->head_dim, .positions = b->positions,
                               .table = global ? &w->rope_global : &w->rope_local};
         EMBER_TRY(op->rope(dctx, &rp));
+        if (b->first_only && l == hp->n_layers - 1) {
+            /* CLS pooling: the rest of the last layer only for first tokens */
+            const int64_t n = b->seqs.n_seqs;
+            float *qf, *xf, *cf, *nf;
+            EMBER_ARENA_ALLOC(arena, qf, n * 3 * H); /* (n, 3H) first-token rows of qkv */
+            EMBER_ARENA_ALLOC(arena, xf, n * H);     /* (n, H)  first-token rows of x   */
+            EMBER_ARENA_ALLOC(arena, cf, n * H);     /* (n, H)  attention output        */
+            EMBER_ARENA_ALLOC(arena, nf, n * H);     /* (n, H)  normed                  */
+            ember_weight qview = {.kind = EMBER_W_TABLE, .dtype = EMBER_DT_F32, .rows = T,
+                                  .cols = 3 * H, .data = qkv, .name = "qkv"};
+            ember_weight xview = {.kind = EMBER_W_TABLE, .dtype = EMBER_DT_F32, .rows = T,
+                                  .cols = H, .data = x, .name = "hidden"};
+            EMBER_TRY(op->gather(dctx, &qview, b->seqs.start_dev, n, qf, 0));
+            EMBER_TRY(op->gather(dctx, &xview, b->seqs.start_dev, n, xf, 0));
+            ember_attn_args af = {.qkv = qkv, .ld_qkv = 3 * H, .seqs = &b->seqs,
+                                  .n_heads = hp->n_heads, .head_dim = hp->head_dim, .scale = scale,
+                                  .window = global ? 0 : hp->local_attention / 2, .out = cf,
+                                  .ld_out = H, .first_only = 1, .q = qf, .ld_q = 3 * H};
+            EMBER_TRY(op->attention(dctx, &af));
+            ember_linear_args ao = {.x = cf, .ldx = H, .rows = n, .w = &y->wo, .bias = opt(&y->wo_b),
+                                    .residual = xf, .ldr = H, .y = xf, .ldy = H};
+            EMBER_TRY(op->linear(dctx, &ao));
+            EMBER_TRY(mlp(hp, y, op, dctx, xf, nf, gate, act, n, C));
+            EMBER_TRY(op->layer_norm(dctx, xf, NULL, &w->final_g, opt(&w->final_b), eps, n, H, xf));
+            *hidden = xf;
+            *compact = 1;
+            return EMBER_OK;
+        }
         ember_attn_args at = {.qkv = qkv, .ld_qkv = 3 * H, .seqs = &b->seqs,
                               .n_heads = hp->n_heads, .head_dim = hp->head_dim, .scale = scale,
                               .window = global ? 0 : hp->local_attention / 2, .out = ctx,
@@ -204,19 +258,7 @@ static ember_status mb_forward(const ember_hparams *hp, const void *wp, const em
         ember_linear_args ao = {.x = ctx, .ldx = H, .rows = T, .w = &y->wo, .bias = opt(&y->wo_b),
                                 .residual = x, .ldr = H, .y = x, .ldy = H};
         EMBER_TRY(op->linear(dctx, &ao));
-        EMBER_TRY(op->layer_norm(dctx, x, NULL, &y->mlp_norm_g, opt(&y->mlp_norm_b), eps, T, H,
-                                 normed));
-        for (int64_t r0 = 0; r0 < T; r0 += C) {
-            const int64_t rows = T - r0 < C ? T - r0 : C;
-            ember_linear_args ai = {.x = normed + r0 * H, .ldx = H, .rows = rows, .w = &y->wi,
-                                    .bias = opt(&y->wi_b), .y = gate, .ldy = 2 * I};
-            EMBER_TRY(op->linear(dctx, &ai));
-            EMBER_TRY(op->geglu(dctx, gate, rows, I, act));
-            ember_linear_args a2 = {.x = act, .ldx = I, .rows = rows, .w = &y->wo2,
-                                    .bias = opt(&y->wo2_b), .residual = x + r0 * H, .ldr = H,
-                                    .y = x + r0 * H, .ldy = H};
-            EMBER_TRY(op->linear(dctx, &a2));
-        }
+        EMBER_TRY(mlp(hp, y, op, dctx, x, normed, gate, act, T, C));
     }
     EMBER_TRY(op->layer_norm(dctx, x, NULL, &w->final_g, opt(&w->final_b), eps, T, H, x));
     *hidden = x;
