@@ -234,8 +234,9 @@ static ember_status run(const ember_tokenizer *t, ember_encoding *enc, const cha
         }
         if (nb->len > UINT32_MAX / 8)
             return ember_error(EMBER_E_INVALID_ARGUMENT, "normalized text too long");
-        EMBER_TRY(ember_tok_added_split(t, &t->trie_norm, nb->b + start, nb->al + start,
-                                        nb->len - start, (uint32_t)start, enc, 1));
+        if (nb->len > start) /* an empty piece yields nothing (and nb->b may be NULL) */
+            EMBER_TRY(ember_tok_added_split(t, &t->trie_norm, nb->b + start, nb->al + start,
+                                            nb->len - start, (uint32_t)start, enc, 1));
     }
     /* 3. pre-tokenize */
     int cur = 1, buf = 0;
