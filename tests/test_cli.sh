@@ -33,6 +33,23 @@ for g, w in zip(got, want):
 print("cli: %d embeddings match the golden" % len(got))
 PY
 
+# NumPy output: the same vectors as the JSON Lines, as float32 [n, 64]
+"$EMBER" embed -m "$CASE" -f ids --input "$CASE/ids.txt" --output-format npy -o "$TMP/out.npy"
+python3 - "$TMP/out.npy" "$TMP/out.jsonl" <<'PY'
+import array, ast, json, sys
+data = open(sys.argv[1], "rb").read()
+assert data[:8] == b"\x93NUMPY\x01\x00", data[:8]
+hlen = data[8] | data[9] << 8
+header = ast.literal_eval(data[10:10 + hlen].decode())
+rows = [json.loads(l)["embedding"] for l in open(sys.argv[2])]
+assert header["descr"] == "<f4" and header["shape"] == (len(rows), 64), header
+vals = array.array("f")
+vals.frombytes(data[10 + hlen:])
+flat = [x for r in rows for x in r]
+assert len(vals) == len(flat) and all(abs(a - b) <= 1e-7 * max(1, abs(b)) for a, b in zip(vals, flat))
+print("cli: npy matches jsonl")
+PY
+
 # options: Matryoshka dimensions re-normalized; raw pooled vectors
 "$EMBER" embed -m "$CASE" -f ids --dimensions 16 "101 1000 1001 102" | python3 -c '
 import json,sys; e=json.loads(sys.stdin.readline())["embedding"]; assert len(e)==16 and abs(sum(x*x for x in e)-1)<1e-5'

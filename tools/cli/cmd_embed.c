@@ -1,7 +1,8 @@
 /*
  * cmd_embed.c — `ember embed`: texts or token ids in, JSON Lines out,
- * {"index": i, "embedding": [...]} in input order. Input is processed in
- * chunks so any amount streams through bounded memory.
+ * {"index": i, "embedding": [...]} in input order, or a NumPy .npy file
+ * (float32, one row per input) for large jobs. Input is processed in chunks
+ * so any amount streams through bounded memory.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,24 @@
 #include "cli.h"
 
 #define CHUNK 4096 /* inputs per call: large enough for length-sorted batches */
+
+/* NumPy .npy v1.0 header for a little-endian float32 C-order [n, dim]
+ * array, padded to 128 bytes so it can be rewritten in place once n is known
+ * (the data is written as the host stores floats: little-endian on x86-64
+ * and arm64, the platforms Ember runs on). */
+static void write_npy_header(FILE *f, int64_t n, int32_t dim) {
+    char dict[118];
+    int len = snprintf(dict, sizeof dict,
+                       "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %d), }",
+                       (long long)n, dim);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc(118, f); /* header length, little-endian u16 */
+    fputc(0, f);
+    fwrite(dict, 1, (size_t)len, f);
+    for (int i = len; i < 117; i++)
+        fputc(' ', f);
+    fputc('\n', f);
+}
 
 static void help(void) {
     printf("usage: ember embed [-m MODEL] [options] [TEXT...]\n"
@@ -22,6 +41,7 @@ static void help(void) {
            "  -f, --input-format FMT   lines (one text per line, default), jsonl ({\"text\": ...}\n"
            "                           per line), ids (token ids per line, used as given)\n"
            "  -o, --output FILE        write to FILE instead of stdout\n"
+           "  --output-format F        jsonl (default) or npy (float32 array [n, dim]; needs --output)\n"
            "  --prompt TEXT            prepend TEXT to every text\n"
            "  --prompt-name NAME       prepend the model's prompt NAME (config_sentence_transformers)\n"
            "  --dimensions N           keep the first N dimensions (Matryoshka), re-normalized\n"
@@ -40,7 +60,7 @@ int cmd_embed(int argc, char **argv) {
     cli_input_format fmt = INPUT_LINES;
     ember_ctx_params cp = ember_ctx_default_params();
     ember_embed_options eo = ember_embed_default_options();
-    int verbose = 0;
+    int verbose = 0, npy = 0;
     char **texts = calloc((size_t)argc, sizeof(char *));
     int n_texts = 0;
     for (a.i = 1; a.i < argc; a.i++) {
@@ -53,6 +73,12 @@ int cmd_embed(int argc, char **argv) {
                 cli_die(2, "embed", "--input-format must be lines, jsonl or ids, not \"%s\"", a.value);
         } else if (cli_opt_value(&a, "--output", "-o"))
             output = a.value;
+        else if (cli_opt_value(&a, "--output-format", NULL)) {
+            if (strcmp(a.value, "npy") == 0)
+                npy = 1;
+            else if (strcmp(a.value, "jsonl") != 0)
+                cli_die(2, "embed", "--output-format must be jsonl or npy, not \"%s\"", a.value);
+        }
         else if (cli_opt_value(&a, "--prompt", NULL))
             prompt = a.value;
         else if (cli_opt_value(&a, "--prompt-name", NULL))
@@ -84,6 +110,8 @@ int cmd_embed(int argc, char **argv) {
         cli_die(2, "embed", "give texts as arguments or --input, not both");
     if (prompt && prompt_name)
         cli_die(2, "embed", "give --prompt or --prompt-name, not both");
+    if (npy && (!output || strcmp(output, "-") == 0))
+        cli_die(2, "embed", "--output-format npy needs --output FILE (the header is completed at the end)");
     if ((prompt || prompt_name) && fmt == INPUT_IDS)
         cli_die(2, "embed", "--prompt and --prompt-name apply to texts, not to --input-format ids");
     cli_setup_logging(verbose);
@@ -105,12 +133,14 @@ int cmd_embed(int argc, char **argv) {
         cli_die(1, "embed", "%s", ember_last_error());
 
     FILE *out = stdout;
-    if (output && strcmp(output, "-") != 0 && !(out = fopen(output, "w")))
+    if (output && strcmp(output, "-") != 0 && !(out = fopen(output, npy ? "wb" : "w")))
         cli_die(1, "embed", "cannot write %s", output);
     cli_input in;
     if (!cli_input_open(&in, fmt, input, texts, n_texts))
         return 1;
     int32_t dims = eo.dimensions > 0 ? eo.dimensions : ember_model_dim(m);
+    if (npy)
+        write_npy_header(out, 0, dims); /* rewritten with the row count at the end */
     float *vecs = malloc(sizeof(float) * (size_t)CHUNK * (size_t)dims);
     int64_t base = 0, truncated = 0, replaced = 0, tokens = 0;
     int rc = 0;
@@ -137,6 +167,11 @@ int cmd_embed(int argc, char **argv) {
         truncated += stats.n_truncated;
         replaced += stats.n_invalid_utf8;
         tokens += stats.n_tokens;
+        if (npy) {
+            fwrite(vecs, sizeof(float), (size_t)(n * dims), out);
+            base += n;
+            continue;
+        }
         for (int64_t i = 0; i < n; i++) {
             fprintf(out, "{\"index\":%lld,\"embedding\":[", (long long)(base + i));
             for (int32_t d = 0; d < dims; d++) {
@@ -156,6 +191,10 @@ int cmd_embed(int argc, char **argv) {
                 (long long)replaced);
     if (verbose)
         fprintf(stderr, "ember embed: %lld inputs, %lld tokens\n", (long long)base, (long long)tokens);
+    if (npy && rc == 0) {
+        fseek(out, 0, SEEK_SET);
+        write_npy_header(out, base, dims);
+    }
     if (fflush(out) != 0 || (out != stdout && fclose(out) != 0)) {
         fprintf(stderr, "ember embed: write error\n");
         rc = 1;
