@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
     ember_gemm_init(&g, 1);
     const ember_cpu_kernels *k = ember_cpu_kernels_best();
     float *scratch = ember_aligned_alloc(sizeof(float) * ember_gemm_scratch_floats() * (size_t)nth, "s");
-    printf("kernels %s, %s, %d threads\n", k->name, ember_gemm_name(&g), nth);
+    printf("kernels %s, %s, %d threads\n", k->name, ember_gemm_name(&g, k), nth);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int m = shapes[s].m, n = shapes[s].n, kk = shapes[s].k;
         float *x = malloc(sizeof(float) * (size_t)m * kk), *w = malloc(sizeof(float) * (size_t)n * kk);

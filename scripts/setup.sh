@@ -16,6 +16,7 @@ build_pkgs=(
 test_pkgs=(
   clang libclang-rt-14-dev  # libFuzzer targets and sanitizer runtime
   curl                      # HTTP client for server tests
+  libsimde-dev              # portable AVX-512 intrinsics: tests the AVX-512 kernels on any x86-64
   python3                   # small test helpers (no third-party modules)
 )
 

@@ -59,16 +59,40 @@ static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, i
                     w[c * K + k] = (float)lrintf(w[c * K + k] / s) * s;
             }
     float *bias = rand_vec((size_t)N, 0.5f), *res = rand_vec((size_t)(M * N), 1.0f);
-    float *want = malloc(sizeof(float) * (size_t)(M * N));
-    for (int64_t r = 0; r < M; r++)
-        for (int64_t c = 0; c < N; c++) {
-            double s = 0;
+    /* Tables with a bf16 or int8 dot product also round the activations:
+     * to bf16, or to 8 bits per block of 32 (modelled exactly by the
+     * reference conversions, which the tests below check separately). */
+    float *x_fast = malloc(sizeof(float) * (size_t)(M * K));
+    memcpy(x_fast, x, sizeof(float) * (size_t)(M * K));
+    if (dtype == EMBER_DTYPE_BF16 && g_fast->gemm_tile_bf16)
+        for (int64_t i = 0; i < M * K; i++)
+            x_fast[i] = ember_bf16_to_f32(ember_f32_to_bf16(x[i]));
+    if (dtype == EMBER_DTYPE_INT8 && g_fast->gemm_tile_q8) {
+        int64_t ldq = (K + 31) / 32 * 32, nb = ldq / 32;
+        uint8_t *q = malloc((size_t)ldq);
+        float *sc = malloc(sizeof(float) * (size_t)nb);
+        for (int64_t r = 0; r < M; r++) {
+            ember_ref_quant_a_q8(x + r * K, K, 1, K, q, ldq, sc, nb);
             for (int64_t k = 0; k < K; k++)
-                s += (double)x[r * K + k] * w[c * K + k];
-            float v = (float)s + (use_bias ? bias[c] : 0.0f);
-            v = ember_ref_act(act, v);
-            want[r * N + c] = residual_mode ? v + res[r * N + c] : v;
+                x_fast[r * K + k] = (float)((int)q[k] - 128) * sc[k / 32];
         }
+        free(q);
+        free(sc);
+    }
+    float *want = malloc(sizeof(float) * (size_t)(M * N)), *want_fast = malloc(sizeof(float) * (size_t)(M * N));
+    for (int variant = 0; variant < 2; variant++) {
+        const float *xv = variant ? x_fast : x;
+        float *out = variant ? want_fast : want;
+        for (int64_t r = 0; r < M; r++)
+            for (int64_t c = 0; c < N; c++) {
+                double s = 0;
+                for (int64_t k = 0; k < K; k++)
+                    s += (double)xv[r * K + k] * w[c * K + k];
+                float v = (float)s + (use_bias ? bias[c] : 0.0f);
+                v = ember_ref_act(act, v);
+                out[r * N + c] = residual_mode ? v + res[r * N + c] : v;
+            }
+    }
     ember_weight wt = {.kind = EMBER_W_MATRIX, .dtype = EMBER_DT_F32, .rows = N, .cols = K,
                        .data = w, .name = "w"};
     ember_weight bt = {.kind = EMBER_W_VECTOR, .dtype = EMBER_DT_F32, .rows = 1, .cols = N,
@@ -90,7 +114,7 @@ static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, i
                                    .residual = residual_mode == 2 ? y : residual_mode ? res : NULL,
                                    .ldr = N, .y = y, .ldy = N};
             ember_gemm_linear(&g, tables[ti], pool, scratch, &a);
-            double d = max_rel_diff(y, want, (size_t)(M * N));
+            double d = max_rel_diff(y, ti ? want_fast : want, (size_t)(M * N));
             CHECK(d < 2e-5, "gemm %s dtype %d M=%lld N=%lld K=%lld act=%d bias=%d res=%d prepack=%d: rel diff %.3g",
                   tables[ti]->name, dtype, (long long)M, (long long)N, (long long)K, act, use_bias,
                   residual_mode, prepack, d);
@@ -99,10 +123,12 @@ static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, i
         ember_gemm_release(&wt);
     }
     free(x);
+    free(x_fast);
     free(w);
     free(bias);
     free(res);
     free(want);
+    free(want_fast);
 }
 
 static void test_gemm_shape(ember_pool *pool, float *scratch, int64_t M, int64_t N, int64_t K,
@@ -131,6 +157,44 @@ static void test_gemm(void) {
         test_gemm_shape(pool, scratch, 9, 20, 30, EMBER_ACT_SILU, 1, 0);
         ember_aligned_free(scratch);
         ember_pool_free(pool);
+    }
+}
+
+/* The table's activation conversions give exactly the reference's values. */
+static void test_conversions(void) {
+    const int64_t lens[] = {1, 15, 16, 31, 32, 33, 100, 512};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        int64_t kc = lens[li], ld = 520;
+        float *a = rand_vec((size_t)(3 * ld), 4.0f);
+        a[5] = 0.0f;
+        for (int64_t k = 64; k < 96; k++) /* an all-zero block */
+            a[ld + k] = 0.0f;
+        if (g_fast->pack_a_bf16) {
+            uint16_t d1[3 * 520], d2[3 * 520];
+            memset(d1, 0xab, sizeof d1);
+            memset(d2, 0xab, sizeof d2);
+            ember_ref_pack_a_bf16(a, ld, 3, kc, d1, ld);
+            g_fast->pack_a_bf16(a, ld, 3, kc, d2, ld);
+            CHECK(memcmp(d1, d2, sizeof d1) == 0, "pack_a_bf16 kc=%lld differs", (long long)kc);
+        }
+        if (g_fast->quant_a_q8) {
+            uint8_t q1[3 * 520], q2[3 * 520];
+            float s1[3 * 17], s2[3 * 17];
+            memset(q1, 0, sizeof q1);
+            memset(q2, 0, sizeof q2);
+            memset(s1, 0, sizeof s1);
+            memset(s2, 0, sizeof s2);
+            ember_ref_quant_a_q8(a, ld, 3, kc, q1, ld, s1, 17);
+            g_fast->quant_a_q8(a, ld, 3, kc, q2, ld, s2, 17);
+            CHECK(memcmp(q1, q2, sizeof q1) == 0 && memcmp(s1, s2, sizeof s1) == 0,
+                  "quant_a_q8 kc=%lld differs", (long long)kc);
+            /* and the quantization itself: within half a step of each value */
+            for (int64_t k = 0; k < kc; k++) {
+                float v = (float)((int)q1[k] - 128) * s1[k / 32];
+                CHECK(fabsf(v - a[k]) <= 0.5f * s1[k / 32] * 1.0001f, "q8 of %g is %g", a[k], v);
+            }
+        }
+        free(a);
     }
 }
 
@@ -249,8 +313,13 @@ static void test_attention(void) {
 }
 
 int main(void) {
+#if defined(EMBER_TEST_AVX512_EMULATION)
+    g_fast = &ember_cpu_kernels_avx512_emulated;
+#else
     g_fast = ember_cpu_kernels_best();
+#endif
     printf("fast kernels: %s (cpu: %s)\n", g_fast->name, ember_cpu_features());
+    test_conversions();
     test_gemm();
     test_rows();
     test_attention();

@@ -11,6 +11,9 @@
  */
 #include <jansson.h>
 
+#if defined(EMBER_TEST_AVX512_EMULATION)
+#include "drivers/cpu/kernels.h"
+#endif
 #include "test_util.h"
 
 static double COS_MIN = 0.99999, ABS_MAX = 1e-4;
@@ -91,6 +94,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *dir = argv[1];
+#if defined(EMBER_TEST_AVX512_EMULATION)
+    ember_cpu_kernels_forced = &ember_cpu_kernels_avx512_emulated;
+    printf("kernels: %s\n", ember_cpu_kernels_avx512_emulated.name);
+#endif
     golden g = {0};
     char *ids_path = test_path(dir, "ids.txt"), *exp_path = test_path(dir, "expected.jsonl");
     CHECK(load_ids(ids_path, &g) == 0, "cannot read %s", ids_path);

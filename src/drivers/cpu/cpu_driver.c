@@ -3,11 +3,12 @@
  * ops split over a persistent thread pool, inner loops from the kernel table
  * chosen for this CPU (kernels.h).
  *
- * Matrix multiplies go to the packed GEMM (gemm.h), which picks OpenBLAS or
- * Ember's own kernels; everything else runs in the kernel table. Each op cuts
+ * Matrix multiplies go to Ember's packed GEMM (gemm.h) over the table's
+ * micro-kernels; everything else runs in the kernel table. Each op cuts
  * its work into tasks that the pool hands out; the calling thread works too.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 typedef struct cpu_impl {
     const ember_cpu_kernels *k;
     ember_gemm gemm;
-    char kernels_desc[96];
+    char kernels_desc[192];
 } cpu_impl;
 
 typedef struct cpu_ctx {
@@ -39,11 +40,46 @@ typedef struct cpu_ctx {
     size_t arena_bytes;
 } cpu_ctx;
 
+#if defined(EMBER_HAVE_X86)
+/* The AVX-512 table without the dot-product tiles this CPU lacks (Skylake-X
+ * has neither, Ice Lake VNNI only, Zen 4 and Sapphire Rapids both). */
+static ember_cpu_kernels g_avx512;
+static char g_avx512_name[48];
+static pthread_once_t g_avx512_once = PTHREAD_ONCE_INIT;
+static void make_avx512_table(void) {
+    const ember_cpu_caps *c = ember_cpu_caps_get();
+    g_avx512 = ember_cpu_kernels_avx512;
+    if (!c->avx512_bf16) {
+        g_avx512.gemm_tile_bf16 = NULL;
+        g_avx512.pack_a_bf16 = NULL;
+    }
+    if (!c->avx512_vnni) {
+        g_avx512.gemm_tile_q8 = NULL;
+        g_avx512.quant_a_q8 = NULL;
+    }
+    snprintf(g_avx512_name, sizeof g_avx512_name, "avx512%s%s", c->avx512_bf16 ? " bf16" : "",
+             c->avx512_vnni ? " vnni" : "");
+    g_avx512.name = g_avx512_name;
+}
+#endif
+
+const ember_cpu_kernels *ember_cpu_kernels_forced;
+
 const ember_cpu_kernels *ember_cpu_kernels_best(void) {
+    if (ember_cpu_kernels_forced)
+        return ember_cpu_kernels_forced;
 #if defined(EMBER_HAVE_X86)
     const ember_cpu_caps *c = ember_cpu_caps_get();
+    if (c->avx512f && c->avx512bw && c->avx512dq && c->avx512vl && c->fma) {
+        pthread_once(&g_avx512_once, make_avx512_table);
+        return &g_avx512;
+    }
     if (c->avx2 && c->fma)
         return &ember_cpu_kernels_avx2;
+#endif
+#if defined(EMBER_HAVE_NEON)
+    if (ember_cpu_caps_get()->neon)
+        return &ember_cpu_kernels_neon;
 #endif
     return &ember_cpu_kernels_ref;
 }
@@ -58,7 +94,7 @@ static ember_status cpu_init(const ember_driver_config *cfg, void **out) {
     ember_gemm_init(&impl->gemm, cfg->compute_dtype);
     impl->gemm.prepack = cfg->pack_weights;
     snprintf(impl->kernels_desc, sizeof impl->kernels_desc, "%s, matmul: %s", impl->k->name,
-             ember_gemm_name(&impl->gemm));
+             ember_gemm_name(&impl->gemm, impl->k));
     *out = impl;
     return EMBER_OK;
 }
@@ -70,7 +106,7 @@ static ember_status cpu_init_ref(const ember_driver_config *cfg, void **out) {
     cpu_impl *impl = *out;
     impl->k = &ember_cpu_kernels_ref;
     snprintf(impl->kernels_desc, sizeof impl->kernels_desc, "%s, matmul: %s", impl->k->name,
-             ember_gemm_name(&impl->gemm));
+             ember_gemm_name(&impl->gemm, impl->k));
     return EMBER_OK;
 }
 

@@ -16,14 +16,23 @@
  * micro-kernel on the last K block, while the tile is still in registers.
  *
  * Weight formats: fp32 panels (packed at load, or packed per call from the
- * mapping), bf16 panels, and int8 panels with one fp32 scale per column and
- * block of 32 k. bf16 and int8 are widened per call, once per band, into the
- * fp32 scratch panels that every row block then reuses (widening inside the
- * micro-kernel redid it for every 6 rows: 11% slower measured for bf16). int8 here is weight-only: on CPUs without VNNI an
- * int8 dot product costs more instructions than an fp32 FMA (vpmaddubsw +
- * vpmaddwd + add, plus sign handling, per 32 products against 4 FMAs), so
- * quantizing activations would not pay; the weights take a quarter of the
- * memory and the arithmetic stays fp32.
+ * mapping), bf16 pair panels (two consecutive k of a column in one 32-bit
+ * lane, the operand layout of AVX512_BF16's vdpbf16ps), and int8 panels with
+ * one fp32 scale per column and block of 32 k, four consecutive k of a column
+ * together (the operand layout of AVX512_VNNI's vpdpbusd).
+ *
+ * Where the kernel table has a dot product for the format (gemm_tile_bf16,
+ * gemm_tile_q8), the GEMM converts each 16-row block of x once per K block
+ * (to bf16, or to uint8 with a scale per 32 values: activations quantized on
+ * the fly) and runs those tiles on the packed weights directly. Elsewhere
+ * (AVX2, NEON, scalar) the weights are widened per call, once per band, into
+ * the fp32 scratch panels that every row block then reuses (widening inside
+ * the micro-kernel redid it for every 6 rows: 11% slower measured for bf16);
+ * there int8 is weight-only: without VNNI an int8 dot product costs more
+ * instructions than an fp32 FMA (vpmaddubsw + vpmaddwd + add, plus sign
+ * handling, per 32 products against 4 FMAs), so quantizing activations would
+ * not pay; the weights take a quarter of the memory and the arithmetic stays
+ * fp32.
  */
 #include "gemm.h"
 
@@ -34,7 +43,6 @@
 #include "core/util.h"
 
 #define NR EMBER_GEMM_NR
-#define MR EMBER_GEMM_MR
 
 void ember_gemm_init(ember_gemm *g, int compute_dtype) {
     memset(g, 0, sizeof *g);
@@ -42,11 +50,13 @@ void ember_gemm_init(ember_gemm *g, int compute_dtype) {
     g->prepack = 1;
 }
 
-const char *ember_gemm_name(const ember_gemm *g) {
+const char *ember_gemm_name(const ember_gemm *g, const ember_cpu_kernels *k) {
     if (g->compute_dtype == EMBER_DTYPE_BF16)
-        return "ember GEMM (bf16 weights packed at load, fp32 accumulation)";
+        return k->gemm_tile_bf16 ? "ember GEMM (bf16 weights and activations, AVX512-BF16 dot products, fp32 accumulation)"
+                                 : "ember GEMM (bf16 weights packed at load, widened per call, fp32 arithmetic)";
     if (g->compute_dtype == EMBER_DTYPE_INT8)
-        return "ember GEMM (int8 weights, 32-value blocks, dequantized per call, fp32 arithmetic)";
+        return k->gemm_tile_q8 ? "ember GEMM (int8 weights and activations, 32-value blocks, VNNI dot products)"
+                               : "ember GEMM (int8 weights, 32-value blocks, dequantized per call, fp32 arithmetic)";
     return g->prepack ? "ember GEMM (weights packed at load)" : "ember GEMM (zero-copy weights, packed per call)";
 }
 
@@ -70,34 +80,41 @@ static void pack_panels(const float *w, int64_t K, int64_t N, int64_t c0, int64_
     }
 }
 
-/* bf16 panels, 16 columns per k as 8 lanes (column i | column i + 8 << 16). */
+/* bf16 pair panels: dst[(p * KP + kp) * 16 + j] = bf16(W[c][2kp]) |
+ * bf16(W[c][2kp + 1]) << 16 for column c = p * 16 + j, KP = ceil(K / 2);
+ * zero beyond N and K. */
 static void pack_panels_bf16(const float *w, int64_t K, int64_t N, uint32_t *dst) {
-    int64_t n_panels = (N + NR - 1) / NR;
-    for (int64_t p = 0; p < n_panels; p++) {
-        for (int64_t k = 0; k < K; k++) {
-            uint32_t *lanes = dst + (p * K + k) * (NR / 2);
-            for (int i = 0; i < NR / 2; i++) {
-                int64_t lo = p * NR + i, hi = lo + NR / 2;
-                uint32_t a = lo < N ? ember_f32_to_bf16(w[lo * K + k]) : 0;
-                uint32_t b = hi < N ? ember_f32_to_bf16(w[hi * K + k]) : 0;
-                lanes[i] = a | (b << 16);
+    const int64_t n_panels = (N + NR - 1) / NR, kp_n = (K + 1) / 2;
+    for (int64_t p = 0; p < n_panels; p++)
+        for (int64_t kp = 0; kp < kp_n; kp++) {
+            uint32_t *lanes = dst + (p * kp_n + kp) * NR;
+            for (int j = 0; j < NR; j++) {
+                int64_t c = p * NR + j, k = 2 * kp;
+                uint32_t lo = c < N ? ember_f32_to_bf16(w[c * K + k]) : 0;
+                uint32_t hi = c < N && k + 1 < K ? ember_f32_to_bf16(w[c * K + k + 1]) : 0;
+                lanes[j] = lo | (hi << 16);
             }
         }
-    }
 }
 
-/* int8 panels: q[(p * K + k) * NR + j] = round(W[c][k] / s), with
- * s = scales[(p * n_blocks + k / 32) * NR + j] = max |W[c][block]| / 127. */
-static ember_status pack_panels_int8(const float *w, int64_t K, int64_t N, int8_t **q_out,
-                                    float **s_out, const char *name) {
+/* Byte offset of W[p * 16 + j][k] in an int8 panel set with KQ (K rounded up
+ * to 32) values per column: [panel][k / 4][16][k % 4]. */
+static inline int64_t q8_index(int64_t p, int64_t KQ, int64_t k, int j) {
+    return p * KQ * NR + (k / 4) * (4 * NR) + j * 4 + (k % 4);
+}
+
+/* int8 panels: q = round(W[c][k] / s), with s = max |W[c][block]| / 127
+ * per column and block of 32 k (scales[(p * n_blocks + b) * 16 + j]), and
+ * the sum of each block's q (for the uint8 offset of the activations). */
+static ember_status pack_panels_int8(const float *w, int64_t K, int64_t N, ember_q8 *q8,
+                                    const char *name) {
     const int64_t n_panels = (N + NR - 1) / NR, n_blocks = (K + EMBER_Q8_BLOCK - 1) / EMBER_Q8_BLOCK;
-    int8_t *q = ember_aligned_alloc((size_t)(n_panels * K * NR), name);
-    float *sc = ember_aligned_alloc(sizeof(float) * (size_t)(n_panels * n_blocks * NR), name);
-    if (!q || !sc) {
-        ember_aligned_free(q);
-        ember_aligned_free(sc);
+    const int64_t KQ = n_blocks * EMBER_Q8_BLOCK;
+    q8->q = ember_aligned_alloc((size_t)(n_panels * KQ * NR), name);
+    q8->scales = ember_aligned_alloc(sizeof(float) * (size_t)(n_panels * n_blocks * NR), name);
+    q8->sums = ember_aligned_alloc(sizeof(int32_t) * (size_t)(n_panels * n_blocks * NR), name);
+    if (!q8->q || !q8->scales || !q8->sums)
         return EMBER_E_NOMEM;
-    }
     for (int64_t p = 0; p < n_panels; p++)
         for (int j = 0; j < NR; j++) {
             int64_t col = p * NR + j;
@@ -107,48 +124,49 @@ static ember_status pack_panels_int8(const float *w, int64_t K, int64_t N, int8_
                 for (int64_t k = k0; col < N && k < k1; k++)
                     amax = EMBER_MAX(amax, w[col * K + k] < 0 ? -w[col * K + k] : w[col * K + k]);
                 float s = amax > 0.0f ? amax / 127.0f : 1.0f;
-                sc[(p * n_blocks + b) * NR + j] = s;
-                for (int64_t k = k0; k < k1; k++) {
-                    float v = col < N ? w[col * K + k] / s : 0.0f;
-                    long r = lrintf(v);
-                    q[(p * K + k) * NR + j] = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
+                int32_t sum = 0;
+                for (int64_t k = k0; k < k0 + EMBER_Q8_BLOCK; k++) {
+                    long r = col < N && k < k1 ? lrintf(w[col * K + k] / s) : 0;
+                    r = r > 127 ? 127 : r < -127 ? -127 : r;
+                    q8->q[q8_index(p, KQ, k, j)] = (int8_t)r;
+                    sum += (int32_t)r;
                 }
+                q8->scales[(p * n_blocks + b) * NR + j] = s;
+                q8->sums[(p * n_blocks + b) * NR + j] = sum;
             }
         }
-    *q_out = q;
-    *s_out = sc;
     return EMBER_OK;
 }
 
 /* fp32 panels for columns [c0, c0 + 16 n_panels) and k in [k0, k0 + kc) from
- * bf16 panels (8 lanes per k: column i low, column i + 8 high). */
+ * bf16 pair panels (k0 even). */
 static void widen_panels_bf16(const uint32_t *packed, int64_t K, int64_t c0, int64_t n_panels,
                               int64_t k0, int64_t kc, float *dst) {
+    const int64_t kp_n = (K + 1) / 2;
     for (int64_t p = 0; p < n_panels; p++) {
-        const uint32_t *src = packed + ((c0 / NR + p) * K + k0) * (NR / 2);
+        const uint32_t *src = packed + ((c0 / NR + p) * kp_n + k0 / 2) * NR;
         float *out = dst + p * kc * NR;
         for (int64_t k = 0; k < kc; k++)
-            for (int i = 0; i < NR / 2; i++) {
-                uint32_t lane = src[k * (NR / 2) + i], lo = lane << 16, hi = lane & 0xffff0000u;
-                memcpy(&out[k * NR + i], &lo, sizeof lo);
-                memcpy(&out[k * NR + i + NR / 2], &hi, sizeof hi);
+            for (int j = 0; j < NR; j++) {
+                uint32_t lane = src[(k / 2) * NR + j];
+                uint32_t bits = k % 2 ? lane & 0xffff0000u : lane << 16;
+                memcpy(&out[k * NR + j], &bits, sizeof bits);
             }
     }
 }
 
 /* fp32 panels for columns [c0, c0 + 16 n_panels) and k in [k0, k0 + kc) from
- * int8 panels (k0 and kc are multiples of the quantization block or end at K). */
+ * int8 panels (k0 is a multiple of the quantization block). */
 static void dequant_panels(const ember_q8 *q8, int64_t K, int64_t c0, int64_t n_panels, int64_t k0,
                            int64_t kc, float *dst) {
-    const int64_t n_blocks = (K + EMBER_Q8_BLOCK - 1) / EMBER_Q8_BLOCK;
+    const int64_t n_blocks = (K + EMBER_Q8_BLOCK - 1) / EMBER_Q8_BLOCK, KQ = n_blocks * EMBER_Q8_BLOCK;
     for (int64_t p = 0; p < n_panels; p++) {
         int64_t gp = c0 / NR + p;
-        const int8_t *src = q8->q + (gp * K + k0) * NR;
         float *out = dst + p * kc * NR;
         for (int64_t k = 0; k < kc; k++) {
             const float *s = q8->scales + (gp * n_blocks + (k0 + k) / EMBER_Q8_BLOCK) * NR;
             for (int j = 0; j < NR; j++)
-                out[k * NR + j] = (float)src[k * NR + j] * s[j];
+                out[k * NR + j] = (float)q8->q[q8_index(gp, KQ, k0 + k, j)] * s[j];
         }
     }
 }
@@ -158,8 +176,11 @@ ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w) {
         ember_q8 *q8 = ember_calloc(1, sizeof *q8, w->name);
         if (!q8)
             return EMBER_E_NOMEM;
-        ember_status st = pack_panels_int8(w->data, w->cols, w->rows, &q8->q, &q8->scales, w->name);
+        ember_status st = pack_panels_int8(w->data, w->cols, w->rows, q8, w->name);
         if (st != EMBER_OK) {
+            ember_aligned_free(q8->q);
+            ember_aligned_free(q8->scales);
+            ember_aligned_free(q8->sums);
             free(q8);
             return st;
         }
@@ -169,7 +190,7 @@ ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w) {
     }
     if (g->compute_dtype == EMBER_DTYPE_BF16) {
         int64_t n_panels = (w->rows + NR - 1) / NR;
-        uint32_t *packed = ember_aligned_alloc(sizeof(uint32_t) * (size_t)(n_panels * w->cols * NR / 2), w->name);
+        uint32_t *packed = ember_aligned_alloc(sizeof(uint32_t) * (size_t)(n_panels * ((w->cols + 1) / 2) * NR), w->name);
         if (!packed)
             return EMBER_E_NOMEM;
         pack_panels_bf16(w->data, w->cols, w->rows, packed);
@@ -193,6 +214,7 @@ void ember_gemm_release(ember_weight *w) {
         ember_q8 *q8 = w->packed;
         ember_aligned_free(q8->q);
         ember_aligned_free(q8->scales);
+        ember_aligned_free(q8->sums);
         free(q8);
     } else {
         ember_aligned_free(w->packed);
@@ -200,7 +222,15 @@ void ember_gemm_release(ember_weight *w) {
     w->packed = NULL;
 }
 
-size_t ember_gemm_scratch_floats(void) { return (size_t)EMBER_GEMM_NC_MAX * EMBER_GEMM_KC; }
+/* Packed panels of a band (NC_MAX x KC floats); in the bf16/int8 dot-product
+ * paths, the converted rows of x (at most MR_MAX x KC bytes or halves) and
+ * their block scales instead. */
+size_t ember_gemm_scratch_floats(void) {
+    _Static_assert(EMBER_GEMM_MR_MAX * EMBER_GEMM_KC * 2 + EMBER_GEMM_MR_MAX * (EMBER_GEMM_KC / 32 + 1) * 4 <=
+                       EMBER_GEMM_NC_MAX * EMBER_GEMM_KC * 4,
+                   "the row conversions fit in the panel scratch");
+    return (size_t)EMBER_GEMM_NC_MAX * EMBER_GEMM_KC;
+}
 
 typedef struct {
     const ember_cpu_kernels *k;
@@ -213,8 +243,9 @@ typedef struct {
 
 static void gemm_task(void *p, int64_t task, int thread) {
     const gemm_job *j = p;
+    const ember_cpu_kernels *kt = j->k;
     const ember_linear_args *a = j->a;
-    const int64_t N = a->w->rows, K = a->w->cols;
+    const int64_t N = a->w->rows, K = a->w->cols, MR = kt->mr;
     const int64_t c0 = (task % j->n_chunks) * j->nc;
     const int64_t r0 = (task / j->n_chunks) * j->rows_per_task;
     const int64_t r1 = EMBER_MIN(a->rows, r0 + j->rows_per_task);
@@ -222,8 +253,12 @@ static void gemm_task(void *p, int64_t task, int thread) {
     const int64_t n_panels = (nc + NR - 1) / NR;
     const float *w = a->w->data;
     const int bf16 = a->w->dtype == EMBER_DT_BF16, int8 = a->w->dtype == EMBER_DT_I8;
+    /* reduced precision on the ISA's own dot product, packed weights in place */
+    const int dot_bf16 = bf16 && kt->gemm_tile_bf16, dot_q8 = int8 && kt->gemm_tile_q8;
     const float *prepacked = bf16 || int8 ? NULL : a->w->packed;
     const uint32_t *packed16 = bf16 ? a->w->packed : NULL;
+    const ember_q8 *q8 = int8 ? a->w->packed : NULL;
+    const int64_t n_blocks = (K + EMBER_Q8_BLOCK - 1) / EMBER_Q8_BLOCK, KQ = n_blocks * EMBER_Q8_BLOCK;
     float *scratch = j->scratch + (int64_t)thread * (int64_t)ember_gemm_scratch_floats();
     if (nc <= 0 || r0 >= r1)
         return;
@@ -231,27 +266,30 @@ static void gemm_task(void *p, int64_t task, int thread) {
     for (int64_t k0 = 0; k0 < K; k0 += j->kc_step) {
         const int64_t kc = EMBER_MIN(j->kc_step, K - k0);
         const int last = k0 + kc == K;
-        const float *panels;
-        int64_t panel_stride;
-        if (packed16) {
+        const float *panels = NULL;
+        int64_t panel_stride = kc * NR;
+        if (dot_bf16 || dot_q8) {
+            /* the scratch holds the converted rows of x instead */
+        } else if (packed16) {
             widen_panels_bf16(packed16, K, c0, n_panels, k0, kc, scratch);
             panels = scratch;
-            panel_stride = kc * NR;
         } else if (prepacked) {
             panels = prepacked + (c0 / NR) * K * NR + k0 * NR;
             panel_stride = K * NR;
         } else if (int8) {
-            dequant_panels(a->w->packed, K, c0, n_panels, k0, kc, scratch);
+            dequant_panels(q8, K, c0, n_panels, k0, kc, scratch);
             panels = scratch;
-            panel_stride = kc * NR;
         } else {
             pack_panels(w, K, N, c0, n_panels, k0, kc, scratch);
             panels = scratch;
-            panel_stride = kc * NR;
         }
+        /* converted rows: bf16 (kc rounded up to even) or uint8 (to 32) */
+        const int64_t ld_conv = dot_q8 ? (kc + 31) / 32 * 32 : (kc + 1) / 2 * 2;
+        uint8_t *conv = (uint8_t *)scratch;
+        float *conv_scales = scratch + EMBER_GEMM_MR_MAX * EMBER_GEMM_KC; /* after the rows */
         for (int64_t r = r0; r < r1; r += MR) {
             ember_gemm_tile t = {
-                .mr = (int)EMBER_MIN((int64_t)MR, r1 - r),
+                .mr = (int)EMBER_MIN(MR, r1 - r),
                 .kc = kc,
                 .a = a->x + r * a->ldx + k0,
                 .lda = a->ldx,
@@ -260,10 +298,32 @@ static void gemm_task(void *p, int64_t task, int thread) {
                 .last = last,
                 .act = a->act,
             };
+            void (*tile)(const ember_gemm_tile *) = kt->gemm_tile;
+            if (dot_bf16) {
+                kt->pack_a_bf16(t.a, a->ldx, t.mr, kc, (uint16_t *)conv, ld_conv);
+                t.aq = conv;
+                t.lda = ld_conv;
+                tile = kt->gemm_tile_bf16;
+            } else if (dot_q8) {
+                kt->quant_a_q8(t.a, a->ldx, t.mr, kc, conv, ld_conv, conv_scales, KQ / EMBER_Q8_BLOCK);
+                t.aq = conv;
+                t.lda = ld_conv;
+                t.a_scale = conv_scales;
+                t.ld_a_scale = KQ / EMBER_Q8_BLOCK;
+                tile = kt->gemm_tile_q8;
+            }
             for (int64_t pi = 0; pi < n_panels; pi++) {
-                int64_t c = c0 + pi * NR;
+                int64_t c = c0 + pi * NR, gp = c / NR;
                 t.nr = (int)EMBER_MIN((int64_t)NR, N - c);
-                t.bp = panels + pi * panel_stride;
+                if (dot_bf16) {
+                    t.bq = packed16 + (gp * ((K + 1) / 2) + k0 / 2) * NR;
+                } else if (dot_q8) {
+                    t.bq = q8->q + gp * KQ * NR + k0 * NR;
+                    t.b_scale = q8->scales + (gp * n_blocks + k0 / EMBER_Q8_BLOCK) * NR;
+                    t.b_sum = q8->sums + (gp * n_blocks + k0 / EMBER_Q8_BLOCK) * NR;
+                } else {
+                    t.bp = panels + pi * panel_stride;
+                }
                 t.c = a->y + r * a->ldy + c;
                 if (k0 > 0) {
                     t.init = t.c;
@@ -277,7 +337,7 @@ static void gemm_task(void *p, int64_t task, int thread) {
                 t.bias = a->bias ? (const float *)a->bias->data + c : NULL;
                 t.late_res = (a->residual && !j->residual_init) ? a->residual + r * a->ldr + c : NULL;
                 t.ld_res = a->ldr;
-                j->k->gemm_tile(&t);
+                tile(&t);
             }
         }
     }
@@ -291,7 +351,7 @@ static void gemm_task(void *p, int64_t task, int thread) {
  * split as well. */
 ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, ember_pool *pool,
                                float *scratch, const ember_linear_args *a) {
-    const int64_t N = a->w->rows, K = a->w->cols, M = a->rows;
+    const int64_t N = a->w->rows, K = a->w->cols, M = a->rows, MR = k->mr;
     if (M <= 0 || N <= 0)
         return EMBER_OK;
     const int64_t nth = ember_pool_size(pool);

@@ -25,8 +25,9 @@
 #define EMBER_Q8_BLOCK 32
 
 typedef struct ember_q8 {
-    int8_t *q;      /* panels: [panel][k][16]                         */
-    float *scales;  /* [panel][k / 32][16]                            */
+    int8_t *q;      /* panels: [panel][k / 4][16][k % 4], K padded to 32 */
+    float *scales;  /* [panel][k / 32][16]                               */
+    int32_t *sums;  /* [panel][k / 32][16]: sum of the block's q         */
 } ember_q8;
 
 typedef struct ember_gemm {
@@ -35,7 +36,8 @@ typedef struct ember_gemm {
 } ember_gemm;
 
 void ember_gemm_init(ember_gemm *g, int compute_dtype);
-const char *ember_gemm_name(const ember_gemm *g);
+/* What the GEMM runs for this dtype on kernel table k (static string). */
+const char *ember_gemm_name(const ember_gemm *g, const ember_cpu_kernels *k);
 /* Called once per matrix weight at load (packing, reduced precision). */
 ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w);
 void ember_gemm_release(ember_weight *w);

@@ -46,11 +46,24 @@ static inline int64_t ember_attn_scratch_floats(int32_t head_dim) {
  * A is row-major (stride lda) and B holds EMBER_GEMM_NR columns with row
  * stride ldb: a packed panel (ldb = NR) or rows of a row-major matrix. All 16
  * columns of B must be readable (panels are zero-padded) even when nr < 16;
- * only C is masked to nr columns. `init` is NULL (start from zero) or the
- * tile to start from (C itself to continue a K split, or the residual), with
- * stride ld_init. When `last`, the epilogue runs on the tile before it is
- * stored: + bias[j], activation, + late_res (stride ld_res). */
-#define EMBER_GEMM_MR 6
+ * only C is masked to nr columns. mr is at most the table's `mr`. `init` is
+ * NULL (start from zero) or the tile to start from (C itself to continue a K
+ * split, or the residual), with stride ld_init. When `last`, the epilogue
+ * runs on the tile before it is stored: + bias[j], activation, + late_res
+ * (stride ld_res).
+ *
+ * Reduced-precision tiles (gemm_tile_bf16, gemm_tile_q8) take the same
+ * fields for C and the epilogue, but read A and B through `aq` and `bq`:
+ *   bf16: aq = rows of bf16 values (uint16, stride lda, kc rounded up to even
+ *         with a zero), bq = a pair panel: uint32 [kc / 2][16], lane j of
+ *         pair p = W[j][2p] | W[j][2p + 1] << 16 (bf16 bits).
+ *   int8: aq = rows of activations quantized per block of 32 k as uint8 with
+ *         an offset of 128 (stride lda bytes, kc rounded up to 32 with 128s),
+ *         a_scale[i * ld_a_scale + b] their scales; bq = an int8 panel:
+ *         [kc / 4][16][4] (4 consecutive k of a column together), b_scale and
+ *         b_sum = [block][16] scales and sums of the weights of each block. */
+#define EMBER_GEMM_MR 6      /* rows per micro-tile of the scalar and AVX2 tables */
+#define EMBER_GEMM_MR_MAX 16 /* the most any table uses                          */
 #define EMBER_GEMM_NR 16
 
 typedef struct ember_gemm_tile {
@@ -69,12 +82,32 @@ typedef struct ember_gemm_tile {
     int act;
     const float *late_res;
     int64_t ld_res;
+    /* reduced precision (see above) */
+    const void *aq;
+    const void *bq;
+    const float *a_scale;
+    int64_t ld_a_scale;
+    const float *b_scale;
+    const int32_t *b_sum;
 } ember_gemm_tile;
 
 typedef struct ember_cpu_kernels {
     const char *name;
+    int mr; /* rows per GEMM micro-tile */
     /* One GEMM micro-tile (see ember_gemm_tile). */
     void (*gemm_tile)(const ember_gemm_tile *t);
+    /* Reduced-precision tiles and the conversion of A they read; NULL where
+     * the ISA has no such dot product (the GEMM then widens the weights to
+     * fp32 and runs gemm_tile). */
+    void (*gemm_tile_bf16)(const ember_gemm_tile *t);
+    /* dst[i * ldd + k] = bf16(a[i * lda + k]) for k < kc, then a zero if kc
+     * is odd; round to nearest even. */
+    void (*pack_a_bf16)(const float *a, int64_t lda, int mr, int64_t kc, uint16_t *dst, int64_t ldd);
+    void (*gemm_tile_q8)(const ember_gemm_tile *t);
+    /* Per row and block of 32 k: s = max|a| / 127, dst = round(a / s) + 128
+     * (padded with 128 to a multiple of 32), scales[i * lds + block] = s. */
+    void (*quant_a_q8)(const float *a, int64_t lda, int mr, int64_t kc, uint8_t *dst, int64_t ldd,
+                       float *scales, int64_t lds);
     /* out = LayerNorm(x + res) * gamma + beta over n values; res, beta may be
      * NULL; out may alias x. */
     void (*layer_norm_row)(const float *x, const float *res, const float *gamma,
@@ -84,17 +117,54 @@ typedef struct ember_cpu_kernels {
     /* out[i] = gelu(in[i]) * in[inter + i] for i < inter. */
     void (*geglu_row)(const float *in, int64_t inter, float *out);
     void (*attention_tile)(const ember_attn_tile *t);
+    /* Softmax helpers of the tiled attention: the max of x[0..n), and
+     * x[j] = exp(x[j] * scale - m) in place returning their sum. */
+    float (*row_max)(const float *x, int32_t n);
+    float (*row_exp)(float *x, int32_t n, float scale, float m);
     /* Rotate-half RoPE on one head vector of head_dim values. */
     void (*rope_head)(float *x, const float *cos, const float *sin, int32_t head_dim);
 } ember_cpu_kernels;
 
+/* Scalar models of the reduced-precision activation conversions, shared by
+ * the reference and the tests: the exact values the ISA kernels produce. */
+void ember_ref_pack_a_bf16(const float *a, int64_t lda, int mr, int64_t kc, uint16_t *dst, int64_t ldd);
+void ember_ref_quant_a_q8(const float *a, int64_t lda, int mr, int64_t kc, uint8_t *dst, int64_t ldd,
+                          float *scales, int64_t lds);
+
 extern const ember_cpu_kernels ember_cpu_kernels_ref;
 #if defined(EMBER_HAVE_X86)
 extern const ember_cpu_kernels ember_cpu_kernels_avx2;
+/* AVX-512F/BW/DQ/VL; its bf16 and int8 tiles need AVX512_BF16 and
+ * AVX512_VNNI, so ember_cpu_kernels_best() hands out a copy without the ones
+ * the CPU lacks. */
+extern const ember_cpu_kernels ember_cpu_kernels_avx512;
+/* The AVX2 table's row kernels, shared by the AVX-512 table (they are
+ * bound by memory, not by vector width). */
+void ember_avx2_layer_norm_row(const float *x, const float *res, const float *gamma,
+                               const float *beta, float eps, int64_t n, float *out);
+void ember_avx2_bias_act_row(float *y, const float *bias, int act, const float *residual, int64_t n);
+void ember_avx2_geglu_row(const float *in, int64_t inter, float *out);
+float ember_avx2_row_max(const float *x, int32_t n);
+float ember_avx2_row_exp(float *x, int32_t n, float scale, float m);
+void ember_avx2_rope_head(float *x, const float *cos, const float *sin, int32_t head_dim);
 #endif
+#if defined(EMBER_AVX512_EMULATION_TABLE)
+/* The AVX-512 table built over SIMDe's portable intrinsics (tests only). */
+extern const ember_cpu_kernels ember_cpu_kernels_avx512_emulated;
+#endif
+#if defined(EMBER_HAVE_NEON)
+extern const ember_cpu_kernels ember_cpu_kernels_neon;
+#endif
+
+/* Tiled attention (attention.c) over the gemm_tile, row_max and row_exp of
+ * table `k`; head_dim must be a multiple of 16. */
+void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t);
 
 /* The best table for this CPU (honours EMBER_CPU). */
 const ember_cpu_kernels *ember_cpu_kernels_best(void);
+/* Tests only: when set before a driver is created, ember_cpu_kernels_best()
+ * returns this table (the AVX-512 kernels under emulation, say). */
+extern const ember_cpu_kernels *ember_cpu_kernels_forced;
 
 /* Activation codes shared with driver.h's ember_act. */
 float ember_ref_act(int act, float x);

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/dtype.h"
 #include "drivers/driver.h"
 #include "kernels.h"
 
@@ -136,6 +137,34 @@ static void ref_gemm_tile(const ember_gemm_tile *t) {
     }
 }
 
+void ember_ref_pack_a_bf16(const float *a, int64_t lda, int mr, int64_t kc, uint16_t *dst, int64_t ldd) {
+    for (int i = 0; i < mr; i++) {
+        for (int64_t k = 0; k < kc; k++)
+            dst[i * ldd + k] = ember_f32_to_bf16(a[i * lda + k]);
+        if (kc & 1)
+            dst[i * ldd + kc] = 0;
+    }
+}
+
+void ember_ref_quant_a_q8(const float *a, int64_t lda, int mr, int64_t kc, uint8_t *dst, int64_t ldd,
+                          float *scales, int64_t lds) {
+    for (int i = 0; i < mr; i++)
+        for (int64_t k0 = 0; k0 < kc; k0 += 32) {
+            const float *x = a + i * lda;
+            int64_t k1 = k0 + 32 < kc ? k0 + 32 : kc;
+            float amax = 0.0f;
+            for (int64_t k = k0; k < k1; k++)
+                amax = fabsf(x[k]) > amax ? fabsf(x[k]) : amax;
+            float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+            scales[i * lds + k0 / 32] = amax / 127.0f;
+            for (int64_t k = k0; k < k0 + 32; k++) {
+                long q = k < k1 ? lrintf(x[k] * inv) : 0;
+                q = q > 127 ? 127 : q < -127 ? -127 : q;
+                dst[i * ldd + k] = (uint8_t)(q + 128);
+            }
+        }
+}
+
 static void ref_rope_head(float *x, const float *cos, const float *sin, int32_t head_dim) {
     int32_t half = head_dim / 2;
     for (int32_t i = 0; i < half; i++) {
@@ -147,6 +176,7 @@ static void ref_rope_head(float *x, const float *cos, const float *sin, int32_t 
 
 const ember_cpu_kernels ember_cpu_kernels_ref = {
     .name = "scalar",
+    .mr = EMBER_GEMM_MR,
     .gemm_tile = ref_gemm_tile,
     .layer_norm_row = ref_layer_norm_row,
     .bias_act_row = ref_bias_act_row,

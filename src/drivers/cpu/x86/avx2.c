@@ -194,7 +194,7 @@ static void gemm_kernel_dispatch(const ember_gemm_tile *t) {
 
 /* ---- row kernels ---- */
 
-static void avx2_layer_norm_row(const float *x, const float *res, const float *gamma,
+void ember_avx2_layer_norm_row(const float *x, const float *res, const float *gamma,
                                 const float *beta, float eps, int64_t n, float *out) {
     int64_t n8 = n & ~(int64_t)7, i;
     __m256 vs = _mm256_setzero_ps();
@@ -235,7 +235,7 @@ static void avx2_layer_norm_row(const float *x, const float *res, const float *g
     }
 }
 
-static void avx2_bias_act_row(float *y, const float *bias, int act, const float *residual,
+void ember_avx2_bias_act_row(float *y, const float *bias, int act, const float *residual,
                               int64_t n) {
     if (act != EMBER_ACT_NONE && act != EMBER_ACT_GELU) {
         ember_cpu_kernels_ref.bias_act_row(y, bias, act, residual, n);
@@ -260,7 +260,7 @@ static void avx2_bias_act_row(float *y, const float *bias, int act, const float 
     }
 }
 
-static void avx2_geglu_row(const float *in, int64_t inter, float *out) {
+void ember_avx2_geglu_row(const float *in, int64_t inter, float *out) {
     int64_t i = 0;
     for (; i + 8 <= inter; i += 8)
         _mm256_storeu_ps(out + i, _mm256_mul_ps(gelu8(_mm256_loadu_ps(in + i)),
@@ -269,7 +269,7 @@ static void avx2_geglu_row(const float *in, int64_t inter, float *out) {
         out[i] = gelu1(in[i]) * in[inter + i];
 }
 
-static void avx2_rope_head(float *x, const float *cos, const float *sin, int32_t head_dim) {
+void ember_avx2_rope_head(float *x, const float *cos, const float *sin, int32_t head_dim) {
     int32_t half = head_dim / 2, i = 0;
     for (; i + 8 <= half; i += 8) {
         __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + half + i);
@@ -284,151 +284,55 @@ static void avx2_rope_head(float *x, const float *cos, const float *sin, int32_t
     }
 }
 
-/* ---- attention: online softmax over key tiles (flash-attention style) ----
- *
- * For a block of up to QBLOCK queries, keys are visited in tiles of KBLOCK.
- * Both products run on the GEMM micro-kernel: S = Q K^T with K^T packed in
- * 16-key panels, and O += P V reading V rows in place (16 columns at a time).
- * Between them each query row gets its running max m, sum l and the
- * rescaling of O. Memory is O(tile), never O(len^2). Head dimensions that are
- * not a multiple of 16 use the reference kernel.
- */
+/* ---- attention: the shared tiled kernel (attention.c) over these hooks ---- */
+
+float ember_avx2_row_max(const float *x, int32_t n) {
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    int32_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + j));
+    float tmp[8], m = -INFINITY;
+    _mm256_storeu_ps(tmp, vmax);
+    for (int q = 0; q < 8; q++)
+        m = tmp[q] > m ? tmp[q] : m;
+    for (; j < n; j++)
+        m = x[j] > m ? x[j] : m;
+    return m;
+}
+
+float ember_avx2_row_exp(float *x, int32_t n, float scale, float m) {
+    const __m256 vscale = _mm256_set1_ps(scale), vm = _mm256_set1_ps(m);
+    __m256 vsum = _mm256_setzero_ps();
+    int32_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 p = exp8(_mm256_fmsub_ps(_mm256_loadu_ps(x + j), vscale, vm));
+        _mm256_storeu_ps(x + j, p);
+        vsum = _mm256_add_ps(vsum, p);
+    }
+    float sum = hsum8(vsum);
+    for (; j < n; j++) {
+        x[j] = expf(x[j] * scale - m);
+        sum += x[j];
+    }
+    return sum;
+}
+
 static void avx2_attention_tile(const ember_attn_tile *t) {
-    const int32_t d = t->head_dim;
-    if (d % 16 != 0) {
+    if (t->head_dim % 16 != 0)
         ember_cpu_kernels_ref.attention_tile(t);
-        return;
-    }
-    const int32_t KB = EMBER_ATTN_KBLOCK;
-    float *kt = t->scratch;                          /* KB/16 panels x d x 16 */
-    float *s = kt + (int64_t)d * KB;                 /* QBLOCK x KB           */
-    float *o = s + EMBER_ATTN_QBLOCK * KB;           /* QBLOCK x d            */
-    float *mrow = o + EMBER_ATTN_QBLOCK * d;         /* QBLOCK                */
-    float *lrow = mrow + EMBER_ATTN_QBLOCK;          /* QBLOCK                */
-    const int32_t nq = t->q1 - t->q0;
-
-    int32_t ks = 0, ke = t->len;
-    if (t->window > 0) {
-        ks = t->q0 - t->window > 0 ? t->q0 - t->window : 0;
-        ke = t->q1 + t->window < t->len ? t->q1 + t->window : t->len;
-    }
-    for (int32_t i = 0; i < nq; i++) {
-        mrow[i] = -INFINITY;
-        lrow[i] = 0.0f;
-    }
-    memset(o, 0, sizeof(float) * (size_t)nq * (size_t)d);
-
-    for (int32_t kb = ks; kb < ke; kb += KB) {
-        const int32_t nk = ke - kb < KB ? ke - kb : KB;
-        const int32_t n_panels = (nk + 15) / 16;
-        /* K^T panels: kt[(p * d + c) * 16 + jj] = K[kb + 16p + jj][c] */
-        for (int32_t p = 0; p < n_panels; p++) {
-            float *panel = kt + (int64_t)p * d * 16;
-            for (int32_t jj = 0; jj < 16; jj++) {
-                int32_t j = p * 16 + jj;
-                if (j < nk) {
-                    const float *krow = t->k + (int64_t)(kb + j) * t->ld;
-                    for (int32_t c = 0; c < d; c++)
-                        panel[c * 16 + jj] = krow[c];
-                } else {
-                    for (int32_t c = 0; c < d; c++)
-                        panel[c * 16 + jj] = 0.0f;
-                }
-            }
-        }
-        /* S = Q K^T */
-        ember_gemm_tile g = {.kc = d, .lda = t->ld_q, .ldb = 16, .ldc = KB};
-        for (int32_t i0 = 0; i0 < nq; i0 += EMBER_GEMM_MR) {
-            g.mr = nq - i0 < EMBER_GEMM_MR ? nq - i0 : EMBER_GEMM_MR;
-            g.a = t->q + (int64_t)(t->q0 + i0) * t->ld_q;
-            for (int32_t p = 0; p < n_panels; p++) {
-                g.nr = 16;
-                g.bp = kt + (int64_t)p * d * 16;
-                g.c = s + (int64_t)i0 * KB + p * 16;
-                gemm_kernel_dispatch(&g);
-            }
-        }
-        /* softmax pieces per row; P replaces S, zero outside the window */
-        for (int32_t i = 0; i < nq; i++) {
-            float *srow = s + (int64_t)i * KB;
-            int32_t qi = t->q0 + i, j0 = 0, j1 = nk;
-            if (t->window > 0) {
-                int32_t lo = qi - t->window - kb, hi = qi + t->window + 1 - kb;
-                j0 = lo > 0 ? lo : 0;
-                j1 = hi < nk ? hi : nk;
-            }
-            float *orow = o + (int64_t)i * d;
-            if (j0 >= j1) {
-                memset(srow, 0, sizeof(float) * (size_t)nk);
-                continue;
-            }
-            const __m256 vscale = _mm256_set1_ps(t->scale);
-            __m256 vmax = _mm256_set1_ps(-INFINITY);
-            int32_t j = j0;
-            for (; j + 8 <= j1; j += 8)
-                vmax = _mm256_max_ps(vmax, _mm256_mul_ps(_mm256_loadu_ps(srow + j), vscale));
-            float bm = -INFINITY;
-            {
-                float tmp[8];
-                _mm256_storeu_ps(tmp, vmax);
-                for (int q = 0; q < 8; q++)
-                    bm = tmp[q] > bm ? tmp[q] : bm;
-            }
-            for (; j < j1; j++)
-                bm = srow[j] * t->scale > bm ? srow[j] * t->scale : bm;
-            float nm = bm > mrow[i] ? bm : mrow[i];
-            float corr = mrow[i] == -INFINITY ? 0.0f : expf(mrow[i] - nm);
-            if (corr != 1.0f) {
-                __m256 vc = _mm256_set1_ps(corr);
-                for (int32_t c = 0; c < d; c += 8)
-                    _mm256_storeu_ps(orow + c, _mm256_mul_ps(_mm256_loadu_ps(orow + c), vc));
-            }
-            for (j = 0; j < j0; j++)
-                srow[j] = 0.0f;
-            __m256 vnm = _mm256_set1_ps(nm), vsum = _mm256_setzero_ps();
-            for (j = j0; j + 8 <= j1; j += 8) {
-                __m256 p = exp8(_mm256_fmsub_ps(_mm256_loadu_ps(srow + j), vscale, vnm));
-                _mm256_storeu_ps(srow + j, p);
-                vsum = _mm256_add_ps(vsum, p);
-            }
-            float lsum = hsum8(vsum);
-            for (; j < j1; j++) {
-                srow[j] = expf(srow[j] * t->scale - nm);
-                lsum += srow[j];
-            }
-            for (j = j1; j < nk; j++)
-                srow[j] = 0.0f;
-            lrow[i] = lrow[i] * corr + lsum;
-            mrow[i] = nm;
-        }
-        /* O += P V, 16 output columns at a time, V read in place */
-        ember_gemm_tile pv = {.nr = 16, .kc = nk, .lda = KB, .ldb = t->ld, .ldc = d, .ld_init = d};
-        for (int32_t c0 = 0; c0 < d; c0 += 16) {
-            pv.bp = t->v + (int64_t)kb * t->ld + c0;
-            for (int32_t i0 = 0; i0 < nq; i0 += EMBER_GEMM_MR) {
-                pv.mr = nq - i0 < EMBER_GEMM_MR ? nq - i0 : EMBER_GEMM_MR;
-                pv.a = s + (int64_t)i0 * KB;
-                pv.c = o + (int64_t)i0 * d + c0;
-                pv.init = pv.c;
-                gemm_kernel_dispatch(&pv);
-            }
-        }
-    }
-    for (int32_t i = 0; i < nq; i++) {
-        float *dst = t->out + (int64_t)(t->q0 + i) * t->ld_out;
-        const float *orow = o + (int64_t)i * d;
-        __m256 inv = _mm256_set1_ps(lrow[i] > 0.0f ? 1.0f / lrow[i] : 0.0f);
-        for (int32_t c = 0; c < d; c += 8)
-            _mm256_storeu_ps(dst + c, _mm256_mul_ps(_mm256_loadu_ps(orow + c), inv));
-    }
+    else
+        ember_attention_tiled(&ember_cpu_kernels_avx2, t);
 }
 
 const ember_cpu_kernels ember_cpu_kernels_avx2 = {
     .name = "avx2",
+    .mr = EMBER_GEMM_MR,
     .gemm_tile = gemm_kernel_dispatch,
-    .layer_norm_row = avx2_layer_norm_row,
-    .bias_act_row = avx2_bias_act_row,
-    .geglu_row = avx2_geglu_row,
+    .layer_norm_row = ember_avx2_layer_norm_row,
+    .bias_act_row = ember_avx2_bias_act_row,
+    .geglu_row = ember_avx2_geglu_row,
     .attention_tile = avx2_attention_tile,
-    .rope_head = avx2_rope_head,
+    .row_max = ember_avx2_row_max,
+    .row_exp = ember_avx2_row_exp,
+    .rope_head = ember_avx2_rope_head,
 };

@@ -1,0 +1,356 @@
+/*
+ * avx512.c — the CPU driver's kernels for x86-64 with AVX-512 (F, BW, DQ, VL;
+ * compiled with those flags, selected at run time only when the CPU and the
+ * OS allow them), plus two reduced-precision GEMM tiles compiled for their
+ * own extensions and used only where the CPU has them:
+ *
+ *   fp32  12 x 16 tile: one zmm of B per k, 12 accumulators, the A value
+ *         broadcast from memory into each FMA. Twice the rows of the AVX2
+ *         tile, so that CPUs with two 512-bit FMA units have the 8+
+ *         independent accumulators their latency needs.
+ *   bf16  AVX512_BF16 vdpbf16ps: 32 products of bf16 pairs per instruction
+ *         into fp32 accumulators (twice the fp32 FMA rate). A is rounded to
+ *         bf16 once per row block; B is the weights' pair panel.
+ *   int8  AVX512_VNNI vpdpbusd: 64 uint8 x int8 products per instruction
+ *         into int32 (four times the fp32 rate). Activations are quantized
+ *         per 32 values on the fly (uint8 with an offset of 128, corrected by
+ *         the weights' block sums), each block's int32 sum is scaled into an
+ *         fp32 accumulator: the Q8_0 x Q8_0 scheme of llama.cpp.
+ *
+ * The row kernels (LayerNorm, GELU, RoPE, softmax) are the AVX2 ones: they
+ * stream memory and gain nothing from wider vectors.
+ *
+ * Built a second time over SIMDe (EMBER_AVX512_EMULATION, tests only: see
+ * avx512_emulation.h) so that every kernel here is checked against the
+ * scalar reference on a machine without AVX-512.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(EMBER_AVX512_EMULATION)
+#include "avx512_emulation.h"
+#define TARGET_BF16
+#define TARGET_VNNI
+#define KERNEL_TABLE ember_cpu_kernels_avx512_emulated
+#ifndef EMBER_AVX512_EMULATION_TABLE
+#define EMBER_AVX512_EMULATION_TABLE 1
+#endif
+#else
+#include <immintrin.h>
+#define TARGET_BF16 __attribute__((target("avx512bf16")))
+#define TARGET_VNNI __attribute__((target("avx512vnni")))
+#define KERNEL_TABLE ember_cpu_kernels_avx512
+#endif
+
+#include "drivers/cpu/kernels.h"
+#include "drivers/driver.h"
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define TILE_MR 12 /* rows per fp32 and bf16 tile */
+#define Q8_MR 6    /* rows per int8 pass: 6 int32 + 6 fp32 accumulators */
+
+/* ---- vector math for the fused epilogue ---- */
+
+/* exp(x) for x in [-87.3, 88.7]; smaller inputs give 0. Same reduction and
+ * polynomial as the AVX2 kernels; 2^n applied with vscalefps. */
+static ALWAYS_INLINE __m512 exp16(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-87.33654f), hi = _mm512_set1_ps(88.72283f);
+    __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, n));
+}
+
+/* Exact GELU with erf from Abramowitz & Stegun 7.1.26, as in avx2.c. */
+static ALWAYS_INLINE __m512 gelu16(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f));
+    __m512 a = _mm512_abs_ps(z);
+    __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), a, one));
+    __m512 p = _mm512_set1_ps(1.061405429f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+    p = _mm512_mul_ps(p, t);
+    __m512 e = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), a), a));
+    __m512 erf_abs = _mm512_fnmadd_ps(p, e, one);
+    __mmask16 neg = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ);
+    __m512 erf = _mm512_mask_sub_ps(erf_abs, neg, _mm512_setzero_ps(), erf_abs);
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(one, erf));
+}
+
+static inline uint32_t load_u32(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* ---- tile start and epilogue, shared by the three tiles ---- */
+
+static ALWAYS_INLINE __mmask16 column_mask(int nr) {
+    return nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1u);
+}
+
+static ALWAYS_INLINE void tile_start(const ember_gemm_tile *t, __m512 *acc, const int MR, __mmask16 m) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+        acc[i] = t->init ? _mm512_maskz_loadu_ps(m, t->init + i * t->ld_init) : _mm512_setzero_ps();
+}
+
+/* bias, activation, residual on the last K block; then the masked store */
+static ALWAYS_INLINE void tile_finish(const ember_gemm_tile *t, __m512 *acc, const int MR, __mmask16 m) {
+    int scalar_act = 0;
+    if (t->last) {
+        if (t->bias) {
+            const __m512 b = _mm512_maskz_loadu_ps(m, t->bias);
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; i++)
+                acc[i] = _mm512_add_ps(acc[i], b);
+        }
+        if (t->act == EMBER_ACT_GELU) {
+            for (int i = 0; i < MR; i++)
+                acc[i] = gelu16(acc[i]);
+        } else if (t->act != EMBER_ACT_NONE) {
+            scalar_act = 1; /* rare activations: scalar, after the store */
+        }
+        if (t->late_res && !scalar_act) {
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; i++)
+                acc[i] = _mm512_add_ps(acc[i], _mm512_maskz_loadu_ps(m, t->late_res + i * t->ld_res));
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+        _mm512_mask_storeu_ps(t->c + i * t->ldc, m, acc[i]);
+    if (scalar_act) {
+        for (int i = 0; i < MR; i++) {
+            float *dst = t->c + i * t->ldc;
+            for (int j = 0; j < t->nr; j++) {
+                float v = ember_ref_act(t->act, dst[j]);
+                dst[j] = t->late_res ? v + t->late_res[i * t->ld_res + j] : v;
+            }
+        }
+    }
+}
+
+/* ---- fp32 tile ---- */
+
+static ALWAYS_INLINE void f32_tile(const ember_gemm_tile *t, const int MR) {
+    const __mmask16 m = column_mask(t->nr);
+    __m512 acc[TILE_MR];
+    tile_start(t, acc, MR, m);
+    const float *a = t->a, *b = t->bp;
+    const int64_t lda = t->lda, ldb = t->ldb ? t->ldb : EMBER_GEMM_NR, kc = t->kc;
+    for (int64_t k = 0; k < kc; k++) {
+        const __m512 bv = _mm512_loadu_ps(b + k * ldb);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++)
+            acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * lda + k]), bv, acc[i]);
+    }
+    tile_finish(t, acc, MR, m);
+}
+
+static void f32_tile_dispatch(const ember_gemm_tile *t) {
+    switch (t->mr) {
+    case 12: f32_tile(t, 12); break;
+    case 11: f32_tile(t, 11); break;
+    case 10: f32_tile(t, 10); break;
+    case 9: f32_tile(t, 9); break;
+    case 8: f32_tile(t, 8); break;
+    case 7: f32_tile(t, 7); break;
+    case 6: f32_tile(t, 6); break;
+    case 5: f32_tile(t, 5); break;
+    case 4: f32_tile(t, 4); break;
+    case 3: f32_tile(t, 3); break;
+    case 2: f32_tile(t, 2); break;
+    default: f32_tile(t, 1); break;
+    }
+}
+
+/* ---- bf16 tile (AVX512_BF16) ---- */
+
+static inline __m512bh as_bf16x32(__m512i v) {
+    __m512bh r;
+    memcpy(&r, &v, sizeof r);
+    return r;
+}
+
+TARGET_BF16 static ALWAYS_INLINE void bf16_tile(const ember_gemm_tile *t, const int MR) {
+    const __mmask16 m = column_mask(t->nr);
+    __m512 acc[TILE_MR];
+    tile_start(t, acc, MR, m);
+    const uint16_t *a = t->aq;
+    const uint32_t *b = t->bq;
+    const int64_t lda = t->lda, pairs = (t->kc + 1) / 2;
+    for (int64_t p = 0; p < pairs; p++) {
+        const __m512bh bv = as_bf16x32(_mm512_loadu_si512(b + p * EMBER_GEMM_NR));
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            __m512i av = _mm512_set1_epi32((int32_t)load_u32(a + i * lda + 2 * p));
+            acc[i] = _mm512_dpbf16_ps(acc[i], as_bf16x32(av), bv);
+        }
+    }
+    tile_finish(t, acc, MR, m);
+}
+
+TARGET_BF16 static void bf16_tile_dispatch(const ember_gemm_tile *t) {
+    switch (t->mr) {
+    case 12: bf16_tile(t, 12); break;
+    case 11: bf16_tile(t, 11); break;
+    case 10: bf16_tile(t, 10); break;
+    case 9: bf16_tile(t, 9); break;
+    case 8: bf16_tile(t, 8); break;
+    case 7: bf16_tile(t, 7); break;
+    case 6: bf16_tile(t, 6); break;
+    case 5: bf16_tile(t, 5); break;
+    case 4: bf16_tile(t, 4); break;
+    case 3: bf16_tile(t, 3); break;
+    case 2: bf16_tile(t, 2); break;
+    default: bf16_tile(t, 1); break;
+    }
+}
+
+/* Round to nearest even, 16 at a time (the integer form of vcvtneps2bf16,
+ * so it runs on any AVX-512F CPU; NaN inputs are not expected here). */
+static void avx512_pack_a_bf16(const float *a, int64_t lda, int mr, int64_t kc, uint16_t *dst,
+                               int64_t ldd) {
+    const __m512i bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
+    for (int i = 0; i < mr; i++) {
+        const float *src = a + i * lda;
+        uint16_t *out = dst + i * ldd;
+        int64_t k = 0;
+        for (; k + 16 <= kc; k += 16) {
+            __m512i u = _mm512_castps_si512(_mm512_loadu_ps(src + k));
+            __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
+            __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(bias, odd)), 16);
+            _mm256_storeu_si256((void *)(out + k), _mm512_cvtepi32_epi16(r));
+        }
+        ember_ref_pack_a_bf16(src + k, lda, 1, kc - k, out + k, ldd);
+    }
+}
+
+/* ---- int8 tile (AVX512_VNNI) ---- */
+
+TARGET_VNNI static ALWAYS_INLINE void q8_rows(const ember_gemm_tile *t, const int MR) {
+    const __mmask16 m = column_mask(t->nr);
+    __m512 acc[Q8_MR];
+    tile_start(t, acc, MR, m);
+    const uint8_t *a = t->aq;
+    const int8_t *b = t->bq;
+    const int64_t lda = t->lda, blocks = (t->kc + 31) / 32;
+    for (int64_t blk = 0; blk < blocks; blk++) {
+        __m512i dot[Q8_MR];
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++)
+            dot[i] = _mm512_setzero_si512();
+        const int8_t *bb = b + blk * 32 * EMBER_GEMM_NR;
+        const uint8_t *ab = a + blk * 32;
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) { /* 4 k per step */
+            const __m512i bv = _mm512_loadu_si512(bb + g * 4 * EMBER_GEMM_NR);
+#pragma GCC unroll 8
+            for (int i = 0; i < MR; i++)
+                dot[i] = _mm512_dpbusd_epi32(
+                    dot[i], _mm512_set1_epi32((int32_t)load_u32(ab + i * lda + 4 * g)), bv);
+        }
+        /* sum((q_a + 128) q_w) - 128 sum(q_w) = sum(q_a q_w), exact in int32 */
+        const __m512i offset = _mm512_slli_epi32(_mm512_loadu_si512(t->b_sum + blk * EMBER_GEMM_NR), 7);
+        const __m512 w_scale = _mm512_loadu_ps(t->b_scale + blk * EMBER_GEMM_NR);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            __m512 s = _mm512_mul_ps(w_scale, _mm512_set1_ps(t->a_scale[i * t->ld_a_scale + blk]));
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(dot[i], offset)), s, acc[i]);
+        }
+    }
+    tile_finish(t, acc, MR, m);
+}
+
+/* The table's mr (12) rows in passes of at most Q8_MR. */
+TARGET_VNNI static void q8_tile_dispatch(const ember_gemm_tile *t) {
+    for (int r0 = 0; r0 < t->mr; r0 += Q8_MR) {
+        ember_gemm_tile s = *t;
+        s.mr = t->mr - r0 < Q8_MR ? t->mr - r0 : Q8_MR;
+        s.aq = (const uint8_t *)t->aq + r0 * t->lda;
+        s.a_scale = t->a_scale + r0 * t->ld_a_scale;
+        s.c = t->c + r0 * t->ldc;
+        if (t->init)
+            s.init = t->init + r0 * t->ld_init;
+        if (t->late_res)
+            s.late_res = t->late_res + r0 * t->ld_res;
+        switch (s.mr) {
+        case 6: q8_rows(&s, 6); break;
+        case 5: q8_rows(&s, 5); break;
+        case 4: q8_rows(&s, 4); break;
+        case 3: q8_rows(&s, 3); break;
+        case 2: q8_rows(&s, 2); break;
+        default: q8_rows(&s, 1); break;
+        }
+    }
+}
+
+/* Per row and block of 32: s = max|a| / 127, q = round(a * (127 / max|a|))
+ * + 128. The same arithmetic as ember_ref_quant_a_q8, so the same bytes. */
+static void avx512_quant_a_q8(const float *a, int64_t lda, int mr, int64_t kc, uint8_t *dst,
+                              int64_t ldd, float *scales, int64_t lds) {
+    const __m512i offset = _mm512_set1_epi32(128);
+    const __m512i qmin = _mm512_set1_epi32(-127), qmax = _mm512_set1_epi32(127);
+    for (int i = 0; i < mr; i++)
+        for (int64_t k0 = 0; k0 < kc; k0 += 32) {
+            const float *src = a + i * lda + k0;
+            const int64_t n = kc - k0 < 32 ? kc - k0 : 32;
+            const __m512 x0 = _mm512_maskz_loadu_ps(column_mask((int)n), src);
+            const __m512 x1 = _mm512_maskz_loadu_ps(column_mask(n > 16 ? (int)n - 16 : 0), src + 16);
+            float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+            const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+            scales[i * lds + k0 / 32] = amax / 127.0f;
+            const __m512 vinv = _mm512_set1_ps(inv);
+            __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vinv));
+            __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vinv));
+            q0 = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q0, qmin), qmax), offset);
+            q1 = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q1, qmin), qmax), offset);
+            _mm_storeu_si128((void *)(dst + i * ldd + k0), _mm512_cvtepi32_epi8(q0));
+            _mm_storeu_si128((void *)(dst + i * ldd + k0 + 16), _mm512_cvtepi32_epi8(q1));
+        }
+}
+
+/* ---- attention: the shared tiled kernel over the fp32 tile ---- */
+
+static void avx512_attention_tile(const ember_attn_tile *t) {
+    if (t->head_dim % 16 != 0)
+        ember_cpu_kernels_ref.attention_tile(t);
+    else
+        ember_attention_tiled(&KERNEL_TABLE, t);
+}
+
+const ember_cpu_kernels KERNEL_TABLE = {
+#if defined(EMBER_AVX512_EMULATION)
+    .name = "avx512 bf16 vnni (emulated)",
+#else
+    .name = "avx512 bf16 vnni",
+#endif
+    .mr = TILE_MR,
+    .gemm_tile = f32_tile_dispatch,
+    .gemm_tile_bf16 = bf16_tile_dispatch,
+    .pack_a_bf16 = avx512_pack_a_bf16,
+    .gemm_tile_q8 = q8_tile_dispatch,
+    .quant_a_q8 = avx512_quant_a_q8,
+    .layer_norm_row = ember_avx2_layer_norm_row,
+    .bias_act_row = ember_avx2_bias_act_row,
+    .geglu_row = ember_avx2_geglu_row,
+    .attention_tile = avx512_attention_tile,
+    .row_max = ember_avx2_row_max,
+    .row_exp = ember_avx2_row_exp,
+    .rope_head = ember_avx2_rope_head,
+};
