@@ -75,6 +75,26 @@ curl -sS "$URL/embed" "${KEY[@]}" "${JSON[@]}" -d '{"inputs": "hello world"}' |
   >"$TMP/srv" 2>/dev/null || fail "curl /embed"
 if [ ! -s "$TMP/cli" ] || ! cmp -s "$TMP/cli" "$TMP/srv"; then fail "/embed differs from ember embed"; fi
 
+# ---- 32 concurrent curl clients, each answer equal to `ember embed` on its text
+for i in $(seq 0 31); do echo "concurrent client $i asks about topic $((i * 7))"; done >"$TMP/texts"
+"$EMBER" embed -m "$MODEL" -t 1 -i "$TMP/texts" 2>/dev/null |
+  python3 -c 'import json,sys
+for line in sys.stdin: print(" ".join("%.9g" % v for v in json.loads(line)["embedding"]))' >"$TMP/cli32"
+i=0
+CLIENTS=()
+while read -r text; do
+  curl -sS "$URL/v1/embeddings" "${KEY[@]}" "${JSON[@]}" -d "{\"input\": \"$text\"}" -o "$TMP/c$i.json" &
+  CLIENTS+=($!)
+  i=$((i + 1))
+done <"$TMP/texts"
+wait "${CLIENTS[@]}"
+for i in $(seq 0 31); do
+  python3 -c 'import json,sys; print(" ".join("%.9g" % v for v in json.load(open(sys.argv[1]))["data"][0]["embedding"]))' \
+    "$TMP/c$i.json" 2>/dev/null || echo "client $i: no answer"
+done >"$TMP/srv32"
+[ "$(wc -l <"$TMP/cli32")" = 32 ] || fail "ember embed gave $(wc -l <"$TMP/cli32") lines for 32 texts"
+cmp -s "$TMP/cli32" "$TMP/srv32" || fail "32 concurrent clients: answers differ from ember embed"
+
 # ---- every error status
 want 401 POST /v1/embeddings "${JSON[@]}" -d '{"input": "x"}'; body_has '"error"'
 want 401 POST /embed -H 'Authorization: Bearer wrong' "${JSON[@]}" -d '{"inputs": "x"}'
