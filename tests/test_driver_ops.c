@@ -40,8 +40,7 @@ static double max_rel_diff(const float *a, const float *b, size_t n) {
 }
 
 static const ember_cpu_kernels *g_fast;
-/* EMBER_TEST_QUICK=1: small shapes only (for runs under qemu, where floating
- * point is emulated and the full set takes over half an hour). */
+/* EMBER_TEST_QUICK=1: small shapes only (for slow emulators). */
 static int g_quick;
 
 static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, int64_t N, int64_t K,
