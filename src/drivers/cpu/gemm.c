@@ -163,10 +163,15 @@ static void dequant_panels(const ember_q8 *q8, int64_t K, int64_t c0, int64_t n_
     for (int64_t p = 0; p < n_panels; p++) {
         int64_t gp = c0 / NR + p;
         float *out = dst + p * kc * NR;
-        for (int64_t k = 0; k < kc; k++) {
+        for (int64_t k = 0; k < kc; k += 4) {
+            /* 4 k of 16 columns: one 32-bit word per column, byte kk = k + kk
+             * (shifts over contiguous words, so the loop vectorizes) */
+            uint32_t words[NR];
+            memcpy(words, q8->q + q8_index(gp, KQ, k0 + k, 0), sizeof words);
             const float *s = q8->scales + (gp * n_blocks + (k0 + k) / EMBER_Q8_BLOCK) * NR;
-            for (int j = 0; j < NR; j++)
-                out[k * NR + j] = (float)q8->q[q8_index(gp, KQ, k0 + k, j)] * s[j];
+            for (int kk = 0; kk < 4 && k + kk < kc; kk++)
+                for (int j = 0; j < NR; j++)
+                    out[(k + kk) * NR + j] = (float)(int8_t)(uint8_t)(words[j] >> (8 * kk)) * s[j];
         }
     }
 }
