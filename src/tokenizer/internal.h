@@ -16,6 +16,11 @@
 #ifndef EMBER_TOKENIZER_INTERNAL_H
 #define EMBER_TOKENIZER_INTERNAL_H
 
+/* Token ids are table indices (id -> string), so they are capped: real
+ * vocabularies stay under 300K, and a hostile tokenizer.json must not make
+ * the loader allocate gigabytes. Ids must be below this (2^24). */
+#define EMBER_TOK_MAX_ID (1 << 24)
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>

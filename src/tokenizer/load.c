@@ -82,10 +82,10 @@ static ember_status parse_added(const json_t *arr, ember_tokenizer *t, const cha
         const json_t *c = json_object_get(e, "content");
         const json_t *id = json_object_get(e, "id");
         if (!json_is_object(e) || !json_is_string(c) || !json_is_integer(id) ||
-            json_integer_value(id) < 0 || json_integer_value(id) >= INT32_MAX)
+            json_integer_value(id) < 0 || json_integer_value(id) >= EMBER_TOK_MAX_ID)
             return ember_error(EMBER_E_FORMAT,
-                               "%s: added_tokens[%zu] needs a 'content' string and an 'id' >= 0",
-                               what, i);
+                               "%s: added_tokens[%zu] needs a 'content' string and an 'id' in [0, %d)",
+                               what, i, EMBER_TOK_MAX_ID);
         bool special, sw, ls, rs, norm;
         EMBER_TRY(get_bool_def(e, "special", false, &special, what));
         EMBER_TRY(get_bool_def(e, "single_word", false, &sw, what));

@@ -66,7 +66,12 @@ static ember_status parse_vocab(const json_t *v, tok_model *m, const char *what)
                                what, (int)(klen > 64 ? 64 : klen), key, ember_json_type_name(val));
         EMBER_TRY(ember_tok_vocab_put(&m->vocab, key, klen, (int32_t)json_integer_value(val)));
     }
-    /* id -> string, as HF's vocab_r */
+    /* id -> string, as HF's vocab_r: a table indexed by id, so ids are capped
+     * (real vocabularies stay under 300K; a hostile file must not make us
+     * allocate gigabytes) */
+    if (m->vocab.max_id >= EMBER_TOK_MAX_ID)
+        return ember_error(EMBER_E_FORMAT, "%s: model.vocab has id %d; ids above %d are not supported",
+                           what, m->vocab.max_id, EMBER_TOK_MAX_ID - 1);
     m->n_ids = m->vocab.max_id + 1;
     m->id2str = ember_calloc((size_t)m->n_ids, sizeof *m->id2str, "vocabulary");
     if (!m->id2str)
