@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < (size_t)n * kk; i++) w[i] = frand();
         ember_weight wt = {.kind = EMBER_W_MATRIX, .dtype = EMBER_DT_F32, .rows = n, .cols = kk, .data = w, .name = "w"};
         ember_gemm_prepare(&g, &wt);
-        ember_linear_args a = {.x = x, .ldx = kk, .rows = m, .w = &wt, .y = y, .ldy = n};
+        ember_gemm_args a = {.x = x, .ldx = kk, .rows = m, .w = &wt, .y = y, .ldy = n};
         ember_gemm_linear(&g, k, pool, scratch, &a);
         int reps = (int)(2e9 / (2.0 * m * n * kk)) + 1;
         double t0 = ember_now();

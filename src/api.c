@@ -89,7 +89,7 @@ static ember_status load_model(ember_model *m, const char *path, const ember_mod
     free(cfg);
     EMBER_TRY(st);
 
-    const ember_arch *arch = ember_arch_for(m->hp.arch);
+    const ember_arch *arch = m->hp.arch;
     EMBER_TRY(ember_st_config_load(m->directory, arch->default_pooling, arch->default_normalize,
                                    &m->st));
     m->dim = m->hp.hidden_size;
@@ -98,11 +98,13 @@ static ember_status load_model(ember_model *m, const char *path, const ember_mod
                            "%s: the pooling config says word_embedding_dimension %d but the model's "
                            "hidden_size is %d",
                            m->directory, m->st.word_embedding_dimension, m->dim);
-    int32_t max_tokens = m->hp.max_position_embeddings;
+    /* the architecture's limit (positions less its offset), then
+     * sentence-transformers' max_seq_length, then the caller's */
+    int32_t max_tokens = m->hp.max_tokens;
     if (m->st.max_seq_length > 0)
         max_tokens = EMBER_MIN(max_tokens, m->st.max_seq_length);
     if (p->max_seq_length > 0)
-        max_tokens = EMBER_MIN(m->hp.max_position_embeddings, p->max_seq_length);
+        max_tokens = EMBER_MIN(m->hp.max_tokens, p->max_seq_length);
     m->max_tokens = max_tokens;
 
     EMBER_TRY(ember_backend_load(m, p));

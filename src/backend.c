@@ -21,10 +21,11 @@
 static const char *k_prefixes[] = {"", "bert.", "model.", "roberta.", "encoder."};
 
 ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
-    m->arch = ember_arch_for(m->hp.arch);
+    m->arch = m->hp.arch;
     if (!m->arch)
         return ember_error(EMBER_E_UNSUPPORTED, "no architecture for model_type %s", m->hp.model_type);
-    const ember_driver_ops *ops = ember_driver_find(p->driver);
+    int32_t device = 0;
+    const ember_driver_ops *ops = ember_driver_find(p->driver, &device);
     if (!ops)
         return ember_error(EMBER_E_UNSUPPORTED, "driver \"%s\" is not available in this build",
                            p->driver);
@@ -32,8 +33,17 @@ ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
     if (m->compute_dtype < EMBER_DTYPE_F32 || m->compute_dtype > EMBER_DTYPE_INT8)
         return ember_error(EMBER_E_INVALID_ARGUMENT, "dtype %d is not an ember_dtype", p->dtype);
     m->drv.ops = ops;
-    ember_driver_config cfg = {.compute_dtype = m->compute_dtype, .pack_weights = p->pack_weights};
+    ember_driver_config cfg = {.compute_dtype = m->compute_dtype, .pack_weights = p->pack_weights,
+                               .device = device};
     EMBER_TRY(ops->init(&cfg, &m->drv.impl));
+    /* every op the architecture uses, before any weight is read */
+    const ember_dt act = ops->act_dtype(m->drv.impl);
+    for (int k = 0; k < EMBER_OP_COUNT; k++)
+        if ((m->arch->ops & EMBER_OP_BIT(k)) && !ops->supports(m->drv.impl, (ember_op_kind)k, act))
+            return ember_error(EMBER_E_UNSUPPORTED,
+                               "driver \"%s\" cannot run %s: op '%s' on %s activations is missing",
+                               ops->name, m->arch->name, ember_op_name((ember_op_kind)k),
+                               ember_dt_name(act));
     EMBER_TRY(ember_tensor_store_open(m->directory, &m->store));
 
     const char *prefix = NULL;
@@ -48,7 +58,7 @@ ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
                            "%s: tensor '%s' (with or without a 'bert.'/'model.' prefix) is missing: "
                            "is this a %s checkpoint?",
                            m->directory, m->arch->probe_tensor, m->arch->name);
-    ember_wloader L = {.store = m->store, .drv = &m->drv, .prefix = prefix};
+    ember_wloader L = {.store = m->store, .drv = &m->drv, .prefix = prefix, .set = &m->wset};
     EMBER_TRY(m->arch->load(&m->hp, &L, &m->weights));
     m->n_params = L.n_params;
     m->file_dtype = L.have_file_dtype ? L.file_dtype : EMBER_DT_F32;
@@ -58,8 +68,8 @@ ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
 }
 
 void ember_backend_release(ember_model *m) {
-    if (m->arch && m->weights)
-        m->arch->release(&m->drv, m->weights);
+    if (m->drv.ops)
+        ember_weight_set_release(&m->wset, &m->drv);
     m->weights = NULL;
     /* weights that pointed into the mappings have released their
      * references; the store drops the last ones */
@@ -115,6 +125,7 @@ ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params
         return st;
     }
     c->zeros = zeros;
+    c->act_dtype = m->drv.ops->act_dtype(m->drv.impl);
     c->arena_mark = c->arena.used;
     const char *full = getenv("EMBER_FULL_LAST_LAYER");
     c->full_last_layer = full && full[0] == '1';
@@ -198,7 +209,7 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
         int64_t i = order[s], len = offsets[i + 1] - offsets[i];
         memcpy(c->h_ids + T, ids + offsets[i], sizeof(int32_t) * (size_t)len);
         for (int64_t p = 0; p < len; p++)
-            c->h_pos[T + p] = (int32_t)p;
+            c->h_pos[T + p] = (int32_t)p + m->hp.position_offset;
         T += len;
         c->h_start[s + 1] = (int32_t)T;
         if (len > max_len)
@@ -206,10 +217,11 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
     }
     c->arena.used = c->arena_mark;
     int32_t *d_ids, *d_pos, *d_start;
-    float *hidden = NULL, *pooled;
+    float *pooled;
     EMBER_ARENA_ALLOC(&c->arena, d_ids, T);
     EMBER_ARENA_ALLOC(&c->arena, d_pos, T);
     EMBER_ARENA_ALLOC(&c->arena, d_start, count + 1);
+    EMBER_ARENA_ALLOC(&c->arena, pooled, count * H); /* fp32 whatever the activations */
     EMBER_TRY(op->upload(dctx, d_ids, c->h_ids, sizeof(int32_t) * (size_t)T));
     EMBER_TRY(op->upload(dctx, d_pos, c->h_pos, sizeof(int32_t) * (size_t)T));
     EMBER_TRY(op->upload(dctx, d_start, c->h_start, sizeof(int32_t) * (size_t)(count + 1)));
@@ -218,29 +230,28 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
                  .start = c->h_start, .start_dev = d_start},
         .n_tokens = T, .ids = d_ids, .positions = d_pos, .zeros = c->zeros,
     };
-    b.first_only = m->st.pooling == EMBER_POOLING_CLS && !c->full_last_layer;
+    if (!c->full_last_layer)
+        b.only = m->st.pooling == EMBER_POOLING_CLS          ? EMBER_ROWS_FIRST
+                 : m->st.pooling == EMBER_POOLING_LAST_TOKEN ? EMBER_ROWS_LAST
+                                                             : EMBER_ROWS_ALL;
+    ember_fwd f = {.hp = &m->hp, .weights = m->weights, .op = op, .dctx = dctx,
+                   .arena = &c->arena, .act = c->act_dtype, .b = &b};
+    ember_view hidden = ember_view_none();
     int compact = 0;
-    EMBER_TRY(m->arch->forward(&m->hp, m->weights, drv, dctx, &c->arena, &b, &hidden, &compact));
-    if (compact) {
-        /* one row per sequence: for CLS pooling these are the pooled vectors */
-        EMBER_TRY(op->download(dctx, c->h_pooled, hidden, sizeof(float) * (size_t)(count * H)));
-    } else if (m->drv.ops->pool) {
-        EMBER_ARENA_ALLOC(&c->arena, pooled, count * H);
-        EMBER_TRY(op->pool(dctx, hidden, H, &b.seqs, m->st.pooling, pooled));
-        EMBER_TRY(op->download(dctx, c->h_pooled, pooled, sizeof(float) * (size_t)(count * H)));
+    EMBER_TRY(m->arch->forward(&f, &hidden, &compact));
+    const ember_view pooled_v = ember_view_of(pooled, EMBER_DT_F32, count, H, H);
+    if (compact && hidden.dtype == EMBER_DT_F32 && hidden.ld == H) {
+        /* one row per sequence: for CLS / last-token pooling these are the
+         * pooled vectors */
+        EMBER_TRY(op->download(dctx, c->h_pooled, hidden.data, sizeof(float) * (size_t)(count * H)));
+    } else if (compact) {
+        /* a driver with reduced-precision activations must hand compact rows
+         * back in fp32 (its last op converts); anything else is a bug */
+        return ember_error(EMBER_E_INTERNAL, "compact hidden states must be fp32 (%s given)",
+                           ember_dt_name(hidden.dtype));
     } else {
-        /* fallback: pool on the host, one sequence at a time */
-        for (int64_t s = 0; s < count; s++) {
-            int64_t r0 = c->h_start[s], n = c->h_start[s + 1] - r0;
-            float *rows = ember_malloc(sizeof(float) * (size_t)(n * H), "pooling fallback");
-            if (!rows)
-                return EMBER_E_NOMEM;
-            ember_status st = op->download(dctx, rows, hidden + r0 * H, sizeof(float) * (size_t)(n * H));
-            if (st == EMBER_OK)
-                ember_pool_sequence(rows, n, H, m->st.pooling, c->h_pooled + s * H);
-            free(rows);
-            EMBER_TRY(st);
-        }
+        EMBER_TRY(op->pool(dctx, hidden, &b.seqs, m->st.pooling, pooled_v));
+        EMBER_TRY(op->download(dctx, c->h_pooled, pooled, sizeof(float) * (size_t)(count * H)));
     }
     for (int64_t s = 0; s < count; s++) {
         float *dst = out + order[s] * dims;

@@ -25,6 +25,7 @@ struct ember_model {
     ember_driver drv;
     ember_tensor_store *store; /* owns the safetensors files            */
     void *weights;           /* architecture-specific, driver memory      */
+    ember_weight_set wset;   /* every weight loaded: what release frees   */
     int64_t n_params;
     ember_dt file_dtype;
     int32_t compute_dtype;   /* ember_dtype actually used                 */
@@ -60,6 +61,7 @@ struct ember_ctx {
     /* per-op timing (ember bench) */
     int profiling;
     ember_profiler profiler;
+    ember_dt act_dtype;      /* the driver's activation dtype             */
 };
 
 /* Loads weights of the directory's model through the chosen driver (fills

@@ -111,7 +111,7 @@ static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, i
             /* residual_mode 2: y aliases the residual (in-place accumulate) */
             if (residual_mode == 2)
                 memcpy(y, res, sizeof(float) * (size_t)(M * N));
-            ember_linear_args a = {.x = x, .ldx = K, .rows = M, .w = &wt,
+            ember_gemm_args a = {.x = x, .ldx = K, .rows = M, .w = &wt,
                                    .bias = use_bias ? &bt : NULL, .act = act,
                                    .residual = residual_mode == 2 ? y : residual_mode ? res : NULL,
                                    .ldr = N, .y = y, .ldy = N};
@@ -264,7 +264,8 @@ static void test_attention(void) {
     const int32_t windows[] = {0, 3, 64};
     for (size_t li = 0; li < n_lens; li++)
         for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
-            for (size_t wi = 0; wi < sizeof windows / sizeof windows[0]; wi++) {
+            for (size_t wi = 0; wi < sizeof windows / sizeof windows[0]; wi++)
+            for (int causal = 0; causal < 2; causal++) {
                 int32_t len = lens[li], d = dims[di], win = windows[wi];
                 int64_t ld = 3 * d;
                 float *qkv = rand_vec((size_t)(len * ld), 2.0f);
@@ -272,14 +273,16 @@ static void test_attention(void) {
                 float *o2 = calloc((size_t)(len * d), sizeof(float));
                 float *scratch = malloc(sizeof(float) * (size_t)ember_attn_scratch_floats(d));
                 for (int32_t q0 = 0; q0 < len; q0 += EMBER_ATTN_QBLOCK) {
-                    ember_attn_tile t = {.q = qkv, .ld_q = ld, .k = qkv + d, .v = qkv + 2 * d, .ld = ld,
-                                         .ld_out = d, .len = len, .q0 = q0,
+                    /* q and out point at the block's first query */
+                    ember_attn_tile t = {.q = qkv + (int64_t)q0 * ld, .ld_q = ld, .k = qkv + d,
+                                         .v = qkv + 2 * d, .ld = ld, .ld_out = d, .len = len,
+                                         .q0 = q0,
                                          .q1 = q0 + EMBER_ATTN_QBLOCK < len ? q0 + EMBER_ATTN_QBLOCK : len,
-                                         .head_dim = d, .window = win,
+                                         .head_dim = d, .window = win, .causal = causal,
                                          .scale = 1.0f / sqrtf((float)d), .scratch = scratch};
-                    t.out = o1;
+                    t.out = o1 + (int64_t)q0 * d;
                     ember_cpu_kernels_ref.attention_tile(&t);
-                    t.out = o2;
+                    t.out = o2 + (int64_t)q0 * d;
                     g_fast->attention_tile(&t);
                 }
                 /* against a direct double-precision softmax for one row */
@@ -287,7 +290,7 @@ static void test_attention(void) {
                 double m = -1e300, l = 0, acc[64] = {0};
                 double sc[300];
                 for (int32_t j = 0; j < len; j++) {
-                    if (win && abs(i - j) > win) {
+                    if ((win && abs(i - j) > win) || (causal && j > i)) {
                         sc[j] = -1e300;
                         continue;
                     }
@@ -309,10 +312,11 @@ static void test_attention(void) {
                 for (int32_t c = 0; c < d; c++)
                     want[c] = (float)(acc[c] / l);
                 CHECK(max_rel_diff(o1 + i * d, want, (size_t)d) < 2e-5,
-                      "attention ref vs double len %d d %d window %d", len, d, win);
+                      "attention ref vs double len %d d %d window %d causal %d", len, d, win,
+                      causal);
                 double diff = max_rel_diff(o2, o1, (size_t)(len * d));
-                CHECK(diff < 2e-5, "attention %s vs ref len %d d %d window %d: %.3g", g_fast->name,
-                      len, d, win, diff);
+                CHECK(diff < 2e-5, "attention %s vs ref len %d d %d window %d causal %d: %.3g",
+                      g_fast->name, len, d, win, causal, diff);
                 free(qkv); free(o1); free(o2); free(scratch);
             }
 }

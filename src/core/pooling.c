@@ -8,7 +8,8 @@
 
 #include "ember.h"
 
-void ember_pool_sequence(const float *rows, int64_t n, int64_t cols, int32_t mode, float *out) {
+void ember_pool_sequence_strided(const float *rows, int64_t n, int64_t cols, int64_t ld,
+                                 int32_t mode, float *out) {
     if (n <= 0) {
         for (int64_t c = 0; c < cols; c++)
             out[c] = 0.0f;
@@ -21,13 +22,13 @@ void ember_pool_sequence(const float *rows, int64_t n, int64_t cols, int32_t mod
         return;
     case EMBER_POOLING_LAST_TOKEN:
         for (int64_t c = 0; c < cols; c++)
-            out[c] = rows[(n - 1) * cols + c];
+            out[c] = rows[(n - 1) * ld + c];
         return;
     case EMBER_POOLING_MAX:
         for (int64_t c = 0; c < cols; c++) {
             float m = rows[c];
             for (int64_t r = 1; r < n; r++)
-                m = rows[r * cols + c] > m ? rows[r * cols + c] : m;
+                m = rows[r * ld + c] > m ? rows[r * ld + c] : m;
             out[c] = m;
         }
         return;
@@ -45,13 +46,17 @@ void ember_pool_sequence(const float *rows, int64_t n, int64_t cols, int32_t mod
         double acc[CHUNK] = {0};
         for (int64_t r = 0; r < n; r++) {
             double wr = mode == EMBER_POOLING_WEIGHTED_MEAN ? (double)(r + 1) : 1.0;
-            const float *row = rows + r * cols + c0;
+            const float *row = rows + r * ld + c0;
             for (int64_t c = 0; c < w; c++)
                 acc[c] += wr * row[c];
         }
         for (int64_t c = 0; c < w; c++)
             out[c0 + c] = (float)(acc[c] / norm);
     }
+}
+
+void ember_pool_sequence(const float *rows, int64_t n, int64_t cols, int32_t mode, float *out) {
+    ember_pool_sequence_strided(rows, n, cols, cols, mode, out);
 }
 
 void ember_l2_normalize_rows(float *x, int64_t rows, int64_t cols) {

@@ -1,21 +1,30 @@
 /*
- * driver.h — the hardware driver interface.
+ * driver.h — the hardware driver interface (version 2).
  *
  * A driver is a table of function pointers plus an opaque implementation
  * pointer (the shape of ggml-backend's interface or SQLite's VFS). It owns
  * memory (weights it prepared, per-context scratch) and implements the
  * primitives that architectures compose into a forward pass. Architectures
- * never touch hardware: they only call through this table, so BERT and
- * ModernBERT are each written once for every driver.
+ * never touch hardware: they only call through this table, so each one is
+ * written once for every driver.
  *
- * Memory: every `float *` an op receives lives in driver memory (host memory
- * for the CPU driver, device memory for a GPU driver), carved out of the
- * per-context arena. Matrices are row-major with the row stride given.
+ * Activations are typed 2-D views (ember_view: pointer, dtype, rows, cols,
+ * row stride) into driver memory carved out of the per-context arena. A
+ * driver instance has one activation dtype (act_dtype), chosen at init from
+ * the config: the CPU drivers keep fp32; a GPU driver may run bf16/fp16 and
+ * keep pooled outputs in fp32.
+ * Views passed to an op are checked by the driver (dtype it supports, shapes
+ * that agree); a mismatch is EMBER_E_INTERNAL with the op's name, never a
+ * crash.
  *
- * Optional slots (NULL = not provided, the backend falls back): `pool` and
- * `l2_normalize` (done on the host after download). Every other slot an
- * architecture uses is checked at load; a driver lacking it is reported as
- * unsupported with the op's name.
+ * Required slots: every lifecycle, transfer, weight and op slot below except
+ * those marked optional. `supports(op, dtype)` is asked at model load for
+ * every op the architecture uses (ember_arch.ops), so a driver lacking one
+ * is refused with the op's name before any weight is read.
+ *
+ * Ordering: ops on one context run in call order. A driver may run them
+ * asynchronously (a GPU stream); `download` and `synchronize` wait for what
+ * was queued before them.
  */
 #ifndef EMBER_DRIVERS_DRIVER_H
 #define EMBER_DRIVERS_DRIVER_H
@@ -47,13 +56,65 @@ typedef struct ember_weight {
     const char *name;       /* tensor name (for messages), static or owned by the model */
 } ember_weight;
 
+/* An activation matrix in driver memory: rows x cols elements of `dtype`,
+ * row r starting `ld` elements after row r - 1. A view with data == NULL is
+ * "absent" (an optional operand). */
+typedef struct ember_view {
+    void *data;
+    ember_dt dtype;
+    int64_t rows, cols, ld;
+} ember_view;
+
+static inline ember_view ember_view_of(void *data, ember_dt dtype, int64_t rows, int64_t cols,
+                                       int64_t ld) {
+    ember_view v = {data, dtype, rows, cols, ld};
+    return v;
+}
+static inline ember_view ember_view_none(void) {
+    ember_view v = {NULL, EMBER_DT_F32, 0, 0, 0};
+    return v;
+}
+/* Columns [c0, c0 + n) of every row (same stride). */
+static inline ember_view ember_view_cols(ember_view v, int64_t c0, int64_t n) {
+    ember_view r = v;
+    r.data = (char *)v.data + (size_t)c0 * ember_dt_size(v.dtype);
+    r.cols = n;
+    return r;
+}
+/* Rows [r0, r0 + n). */
+static inline ember_view ember_view_rows(ember_view v, int64_t r0, int64_t n) {
+    ember_view r = v;
+    r.data = (char *)v.data + (size_t)(r0 * v.ld) * ember_dt_size(v.dtype);
+    r.rows = n;
+    return r;
+}
+
 typedef enum ember_act {
     EMBER_ACT_NONE = 0,
     EMBER_ACT_GELU,      /* exact: x * 0.5 * (1 + erf(x / sqrt 2))            */
     EMBER_ACT_GELU_TANH, /* tanh approximation (gelu_new, gelu_pytorch_tanh)   */
     EMBER_ACT_RELU,
-    EMBER_ACT_SILU
+    EMBER_ACT_SILU,
+    EMBER_ACT_TANH,
+    EMBER_ACT_COUNT
 } ember_act;
+
+/* The driver ops, for supports(), the profiler and error messages. */
+typedef enum ember_op_kind {
+    EMBER_OP_GATHER,
+    EMBER_OP_SELECT_ROWS,
+    EMBER_OP_LAYER_NORM,
+    EMBER_OP_RMS_NORM,
+    EMBER_OP_LINEAR,
+    EMBER_OP_GLU,
+    EMBER_OP_ROPE,
+    EMBER_OP_ATTENTION,
+    EMBER_OP_POOL,
+    EMBER_OP_TRANSFER,
+    EMBER_OP_COUNT
+} ember_op_kind;
+
+const char *ember_op_name(ember_op_kind k);
 
 /* Boundaries of the sequences of one forward pass, packed without padding:
  * sequence s holds tokens [start[s], start[s+1]). */
@@ -65,55 +126,70 @@ typedef struct ember_seqs {
     const int32_t *start_dev; /* driver memory copy                       */
 } ember_seqs;
 
-/* y[r, :] = act(x[r, :] W^T + bias) + residual[r, :] for r < rows. */
+/* Which rows of each sequence an op produces. */
+typedef enum ember_rows {
+    EMBER_ROWS_ALL = 0, /* every token                                         */
+    EMBER_ROWS_FIRST,   /* the first token of each sequence (CLS pooling)      */
+    EMBER_ROWS_LAST     /* the last token of each sequence (last-token pooling) */
+} ember_rows;
+
+/* y = act(x W^T + bias) + residual. x: (rows, in), y and residual: (rows,
+ * out). residual may be absent, or alias y when act is NONE. */
 typedef struct ember_linear_args {
-    const float *x;
-    int64_t ldx;               /* row stride of x (>= w->cols)                  */
-    int64_t rows;
+    ember_view x;
     const ember_weight *w;     /* [out, in]                                      */
     const ember_weight *bias;  /* [out] or NULL                                  */
     ember_act act;             /* applied before the residual                    */
-    const float *residual;     /* rows x out with stride ldr, or NULL; may be y  */
-    int64_t ldr;
-    float *y;
-    int64_t ldy;
+    ember_view residual;
+    ember_view y;
 } ember_linear_args;
 
-/* Scaled dot-product attention over packed sequences. Q, K and V are the
- * column blocks [0,H), [H,2H), [2H,3H) of `qkv` (stride ld_qkv); head h uses
- * columns h*head_dim .. (h+1)*head_dim of each block. Keys of a query at
- * position i are restricted to |i - j| <= window when window > 0.
- * first_only: only the query at position 0 of each sequence is computed; its
- * row is q[s * ld_q] (q != NULL) and the result goes to out[s * ld_out], one
- * row per sequence (CLS pooling needs nothing else from the last layer). */
+/* Scaled dot-product attention over packed sequences, grouped-query: query
+ * head h reads key/value head h / (n_heads / n_kv_heads). q: (T, n_heads *
+ * head_dim), k and v: (T, n_kv_heads * head_dim) with k.ld == v.ld (they are
+ * usually column blocks of one fused QKV buffer). Keys of the query at
+ * position i: |i - j| <= window when window > 0, and j <= i when causal.
+ * rows = FIRST or LAST: only that query of each sequence is computed; q then
+ * holds one row per sequence (n_seqs, n_heads * head_dim) and so does out.
+ * bias: optional additive scores (reserved for relative-position models; no
+ * driver implements it yet, supports() says so). */
 typedef struct ember_attn_args {
-    const float *qkv;
-    int64_t ld_qkv;
+    ember_view q, k, v;
     const ember_seqs *seqs;
     int32_t n_heads;
+    int32_t n_kv_heads;
     int32_t head_dim;
     float scale;
     int32_t window;
-    float *out;                /* (tokens, n_heads * head_dim)               */
-    int64_t ld_out;
-    int32_t first_only;
-    const float *q;            /* first_only: (n_seqs, H) queries           */
-    int64_t ld_q;
+    int32_t causal;
+    ember_rows rows;
+    ember_view out;
 } ember_attn_args;
 
-/* Rotary embedding ("rotate half": dimension d pairs with d + head_dim/2) of
- * the Q and K blocks of `qkv`, in place, at each token's position. `table`
- * row p holds cos(p * f_i) for i < head_dim/2, then sin(p * f_i): the
- * architecture computes it once at load for its theta. */
+/* Rotary embedding ("rotate half": dimension d pairs with d + head_dim/2),
+ * in place, of q (rows, n_q_heads * head_dim) and, when present, k (rows,
+ * n_kv_heads * head_dim), at each row's position. `table` row p holds
+ * cos(p * f_i) for i < head_dim/2, then sin(p * f_i): the architecture
+ * computes it once at load for its theta. */
 typedef struct ember_rope_args {
-    float *qkv;
-    int64_t ld_qkv;
-    int64_t rows;
-    int32_t n_heads;
+    ember_view q, k;
     int32_t head_dim;
     const int32_t *positions;  /* driver memory, one per row                 */
     const ember_weight *table; /* [max_positions, head_dim]                  */
 } ember_rope_args;
+
+/* out = x / rms(x) * (w + offset) over groups of `group` columns (group ==
+ * cols: the usual RMSNorm; group == head_dim: per-head q/k norms), with
+ * rms(x) = sqrt(mean(x^2) + eps). offset is 0 (Llama, Qwen) or 1 (Gemma's
+ * (1 + w) scale). w has `group` elements. out may alias x. */
+typedef struct ember_rms_args {
+    ember_view x;
+    const ember_weight *w;
+    float eps;
+    float offset;
+    int64_t group;
+    ember_view out;
+} ember_rms_args;
 
 /* Sizes a context must be able to run; the driver reserves per-thread
  * scratch for its kernels from these. */
@@ -131,6 +207,7 @@ typedef struct ember_driver_config {
     int32_t compute_dtype; /* ember_dtype of the matrix weights              */
     int32_t pack_weights;  /* 1: repack matrices for the kernels at load;
                               0: use F32 matrices in place (zero-copy)     */
+    int32_t device;        /* device index ("cuda:1" -> 1); 0 for the CPU */
 } ember_driver_config;
 
 typedef struct ember_driver_ops {
@@ -142,10 +219,21 @@ typedef struct ember_driver_ops {
     ember_status (*init)(const ember_driver_config *cfg, void **impl);
     void (*release)(void *impl);
     const char *(*kernels)(void *impl); /* human-readable kernel set          */
+    /* Whether `op` runs on activations of `dtype` (1) or not (0). */
+    int (*supports)(void *impl, ember_op_kind op, ember_dt dtype);
+    /* The dtype of the activations of this instance's contexts. */
+    ember_dt (*act_dtype)(void *impl);
     ember_status (*ctx_init)(void *impl, int n_threads, const ember_ctx_limits *lim,
                              void **dctx, void **arena_base);
     void (*ctx_free)(void *dctx);
-    int (*ctx_threads)(void *dctx);
+    /* Waits until every op queued on the context has finished. */
+    ember_status (*synchronize)(void *dctx);
+    /* Optional profiling hook: an asynchronous driver times its kernels
+     * (events), not their launches. timer_start marks the start of an op;
+     * timer_stop returns the seconds since, once the op has run. NULL: the
+     * profiler synchronizes and reads the host clock. */
+    void (*timer_start)(void *dctx);
+    double (*timer_stop)(void *dctx);
 
     /* Memory transfers between host and driver memory. */
     ember_status (*upload)(void *dctx, void *dst, const void *src, size_t bytes);
@@ -159,19 +247,28 @@ typedef struct ember_driver_ops {
     void (*weight_release)(void *impl, ember_weight *w);
 
     /* Ops. */
-    ember_status (*gather)(void *dctx, const ember_weight *table, const int32_t *idx, int64_t n,
-                           float *out, int accumulate);
-    ember_status (*layer_norm)(void *dctx, const float *x, const float *residual,
+    /* out[r, :] (+)= table[idx[r], :] for r < out.rows (idx in driver memory). */
+    ember_status (*gather)(void *dctx, const ember_weight *table, const int32_t *idx,
+                           ember_view out, int accumulate);
+    /* out[s, :] = in[first or last row of sequence s, :]. */
+    ember_status (*select_rows)(void *dctx, ember_view in, const ember_seqs *seqs,
+                                ember_rows which, ember_view out);
+    /* out = LayerNorm(x + residual) * gamma + beta; residual absent or not,
+     * beta may be NULL; out may alias x. */
+    ember_status (*layer_norm)(void *dctx, ember_view x, ember_view residual,
                                const ember_weight *gamma, const ember_weight *beta, float eps,
-                               int64_t rows, int64_t cols, float *out);
+                               ember_view out);
+    ember_status (*rms_norm)(void *dctx, const ember_rms_args *a);
     ember_status (*linear)(void *dctx, const ember_linear_args *a);
-    ember_status (*geglu)(void *dctx, const float *in, int64_t rows, int64_t inter, float *out);
+    /* out[r, i] = act(in[r, i]) * in[r, I + i] for i < I = out.cols
+     * (GeGLU with GELU, SwiGLU with SiLU). in: (rows, 2I). */
+    ember_status (*glu)(void *dctx, ember_view in, ember_act act, ember_view out);
     ember_status (*rope)(void *dctx, const ember_rope_args *a);
     ember_status (*attention)(void *dctx, const ember_attn_args *a);
-    /* out[s, :] = pool over the rows of sequence s of hidden (stride cols). */
-    ember_status (*pool)(void *dctx, const float *hidden, int64_t cols, const ember_seqs *seqs,
-                         int32_t pooling, float *out);
-    ember_status (*l2_normalize)(void *dctx, float *x, int64_t rows, int64_t cols);
+    /* out[s, :] = pool (ember_pooling) over the rows of sequence s of hidden;
+     * out is fp32 whatever the activation dtype. */
+    ember_status (*pool)(void *dctx, ember_view hidden, const ember_seqs *seqs, int32_t pooling,
+                         ember_view out);
 } ember_driver_ops;
 
 typedef struct ember_driver {
@@ -183,7 +280,12 @@ typedef struct ember_driver {
 extern const ember_driver_ops ember_cpu_driver_ops;
 extern const ember_driver_ops ember_cpu_ref_driver_ops; /* scalar kernels only */
 
-/* Finds a driver by name ("cpu"; NULL or "auto" = best available). */
-const ember_driver_ops *ember_driver_find(const char *name);
+/* Finds a driver by name: "cpu", "cpu-ref", a GPU driver's name optionally
+ * followed by ":N" (device index into *device, which may be NULL); NULL or
+ * "auto" = the best available. NULL when there is none of that name. */
+const ember_driver_ops *ember_driver_find(const char *name, int32_t *device);
+/* The compiled-in drivers, for tests and `ember info`. */
+int ember_driver_count(void);
+const ember_driver_ops *ember_driver_at(int i);
 
 #endif

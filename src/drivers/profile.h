@@ -2,31 +2,22 @@
  * profile.h — a driver that wraps another and times each op: the decorator
  * behind `ember bench`'s per-op breakdown. It forwards every call to the
  * wrapped driver unchanged, so results are identical with and without it.
+ *
+ * Timing: a driver with timer_start/timer_stop (a GPU driver recording
+ * events) times its own kernels; otherwise the wrapper synchronizes after
+ * each op and reads the host clock, so an asynchronous driver without the
+ * hook is still timed correctly, only with its launch gaps included.
  */
 #ifndef EMBER_DRIVERS_PROFILE_H
 #define EMBER_DRIVERS_PROFILE_H
 
 #include "drivers/driver.h"
 
-typedef enum ember_op_kind {
-    EMBER_OP_GATHER,
-    EMBER_OP_LAYER_NORM,
-    EMBER_OP_LINEAR,
-    EMBER_OP_GEGLU,
-    EMBER_OP_ROPE,
-    EMBER_OP_ATTENTION,
-    EMBER_OP_POOL,
-    EMBER_OP_TRANSFER,
-    EMBER_OP_COUNT
-} ember_op_kind;
-
 typedef struct ember_op_profile {
     double seconds[EMBER_OP_COUNT];
     double flops[EMBER_OP_COUNT];
     int64_t calls[EMBER_OP_COUNT];
 } ember_op_profile;
-
-const char *ember_op_name(ember_op_kind k);
 
 /* The wrapper's per-context state; pass &p->driver and p as (driver, dctx). */
 typedef struct ember_profiler {

@@ -1,6 +1,11 @@
 /*
  * registry.c — the drivers compiled into this build, found by name.
+ *
+ * A GPU driver adds one line to k_drivers (under its build option); "auto"
+ * takes the first entry, so GPU drivers go before the CPU ones and fail their
+ * init with a clear message when no device is usable.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "drivers/driver.h"
@@ -10,11 +15,35 @@ static const ember_driver_ops *const k_drivers[] = {
     &ember_cpu_ref_driver_ops,
 };
 
-const ember_driver_ops *ember_driver_find(const char *name) {
+int ember_driver_count(void) { return (int)(sizeof k_drivers / sizeof k_drivers[0]); }
+
+const ember_driver_ops *ember_driver_at(int i) {
+    return i >= 0 && i < ember_driver_count() ? k_drivers[i] : NULL;
+}
+
+const ember_driver_ops *ember_driver_find(const char *name, int32_t *device) {
+    if (device)
+        *device = 0;
     if (!name || !*name || strcmp(name, "auto") == 0)
         return k_drivers[0];
-    for (size_t i = 0; i < sizeof k_drivers / sizeof k_drivers[0]; i++)
-        if (strcmp(k_drivers[i]->name, name) == 0)
+    /* "name:N" selects device N of that driver */
+    size_t len = strlen(name);
+    const char *colon = strchr(name, ':');
+    int32_t index = 0;
+    if (colon) {
+        char *end = NULL;
+        long v = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || *end != '\0' || v < 0 || v > 1024)
+            return NULL;
+        index = (int32_t)v;
+        len = (size_t)(colon - name);
+    }
+    for (int i = 0; i < ember_driver_count(); i++) {
+        if (strlen(k_drivers[i]->name) == len && strncmp(k_drivers[i]->name, name, len) == 0) {
+            if (device)
+                *device = index;
             return k_drivers[i];
+        }
+    }
     return NULL;
 }

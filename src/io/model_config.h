@@ -1,12 +1,11 @@
 /*
  * model_config.h — the hyper-parameters of a model, read from config.json.
  *
- * One struct covers every architecture (fields an architecture does not use
- * stay zero), so the backend and the CLI can describe any model the same way.
- * Both the original ModernBERT keys (global_attn_every_n_layers,
- * global_rope_theta, local_rope_theta, local_attention) and the spellings of
- * newer transformers versions (layer_types, rope_parameters, sliding_window)
- * are accepted.
+ * ember_hparams_parse reads model_type, finds the architecture in the
+ * registry (models/arch.h) and lets it parse the rest: each architecture
+ * owns its keys, defaults and limits, with the range-checked helpers below.
+ * One struct holds the result (fields an architecture does not use stay
+ * zero), so the backend and the CLI can describe any model the same way.
  */
 #ifndef EMBER_IO_MODEL_CONFIG_H
 #define EMBER_IO_MODEL_CONFIG_H
@@ -19,19 +18,30 @@
 
 #define EMBER_MAX_LAYERS 256
 
-typedef enum ember_arch_id { EMBER_ARCH_BERT = 0, EMBER_ARCH_MODERNBERT = 1 } ember_arch_id;
+struct ember_arch;
+
+/* Generous limits: the largest embedding models are far below them; they
+ * keep later size computations (tokens x hidden) from overflowing. */
+#define EMBER_CFG_MAX_HIDDEN 65536
+#define EMBER_CFG_MAX_INTER (1 << 20)
+#define EMBER_CFG_MAX_VOCAB (16 << 20)
+#define EMBER_CFG_MAX_POS (1 << 20)
+#define EMBER_CFG_MAX_HEADS 1024
 
 typedef struct ember_hparams {
-    ember_arch_id arch;
+    const struct ember_arch *arch;
     char model_type[32];
     char name_or_path[256];
     int32_t hidden_size;
     int32_t n_layers;
     int32_t n_heads;
+    int32_t n_kv_heads;           /* = n_heads unless grouped-query attention  */
     int32_t head_dim;
     int32_t intermediate_size;
     int32_t vocab_size;
     int32_t max_position_embeddings;
+    int32_t max_tokens;           /* longest input the positions allow         */
+    int32_t position_offset;      /* added to each position (RoBERTa: pad + 1) */
     int32_t type_vocab_size;      /* BERT                                       */
     int32_t pad_token_id;
     float layer_norm_eps;
@@ -52,7 +62,31 @@ ember_status ember_hparams_load(const char *path, ember_hparams *hp);
 /* Same from a parsed document; `what` names it in messages. */
 ember_status ember_hparams_parse(const json_t *root, const char *what, ember_hparams *hp);
 
-const char *ember_arch_name(ember_arch_id arch);
 const char *ember_act_name(int32_t act);
+
+/* ---- helpers for the architectures' parse_config ----
+ * `what` names the file in messages. */
+
+/* Integer in [lo, hi]; absent -> def when has_default, else EMBER_E_FORMAT. */
+ember_status ember_cfg_int(const json_t *root, const char *what, const char *key, int64_t lo,
+                           int64_t hi, bool has_default, int64_t def, int32_t *out);
+/* Finite number in [lo, hi]; absent -> def. */
+ember_status ember_cfg_float(const json_t *root, const char *what, const char *key, double lo,
+                             double hi, double def, float *out);
+ember_status ember_cfg_bool(const json_t *root, const char *what, const char *key, bool def,
+                            bool *out);
+/* An activation name ("gelu", "gelu_pytorch_tanh", "silu", ...) under `key`,
+ * def when absent; EMBER_E_UNSUPPORTED for an unknown name. */
+ember_status ember_cfg_act(const json_t *root, const char *what, const char *key, const char *def,
+                           int32_t *out);
+/* hidden_size, num_hidden_layers, num_attention_heads, intermediate_size,
+ * vocab_size, max_position_embeddings (def_max_pos when absent and > 0);
+ * head_dim = hidden / heads, n_kv_heads = n_heads, max_tokens = positions. */
+ember_status ember_cfg_common(const json_t *root, const char *what, ember_hparams *hp,
+                              int64_t def_max_pos);
+/* rope_parameters[kind].rope_theta into *theta (kept when absent), refusing
+ * RoPE scaling types other than "default". */
+ember_status ember_cfg_rope_theta(const json_t *root, const char *what, const char *kind,
+                                  float *theta);
 
 #endif

@@ -9,9 +9,11 @@
  * buffer so attention reads them with one stride.
  */
 #include <math.h>
-#include <stdlib.h>
+#include <string.h>
 
+#include "core/pooling.h"
 #include "core/util.h"
+#include "io/json.h"
 #include "models/arch.h"
 
 typedef struct bert_layer {
@@ -24,8 +26,26 @@ typedef struct bert_layer {
 typedef struct bert_weights {
     ember_weight word, pos, type, ln_g, ln_b;
     bert_layer *layers;
-    int32_t n_layers;
 } bert_weights;
+
+static ember_status bert_parse_config(const json_t *root, const char *what, ember_hparams *hp) {
+    EMBER_TRY(ember_cfg_common(root, what, hp, 512));
+    EMBER_TRY(ember_cfg_int(root, what, "type_vocab_size", 0, EMBER_CFG_MAX_VOCAB, true, 2,
+                            &hp->type_vocab_size));
+    EMBER_TRY(ember_cfg_int(root, what, "pad_token_id", -1, EMBER_CFG_MAX_VOCAB, true, 0,
+                            &hp->pad_token_id));
+    EMBER_TRY(ember_cfg_float(root, what, "layer_norm_eps", 0.0, 1.0, 1e-12, &hp->layer_norm_eps));
+    EMBER_TRY(ember_cfg_act(root, what, "hidden_act", "gelu", &hp->hidden_act));
+    const char *pos = "absolute";
+    ember_status st = ember_json_str(root, "position_embedding_type", what, &pos);
+    if (st != EMBER_OK && st != EMBER_E_NOT_FOUND)
+        return st;
+    if (strcmp(pos, "absolute") != 0)
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "%s: position_embedding_type \"%s\" is not supported (only \"absolute\")",
+                           what, pos);
+    return EMBER_OK;
+}
 
 /* LayerNorm parameters: ".weight"/".bias", or ".gamma"/".beta" in old
  * TensorFlow-converted checkpoints. */
@@ -43,22 +63,6 @@ static ember_status load_ln(ember_wloader *L, const char *base, int64_t h, ember
         return st;
     /* neither spelling: report the canonical name */
     return ember_wloadf(L, EMBER_W_VECTOR, h, -1, false, g, "%s.weight", base);
-}
-
-static void bert_release(const ember_driver *drv, void *p) {
-    bert_weights *w = p;
-    if (!w)
-        return;
-    ember_weight *top[] = {&w->word, &w->pos, &w->type, &w->ln_g, &w->ln_b};
-    for (size_t i = 0; i < EMBER_ARRAY_LEN(top); i++)
-        ember_wrelease(drv, top[i]);
-    for (int32_t l = 0; w->layers && l < w->n_layers; l++) {
-        ember_weight *all = (ember_weight *)&w->layers[l];
-        for (size_t i = 0; i < sizeof(bert_layer) / sizeof(ember_weight); i++)
-            ember_wrelease(drv, &all[i]);
-    }
-    free(w->layers);
-    free(w);
 }
 
 static ember_status load_layer(const ember_hparams *hp, ember_wloader *L, int32_t l,
@@ -93,156 +97,149 @@ static ember_status load_layer(const ember_hparams *hp, ember_wloader *L, int32_
 
 static ember_status bert_load(const ember_hparams *hp, ember_wloader *L, void **out) {
     *out = NULL;
-    bert_weights *w = ember_calloc(1, sizeof *w, "bert weights");
-    if (!w)
+    bert_weights *w = ember_wloader_alloc(L, sizeof *w);
+    if (!w || !(w->layers = ember_wloader_alloc(L, sizeof *w->layers * (size_t)hp->n_layers)))
         return EMBER_E_NOMEM;
-    w->layers = ember_calloc((size_t)hp->n_layers, sizeof *w->layers, "bert layers");
-    if (!w->layers) {
-        free(w);
-        return EMBER_E_NOMEM;
-    }
-    w->n_layers = hp->n_layers;
     const int64_t h = hp->hidden_size;
-    ember_status st =
-        ember_wload(L, "embeddings.word_embeddings.weight", EMBER_W_TABLE, hp->vocab_size, h, false,
-                    &w->word);
-    if (st == EMBER_OK)
-        st = ember_wload(L, "embeddings.position_embeddings.weight", EMBER_W_TABLE,
-                         hp->max_position_embeddings, h, false, &w->pos);
-    if (st == EMBER_OK && hp->type_vocab_size > 0)
-        st = ember_wload(L, "embeddings.token_type_embeddings.weight", EMBER_W_TABLE,
-                         hp->type_vocab_size, h, false, &w->type);
-    if (st == EMBER_OK)
-        st = load_ln(L, "embeddings.LayerNorm", h, &w->ln_g, &w->ln_b);
-    for (int32_t l = 0; st == EMBER_OK && l < hp->n_layers; l++)
-        st = load_layer(hp, L, l, &w->layers[l]);
-    if (st != EMBER_OK) {
-        bert_release(L->drv, w);
-        return st;
-    }
+    EMBER_TRY(ember_wload(L, "embeddings.word_embeddings.weight", EMBER_W_TABLE, hp->vocab_size,
+                          h, false, &w->word));
+    EMBER_TRY(ember_wload(L, "embeddings.position_embeddings.weight", EMBER_W_TABLE,
+                          hp->max_position_embeddings, h, false, &w->pos));
+    if (hp->type_vocab_size > 0)
+        EMBER_TRY(ember_wload(L, "embeddings.token_type_embeddings.weight", EMBER_W_TABLE,
+                              hp->type_vocab_size, h, false, &w->type));
+    EMBER_TRY(load_ln(L, "embeddings.LayerNorm", h, &w->ln_g, &w->ln_b));
+    for (int32_t l = 0; l < hp->n_layers; l++)
+        EMBER_TRY(load_layer(hp, L, l, &w->layers[l]));
     *out = w;
     return EMBER_OK;
 }
 
 static size_t bert_arena_bytes(const ember_hparams *hp, int64_t t) {
-    const size_t h = (size_t)hp->hidden_size, inter = (size_t)hp->intermediate_size;
-    size_t f = sizeof(float);
-    return ember_arena_need(t * h * f) * 3 +      /* x, attention context, h */
-           ember_arena_need(t * 3 * h * f) +      /* qkv                     */
-           ember_arena_need(t * inter * f) +      /* intermediate            */
-           ember_arena_need(t * h * f) * 4;       /* first-token last layer  */
+    const int64_t h = hp->hidden_size, inter = hp->intermediate_size;
+    return ember_act_bytes(t, h) * 3 +     /* x, attention context, h */
+           ember_act_bytes(t, 3 * h) +     /* qkv                     */
+           ember_act_bytes(t, inter) +     /* intermediate            */
+           ember_act_bytes(t, h) * 4;      /* first-token last layer  */
 }
 
 /* The last layer when only each sequence's first token is wanted (CLS
  * pooling): K and V still cover every token, but Q, attention output, the
  * FFN and both LayerNorms run on one row per sequence. For bge-small that
  * skips 10/12 of the last layer's matrix work. */
-static ember_status last_layer_first_only(const ember_hparams *hp, const bert_layer *y,
-                                          const ember_driver *drv, void *dctx, ember_arena *arena,
-                                          const ember_batch *b, float *x, float *qkv, float *inter,
-                                          float **hidden) {
-    const ember_driver_ops *op = drv->ops;
-    const int64_t T = b->n_tokens, H = hp->hidden_size, I = hp->intermediate_size;
+static ember_status last_layer_first_only(const ember_fwd *f, const bert_layer *y, ember_view x,
+                                          ember_view qkv, ember_view inter, ember_view *hidden) {
+    const ember_hparams *hp = f->hp;
+    const ember_driver_ops *op = f->op;
+    void *dctx = f->dctx;
+    const ember_batch *b = f->b;
+    const int64_t H = hp->hidden_size, I = hp->intermediate_size;
     const int64_t n = b->seqs.n_seqs;
     const float eps = hp->layer_norm_eps;
-    float *xq, *q, *ctx, *tmp;
-    EMBER_ARENA_ALLOC(arena, xq, n * H);  /* (n, H) first-token rows of x */
-    EMBER_ARENA_ALLOC(arena, q, n * H);   /* (n, H)                       */
-    EMBER_ARENA_ALLOC(arena, ctx, n * H); /* (n, H)                       */
-    EMBER_ARENA_ALLOC(arena, tmp, n * H); /* (n, H)                       */
-    for (int i = 1; i < 3; i++) {
-        const ember_weight *w = i == 1 ? &y->k : &y->v, *bias = i == 1 ? &y->k_b : &y->v_b;
-        ember_linear_args a = {.x = x, .ldx = H, .rows = T, .w = w, .bias = bias,
-                               .y = qkv + i * H, .ldy = 3 * H};
+    ember_view xq, q, ctx, tmp;
+    EMBER_TRY(ember_fwd_alloc(f, n, H, &xq));  /* (n, H) first-token rows of x */
+    EMBER_TRY(ember_fwd_alloc(f, n, H, &q));   /* (n, H)                       */
+    EMBER_TRY(ember_fwd_alloc(f, n, H, &ctx)); /* (n, H)                       */
+    EMBER_TRY(ember_fwd_alloc(f, n, H, &tmp)); /* (n, H)                       */
+    ember_view kv[2] = {ember_view_cols(qkv, H, H), ember_view_cols(qkv, 2 * H, H)};
+    for (int i = 0; i < 2; i++) {
+        ember_linear_args a = {.x = x, .w = i == 0 ? &y->k : &y->v,
+                               .bias = i == 0 ? &y->k_b : &y->v_b, .y = kv[i]};
         EMBER_TRY(op->linear(dctx, &a));
     }
-    /* x viewed as a table: gather the row where each sequence starts */
-    ember_weight xview = {.kind = EMBER_W_TABLE, .dtype = EMBER_DT_F32, .rows = T, .cols = H,
-                          .data = x, .name = "hidden"};
-    EMBER_TRY(op->gather(dctx, &xview, b->seqs.start_dev, n, xq, 0));
-    ember_linear_args aq = {.x = xq, .ldx = H, .rows = n, .w = &y->q, .bias = &y->q_b, .y = q, .ldy = H};
+    EMBER_TRY(op->select_rows(dctx, x, &b->seqs, EMBER_ROWS_FIRST, xq));
+    ember_linear_args aq = {.x = xq, .w = &y->q, .bias = &y->q_b, .y = q};
     EMBER_TRY(op->linear(dctx, &aq));
-    ember_attn_args at = {.qkv = qkv, .ld_qkv = 3 * H, .seqs = &b->seqs, .n_heads = hp->n_heads,
+    ember_attn_args at = {.q = q, .k = kv[0], .v = kv[1], .seqs = &b->seqs,
+                          .n_heads = hp->n_heads, .n_kv_heads = hp->n_heads,
                           .head_dim = hp->head_dim, .scale = 1.0f / sqrtf((float)hp->head_dim),
-                          .out = ctx, .ld_out = H, .first_only = 1, .q = q, .ld_q = H};
+                          .rows = EMBER_ROWS_FIRST, .out = ctx};
     EMBER_TRY(op->attention(dctx, &at));
-    ember_linear_args ao = {.x = ctx, .ldx = H, .rows = n, .w = &y->o, .bias = &y->o_b,
-                            .residual = xq, .ldr = H, .y = tmp, .ldy = H};
+    ember_linear_args ao = {.x = ctx, .w = &y->o, .bias = &y->o_b, .residual = xq, .y = tmp};
     EMBER_TRY(op->linear(dctx, &ao));
-    EMBER_TRY(op->layer_norm(dctx, tmp, NULL, &y->ln1_g, &y->ln1_b, eps, n, H, xq));
-    ember_linear_args fi = {.x = xq, .ldx = H, .rows = n, .w = &y->in, .bias = &y->in_b,
-                            .act = hp->hidden_act, .y = inter, .ldy = I};
+    EMBER_TRY(op->layer_norm(dctx, tmp, ember_view_none(), &y->ln1_g, &y->ln1_b, eps, xq));
+    ember_view in_n = ember_view_rows(inter, 0, n);
+    ember_linear_args fi = {.x = xq, .w = &y->in, .bias = &y->in_b, .act = hp->hidden_act,
+                            .y = in_n};
     EMBER_TRY(op->linear(dctx, &fi));
-    ember_linear_args fo = {.x = inter, .ldx = I, .rows = n, .w = &y->out, .bias = &y->out_b,
-                            .residual = xq, .ldr = H, .y = tmp, .ldy = H};
+    ember_linear_args fo = {.x = in_n, .w = &y->out, .bias = &y->out_b, .residual = xq, .y = tmp};
     EMBER_TRY(op->linear(dctx, &fo));
-    EMBER_TRY(op->layer_norm(dctx, tmp, NULL, &y->ln2_g, &y->ln2_b, eps, n, H, xq));
+    EMBER_TRY(op->layer_norm(dctx, tmp, ember_view_none(), &y->ln2_g, &y->ln2_b, eps, xq));
+    (void)I;
     *hidden = xq;
     return EMBER_OK;
 }
 
-static ember_status bert_forward(const ember_hparams *hp, const void *wp, const ember_driver *drv,
-                                 void *dctx, ember_arena *arena, const ember_batch *b,
-                                 float **hidden, int *compact) {
-    const bert_weights *w = wp;
-    const ember_driver_ops *op = drv->ops;
+static ember_status bert_forward(const ember_fwd *f, ember_view *hidden, int *compact) {
+    const ember_hparams *hp = f->hp;
+    const bert_weights *w = f->weights;
+    const ember_driver_ops *op = f->op;
+    void *dctx = f->dctx;
+    const ember_batch *b = f->b;
     const int64_t T = b->n_tokens, H = hp->hidden_size, I = hp->intermediate_size;
     const float eps = hp->layer_norm_eps;
-    float *x, *qkv, *ctx, *tmp, *inter;
-    EMBER_ARENA_ALLOC(arena, x, T * H);     /* (T, H)  */
-    EMBER_ARENA_ALLOC(arena, qkv, T * 3 * H); /* (T, 3H) */
-    EMBER_ARENA_ALLOC(arena, ctx, T * H);   /* (T, H)  */
-    EMBER_ARENA_ALLOC(arena, tmp, T * H);   /* (T, H)  */
-    EMBER_ARENA_ALLOC(arena, inter, T * I); /* (T, I)  */
+    const ember_view none = ember_view_none();
+    ember_view x, qkv, ctx, tmp, inter;
+    EMBER_TRY(ember_fwd_alloc(f, T, H, &x));       /* (T, H)  */
+    EMBER_TRY(ember_fwd_alloc(f, T, 3 * H, &qkv)); /* (T, 3H) */
+    EMBER_TRY(ember_fwd_alloc(f, T, H, &ctx));     /* (T, H)  */
+    EMBER_TRY(ember_fwd_alloc(f, T, H, &tmp));     /* (T, H)  */
+    EMBER_TRY(ember_fwd_alloc(f, T, I, &inter));   /* (T, I)  */
+    const ember_view q = ember_view_cols(qkv, 0, H), k = ember_view_cols(qkv, H, H),
+                     v = ember_view_cols(qkv, 2 * H, H);
 
-    EMBER_TRY(op->gather(dctx, &w->word, b->ids, T, x, 0));
-    EMBER_TRY(op->gather(dctx, &w->pos, b->positions, T, x, 1));
+    EMBER_TRY(op->gather(dctx, &w->word, b->ids, x, 0));
+    EMBER_TRY(op->gather(dctx, &w->pos, b->positions, x, 1));
     if (w->type.data)
-        EMBER_TRY(op->gather(dctx, &w->type, b->zeros, T, x, 1));
-    EMBER_TRY(op->layer_norm(dctx, x, NULL, &w->ln_g, &w->ln_b, eps, T, H, x));
+        EMBER_TRY(op->gather(dctx, &w->type, b->zeros, x, 1));
+    EMBER_TRY(op->layer_norm(dctx, x, none, &w->ln_g, &w->ln_b, eps, x));
 
     const float scale = 1.0f / sqrtf((float)hp->head_dim);
     *compact = 0;
     for (int32_t l = 0; l < hp->n_layers; l++) {
         const bert_layer *y = &w->layers[l];
-        if (b->first_only && l == hp->n_layers - 1) {
+        if (b->only == EMBER_ROWS_FIRST && l == hp->n_layers - 1) {
             *compact = 1;
-            return last_layer_first_only(hp, y, drv, dctx, arena, b, x, qkv, inter, hidden);
+            return last_layer_first_only(f, y, x, qkv, inter, hidden);
         }
         const ember_weight *wq[3] = {&y->q, &y->k, &y->v}, *bq[3] = {&y->q_b, &y->k_b, &y->v_b};
+        const ember_view dst[3] = {q, k, v};
         for (int i = 0; i < 3; i++) {
-            ember_linear_args a = {.x = x, .ldx = H, .rows = T, .w = wq[i], .bias = bq[i],
-                                   .act = EMBER_ACT_NONE, .y = qkv + i * H, .ldy = 3 * H};
+            ember_linear_args a = {.x = x, .w = wq[i], .bias = bq[i], .y = dst[i]};
             EMBER_TRY(op->linear(dctx, &a));
         }
-        ember_attn_args at = {.qkv = qkv, .ld_qkv = 3 * H, .seqs = &b->seqs,
-                              .n_heads = hp->n_heads, .head_dim = hp->head_dim, .scale = scale,
-                              .window = 0, .out = ctx, .ld_out = H};
+        ember_attn_args at = {.q = q, .k = k, .v = v, .seqs = &b->seqs, .n_heads = hp->n_heads,
+                              .n_kv_heads = hp->n_heads, .head_dim = hp->head_dim,
+                              .scale = scale, .out = ctx};
         EMBER_TRY(op->attention(dctx, &at));
-        ember_linear_args ao = {.x = ctx, .ldx = H, .rows = T, .w = &y->o, .bias = &y->o_b,
-                                .residual = x, .ldr = H, .y = tmp, .ldy = H};
+        ember_linear_args ao = {.x = ctx, .w = &y->o, .bias = &y->o_b, .residual = x, .y = tmp};
         EMBER_TRY(op->linear(dctx, &ao));
-        EMBER_TRY(op->layer_norm(dctx, tmp, NULL, &y->ln1_g, &y->ln1_b, eps, T, H, x));
-        ember_linear_args fi = {.x = x, .ldx = H, .rows = T, .w = &y->in, .bias = &y->in_b,
-                                .act = hp->hidden_act, .y = inter, .ldy = I};
+        EMBER_TRY(op->layer_norm(dctx, tmp, none, &y->ln1_g, &y->ln1_b, eps, x));
+        ember_linear_args fi = {.x = x, .w = &y->in, .bias = &y->in_b, .act = hp->hidden_act,
+                                .y = inter};
         EMBER_TRY(op->linear(dctx, &fi));
-        ember_linear_args fo = {.x = inter, .ldx = I, .rows = T, .w = &y->out, .bias = &y->out_b,
-                                .residual = x, .ldr = H, .y = tmp, .ldy = H};
+        ember_linear_args fo = {.x = inter, .w = &y->out, .bias = &y->out_b, .residual = x,
+                                .y = tmp};
         EMBER_TRY(op->linear(dctx, &fo));
-        EMBER_TRY(op->layer_norm(dctx, tmp, NULL, &y->ln2_g, &y->ln2_b, eps, T, H, x));
+        EMBER_TRY(op->layer_norm(dctx, tmp, none, &y->ln2_g, &y->ln2_b, eps, x));
     }
     *hidden = x;
     return EMBER_OK;
 }
 
+static const char *const bert_model_types[] = {"bert", NULL};
+
 const ember_arch ember_arch_bert = {
     .name = "bert",
-    .id = EMBER_ARCH_BERT,
+    .model_types = bert_model_types,
     .default_pooling = EMBER_POOLING_CLS,
     .default_normalize = true,
     .probe_tensor = "embeddings.word_embeddings.weight",
+    .ops = EMBER_OP_BIT(EMBER_OP_GATHER) | EMBER_OP_BIT(EMBER_OP_SELECT_ROWS) |
+           EMBER_OP_BIT(EMBER_OP_LAYER_NORM) | EMBER_OP_BIT(EMBER_OP_LINEAR) |
+           EMBER_OP_BIT(EMBER_OP_ATTENTION),
+    .parse_config = bert_parse_config,
     .load = bert_load,
-    .release = bert_release,
     .arena_bytes = bert_arena_bytes,
     .forward = bert_forward,
 };

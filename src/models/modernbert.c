@@ -14,72 +14,91 @@
  * an 8192-token input never materialises 8192 x 8192 scores.
  */
 #include <math.h>
-#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "core/util.h"
+#include "io/json.h"
 #include "models/arch.h"
 
-typedef struct mb_layer mb_layer;
-struct mb_layer {
+typedef struct mb_layer {
     ember_weight attn_norm_g, attn_norm_b; /* absent on layer 0 */
     ember_weight wqkv, wqkv_b, wo, wo_b;
     ember_weight mlp_norm_g, mlp_norm_b;
     ember_weight wi, wi_b, wo2, wo2_b;
-};
+} mb_layer;
 
 typedef struct mb_weights {
     ember_weight tok, norm_g, norm_b, final_g, final_b;
     ember_weight rope_global, rope_local; /* cos/sin tables [max_pos, head_dim] */
     mb_layer *layers;
-    int32_t n_layers;
 } mb_weights;
 
-static void mb_release(const ember_driver *drv, void *p) {
-    mb_weights *w = p;
-    if (!w)
-        return;
-    ember_weight *top[] = {&w->tok, &w->norm_g, &w->norm_b, &w->final_g, &w->final_b,
-                           &w->rope_global, &w->rope_local};
-    for (size_t i = 0; i < EMBER_ARRAY_LEN(top); i++)
-        ember_wrelease(drv, top[i]);
-    for (int32_t l = 0; w->layers && l < w->n_layers; l++) {
-        ember_weight *all = (ember_weight *)&w->layers[l];
-        for (size_t i = 0; i < sizeof(mb_layer) / sizeof(ember_weight); i++)
-            ember_wrelease(drv, &all[i]);
-    }
-    free(w->layers);
-    free(w);
-}
+/* Both the original ModernBERT keys (global_attn_every_n_layers,
+ * global_rope_theta, local_rope_theta, local_attention) and the spellings of
+ * newer transformers versions (layer_types, rope_parameters, sliding_window)
+ * are accepted. */
+static ember_status mb_parse_config(const json_t *root, const char *what, ember_hparams *hp) {
+    EMBER_TRY(ember_cfg_common(root, what, hp, 8192));
+    hp->type_vocab_size = 0;
+    EMBER_TRY(ember_cfg_int(root, what, "pad_token_id", -1, EMBER_CFG_MAX_VOCAB, true, 50283,
+                            &hp->pad_token_id));
+    EMBER_TRY(ember_cfg_float(root, what, "norm_eps", 0.0, 1.0, 1e-5, &hp->layer_norm_eps));
+    EMBER_TRY(ember_cfg_act(root, what, "hidden_activation", "gelu", &hp->hidden_act));
+    EMBER_TRY(ember_cfg_bool(root, what, "attention_bias", false, &hp->attention_bias));
+    EMBER_TRY(ember_cfg_bool(root, what, "mlp_bias", false, &hp->mlp_bias));
+    EMBER_TRY(ember_cfg_bool(root, what, "norm_bias", false, &hp->norm_bias));
+    if (hp->head_dim % 2 != 0)
+        return ember_error(EMBER_E_FORMAT, "%s: head dimension %d must be even for RoPE", what,
+                           hp->head_dim);
 
-/* cos/sin of position x inverse frequency, computed as transformers does in
- * fp32 (inv_freq = 1 / theta^(2i/d); angle = fp32(pos * inv_freq)), with the
- * trigonometry in double and rounded once. */
-static ember_status build_rope_table(ember_wloader *L, const ember_hparams *hp, float theta,
-                                     const char *name, ember_weight *out) {
-    const int32_t d = hp->head_dim, half = d / 2;
-    const int64_t rows = hp->max_position_embeddings;
-    float *table = ember_malloc(sizeof(float) * (size_t)rows * (size_t)d, "rope table");
-    float *inv = ember_malloc(sizeof(float) * (size_t)half, "rope table");
-    if (!table || !inv) {
-        free(table);
-        free(inv);
-        return EMBER_E_NOMEM;
+    /* window: local_attention (full width) or newer sliding_window (half) */
+    int32_t half = 0;
+    if (json_object_get(root, "local_attention")) {
+        EMBER_TRY(ember_cfg_int(root, what, "local_attention", 2, EMBER_CFG_MAX_POS, true, 128,
+                                &hp->local_attention));
+    } else if (json_object_get(root, "sliding_window")) {
+        EMBER_TRY(ember_cfg_int(root, what, "sliding_window", 1, EMBER_CFG_MAX_POS, true, 64, &half));
+        hp->local_attention = 2 * half;
+    } else {
+        hp->local_attention = 128;
     }
-    for (int32_t i = 0; i < half; i++) {
-        float e = (float)(2 * i) / (float)d;
-        inv[i] = 1.0f / powf(theta, e);
-    }
-    for (int64_t p = 0; p < rows; p++) {
-        for (int32_t i = 0; i < half; i++) {
-            float angle = (float)p * inv[i];
-            table[p * d + i] = (float)cos((double)angle);
-            table[p * d + half + i] = (float)sin((double)angle);
+
+    EMBER_TRY(ember_cfg_int(root, what, "global_attn_every_n_layers", 1, EMBER_MAX_LAYERS, true, 3,
+                            &hp->global_attn_every_n_layers));
+    EMBER_TRY(ember_cfg_float(root, what, "global_rope_theta", 1.0, 1e12, 160000.0,
+                              &hp->global_rope_theta));
+    /* HF: a null local_rope_theta falls back to the global one */
+    EMBER_TRY(ember_cfg_float(root, what, "local_rope_theta", 1.0, 1e12, hp->global_rope_theta,
+                              &hp->local_rope_theta));
+    if (!json_object_get(root, "local_rope_theta") && !json_object_get(root, "rope_parameters"))
+        hp->local_rope_theta = 10000.0f;
+    EMBER_TRY(ember_cfg_rope_theta(root, what, "full_attention", &hp->global_rope_theta));
+    EMBER_TRY(ember_cfg_rope_theta(root, what, "sliding_attention", &hp->local_rope_theta));
+
+    const json_t *types = json_object_get(root, "layer_types");
+    if (types && !json_is_null(types)) {
+        if (!json_is_array(types) || json_array_size(types) != (size_t)hp->n_layers)
+            return ember_error(EMBER_E_FORMAT,
+                               "%s: 'layer_types' must be an array of %d strings (one per layer)",
+                               what, hp->n_layers);
+        for (int32_t l = 0; l < hp->n_layers; l++) {
+            const char *t = json_string_value(json_array_get(types, (size_t)l));
+            if (t && strcmp(t, "full_attention") == 0)
+                hp->layer_global[l] = 1;
+            else if (t && strcmp(t, "sliding_attention") == 0)
+                hp->layer_global[l] = 0;
+            else
+                return ember_error(EMBER_E_UNSUPPORTED,
+                                   "%s: layer_types[%d] must be \"full_attention\" or "
+                                   "\"sliding_attention\"",
+                                   what, l);
         }
+    } else {
+        for (int32_t l = 0; l < hp->n_layers; l++)
+            hp->layer_global[l] = (l % hp->global_attn_every_n_layers) == 0;
     }
-    ember_status st = ember_wload_host(L, table, rows, d, name, out);
-    free(table);
-    free(inv);
-    return st;
+    return EMBER_OK;
 }
 
 static ember_status load_norm(ember_wloader *L, const ember_hparams *hp, const char *base,
@@ -115,31 +134,19 @@ static ember_status mb_load(const ember_hparams *hp, ember_wloader *L, void **ou
     if (hp->hidden_act != EMBER_ACT_GELU)
         return ember_error(EMBER_E_UNSUPPORTED,
                            "config.json: ModernBERT hidden_activation must be \"gelu\" (GeGLU)");
-    mb_weights *w = ember_calloc(1, sizeof *w, "modernbert weights");
-    if (!w)
+    mb_weights *w = ember_wloader_alloc(L, sizeof *w);
+    if (!w || !(w->layers = ember_wloader_alloc(L, sizeof *w->layers * (size_t)hp->n_layers)))
         return EMBER_E_NOMEM;
-    w->layers = ember_calloc((size_t)hp->n_layers, sizeof *w->layers, "modernbert layers");
-    if (!w->layers) {
-        free(w);
-        return EMBER_E_NOMEM;
-    }
-    w->n_layers = hp->n_layers;
-    ember_status st = ember_wload(L, "embeddings.tok_embeddings.weight", EMBER_W_TABLE,
-                                  hp->vocab_size, hp->hidden_size, false, &w->tok);
-    if (st == EMBER_OK)
-        st = load_norm(L, hp, "embeddings.norm", &w->norm_g, &w->norm_b);
-    for (int32_t l = 0; st == EMBER_OK && l < hp->n_layers; l++)
-        st = load_layer(hp, L, l, &w->layers[l]);
-    if (st == EMBER_OK)
-        st = load_norm(L, hp, "final_norm", &w->final_g, &w->final_b);
-    if (st == EMBER_OK)
-        st = build_rope_table(L, hp, hp->global_rope_theta, "rope.global", &w->rope_global);
-    if (st == EMBER_OK)
-        st = build_rope_table(L, hp, hp->local_rope_theta, "rope.local", &w->rope_local);
-    if (st != EMBER_OK) {
-        mb_release(L->drv, w);
-        return st;
-    }
+    EMBER_TRY(ember_wload(L, "embeddings.tok_embeddings.weight", EMBER_W_TABLE, hp->vocab_size,
+                          hp->hidden_size, false, &w->tok));
+    EMBER_TRY(load_norm(L, hp, "embeddings.norm", &w->norm_g, &w->norm_b));
+    for (int32_t l = 0; l < hp->n_layers; l++)
+        EMBER_TRY(load_layer(hp, L, l, &w->layers[l]));
+    EMBER_TRY(load_norm(L, hp, "final_norm", &w->final_g, &w->final_b));
+    EMBER_TRY(ember_wload_rope_table(L, hp->head_dim, hp->max_position_embeddings,
+                                     hp->global_rope_theta, "rope.global", &w->rope_global));
+    EMBER_TRY(ember_wload_rope_table(L, hp->head_dim, hp->max_position_embeddings,
+                                     hp->local_rope_theta, "rope.local", &w->rope_local));
     *out = w;
     return EMBER_OK;
 }
@@ -150,130 +157,149 @@ static ember_status mb_load(const ember_hparams *hp, ember_wloader *L, void **ou
 #define MLP_CHUNK 2048
 
 static size_t mb_arena_bytes(const ember_hparams *hp, int64_t t) {
-    const size_t h = (size_t)hp->hidden_size, inter = (size_t)hp->intermediate_size;
-    const size_t c = (size_t)(t < MLP_CHUNK ? t : MLP_CHUNK);
-    size_t f = sizeof(float);
-    return ember_arena_need(t * h * f) * 3 +    /* x, attention context, normed */
-           ember_arena_need(t * 3 * h * f) +    /* qkv                          */
-           ember_arena_need(c * 2 * inter * f) + /* Wi output, one chunk        */
-           ember_arena_need(c * inter * f) +    /* GeGLU output, one chunk      */
-           ember_arena_need(t * 3 * h * f) +    /* first-token last layer: q    */
-           ember_arena_need(t * h * f) * 3;     /* ... x, context, normed       */
+    const int64_t h = hp->hidden_size, inter = hp->intermediate_size;
+    const int64_t c = t < MLP_CHUNK ? t : MLP_CHUNK;
+    return ember_act_bytes(t, h) * 3 +     /* x, attention context, normed */
+           ember_act_bytes(t, 3 * h) +     /* qkv                          */
+           ember_act_bytes(c, 2 * inter) + /* Wi output, one chunk         */
+           ember_act_bytes(c, inter) +     /* GeGLU output, one chunk      */
+           ember_act_bytes(t, 3 * h) +     /* first-token last layer: q    */
+           ember_act_bytes(t, h) * 3;      /* ... x, context, normed       */
 }
 
-static const ember_weight *opt(const ember_weight *w);
-
-/* The MLP of rows [0, rows) of x (in place: x += Wo2(GeGLU(LN(x) Wi))), in
- * chunks of at most `chunk` rows. */
-static ember_status mlp(const ember_hparams *hp, const struct mb_layer *y, const ember_driver_ops *op,
-                        void *dctx, float *x, float *normed, float *gate, float *act, int64_t rows,
-                        int64_t chunk) {
-    const int64_t H = hp->hidden_size, I = hp->intermediate_size;
-    EMBER_TRY(op->layer_norm(dctx, x, NULL, &y->mlp_norm_g, opt(&y->mlp_norm_b),
-                             hp->layer_norm_eps, rows, H, normed));
+/* The MLP of the rows of x (in place: x += Wo2(GeGLU(LN(x) Wi))), in chunks
+ * of at most gate.rows rows. */
+static ember_status mlp(const ember_fwd *f, const mb_layer *y, ember_view x, ember_view normed,
+                        ember_view gate, ember_view act) {
+    const ember_hparams *hp = f->hp;
+    const ember_driver_ops *op = f->op;
+    void *dctx = f->dctx;
+    const int64_t rows = x.rows, chunk = gate.rows;
+    EMBER_TRY(op->layer_norm(dctx, x, ember_view_none(), &y->mlp_norm_g, ember_wopt(&y->mlp_norm_b),
+                             hp->layer_norm_eps, normed));
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
         const int64_t n = rows - r0 < chunk ? rows - r0 : chunk;
-        ember_linear_args ai = {.x = normed + r0 * H, .ldx = H, .rows = n, .w = &y->wi,
-                                .bias = opt(&y->wi_b), .y = gate, .ldy = 2 * I};
+        const ember_view g = ember_view_rows(gate, 0, n), a = ember_view_rows(act, 0, n);
+        const ember_view xr = ember_view_rows(x, r0, n);
+        ember_linear_args ai = {.x = ember_view_rows(normed, r0, n), .w = &y->wi,
+                                .bias = ember_wopt(&y->wi_b), .y = g};
         EMBER_TRY(op->linear(dctx, &ai));
-        EMBER_TRY(op->geglu(dctx, gate, n, I, act));
-        ember_linear_args a2 = {.x = act, .ldx = I, .rows = n, .w = &y->wo2, .bias = opt(&y->wo2_b),
-                                .residual = x + r0 * H, .ldr = H, .y = x + r0 * H, .ldy = H};
+        EMBER_TRY(op->glu(dctx, g, EMBER_ACT_GELU, a));
+        ember_linear_args a2 = {.x = a, .w = &y->wo2, .bias = ember_wopt(&y->wo2_b),
+                                .residual = xr, .y = xr};
         EMBER_TRY(op->linear(dctx, &a2));
     }
     return EMBER_OK;
 }
 
-static const ember_weight *opt(const ember_weight *w) { return w->data ? w : NULL; }
+/* The rest of the last layer for first tokens only (CLS pooling): attention
+ * of each sequence's first query, then the MLP and the final norm on one row
+ * per sequence. */
+static ember_status last_layer_first_only(const ember_fwd *f, const mb_layer *y, ember_view x,
+                                          ember_view qkv, ember_view gate, ember_view act,
+                                          bool global, ember_view *hidden) {
+    const ember_hparams *hp = f->hp;
+    const mb_weights *w = f->weights;
+    const ember_driver_ops *op = f->op;
+    void *dctx = f->dctx;
+    const ember_batch *b = f->b;
+    const int64_t n = b->seqs.n_seqs, H = hp->hidden_size;
+    ember_view qf, xf, cf, nf;
+    EMBER_TRY(ember_fwd_alloc(f, n, 3 * H, &qf)); /* (n, 3H) first-token rows of qkv */
+    EMBER_TRY(ember_fwd_alloc(f, n, H, &xf));     /* (n, H)  first-token rows of x   */
+    EMBER_TRY(ember_fwd_alloc(f, n, H, &cf));     /* (n, H)  attention output        */
+    EMBER_TRY(ember_fwd_alloc(f, n, H, &nf));     /* (n, H)  normed                  */
+    EMBER_TRY(op->select_rows(dctx, qkv, &b->seqs, EMBER_ROWS_FIRST, qf));
+    EMBER_TRY(op->select_rows(dctx, x, &b->seqs, EMBER_ROWS_FIRST, xf));
+    ember_attn_args af = {.q = ember_view_cols(qf, 0, H), .k = ember_view_cols(qkv, H, H),
+                          .v = ember_view_cols(qkv, 2 * H, H), .seqs = &b->seqs,
+                          .n_heads = hp->n_heads, .n_kv_heads = hp->n_heads,
+                          .head_dim = hp->head_dim, .scale = 1.0f / sqrtf((float)hp->head_dim),
+                          .window = global ? 0 : hp->local_attention / 2,
+                          .rows = EMBER_ROWS_FIRST, .out = cf};
+    EMBER_TRY(op->attention(dctx, &af));
+    ember_linear_args ao = {.x = cf, .w = &y->wo, .bias = ember_wopt(&y->wo_b), .residual = xf,
+                            .y = xf};
+    EMBER_TRY(op->linear(dctx, &ao));
+    EMBER_TRY(mlp(f, y, xf, nf, gate, act));
+    EMBER_TRY(op->layer_norm(dctx, xf, ember_view_none(), &w->final_g, ember_wopt(&w->final_b),
+                             hp->layer_norm_eps, xf));
+    *hidden = xf;
+    return EMBER_OK;
+}
 
-static ember_status mb_forward(const ember_hparams *hp, const void *wp, const ember_driver *drv,
-                               void *dctx, ember_arena *arena, const ember_batch *b,
-                               float **hidden, int *compact) {
-    const mb_weights *w = wp;
-    const ember_driver_ops *op = drv->ops;
+static ember_status mb_forward(const ember_fwd *f, ember_view *hidden, int *compact) {
+    const ember_hparams *hp = f->hp;
+    const mb_weights *w = f->weights;
+    const ember_driver_ops *op = f->op;
+    void *dctx = f->dctx;
+    const ember_batch *b = f->b;
     const int64_t T = b->n_tokens, H = hp->hidden_size, I = hp->intermediate_size;
     const float eps = hp->layer_norm_eps;
-    float *x, *qkv, *ctx, *normed, *gate, *act;
-    EMBER_ARENA_ALLOC(arena, x, T * H);         /* (T, H)  residual stream */
-    EMBER_ARENA_ALLOC(arena, qkv, T * 3 * H);   /* (T, 3H)                 */
-    EMBER_ARENA_ALLOC(arena, ctx, T * H);       /* (T, H)  attention out   */
-    EMBER_ARENA_ALLOC(arena, normed, T * H);    /* (T, H)  pre-norm input  */
+    const ember_view none = ember_view_none();
+    ember_view x, qkv, ctx, normed, gate, act;
+    EMBER_TRY(ember_fwd_alloc(f, T, H, &x));       /* (T, H)  residual stream */
+    EMBER_TRY(ember_fwd_alloc(f, T, 3 * H, &qkv)); /* (T, 3H)                 */
+    EMBER_TRY(ember_fwd_alloc(f, T, H, &ctx));     /* (T, H)  attention out   */
+    EMBER_TRY(ember_fwd_alloc(f, T, H, &normed));  /* (T, H)  pre-norm input  */
     const int64_t C = T < MLP_CHUNK ? T : MLP_CHUNK;
-    EMBER_ARENA_ALLOC(arena, gate, C * 2 * I);  /* (C, 2I) Wi output       */
-    EMBER_ARENA_ALLOC(arena, act, C * I);       /* (C, I)  GeGLU output    */
+    EMBER_TRY(ember_fwd_alloc(f, C, 2 * I, &gate)); /* (C, 2I) Wi output      */
+    EMBER_TRY(ember_fwd_alloc(f, C, I, &act));      /* (C, I)  GeGLU output   */
+    const ember_view q = ember_view_cols(qkv, 0, H), k = ember_view_cols(qkv, H, H),
+                     v = ember_view_cols(qkv, 2 * H, H);
 
-    EMBER_TRY(op->gather(dctx, &w->tok, b->ids, T, x, 0));
-    EMBER_TRY(op->layer_norm(dctx, x, NULL, &w->norm_g, opt(&w->norm_b), eps, T, H, x));
+    EMBER_TRY(op->gather(dctx, &w->tok, b->ids, x, 0));
+    EMBER_TRY(op->layer_norm(dctx, x, none, &w->norm_g, ember_wopt(&w->norm_b), eps, x));
 
     const float scale = 1.0f / sqrtf((float)hp->head_dim);
     for (int32_t l = 0; l < hp->n_layers; l++) {
         const mb_layer *y = &w->layers[l];
         const bool global = hp->layer_global[l];
-        const float *in = x;
+        ember_view in = x;
         if (l > 0) {
-            EMBER_TRY(op->layer_norm(dctx, x, NULL, &y->attn_norm_g, opt(&y->attn_norm_b), eps, T,
-                                     H, normed));
+            EMBER_TRY(op->layer_norm(dctx, x, none, &y->attn_norm_g, ember_wopt(&y->attn_norm_b),
+                                     eps, normed));
             in = normed;
         }
-        ember_linear_args aq = {.x = in, .ldx = H, .rows = T, .w = &y->wqkv, .bias = opt(&y->wqkv_b),
-                                .y = qkv, .ldy = 3 * H};
+        ember_linear_args aq = {.x = in, .w = &y->wqkv, .bias = ember_wopt(&y->wqkv_b), .y = qkv};
         EMBER_TRY(op->linear(dctx, &aq));
-        ember_rope_args rp = {.qkv = qkv, .ld_qkv = 3 * H, .rows = T, .n_heads = hp->n_heads,
-                              .head_dim = hp->head_dim, .positions = b->positions,
+        ember_rope_args rp = {.q = q, .k = k, .head_dim = hp->head_dim, .positions = b->positions,
                               .table = global ? &w->rope_global : &w->rope_local};
         EMBER_TRY(op->rope(dctx, &rp));
-        if (b->first_only && l == hp->n_layers - 1) {
-            /* CLS pooling: the rest of the last layer only for first tokens */
-            const int64_t n = b->seqs.n_seqs;
-            float *qf, *xf, *cf, *nf;
-            EMBER_ARENA_ALLOC(arena, qf, n * 3 * H); /* (n, 3H) first-token rows of qkv */
-            EMBER_ARENA_ALLOC(arena, xf, n * H);     /* (n, H)  first-token rows of x   */
-            EMBER_ARENA_ALLOC(arena, cf, n * H);     /* (n, H)  attention output        */
-            EMBER_ARENA_ALLOC(arena, nf, n * H);     /* (n, H)  normed                  */
-            ember_weight qview = {.kind = EMBER_W_TABLE, .dtype = EMBER_DT_F32, .rows = T,
-                                  .cols = 3 * H, .data = qkv, .name = "qkv"};
-            ember_weight xview = {.kind = EMBER_W_TABLE, .dtype = EMBER_DT_F32, .rows = T,
-                                  .cols = H, .data = x, .name = "hidden"};
-            EMBER_TRY(op->gather(dctx, &qview, b->seqs.start_dev, n, qf, 0));
-            EMBER_TRY(op->gather(dctx, &xview, b->seqs.start_dev, n, xf, 0));
-            ember_attn_args af = {.qkv = qkv, .ld_qkv = 3 * H, .seqs = &b->seqs,
-                                  .n_heads = hp->n_heads, .head_dim = hp->head_dim, .scale = scale,
-                                  .window = global ? 0 : hp->local_attention / 2, .out = cf,
-                                  .ld_out = H, .first_only = 1, .q = qf, .ld_q = 3 * H};
-            EMBER_TRY(op->attention(dctx, &af));
-            ember_linear_args ao = {.x = cf, .ldx = H, .rows = n, .w = &y->wo, .bias = opt(&y->wo_b),
-                                    .residual = xf, .ldr = H, .y = xf, .ldy = H};
-            EMBER_TRY(op->linear(dctx, &ao));
-            EMBER_TRY(mlp(hp, y, op, dctx, xf, nf, gate, act, n, C));
-            EMBER_TRY(op->layer_norm(dctx, xf, NULL, &w->final_g, opt(&w->final_b), eps, n, H, xf));
-            *hidden = xf;
+        if (b->only == EMBER_ROWS_FIRST && l == hp->n_layers - 1) {
             *compact = 1;
-            return EMBER_OK;
+            return last_layer_first_only(f, y, x, qkv, gate, act, global, hidden);
         }
-        ember_attn_args at = {.qkv = qkv, .ld_qkv = 3 * H, .seqs = &b->seqs,
-                              .n_heads = hp->n_heads, .head_dim = hp->head_dim, .scale = scale,
-                              .window = global ? 0 : hp->local_attention / 2, .out = ctx,
-                              .ld_out = H};
+        ember_attn_args at = {.q = q, .k = k, .v = v, .seqs = &b->seqs, .n_heads = hp->n_heads,
+                              .n_kv_heads = hp->n_heads, .head_dim = hp->head_dim,
+                              .scale = scale, .window = global ? 0 : hp->local_attention / 2,
+                              .out = ctx};
         EMBER_TRY(op->attention(dctx, &at));
-        ember_linear_args ao = {.x = ctx, .ldx = H, .rows = T, .w = &y->wo, .bias = opt(&y->wo_b),
-                                .residual = x, .ldr = H, .y = x, .ldy = H};
+        ember_linear_args ao = {.x = ctx, .w = &y->wo, .bias = ember_wopt(&y->wo_b), .residual = x,
+                                .y = x};
         EMBER_TRY(op->linear(dctx, &ao));
-        EMBER_TRY(mlp(hp, y, op, dctx, x, normed, gate, act, T, C));
+        EMBER_TRY(mlp(f, y, x, normed, gate, act));
     }
-    EMBER_TRY(op->layer_norm(dctx, x, NULL, &w->final_g, opt(&w->final_b), eps, T, H, x));
+    EMBER_TRY(op->layer_norm(dctx, x, none, &w->final_g, ember_wopt(&w->final_b), eps, x));
     *hidden = x;
     *compact = 0;
     return EMBER_OK;
 }
 
+static const char *const mb_model_types[] = {"modernbert", NULL};
+
 const ember_arch ember_arch_modernbert = {
     .name = "modernbert",
-    .id = EMBER_ARCH_MODERNBERT,
+    .model_types = mb_model_types,
     .default_pooling = EMBER_POOLING_MEAN,
     .default_normalize = true,
     .probe_tensor = "embeddings.tok_embeddings.weight",
+    .ops = EMBER_OP_BIT(EMBER_OP_GATHER) | EMBER_OP_BIT(EMBER_OP_SELECT_ROWS) |
+           EMBER_OP_BIT(EMBER_OP_LAYER_NORM) | EMBER_OP_BIT(EMBER_OP_LINEAR) |
+           EMBER_OP_BIT(EMBER_OP_GLU) | EMBER_OP_BIT(EMBER_OP_ROPE) |
+           EMBER_OP_BIT(EMBER_OP_ATTENTION),
+    .parse_config = mb_parse_config,
     .load = mb_load,
-    .release = mb_release,
     .arena_bytes = mb_arena_bytes,
     .forward = mb_forward,
 };

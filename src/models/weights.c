@@ -1,12 +1,62 @@
 /*
- * weights.c — the weight loader shared by every architecture (see arch.h).
+ * weights.c — the weight loader shared by every architecture (see arch.h):
+ * checked loading, the record of what was loaded (so release is generic),
+ * and small helpers every forward pass uses.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
 #include "models/arch.h"
+
+/* Grows a pointer array by doubling. */
+static int grow(void ***items, size_t *cap, size_t need) {
+    if (need <= *cap)
+        return 1;
+    size_t cap2 = *cap ? *cap * 2 : 64;
+    void **p = realloc(*items, cap2 * sizeof *p);
+    if (!p)
+        return 0;
+    *items = p;
+    *cap = cap2;
+    return 1;
+}
+
+/* Records `w` before it is prepared, so a failed load releases whatever the
+ * driver managed to fill in (weight_release ignores an empty weight). */
+static ember_status record(ember_wloader *L, ember_weight *w) {
+    ember_weight_set *s = L->set;
+    if (!grow((void ***)&s->weights, &s->cap, s->n + 1))
+        return ember_error(EMBER_E_NOMEM, "out of memory recording weight %zu", s->n);
+    s->weights[s->n++] = w;
+    return EMBER_OK;
+}
+
+void *ember_wloader_alloc(ember_wloader *L, size_t bytes) {
+    ember_weight_set *s = L->set;
+    if (!grow(&s->blocks, &s->cap_blocks, s->n_blocks + 1)) {
+        ember_error(EMBER_E_NOMEM, "out of memory for the model's weight tables");
+        return NULL;
+    }
+    void *p = ember_calloc(1, bytes ? bytes : 1, "weight table");
+    if (p)
+        s->blocks[s->n_blocks++] = p;
+    return p;
+}
+
+void ember_weight_set_release(ember_weight_set *s, const ember_driver *drv) {
+    /* weights first: they live inside the blocks */
+    for (size_t i = 0; i < s->n; i++)
+        ember_wrelease(drv, s->weights[i]);
+    for (size_t i = 0; i < s->n_blocks; i++)
+        free(s->blocks[i]);
+    free(s->weights);
+    free(s->blocks);
+    memset(s, 0, sizeof *s);
+}
 
 ember_status ember_wload(ember_wloader *L, const char *name, ember_wkind kind, int64_t d0,
                          int64_t d1, bool optional, ember_weight *out) {
@@ -41,6 +91,7 @@ ember_status ember_wload(ember_wloader *L, const char *name, ember_wkind kind, i
         L->file_dtype = t->dtype;
         L->have_file_dtype = true;
     }
+    EMBER_TRY(record(L, out));
     ember_status st = L->drv->ops->weight_prepare(L->drv->impl, t, kind, out);
     if (st != EMBER_OK)
         return st;
@@ -71,18 +122,48 @@ ember_status ember_wload_host(ember_wloader *L, const float *data, int64_t rows,
     t.nbytes = t.n_elements * sizeof(float);
     t.data = (const uint8_t *)data;
     t.map = NULL; /* host memory: the driver copies it */
+    memset(out, 0, sizeof *out);
+    EMBER_TRY(record(L, out));
     return L->drv->ops->weight_prepare(L->drv->impl, &t, EMBER_W_TABLE, out);
+}
+
+ember_status ember_wload_rope_table(ember_wloader *L, int32_t head_dim, int64_t rows, float theta,
+                                    const char *name, ember_weight *out) {
+    const int32_t d = head_dim, half = d / 2;
+    float *table = ember_malloc(sizeof(float) * (size_t)rows * (size_t)d, "rope table");
+    float *inv = ember_malloc(sizeof(float) * (size_t)(half > 0 ? half : 1), "rope table");
+    if (!table || !inv) {
+        free(table);
+        free(inv);
+        return EMBER_E_NOMEM;
+    }
+    for (int32_t i = 0; i < half; i++) {
+        float e = (float)(2 * i) / (float)d;
+        inv[i] = 1.0f / powf(theta, e);
+    }
+    for (int64_t p = 0; p < rows; p++) {
+        for (int32_t i = 0; i < half; i++) {
+            float angle = (float)p * inv[i];
+            table[p * d + i] = (float)cos((double)angle);
+            table[p * d + half + i] = (float)sin((double)angle);
+        }
+    }
+    ember_status st = ember_wload_host(L, table, rows, d, name, out);
+    free(table);
+    free(inv);
+    return st;
+}
+
+ember_status ember_fwd_alloc(const ember_fwd *f, int64_t rows, int64_t cols, ember_view *out) {
+    void *p = ember_arena_alloc(f->arena, ember_dt_size(f->act) * (size_t)rows * (size_t)cols);
+    if (!p)
+        return ember_error(EMBER_E_INTERNAL, "arena exhausted allocating a %lldx%lld activation",
+                           (long long)rows, (long long)cols);
+    *out = ember_view_of(p, f->act, rows, cols, cols);
+    return EMBER_OK;
 }
 
 void ember_wrelease(const ember_driver *drv, ember_weight *w) {
     if (w && (w->data || w->owned || w->packed || w->map))
         drv->ops->weight_release(drv->impl, w);
-}
-
-const ember_arch *ember_arch_for(ember_arch_id id) {
-    switch (id) {
-    case EMBER_ARCH_BERT: return &ember_arch_bert;
-    case EMBER_ARCH_MODERNBERT: return &ember_arch_modernbert;
-    }
-    return NULL;
 }

@@ -105,7 +105,7 @@ static double measure_peak(int threads) {
     ember_gemm_init(&g, EMBER_DTYPE_F32);
     float *scratch = ember_aligned_alloc(sizeof(float) * ember_gemm_scratch_floats() * (size_t)threads, "peak");
     ember_weight wt = {.kind = EMBER_W_MATRIX, .dtype = EMBER_DT_F32, .rows = N, .cols = K, .data = w, .name = "peak"};
-    ember_linear_args a = {.x = x, .ldx = K, .rows = M, .w = &wt, .y = y, .ldy = N};
+    ember_gemm_args a = {.x = x, .ldx = K, .rows = M, .w = &wt, .y = y, .ldy = N};
     double best = 0;
     ember_gemm_linear(&g, ember_cpu_kernels_best(), pool, scratch, &a); /* warm-up */
     for (int r = 0; r < 8; r++) {

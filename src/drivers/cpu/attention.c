@@ -41,6 +41,8 @@ void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t)
         ks = t->q0 - t->window > 0 ? t->q0 - t->window : 0;
         ke = t->q1 + t->window < t->len ? t->q1 + t->window : t->len;
     }
+    if (t->causal && ke > t->q1)
+        ke = t->q1; /* the last query sees keys up to itself */
     for (int32_t i = 0; i < nq; i++) {
         mrow[i] = -INFINITY;
         lrow[i] = 0.0f;
@@ -64,7 +66,7 @@ void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t)
         for (int32_t p = 0; p < n_panels; p++) {
             ember_gemm_tile g = {.nr = 16, .kc = d, .lda = t->ld_q, .bp = kt + (int64_t)p * d * 16,
                                  .ldb = 16, .ldc = KB};
-            gemm_rows(k, &g, nq, t->q + (int64_t)t->q0 * t->ld_q, s + p * 16, KB);
+            gemm_rows(k, &g, nq, t->q, s + p * 16, KB);
         }
         /* softmax pieces per row; P replaces S, zero outside the window */
         for (int32_t i = 0; i < nq; i++) {
@@ -75,6 +77,8 @@ void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t)
                 j0 = lo > 0 ? lo : 0;
                 j1 = hi < nk ? hi : nk;
             }
+            if (t->causal && qi + 1 - kb < j1)
+                j1 = qi + 1 - kb;
             if (j0 >= j1) {
                 memset(srow, 0, sizeof(float) * (size_t)nk);
                 continue;
@@ -101,7 +105,7 @@ void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t)
         }
     }
     for (int32_t i = 0; i < nq; i++) {
-        float *dst = t->out + (int64_t)(t->q0 + i) * t->ld_out;
+        float *dst = t->out + (int64_t)i * t->ld_out;
         const float *orow = o + (int64_t)i * d;
         float inv = lrow[i] > 0.0f ? 1.0f / lrow[i] : 0.0f;
         for (int32_t c = 0; c < d; c++)

@@ -87,6 +87,10 @@ const ember_cpu_kernels *ember_cpu_kernels_best(void) {
 /* ---- lifecycle ---- */
 
 static ember_status cpu_init(const ember_driver_config *cfg, void **out) {
+    if (cfg->device != 0)
+        return ember_error(EMBER_E_INVALID_ARGUMENT,
+                           "the cpu driver has no device %d (it runs on all of this machine's CPUs)",
+                           cfg->device);
     cpu_impl *impl = ember_calloc(1, sizeof *impl, "cpu driver");
     if (!impl)
         return EMBER_E_NOMEM;
@@ -156,7 +160,22 @@ static ember_status cpu_ctx_init(void *impl, int n_threads, const ember_ctx_limi
     return EMBER_OK;
 }
 
-static int cpu_ctx_threads(void *dctx) { return ((cpu_ctx *)dctx)->n_threads; }
+/* Every op, on fp32 activations only. */
+static int cpu_supports(void *impl, ember_op_kind op, ember_dt dtype) {
+    (void)impl;
+    return op >= 0 && op < EMBER_OP_COUNT && dtype == EMBER_DT_F32;
+}
+
+static ember_dt cpu_act_dtype(void *impl) {
+    (void)impl;
+    return EMBER_DT_F32;
+}
+
+/* Ops run to completion on the calling thread's pool before returning. */
+static ember_status cpu_synchronize(void *dctx) {
+    (void)dctx;
+    return EMBER_OK;
+}
 
 static ember_status cpu_copy(void *dctx, void *dst, const void *src, size_t bytes) {
     if (bytes && dst != src)
@@ -256,6 +275,29 @@ static void parallel_rows(cpu_ctx *c, int64_t rows, int64_t min_chunk,
     ember_pool_run(c->pool, rows_task, &j, (rows + chunk - 1) / chunk);
 }
 
+/* ---- operand checks ----
+ * Views come from architectures, so a mismatch is a bug there; it is
+ * reported with the op's name rather than read out of bounds. */
+
+static int view_ok(ember_view v, int64_t rows, int64_t cols) {
+    return v.data && v.dtype == EMBER_DT_F32 && v.rows == rows && v.cols == cols && v.ld >= cols;
+}
+
+#define CHECK_VIEW(op, name, v, R, C)                                                           \
+    do {                                                                                        \
+        const ember_view v_ = (v);                                                              \
+        const int64_t r_ = (R), c_ = (C);                                                       \
+        if (!view_ok(v_, r_, c_))                                                               \
+            return ember_error(EMBER_E_INTERNAL,                                                \
+                               "%s: operand %s is %s %lldx%lld (ld %lld), expected F32 "        \
+                               "%lldx%lld",                                                     \
+                               op, name, v_.data ? ember_dt_name(v_.dtype) : "absent",          \
+                               (long long)v_.rows, (long long)v_.cols, (long long)v_.ld,        \
+                               (long long)r_, (long long)c_);                                   \
+    } while (0)
+
+static float *fp(ember_view v) { return (float *)v.data; }
+
 /* ---- gather ---- */
 
 typedef struct {
@@ -263,6 +305,7 @@ typedef struct {
     int64_t cols;
     const int32_t *idx;
     float *out;
+    int64_t ld_out;
     int accumulate;
 } gather_job;
 
@@ -270,7 +313,7 @@ static void gather_rows(void *p, int64_t r0, int64_t r1, int thread) {
     gather_job *j = p;
     for (int64_t r = r0; r < r1; r++) {
         const float *src = j->table + (int64_t)j->idx[r] * j->cols;
-        float *dst = j->out + r * j->cols;
+        float *dst = j->out + r * j->ld_out;
         if (j->accumulate)
             for (int64_t c = 0; c < j->cols; c++)
                 dst[c] += src[c];
@@ -280,9 +323,26 @@ static void gather_rows(void *p, int64_t r0, int64_t r1, int thread) {
 }
 
 static ember_status cpu_gather(void *dctx, const ember_weight *table, const int32_t *idx,
-                               int64_t n, float *out, int accumulate) {
-    gather_job j = {table->data, table->cols, idx, out, accumulate};
-    parallel_rows(dctx, n, 64, gather_rows, &j);
+                               ember_view out, int accumulate) {
+    CHECK_VIEW("gather", "out", out, out.rows, table->cols);
+    gather_job j = {table->data, table->cols, idx, fp(out), out.ld, accumulate};
+    parallel_rows(dctx, out.rows, 64, gather_rows, &j);
+    return EMBER_OK;
+}
+
+/* ---- row selection ---- */
+
+static ember_status cpu_select_rows(void *dctx, ember_view in, const ember_seqs *seqs,
+                                    ember_rows which, ember_view out) {
+    (void)dctx;
+    CHECK_VIEW("select_rows", "in", in, seqs->n_tokens, in.cols);
+    CHECK_VIEW("select_rows", "out", out, seqs->n_seqs, in.cols);
+    if (which != EMBER_ROWS_FIRST && which != EMBER_ROWS_LAST)
+        return ember_error(EMBER_E_INTERNAL, "select_rows: which = %d", (int)which);
+    for (int32_t s = 0; s < seqs->n_seqs; s++) {
+        int64_t r = which == EMBER_ROWS_FIRST ? seqs->start[s] : seqs->start[s + 1] - 1;
+        memmove(fp(out) + s * out.ld, fp(in) + r * in.ld, sizeof(float) * (size_t)in.cols);
+    }
     return EMBER_OK;
 }
 
@@ -291,6 +351,7 @@ static ember_status cpu_gather(void *dctx, const ember_weight *table, const int3
 typedef struct {
     const ember_cpu_kernels *k;
     const float *x, *res, *gamma, *beta;
+    int64_t ldx, ldr, ldo;
     float eps;
     int64_t cols;
     float *out;
@@ -299,16 +360,56 @@ typedef struct {
 static void ln_rows(void *p, int64_t r0, int64_t r1, int thread) {
     ln_job *j = p;
     for (int64_t r = r0; r < r1; r++)
-        j->k->layer_norm_row(j->x + r * j->cols, j->res ? j->res + r * j->cols : NULL, j->gamma,
-                             j->beta, j->eps, j->cols, j->out + r * j->cols);
+        j->k->layer_norm_row(j->x + r * j->ldx, j->res ? j->res + r * j->ldr : NULL, j->gamma,
+                             j->beta, j->eps, j->cols, j->out + r * j->ldo);
 }
 
-static ember_status cpu_layer_norm(void *dctx, const float *x, const float *residual,
+static ember_status cpu_layer_norm(void *dctx, ember_view x, ember_view residual,
                                    const ember_weight *gamma, const ember_weight *beta, float eps,
-                                   int64_t rows, int64_t cols, float *out) {
+                                   ember_view out) {
     cpu_ctx *c = dctx;
-    ln_job j = {c->impl->k, x, residual, gamma->data, beta ? beta->data : NULL, eps, cols, out};
-    parallel_rows(c, rows, 16, ln_rows, &j);
+    CHECK_VIEW("layer_norm", "out", out, x.rows, x.cols);
+    if (residual.data)
+        CHECK_VIEW("layer_norm", "residual", residual, x.rows, x.cols);
+    ln_job j = {c->impl->k, fp(x), fp(residual), gamma->data, beta ? beta->data : NULL,
+                x.ld, residual.ld, out.ld, eps, x.cols, fp(out)};
+    parallel_rows(c, x.rows, 16, ln_rows, &j);
+    return EMBER_OK;
+}
+
+/* ---- RMS norm ---- */
+
+typedef struct {
+    const ember_rms_args *a;
+} rms_job;
+
+/* Accumulates in double: the mean of squares of a 4096-wide row is the one
+ * reduction here whose rounding shows against the reference. */
+static void rms_rows(void *p, int64_t r0, int64_t r1, int thread) {
+    const ember_rms_args *a = ((rms_job *)p)->a;
+    const float *w = a->w->data;
+    const int64_t g = a->group;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = fp(a->x) + r * a->x.ld;
+        float *y = fp(a->out) + r * a->out.ld;
+        for (int64_t c0 = 0; c0 < a->x.cols; c0 += g) {
+            double ss = 0.0;
+            for (int64_t c = 0; c < g; c++)
+                ss += (double)x[c0 + c] * (double)x[c0 + c];
+            float inv = 1.0f / sqrtf((float)(ss / (double)g) + a->eps);
+            for (int64_t c = 0; c < g; c++)
+                y[c0 + c] = (x[c0 + c] * inv) * (w[c] + a->offset);
+        }
+    }
+}
+
+static ember_status cpu_rms_norm(void *dctx, const ember_rms_args *a) {
+    CHECK_VIEW("rms_norm", "out", a->out, a->x.rows, a->x.cols);
+    if (a->group <= 0 || a->x.cols % a->group != 0 || a->w->rows * a->w->cols != a->group)
+        return ember_error(EMBER_E_INTERNAL, "rms_norm: group %lld does not fit %lld columns",
+                           (long long)a->group, (long long)a->x.cols);
+    rms_job j = {a};
+    parallel_rows(dctx, a->x.rows, 16, rms_rows, &j);
     return EMBER_OK;
 }
 
@@ -316,31 +417,52 @@ static ember_status cpu_layer_norm(void *dctx, const float *x, const float *resi
 
 static ember_status cpu_linear(void *dctx, const ember_linear_args *a) {
     cpu_ctx *c = dctx;
-    if (a->residual == a->y && a->act != EMBER_ACT_NONE)
-        return ember_error(EMBER_E_INTERNAL, "linear: residual may alias y only without activation");
-    return ember_gemm_linear(&c->impl->gemm, c->impl->k, c->pool, c->gemm_scratch, a);
+    const int64_t rows = a->x.rows, out_cols = a->w->rows;
+    CHECK_VIEW("linear", "x", a->x, rows, a->w->cols);
+    CHECK_VIEW("linear", "y", a->y, rows, out_cols);
+    if (a->residual.data) {
+        CHECK_VIEW("linear", "residual", a->residual, rows, out_cols);
+        if (a->residual.data == a->y.data && a->act != EMBER_ACT_NONE)
+            return ember_error(EMBER_E_INTERNAL,
+                               "linear: residual may alias y only without activation");
+    }
+    ember_gemm_args g = {.x = fp(a->x), .ldx = a->x.ld, .rows = rows, .w = a->w, .bias = a->bias,
+                         .act = a->act, .residual = fp(a->residual), .ldr = a->residual.ld,
+                         .y = fp(a->y), .ldy = a->y.ld};
+    return ember_gemm_linear(&c->impl->gemm, c->impl->k, c->pool, c->gemm_scratch, &g);
 }
 
-/* ---- GeGLU ---- */
+/* ---- gated linear units ---- */
 
 typedef struct {
     const ember_cpu_kernels *k;
-    const float *in;
-    int64_t inter;
-    float *out;
-} geglu_job;
+    ember_view in, out;
+    ember_act act;
+} glu_job;
 
-static void geglu_rows(void *p, int64_t r0, int64_t r1, int thread) {
-    geglu_job *j = p;
-    for (int64_t r = r0; r < r1; r++)
-        j->k->geglu_row(j->in + r * 2 * j->inter, j->inter, j->out + r * j->inter);
+static void glu_rows(void *p, int64_t r0, int64_t r1, int thread) {
+    glu_job *j = p;
+    const int64_t inter = j->out.cols;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *in = fp(j->in) + r * j->in.ld;
+        float *out = fp(j->out) + r * j->out.ld;
+        if (j->act == EMBER_ACT_GELU) {
+            j->k->geglu_row(in, inter, out); /* the vectorized GeGLU */
+        } else {
+            for (int64_t i = 0; i < inter; i++)
+                out[i] = ember_ref_act(j->act, in[i]) * in[inter + i];
+        }
+    }
 }
 
-static ember_status cpu_geglu(void *dctx, const float *in, int64_t rows, int64_t inter,
-                              float *out) {
+static ember_status cpu_glu(void *dctx, ember_view in, ember_act act, ember_view out) {
     cpu_ctx *c = dctx;
-    geglu_job j = {c->impl->k, in, inter, out};
-    parallel_rows(c, rows, 8, geglu_rows, &j);
+    CHECK_VIEW("glu", "in", in, out.rows, 2 * out.cols);
+    CHECK_VIEW("glu", "out", out, in.rows, out.cols);
+    if (act <= EMBER_ACT_NONE || act >= EMBER_ACT_COUNT)
+        return ember_error(EMBER_E_INTERNAL, "glu: activation %d", (int)act);
+    glu_job j = {c->impl->k, in, out, act};
+    parallel_rows(c, in.rows, 8, glu_rows, &j);
     return EMBER_OK;
 }
 
@@ -355,22 +477,30 @@ static void rope_rows(void *p, int64_t r0, int64_t r1, int thread) {
     rope_job *j = p;
     const ember_rope_args *a = j->a;
     const float *table = a->table->data;
-    int32_t half = a->head_dim / 2;
-    int64_t hidden = (int64_t)a->n_heads * a->head_dim;
+    const int32_t d = a->head_dim, half = d / 2;
+    const int64_t nq = a->q.cols / d, nk = a->k.data ? a->k.cols / d : 0;
     for (int64_t r = r0; r < r1; r++) {
-        const float *cs = table + (int64_t)a->positions[r] * a->head_dim;
-        float *row = a->qkv + r * a->ld_qkv;
-        for (int32_t h = 0; h < a->n_heads; h++) {
-            j->k->rope_head(row + h * a->head_dim, cs, cs + half, a->head_dim);          /* Q */
-            j->k->rope_head(row + hidden + h * a->head_dim, cs, cs + half, a->head_dim); /* K */
-        }
+        const float *cs = table + (int64_t)a->positions[r] * d;
+        float *q = fp(a->q) + r * a->q.ld;
+        for (int64_t h = 0; h < nq; h++)
+            j->k->rope_head(q + h * d, cs, cs + half, d);
+        float *k = nk ? fp(a->k) + r * a->k.ld : NULL;
+        for (int64_t h = 0; h < nk; h++)
+            j->k->rope_head(k + h * d, cs, cs + half, d);
     }
 }
 
 static ember_status cpu_rope(void *dctx, const ember_rope_args *a) {
     cpu_ctx *c = dctx;
+    const int32_t d = a->head_dim;
+    if (d <= 0 || d % 2 || a->table->cols != d || a->q.cols % d ||
+        (a->k.data && a->k.cols % d))
+        return ember_error(EMBER_E_INTERNAL, "rope: head_dim %d does not fit the operands", d);
+    CHECK_VIEW("rope", "q", a->q, a->q.rows, a->q.cols);
+    if (a->k.data)
+        CHECK_VIEW("rope", "k", a->k, a->q.rows, a->k.cols);
     rope_job j = {c->impl->k, a};
-    parallel_rows(c, a->rows, 16, rope_rows, &j);
+    parallel_rows(c, a->q.rows, 16, rope_rows, &j);
     return EMBER_OK;
 }
 
@@ -399,26 +529,33 @@ static void attn_task(void *p, int64_t task, int thread) {
     int32_t s = lo;
     int32_t len = sq->start[s + 1] - sq->start[s];
     const int32_t qb = a->window > 0 ? EMBER_ATTN_QBLOCK_LOCAL : EMBER_ATTN_QBLOCK;
-    int32_t nblk = a->first_only ? 1 : (len + qb - 1) / qb;
+    const int compact = a->rows != EMBER_ROWS_ALL;
+    int32_t nblk = compact ? 1 : (len + qb - 1) / qb;
     int64_t local = task - prefix[s];
     int32_t head = (int32_t)(local / nblk), blk = (int32_t)(local % nblk);
-    int64_t hidden = (int64_t)a->n_heads * a->head_dim;
-    const float *base = a->qkv + (int64_t)sq->start[s] * a->ld_qkv + (int64_t)head * a->head_dim;
-    const float *q = a->first_only ? a->q + (int64_t)s * a->ld_q + (int64_t)head * a->head_dim : base;
-    int64_t out_row = a->first_only ? s : sq->start[s];
+    int32_t kv_head = head / (a->n_heads / a->n_kv_heads);
+    const int64_t first = sq->start[s], d = a->head_dim;
+    int32_t q0 = blk * qb, q1 = EMBER_MIN(len, (blk + 1) * qb);
+    if (compact) {
+        q0 = a->rows == EMBER_ROWS_FIRST ? 0 : len - 1;
+        q1 = q0 + 1;
+    }
+    /* rows of q and out: the token's own row, or the sequence's row when compact */
+    int64_t qrow = compact ? s : first + q0;
     ember_attn_tile t = {
-        .q = q,
-        .ld_q = a->first_only ? a->ld_q : a->ld_qkv,
-        .k = base + hidden,
-        .v = base + 2 * hidden,
-        .ld = a->ld_qkv,
-        .out = a->out + out_row * a->ld_out + (int64_t)head * a->head_dim,
-        .ld_out = a->ld_out,
+        .q = fp(a->q) + qrow * a->q.ld + head * d,
+        .ld_q = a->q.ld,
+        .k = fp(a->k) + first * a->k.ld + kv_head * d,
+        .v = fp(a->v) + first * a->v.ld + kv_head * d,
+        .ld = a->k.ld,
+        .out = fp(a->out) + qrow * a->out.ld + head * d,
+        .ld_out = a->out.ld,
         .len = len,
-        .q0 = blk * qb,
-        .q1 = a->first_only ? 1 : EMBER_MIN(len, (blk + 1) * qb),
+        .q0 = q0,
+        .q1 = q1,
         .head_dim = a->head_dim,
         .window = a->window,
+        .causal = a->causal,
         .scale = a->scale,
         .scratch = j->c->attn_scratch + (int64_t)thread * j->c->attn_floats,
     };
@@ -434,11 +571,22 @@ static ember_status cpu_attention(void *dctx, const ember_attn_args *a) {
     if (ember_attn_scratch_floats(a->head_dim) > c->attn_floats)
         return ember_error(EMBER_E_INTERNAL, "attention: head_dim %d exceeds the scratch",
                            a->head_dim);
+    if (a->n_heads <= 0 || a->n_kv_heads <= 0 || a->n_heads % a->n_kv_heads)
+        return ember_error(EMBER_E_INTERNAL, "attention: %d heads over %d key/value heads",
+                           a->n_heads, a->n_kv_heads);
+    const int64_t q_rows = a->rows == EMBER_ROWS_ALL ? sq->n_tokens : sq->n_seqs;
+    const int64_t hq = (int64_t)a->n_heads * a->head_dim, hkv = (int64_t)a->n_kv_heads * a->head_dim;
+    CHECK_VIEW("attention", "q", a->q, q_rows, hq);
+    CHECK_VIEW("attention", "k", a->k, sq->n_tokens, hkv);
+    CHECK_VIEW("attention", "v", a->v, sq->n_tokens, hkv);
+    CHECK_VIEW("attention", "out", a->out, q_rows, hq);
+    if (a->k.ld != a->v.ld)
+        return ember_error(EMBER_E_INTERNAL, "attention: k and v must share a row stride");
     const int32_t qb = a->window > 0 ? EMBER_ATTN_QBLOCK_LOCAL : EMBER_ATTN_QBLOCK;
     c->task_prefix[0] = 0;
     for (int32_t s = 0; s < sq->n_seqs; s++) {
         int32_t len = sq->start[s + 1] - sq->start[s];
-        int64_t blocks = a->first_only ? 1 : (len + qb - 1) / qb;
+        int64_t blocks = a->rows != EMBER_ROWS_ALL ? 1 : (len + qb - 1) / qb;
         c->task_prefix[s + 1] = c->task_prefix[s] + blocks * a->n_heads;
     }
     attn_job j = {c, a};
@@ -446,58 +594,53 @@ static ember_status cpu_attention(void *dctx, const ember_attn_args *a) {
     return EMBER_OK;
 }
 
-/* ---- pooling and normalization ---- */
+/* ---- pooling ---- */
 
 typedef struct {
-    const float *hidden;
-    int64_t cols;
+    ember_view hidden;
     const ember_seqs *seqs;
     int32_t mode;
-    float *out;
+    ember_view out;
 } pool_job;
-
-
 
 static void pool_seq(void *p, int64_t s, int thread) {
     pool_job *j = p;
     int64_t r0 = j->seqs->start[s], r1 = j->seqs->start[s + 1];
-    ember_pool_sequence(j->hidden + r0 * j->cols, r1 - r0, j->cols, j->mode, j->out + s * j->cols);
+    ember_pool_sequence_strided(fp(j->hidden) + r0 * j->hidden.ld, r1 - r0, j->hidden.cols,
+                                j->hidden.ld, j->mode, fp(j->out) + s * j->out.ld);
 }
 
-static ember_status cpu_pool(void *dctx, const float *hidden, int64_t cols, const ember_seqs *seqs,
-                             int32_t mode, float *out) {
+static ember_status cpu_pool(void *dctx, ember_view hidden, const ember_seqs *seqs, int32_t mode,
+                             ember_view out) {
     cpu_ctx *c = dctx;
-    pool_job j = {hidden, cols, seqs, mode, out};
+    CHECK_VIEW("pool", "hidden", hidden, seqs->n_tokens, hidden.cols);
+    CHECK_VIEW("pool", "out", out, seqs->n_seqs, hidden.cols);
+    pool_job j = {hidden, seqs, mode, out};
     ember_pool_run(c->pool, pool_seq, &j, seqs->n_seqs);
     return EMBER_OK;
 }
 
-
-
-static ember_status cpu_l2_normalize(void *dctx, float *x, int64_t rows, int64_t cols) {
-    ember_l2_normalize_rows(x, rows, cols);
-    return EMBER_OK;
-}
-
-
 #define CPU_OPS_COMMON                         \
     .release = cpu_release,                    \
     .kernels = cpu_kernels,                    \
+    .supports = cpu_supports,                  \
+    .act_dtype = cpu_act_dtype,                \
     .ctx_init = cpu_ctx_init,                  \
     .ctx_free = cpu_ctx_free,                  \
-    .ctx_threads = cpu_ctx_threads,            \
+    .synchronize = cpu_synchronize,            \
     .upload = cpu_copy,                        \
     .download = cpu_copy,                      \
     .weight_prepare = cpu_weight_prepare,      \
     .weight_release = cpu_weight_release,      \
     .gather = cpu_gather,                      \
+    .select_rows = cpu_select_rows,            \
     .layer_norm = cpu_layer_norm,              \
+    .rms_norm = cpu_rms_norm,                  \
     .linear = cpu_linear,                      \
-    .geglu = cpu_geglu,                        \
+    .glu = cpu_glu,                            \
     .rope = cpu_rope,                          \
     .attention = cpu_attention,                \
-    .pool = cpu_pool,                          \
-    .l2_normalize = cpu_l2_normalize
+    .pool = cpu_pool
 
 const ember_driver_ops ember_cpu_ref_driver_ops = {.name = "cpu-ref", .init = cpu_init_ref, CPU_OPS_COMMON};
 const ember_driver_ops ember_cpu_driver_ops = {.name = "cpu", .init = cpu_init, CPU_OPS_COMMON};

@@ -239,7 +239,7 @@ size_t ember_gemm_scratch_floats(void) {
 
 typedef struct {
     const ember_cpu_kernels *k;
-    const ember_linear_args *a;
+    const ember_gemm_args *a;
     float *scratch;          /* per thread: NC_MAX x KC floats              */
     int64_t nc;              /* output columns per task (multiple of 16)    */
     int64_t n_chunks, rows_per_task, kc_step;
@@ -249,7 +249,7 @@ typedef struct {
 static void gemm_task(void *p, int64_t task, int thread) {
     const gemm_job *j = p;
     const ember_cpu_kernels *kt = j->k;
-    const ember_linear_args *a = j->a;
+    const ember_gemm_args *a = j->a;
     const int64_t N = a->w->rows, K = a->w->cols, MR = kt->mr;
     const int64_t c0 = (task % j->n_chunks) * j->nc;
     const int64_t r0 = (task / j->n_chunks) * j->rows_per_task;
@@ -355,7 +355,7 @@ static void gemm_task(void *p, int64_t task, int thread) {
  * Only when the columns cannot give every thread two bands are the rows
  * split as well. */
 ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, ember_pool *pool,
-                               float *scratch, const ember_linear_args *a) {
+                               float *scratch, const ember_gemm_args *a) {
     const int64_t N = a->w->rows, K = a->w->cols, M = a->rows, MR = k->mr;
     if (M <= 0 || N <= 0)
         return EMBER_OK;

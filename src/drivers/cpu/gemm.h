@@ -41,10 +41,26 @@ const char *ember_gemm_name(const ember_gemm *g, const ember_cpu_kernels *k);
 /* Called once per matrix weight at load (packing, reduced precision). */
 ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w);
 void ember_gemm_release(ember_weight *w);
+/* y[r, :] = act(x[r, :] W^T + bias) + residual[r, :] for r < rows, on fp32
+ * host memory (the CPU driver's linear op, its views unpacked). residual may
+ * be y when act is NONE. */
+typedef struct ember_gemm_args {
+    const float *x;
+    int64_t ldx;               /* row stride of x (>= w->cols)                  */
+    int64_t rows;
+    const ember_weight *w;     /* [out, in]                                      */
+    const ember_weight *bias;  /* [out] or NULL                                  */
+    ember_act act;
+    const float *residual;     /* rows x out with stride ldr, or NULL            */
+    int64_t ldr;
+    float *y;
+    int64_t ldy;
+} ember_gemm_args;
+
 /* Per-thread scratch the caller provides to ember_gemm_linear. */
 size_t ember_gemm_scratch_floats(void);
 /* `scratch` holds ember_gemm_scratch_floats() floats per pool thread. */
 ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, ember_pool *pool,
-                               float *scratch, const ember_linear_args *a);
+                               float *scratch, const ember_gemm_args *a);
 
 #endif

@@ -12,18 +12,21 @@
 
 #include <stdint.h>
 
-/* One attention task: query rows [q0, q1) of one head of one sequence of
- * length `len`, whose rows start at `base` in qkv/out. */
+/* One attention task: the queries at positions [q0, q1) of one head of one
+ * sequence of length `len`. q and out point at the row of query q0 (so a
+ * compact first- or last-token query needs no row of the others); k and v at
+ * the sequence's first key, each at this head's columns. */
 typedef struct ember_attn_tile {
-    const float *q, *k, *v; /* first row of the sequence, this head's columns */
+    const float *q, *k, *v;
     int64_t ld_q;           /* row stride of q                                */
     int64_t ld;             /* row stride of k/v                              */
-    float *out;             /* first row of the sequence, this head's columns */
+    float *out;
     int64_t ld_out;
     int32_t len;            /* sequence length                                */
-    int32_t q0, q1;         /* query rows of this task                        */
+    int32_t q0, q1;         /* query positions of this task                   */
     int32_t head_dim;
     int32_t window;         /* 0: all keys; else |i - j| <= window            */
+    int32_t causal;         /* 1: keys j <= i only                            */
     float scale;
     float *scratch;         /* per-thread, ember_attn_scratch_floats() floats */
 } ember_attn_tile;
@@ -114,7 +117,7 @@ typedef struct ember_cpu_kernels {
                            const float *beta, float eps, int64_t n, float *out);
     /* y = act(y + bias) (+ residual) over n values; bias/residual may be NULL. */
     void (*bias_act_row)(float *y, const float *bias, int act, const float *residual, int64_t n);
-    /* out[i] = gelu(in[i]) * in[inter + i] for i < inter. */
+    /* out[i] = gelu(in[i]) * in[inter + i] for i < inter (exact GELU). */
     void (*geglu_row)(const float *in, int64_t inter, float *out);
     void (*attention_tile)(const ember_attn_tile *t);
     /* Softmax helpers of the tiled attention: the max of x[0..n), and

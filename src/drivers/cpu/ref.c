@@ -20,6 +20,7 @@ float ember_ref_act(int act, float x) {
     }
     case EMBER_ACT_RELU: return x > 0.0f ? x : 0.0f;
     case EMBER_ACT_SILU: return x / (1.0f + expf(-x));
+    case EMBER_ACT_TANH: return tanhf(x);
     default: return x;
     }
 }
@@ -70,8 +71,10 @@ static void ref_attention_tile(const ember_attn_tile *t) {
             j0 = i - t->window > 0 ? i - t->window : 0;
             j1 = i + t->window + 1 < t->len ? i + t->window + 1 : t->len;
         }
-        const float *q = t->q + (int64_t)i * t->ld_q;
-        float *o = t->out + (int64_t)i * t->ld_out;
+        if (t->causal && j1 > i + 1)
+            j1 = i + 1;
+        const float *q = t->q + (int64_t)(i - t->q0) * t->ld_q;
+        float *o = t->out + (int64_t)(i - t->q0) * t->ld_out;
         for (int32_t c = 0; c < d; c++)
             o[c] = 0.0f;
         /* process keys in chunks so `scores` stays within the scratch */
