@@ -2,8 +2,8 @@
 # Ember on the fixed workload (bench/workloads, see its README.md): builds
 # random-weight models of the two benchmark shapes (A: bge-small-en-v1.5,
 # B: modernbert-embed-base) if needed, then runs `ember bench` on each regime
-# and prints a table of real tokens/s. Compare with the peers measured by
-# ../shared/bench/run_peers.sh on the same machine, in the same session.
+# and prints a table of real tokens/s. Compare with peers measured on the
+# same machine, in the same session.
 #
 #   bench/run_ember.sh [MODELS] [REGIMES] [DTYPE]     e.g. bench/run_ember.sh AB short,code,long f32
 #   env WORK=/tmp/ember-bench (models), REPS=3, THREADS=2
