@@ -18,7 +18,7 @@
 #include "core/pooling.h"
 #include "core/util.h"
 
-static const char *k_prefixes[] = {"", "bert.", "model.", "roberta.", "encoder."};
+static const char *k_prefixes[] = {"", "bert.", "model.", "roberta.", "encoder.", "distilbert."};
 
 ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
     m->arch = m->hp.arch;

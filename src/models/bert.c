@@ -1,5 +1,11 @@
 /*
- * bert.c — classic BERT encoders (BertModel: bge, MiniLM, e5, gte-small...).
+ * bert.c — classic BERT encoders (BertModel: bge, MiniLM, e5, gte-small...)
+ * and the RoBERTa family that shares their layers (RobertaModel,
+ * XLMRobertaModel, CamembertModel: all-roberta-large, multilingual-e5,
+ * bge-m3, paraphrase-multilingual-mpnet): the only difference in the
+ * forward pass is that RoBERTa positions start after the padding index, so
+ * position p reads row p + padding_idx + 1 and the token limit is
+ * max_position_embeddings - padding_idx - 1 (514 -> 512).
  *
  * Post-LayerNorm transformer with learned absolute positions:
  *   x = LN(word[id] + pos[p] + type[0])
@@ -28,12 +34,59 @@ typedef struct bert_weights {
     bert_layer *layers;
 } bert_weights;
 
-static ember_status bert_parse_config(const json_t *root, const char *what, ember_hparams *hp) {
-    EMBER_TRY(ember_cfg_common(root, what, hp, 512));
-    EMBER_TRY(ember_cfg_int(root, what, "type_vocab_size", 0, EMBER_CFG_MAX_VOCAB, true, 2,
-                            &hp->type_vocab_size));
+static bool is_roberta(const char *model_type) {
+    return strcmp(model_type, "roberta") == 0 || strcmp(model_type, "xlm-roberta") == 0 ||
+           strcmp(model_type, "camembert") == 0;
+}
+
+/* DistilBertConfig spells the sizes its own way and fixes eps at 1e-12. */
+static ember_status distilbert_parse_config(const json_t *root, const char *what,
+                                            ember_hparams *hp) {
+    EMBER_TRY(ember_cfg_int(root, what, "dim", 1, EMBER_CFG_MAX_HIDDEN, true, 768, &hp->hidden_size));
+    EMBER_TRY(ember_cfg_int(root, what, "n_layers", 1, EMBER_MAX_LAYERS, true, 6, &hp->n_layers));
+    EMBER_TRY(ember_cfg_int(root, what, "n_heads", 1, EMBER_CFG_MAX_HEADS, true, 12, &hp->n_heads));
+    EMBER_TRY(ember_cfg_int(root, what, "hidden_dim", 1, EMBER_CFG_MAX_INTER, true, 3072,
+                            &hp->intermediate_size));
+    EMBER_TRY(ember_cfg_int(root, what, "vocab_size", 1, EMBER_CFG_MAX_VOCAB, true, 30522,
+                            &hp->vocab_size));
+    EMBER_TRY(ember_cfg_int(root, what, "max_position_embeddings", 1, EMBER_CFG_MAX_POS, true, 512,
+                            &hp->max_position_embeddings));
     EMBER_TRY(ember_cfg_int(root, what, "pad_token_id", -1, EMBER_CFG_MAX_VOCAB, true, 0,
                             &hp->pad_token_id));
+    if (hp->hidden_size % hp->n_heads != 0)
+        return ember_error(EMBER_E_FORMAT, "%s: dim %d is not a multiple of n_heads %d", what,
+                           hp->hidden_size, hp->n_heads);
+    hp->head_dim = hp->hidden_size / hp->n_heads;
+    hp->n_kv_heads = hp->n_heads;
+    hp->max_tokens = hp->max_position_embeddings;
+    hp->type_vocab_size = 0;
+    hp->layer_norm_eps = 1e-12f;
+    EMBER_TRY(ember_cfg_act(root, what, "activation", "gelu", &hp->hidden_act));
+    bool sinusoidal = false;
+    EMBER_TRY(ember_cfg_bool(root, what, "sinusoidal_pos_embds", false, &sinusoidal));
+    (void)sinusoidal; /* the table is stored in the checkpoint either way */
+    return EMBER_OK;
+}
+
+static ember_status bert_parse_config(const json_t *root, const char *what, ember_hparams *hp) {
+    if (strcmp(hp->model_type, "distilbert") == 0)
+        return distilbert_parse_config(root, what, hp);
+    const bool roberta = is_roberta(hp->model_type);
+    EMBER_TRY(ember_cfg_common(root, what, hp, roberta ? 514 : 512));
+    EMBER_TRY(ember_cfg_int(root, what, "type_vocab_size", 0, EMBER_CFG_MAX_VOCAB, true, 2,
+                            &hp->type_vocab_size));
+    EMBER_TRY(ember_cfg_int(root, what, "pad_token_id", roberta ? 0 : -1, EMBER_CFG_MAX_VOCAB, true,
+                            roberta ? 1 : 0, &hp->pad_token_id));
+    if (roberta) {
+        /* RobertaEmbeddings: position ids = padding_idx + 1 + p */
+        hp->position_offset = hp->pad_token_id + 1;
+        hp->max_tokens = hp->max_position_embeddings - hp->position_offset;
+        if (hp->max_tokens < 1)
+            return ember_error(EMBER_E_FORMAT,
+                               "%s: max_position_embeddings %d leaves no position after "
+                               "pad_token_id %d (RoBERTa positions start at pad_token_id + 1)",
+                               what, hp->max_position_embeddings, hp->pad_token_id);
+    }
     EMBER_TRY(ember_cfg_float(root, what, "layer_norm_eps", 0.0, 1.0, 1e-12, &hp->layer_norm_eps));
     EMBER_TRY(ember_cfg_act(root, what, "hidden_act", "gelu", &hp->hidden_act));
     const char *pos = "absolute";
@@ -65,33 +118,58 @@ static ember_status load_ln(ember_wloader *L, const char *base, int64_t h, ember
     return ember_wloadf(L, EMBER_W_VECTOR, h, -1, false, g, "%s.weight", base);
 }
 
+/* Tensor names of one family: layer l's tensors are "<layer>.<l>.<part>"
+ * plus ".weight"/".bias". */
+typedef struct bert_names {
+    const char *word, *pos, *type, *emb_ln;
+    const char *layer;
+    const char *q, *k, *v, *o, *ln1, *in, *out, *ln2;
+} bert_names;
+
+static const bert_names k_bert_names = {
+    "embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+    "embeddings.token_type_embeddings.weight", "embeddings.LayerNorm", "encoder.layer",
+    "attention.self.query", "attention.self.key", "attention.self.value",
+    "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
+    "output.dense", "output.LayerNorm",
+};
+
+/* DistilBertModel: the same post-LayerNorm layers under other names, no
+ * token types, no pooler. */
+static const bert_names k_distilbert_names = {
+    "embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight", NULL,
+    "embeddings.LayerNorm", "transformer.layer",
+    "attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin",
+    "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm",
+};
+
+static const bert_names *names_for(const ember_hparams *hp) {
+    return strcmp(hp->model_type, "distilbert") == 0 ? &k_distilbert_names : &k_bert_names;
+}
+
+/* "<layer>.<l>.<part>.weight" and ".bias" */
+static ember_status load_lin(ember_wloader *L, const bert_names *n, const char *part, int32_t l,
+                             int64_t out, int64_t in, ember_weight *w, ember_weight *b) {
+    char base[160];
+    snprintf(base, sizeof base, "%s.%d.%s", n->layer, l, part);
+    EMBER_TRY(ember_wloadf(L, EMBER_W_MATRIX, out, in, false, w, "%s.weight", base));
+    return ember_wloadf(L, EMBER_W_VECTOR, out, -1, false, b, "%s.bias", base);
+}
+
 static ember_status load_layer(const ember_hparams *hp, ember_wloader *L, int32_t l,
                                bert_layer *y) {
+    const bert_names *n = names_for(hp);
     const int64_t h = hp->hidden_size, inter = hp->intermediate_size;
-    char base[96];
-    const char *lin[3] = {"query", "key", "value"};
-    ember_weight *w[3] = {&y->q, &y->k, &y->v}, *b[3] = {&y->q_b, &y->k_b, &y->v_b};
-    for (int i = 0; i < 3; i++) {
-        EMBER_TRY(ember_wloadf(L, EMBER_W_MATRIX, h, h, false, w[i],
-                               "encoder.layer.%d.attention.self.%s.weight", l, lin[i]));
-        EMBER_TRY(ember_wloadf(L, EMBER_W_VECTOR, h, -1, false, b[i],
-                               "encoder.layer.%d.attention.self.%s.bias", l, lin[i]));
-    }
-    EMBER_TRY(ember_wloadf(L, EMBER_W_MATRIX, h, h, false, &y->o,
-                           "encoder.layer.%d.attention.output.dense.weight", l));
-    EMBER_TRY(ember_wloadf(L, EMBER_W_VECTOR, h, -1, false, &y->o_b,
-                           "encoder.layer.%d.attention.output.dense.bias", l));
-    snprintf(base, sizeof base, "encoder.layer.%d.attention.output.LayerNorm", l);
+    char base[160];
+    EMBER_TRY(load_lin(L, n, n->q, l, h, h, &y->q, &y->q_b));
+    EMBER_TRY(load_lin(L, n, n->k, l, h, h, &y->k, &y->k_b));
+    EMBER_TRY(load_lin(L, n, n->v, l, h, h, &y->v, &y->v_b));
+    EMBER_TRY(load_lin(L, n, n->o, l, h, h, &y->o, &y->o_b));
+    snprintf(base, sizeof base, "%s.%d.%s", n->layer, l, n->ln1);
     EMBER_TRY(load_ln(L, base, h, &y->ln1_g, &y->ln1_b));
-    EMBER_TRY(ember_wloadf(L, EMBER_W_MATRIX, inter, h, false, &y->in,
-                           "encoder.layer.%d.intermediate.dense.weight", l));
-    EMBER_TRY(ember_wloadf(L, EMBER_W_VECTOR, inter, -1, false, &y->in_b,
-                           "encoder.layer.%d.intermediate.dense.bias", l));
-    EMBER_TRY(ember_wloadf(L, EMBER_W_MATRIX, h, inter, false, &y->out,
-                           "encoder.layer.%d.output.dense.weight", l));
-    EMBER_TRY(ember_wloadf(L, EMBER_W_VECTOR, h, -1, false, &y->out_b,
-                           "encoder.layer.%d.output.dense.bias", l));
-    snprintf(base, sizeof base, "encoder.layer.%d.output.LayerNorm", l);
+    EMBER_TRY(load_lin(L, n, n->in, l, inter, h, &y->in, &y->in_b));
+    EMBER_TRY(load_lin(L, n, n->out, l, h, inter, &y->out, &y->out_b));
+    snprintf(base, sizeof base, "%s.%d.%s", n->layer, l, n->ln2);
     return load_ln(L, base, h, &y->ln2_g, &y->ln2_b);
 }
 
@@ -101,14 +179,12 @@ static ember_status bert_load(const ember_hparams *hp, ember_wloader *L, void **
     if (!w || !(w->layers = ember_wloader_alloc(L, sizeof *w->layers * (size_t)hp->n_layers)))
         return EMBER_E_NOMEM;
     const int64_t h = hp->hidden_size;
-    EMBER_TRY(ember_wload(L, "embeddings.word_embeddings.weight", EMBER_W_TABLE, hp->vocab_size,
-                          h, false, &w->word));
-    EMBER_TRY(ember_wload(L, "embeddings.position_embeddings.weight", EMBER_W_TABLE,
-                          hp->max_position_embeddings, h, false, &w->pos));
-    if (hp->type_vocab_size > 0)
-        EMBER_TRY(ember_wload(L, "embeddings.token_type_embeddings.weight", EMBER_W_TABLE,
-                              hp->type_vocab_size, h, false, &w->type));
-    EMBER_TRY(load_ln(L, "embeddings.LayerNorm", h, &w->ln_g, &w->ln_b));
+    const bert_names *n = names_for(hp);
+    EMBER_TRY(ember_wload(L, n->word, EMBER_W_TABLE, hp->vocab_size, h, false, &w->word));
+    EMBER_TRY(ember_wload(L, n->pos, EMBER_W_TABLE, hp->max_position_embeddings, h, false, &w->pos));
+    if (hp->type_vocab_size > 0 && n->type)
+        EMBER_TRY(ember_wload(L, n->type, EMBER_W_TABLE, hp->type_vocab_size, h, false, &w->type));
+    EMBER_TRY(load_ln(L, n->emb_ln, h, &w->ln_g, &w->ln_b));
     for (int32_t l = 0; l < hp->n_layers; l++)
         EMBER_TRY(load_layer(hp, L, l, &w->layers[l]));
     *out = w;
@@ -227,14 +303,15 @@ static ember_status bert_forward(const ember_fwd *f, ember_view *hidden, int *co
     return EMBER_OK;
 }
 
-static const char *const bert_model_types[] = {"bert", NULL};
+static const char *const bert_model_types[] = {"bert",      "roberta",    "xlm-roberta",
+                                               "camembert", "distilbert", NULL};
 
 const ember_arch ember_arch_bert = {
     .name = "bert",
     .model_types = bert_model_types,
     .default_pooling = EMBER_POOLING_CLS,
     .default_normalize = true,
-    .probe_tensor = "embeddings.word_embeddings.weight",
+    .probe_tensor = "embeddings.word_embeddings.weight", /* every family has it */
     .ops = EMBER_OP_BIT(EMBER_OP_GATHER) | EMBER_OP_BIT(EMBER_OP_SELECT_ROWS) |
            EMBER_OP_BIT(EMBER_OP_LAYER_NORM) | EMBER_OP_BIT(EMBER_OP_LINEAR) |
            EMBER_OP_BIT(EMBER_OP_ATTENTION),

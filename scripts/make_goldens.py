@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Makes embedding goldens for Ember with the genuine Hugging Face code.
+
+For each case: a random-weight model of the named shapes is built with
+`transformers` (AutoModel from a config), saved as a Hugging Face /
+sentence-transformers directory (config.json, model.safetensors, modules.json,
+1_Pooling/config.json, ...), and the sentence embeddings of a fixed list of
+token-id sequences are computed by the model followed by sentence-transformers'
+own Pooling and Normalize modules, in padded batches with an attention mask.
+Nothing expected is written by hand.
+
+Usage (needs torch, transformers, sentence-transformers; not run by CI):
+    python3 scripts/make_goldens.py OUT_DIR [CASE ...]
+    python3 scripts/make_goldens.py tests/fixtures/goldens qwen3-tiny-f32
+
+The output layout is that of tests/fixtures/goldens/README.md.
+"""
+import json
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+
+CASES = {
+    # Qwen3 (Qwen3-Embedding): GQA 4 -> 2, head_dim 32 != hidden / heads, causal,
+    # last-token pooling, q/k norms, SwiGLU.
+    "qwen3-tiny-f32": dict(
+        arch="qwen3", dtype="F32", pooling="lasttoken", seed=31,
+        config=dict(model_type="qwen3", hidden_size=64, num_hidden_layers=3,
+                    num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+                    intermediate_size=96, vocab_size=1024, max_position_embeddings=2048,
+                    rms_norm_eps=1e-6, rope_theta=1000000.0, hidden_act="silu",
+                    attention_bias=False, tie_word_embeddings=True, use_sliding_window=False),
+        lengths=[1, 2, 3, 7, 16, 33, 64, 100, 129, 257, 300, 5, 9, 17, 31, 48],
+    ),
+    "qwen3-tiny-bf16": dict(
+        arch="qwen3", dtype="BF16", pooling="lasttoken", seed=32,
+        config=dict(model_type="qwen3", hidden_size=64, num_hidden_layers=2,
+                    num_attention_heads=8, num_key_value_heads=2, head_dim=16,
+                    intermediate_size=80, vocab_size=1024, max_position_embeddings=1024,
+                    rms_norm_eps=1e-6, rope_theta=10000.0, hidden_act="silu",
+                    attention_bias=True, tie_word_embeddings=True, use_sliding_window=False),
+        lengths=[1, 4, 8, 15, 40, 77, 130, 200, 2, 3],
+    ),
+}
+
+
+def set_random_weights(model, rng_seed, std=0.1):
+    g = torch.Generator().manual_seed(rng_seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name and p.dim() == 1:
+                p.copy_(1.0 + 0.05 * torch.randn(p.shape, generator=g))
+            elif name.endswith("bias"):
+                p.copy_(0.02 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(std * torch.randn(p.shape, generator=g))
+
+
+def st_files(out, dim, pooling, max_seq_length):
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    with open(os.path.join(out, "modules.json"), "w") as f:
+        json.dump(modules, f, indent=2)
+    os.makedirs(os.path.join(out, "1_Pooling"), exist_ok=True)
+    modes = ["cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens", "weightedmean_tokens", "lasttoken"]
+    want = {"cls": "cls_token", "mean": "mean_tokens", "lasttoken": "lasttoken"}[pooling]
+    pc = {"word_embedding_dimension": dim}
+    for m in modes:
+        pc["pooling_mode_" + m] = m == want
+    pc["include_prompt"] = True
+    with open(os.path.join(out, "1_Pooling", "config.json"), "w") as f:
+        json.dump(pc, f, indent=2)
+    with open(os.path.join(out, "sentence_bert_config.json"), "w") as f:
+        json.dump({"max_seq_length": max_seq_length, "do_lower_case": False}, f, indent=2)
+    with open(os.path.join(out, "config_sentence_transformers.json"), "w") as f:
+        json.dump({"prompts": {"query": "Instruct: Given a query, retrieve passages\nQuery:", "document": ""},
+                   "default_prompt_name": None, "similarity_fn_name": "cosine"}, f, indent=2)
+
+
+def make_case(root, name, spec):
+    import transformers
+    import sentence_transformers
+    from sentence_transformers.models import Normalize, Pooling
+
+    t0 = time.time()
+    out = os.path.join(root, name)
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(spec["seed"])
+    cfg = transformers.AutoConfig.for_model(**spec["config"])
+    cfg._attn_implementation = "eager"
+    model = transformers.AutoModel.from_config(cfg, attn_implementation="eager")
+    set_random_weights(model, spec["seed"])
+    dtype = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}[spec["dtype"]]
+    model = model.to(dtype)
+    model.save_pretrained(out, safe_serialization=True)
+    # the reference computes in fp32 on the stored values
+    model = model.to(torch.float32).eval()
+    dim = cfg.hidden_size
+    st_files(out, dim, spec["pooling"], max(spec["lengths"]))
+    pool = Pooling(dim, pooling_mode=spec["pooling"])
+    norm = Normalize()
+
+    rnd = random.Random(spec["seed"])
+    V = cfg.vocab_size
+    seqs = [[rnd.randrange(0, V) for _ in range(n)] for n in spec["lengths"]]
+    with open(os.path.join(out, "ids.txt"), "w") as f:
+        for s in seqs:
+            f.write(" ".join(map(str, s)) + "\n")
+    # padded batches of mixed lengths (right padding with the mask)
+    order = list(range(len(seqs)))
+    rnd.shuffle(order)
+    batches = [order[i:i + 4] for i in range(0, len(order), 4)]
+    emb = [None] * len(seqs)
+    worst = 0.0
+    with torch.no_grad():
+        def run(idx):
+            L = max(len(seqs[i]) for i in idx)
+            ids = torch.zeros((len(idx), L), dtype=torch.long)
+            mask = torch.zeros((len(idx), L), dtype=torch.long)
+            for r, i in enumerate(idx):
+                ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
+                mask[r, :len(seqs[i])] = 1
+            h = model(input_ids=ids, attention_mask=mask).last_hidden_state
+            feats = {"token_embeddings": h, "attention_mask": mask}
+            return norm(pool(feats))["sentence_embedding"]
+        for b in batches:
+            e = run(b)
+            for r, i in enumerate(b):
+                emb[i] = e[r]
+        for i in range(len(seqs)):
+            alone = run([i])[0]
+            worst = max(worst, float((alone - emb[i]).abs().max()))
+    with open(os.path.join(out, "expected.jsonl"), "w") as f:
+        for i, s in enumerate(seqs):
+            bi = next(k for k, b in enumerate(batches) if i in b)
+            f.write(json.dumps({"index": i, "batch": bi, "input_ids": s,
+                                "embedding": [float(x) for x in emb[i]]}, separators=(",", ":")) + "\n")
+    meta = {
+        "generator": "scripts/make_goldens.py", "arch": spec["arch"], "seed": spec["seed"],
+        "dtype": spec["dtype"], "std": 0.1, "pooling": spec["pooling"], "normalize": "l2",
+        "n_sequences": len(seqs), "n_batches": len(batches),
+        "padding": "right, attention_mask 1 for real tokens",
+        "max_abs_diff_batched_vs_single": worst,
+        "reference": {"transformers": transformers.__version__,
+                      "sentence_transformers": sentence_transformers.__version__,
+                      "torch": torch.__version__, "numpy": np.__version__,
+                      "attn_implementation": "eager", "compute": "fp32 on the stored weights"},
+        "seconds": round(time.time() - t0, 2),
+    }
+    with open(os.path.join(out, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    print(f"{name}: {len(seqs)} sequences, batched-vs-single {worst:.3g}, {meta['seconds']} s")
+
+
+def main():
+    root = sys.argv[1]
+    names = sys.argv[2:] or sorted(CASES)
+    torch.set_num_threads(1)
+    for n in names:
+        make_case(root, n, CASES[n])
+
+
+if __name__ == "__main__":
+    main()
