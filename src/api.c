@@ -98,6 +98,8 @@ static ember_status load_model(ember_model *m, const char *path, const ember_mod
                            "%s: the pooling config says word_embedding_dimension %d but the model's "
                            "hidden_size is %d",
                            m->directory, m->st.word_embedding_dimension, m->dim);
+    if (m->st.n_dense > 0) /* the vectors are what the last Dense module gives */
+        m->dim = m->st.dense[m->st.n_dense - 1].out_features;
     /* the architecture's limit (positions less its offset), then
      * sentence-transformers' max_seq_length, then the caller's */
     int32_t max_tokens = m->hp.max_tokens;

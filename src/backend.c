@@ -20,6 +20,42 @@
 
 static const char *k_prefixes[] = {"", "bert.", "model.", "roberta.", "encoder.", "distilbert."};
 
+/* The Dense modules' weights (N_Dense/model.safetensors: linear.weight
+ * [out, in], linear.bias [out]), prepared by the same driver. */
+static ember_status load_dense(ember_model *m, ember_wloader *L) {
+    m->pooled_width = m->hp.hidden_size;
+    for (int32_t i = 0; i < m->st.n_dense; i++) {
+        const ember_st_dense *d = &m->st.dense[i];
+        const int32_t in = i ? m->st.dense[i - 1].out_features : m->hp.hidden_size;
+        if (d->in_features != in)
+            return ember_error(EMBER_E_MODEL,
+                               "%s: Dense in_features %d, but the module before it gives %d "
+                               "features",
+                               d->dir, d->in_features, in);
+        ember_status st = ember_tensor_store_open(d->dir, &m->dense_store[i]);
+        if (st == EMBER_E_UNSUPPORTED)
+            return ember_error(EMBER_E_UNSUPPORTED,
+                               "%s: the Dense module has no model.safetensors; re-save the model "
+                               "with sentence-transformers >= 3 (SentenceTransformer(dir).save(dir), "
+                               "which writes safetensors) to use it with Ember",
+                               d->dir);
+        EMBER_TRY(st);
+        ember_wloader DL = *L;
+        DL.store = m->dense_store[i];
+        DL.prefix = "";
+        st = ember_wload(&DL, "linear.weight", EMBER_W_MATRIX, d->out_features, d->in_features,
+                         false, &m->dense_w[i]);
+        if (st == EMBER_OK)
+            st = ember_wload(&DL, "linear.bias", EMBER_W_VECTOR, d->out_features, -1, !d->bias,
+                             &m->dense_b[i]);
+        L->n_params = DL.n_params;
+        EMBER_TRY(st);
+        if (d->out_features > m->pooled_width)
+            m->pooled_width = d->out_features;
+    }
+    return EMBER_OK;
+}
+
 ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
     m->arch = m->hp.arch;
     if (!m->arch)
@@ -60,6 +96,7 @@ ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
                            m->directory, m->arch->probe_tensor, m->arch->name);
     ember_wloader L = {.store = m->store, .drv = &m->drv, .prefix = prefix, .set = &m->wset};
     EMBER_TRY(m->arch->load(&m->hp, &L, &m->weights));
+    EMBER_TRY(load_dense(m, &L));
     m->n_params = L.n_params;
     m->file_dtype = L.have_file_dtype ? L.file_dtype : EMBER_DT_F32;
     ember_log(EMBER_LOG_INFO, "loaded %s: %lld parameters, weights %s, prefix \"%s\"",
@@ -75,6 +112,10 @@ void ember_backend_release(ember_model *m) {
      * references; the store drops the last ones */
     ember_tensor_store_close(m->store);
     m->store = NULL;
+    for (int i = 0; i < EMBER_ST_MAX_DENSE; i++) {
+        ember_tensor_store_close(m->dense_store[i]);
+        m->dense_store[i] = NULL;
+    }
     if (m->drv.ops && m->drv.impl)
         m->drv.ops->release(m->drv.impl);
     m->drv.impl = NULL;
@@ -98,6 +139,9 @@ ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params
     size_t arena = ints * 3 + ember_arena_need(sizeof(int32_t) * (size_t)(c->max_batch + 1)) +
                    m->arch->arena_bytes(&m->hp, c->tokens_cap) +
                    ember_arena_need(sizeof(float) * (size_t)c->max_batch * (size_t)m->hp.hidden_size);
+    for (int32_t i = 0; i < m->st.n_dense; i++) /* the Dense chain's outputs */
+        arena += ember_arena_need(sizeof(float) * (size_t)c->max_batch *
+                                  (size_t)m->st.dense[i].out_features);
     ember_ctx_limits lim = {.max_tokens = c->tokens_cap, .max_seqs = c->max_batch,
                             .max_seq_len = m->max_tokens, .n_heads = m->hp.n_heads,
                             .head_dim = m->hp.head_dim, .scratch_bytes = (int64_t)arena};
@@ -113,7 +157,7 @@ ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params
     c->h_ids = ember_calloc((size_t)c->tokens_cap, sizeof(int32_t), "staging");
     c->h_pos = ember_calloc((size_t)c->tokens_cap, sizeof(int32_t), "staging");
     c->h_start = ember_calloc((size_t)c->max_batch + 1, sizeof(int32_t), "staging");
-    c->h_pooled = ember_calloc((size_t)c->max_batch * (size_t)m->hp.hidden_size, sizeof(float), "staging");
+    c->h_pooled = ember_calloc((size_t)c->max_batch * (size_t)m->pooled_width, sizeof(float), "staging");
     if (!zeros || !c->h_ids || !c->h_pos || !c->h_start || !c->h_pooled) {
         ember_backend_ctx_free(c);
         return zeros ? EMBER_E_NOMEM : ember_error(EMBER_E_INTERNAL, "arena too small");
@@ -239,23 +283,36 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
     ember_view hidden = ember_view_none();
     int compact = 0;
     EMBER_TRY(m->arch->forward(&f, &hidden, &compact));
-    const ember_view pooled_v = ember_view_of(pooled, EMBER_DT_F32, count, H, H);
+    /* (count, H) pooled rows in driver memory, fp32 */
+    ember_view rows = ember_view_of(pooled, EMBER_DT_F32, count, H, H);
     if (compact && hidden.dtype == EMBER_DT_F32 && hidden.ld == H) {
         /* one row per sequence: for CLS / last-token pooling these are the
          * pooled vectors */
-        EMBER_TRY(op->download(dctx, c->h_pooled, hidden.data, sizeof(float) * (size_t)(count * H)));
+        rows = hidden;
     } else if (compact) {
         /* a driver with reduced-precision activations must hand compact rows
          * back in fp32 (its last op converts); anything else is a bug */
         return ember_error(EMBER_E_INTERNAL, "compact hidden states must be fp32 (%s given)",
                            ember_dt_name(hidden.dtype));
     } else {
-        EMBER_TRY(op->pool(dctx, hidden, &b.seqs, m->st.pooling, pooled_v));
-        EMBER_TRY(op->download(dctx, c->h_pooled, pooled, sizeof(float) * (size_t)(count * H)));
+        EMBER_TRY(op->pool(dctx, hidden, &b.seqs, m->st.pooling, rows));
     }
+    /* sentence-transformers Dense modules: rows = act(rows W^T + b) */
+    for (int32_t i = 0; i < m->st.n_dense; i++) {
+        const int64_t out_f = m->st.dense[i].out_features;
+        float *next;
+        EMBER_ARENA_ALLOC(&c->arena, next, count * out_f);
+        ember_linear_args dl = {.x = rows, .w = &m->dense_w[i], .bias = ember_wopt(&m->dense_b[i]),
+                                .act = (ember_act)m->st.dense[i].act,
+                                .y = ember_view_of(next, EMBER_DT_F32, count, out_f, out_f)};
+        EMBER_TRY(op->linear(dctx, &dl));
+        rows = dl.y;
+    }
+    const int64_t width = rows.cols; /* = m->dim */
+    EMBER_TRY(op->download(dctx, c->h_pooled, rows.data, sizeof(float) * (size_t)(count * width)));
     for (int64_t s = 0; s < count; s++) {
         float *dst = out + order[s] * dims;
-        memcpy(dst, c->h_pooled + s * H, sizeof(float) * (size_t)dims);
+        memcpy(dst, c->h_pooled + s * width, sizeof(float) * (size_t)dims);
         if (normalize)
             ember_l2_normalize_rows(dst, 1, dims);
     }

@@ -26,6 +26,10 @@ struct ember_model {
     ember_tensor_store *store; /* owns the safetensors files            */
     void *weights;           /* architecture-specific, driver memory      */
     ember_weight_set wset;   /* every weight loaded: what release frees   */
+    /* sentence-transformers Dense modules after pooling (st.dense) */
+    ember_weight dense_w[EMBER_ST_MAX_DENSE], dense_b[EMBER_ST_MAX_DENSE];
+    ember_tensor_store *dense_store[EMBER_ST_MAX_DENSE]; /* own the tensor names */
+    int32_t pooled_width;    /* widest row from pooling through the Denses */
     int64_t n_params;
     ember_dt file_dtype;
     int32_t compute_dtype;   /* ember_dtype actually used                 */

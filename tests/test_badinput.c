@@ -335,10 +335,42 @@ static void model_cases(void) {
 
     fresh_dir();
     copy_weights();
-    put_str("modules.json", "[{\"idx\": 0, \"type\": \"sentence_transformers.models.Transformer\", \"path\": \"\"},"
-                            " {\"idx\": 1, \"type\": \"sentence_transformers.models.Pooling\", \"path\": \"1_Pooling\"},"
-                            " {\"idx\": 2, \"type\": \"sentence_transformers.models.Dense\", \"path\": \"2_Dense\"}]");
-    expect_load(EMBER_E_UNSUPPORTED, "sentence_transformers.models.Dense", NULL, "Dense module");
+    /* Dense modules: each broken piece named */
+    static const char *dense_modules =
+        "[{\"idx\": 0, \"type\": \"sentence_transformers.models.Transformer\", \"path\": \"\"},"
+        " {\"idx\": 1, \"type\": \"sentence_transformers.models.Pooling\", \"path\": \"1_Pooling\"},"
+        " {\"idx\": 2, \"type\": \"sentence_transformers.models.Dense\", \"path\": \"2_Dense\"}]";
+    put_str("modules.json", dense_modules);
+    char dense_dir[320];
+    snprintf(dense_dir, sizeof dense_dir, "%s/2_Dense", g_tmp);
+    mkdir(dense_dir, 0700);
+    expect_load(EMBER_E_NOT_FOUND, "2_Dense/config.json", "missing", "Dense without config");
+    put_str("2_Dense/config.json", "{\"in_features\": 32, \"out_features\": 16}");
+    expect_load(EMBER_E_MODEL, "in_features 32", NULL, "Dense in_features mismatch");
+    put_str("2_Dense/config.json", "{\"in_features\": 64, \"out_features\": 16, "
+                                   "\"activation_function\": \"torch.nn.modules.activation.Softsign\"}");
+    expect_load(EMBER_E_UNSUPPORTED, "Softsign", NULL, "Dense activation");
+    put_str("2_Dense/config.json", "{\"in_features\": 64, \"out_features\": -16}");
+    expect_load(EMBER_E_FORMAT, "out of range", NULL, "Dense negative size");
+    put_str("2_Dense/config.json", "{\"in_features\": 64, \"out_features\": 16}");
+    put_str("2_Dense/pytorch_model.bin", "not read");
+    expect_load(EMBER_E_UNSUPPORTED, "model.safetensors", "sentence-transformers", "Dense .bin only");
+    rm_dir();
+
+    fresh_dir();
+    copy_weights();
+    put_str("modules.json",
+            "[{\"idx\": 0, \"type\": \"sentence_transformers.models.Transformer\", \"path\": \"\"},"
+            " {\"idx\": 1, \"type\": \"sentence_transformers.models.Pooling\", \"path\": \"1_Pooling\"},"
+            " {\"idx\": 2, \"type\": \"sentence_transformers.models.Normalize\", \"path\": \"2_Normalize\"},"
+            " {\"idx\": 3, \"type\": \"sentence_transformers.models.Dense\", \"path\": \"3_Dense\"}]");
+    expect_load(EMBER_E_UNSUPPORTED, "after Normalize", NULL, "module after Normalize");
+    rm_dir();
+
+    fresh_dir();
+    copy_weights();
+    put_str("1_Pooling/config.json", "{\"pooling_mode_cls_token\": true, \"word_embedding_dimension\": -5}");
+    expect_load(EMBER_E_FORMAT, "word_embedding_dimension", NULL, "negative pooling dimension");
     rm_dir();
 
     fresh_dir();

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "drivers/driver.h"
 #include "ember.h"
 #include "io/json.h"
 
@@ -71,7 +72,10 @@ static ember_status pooling_from_json(const json_t *root, const char *what, int3
     st = ember_json_int(root, "word_embedding_dimension", what, &d);
     if (st != EMBER_OK && st != EMBER_E_NOT_FOUND)
         return st;
-    *dim = (d > 0 && d < (1 << 20)) ? (int32_t)d : 0;
+    if (st == EMBER_OK && (d < 1 || d >= (1 << 20)))
+        return ember_error(EMBER_E_FORMAT, "%s: 'word_embedding_dimension' = %lld is out of range",
+                           what, (long long)d);
+    *dim = (int32_t)d;
     return EMBER_OK;
 }
 
@@ -93,6 +97,67 @@ static ember_status load_optional(const char *dir, const char *name, json_t **ou
     if (!ember_file_exists(*path))
         return EMBER_OK;
     return ember_json_load_file(*path, MAX_SMALL_JSON, out);
+}
+
+/* Dense activation_function: the torch class path sentence-transformers
+ * writes (any module prefix), or a bare name. */
+static ember_status dense_act(const char *name, const char *what, int32_t *act) {
+    static const struct {
+        const char *cls;
+        int32_t act;
+    } acts[] = {{"Identity", EMBER_ACT_NONE}, {"Tanh", EMBER_ACT_TANH}, {"ReLU", EMBER_ACT_RELU},
+                {"GELU", EMBER_ACT_GELU},     {"SiLU", EMBER_ACT_SILU}};
+    const char *base = strrchr(name, '.');
+    base = base ? base + 1 : name;
+    for (size_t i = 0; i < EMBER_ARRAY_LEN(acts); i++)
+        if (strcmp(base, acts[i].cls) == 0) {
+            *act = acts[i].act;
+            return EMBER_OK;
+        }
+    return ember_error(EMBER_E_UNSUPPORTED,
+                       "%s: activation_function \"%s\" is not supported (Identity, Tanh, ReLU, "
+                       "GELU, SiLU)",
+                       what, name);
+}
+
+/* N_Dense/config.json: in_features, out_features, bias, activation_function. */
+static ember_status parse_dense(const char *sub, ember_st_dense *d) {
+    char *file = ember_path_join(sub, "config.json");
+    if (!file)
+        return EMBER_E_NOMEM;
+    json_t *root = NULL;
+    ember_status st = ember_json_load_file(file, MAX_SMALL_JSON, &root);
+    if (st == EMBER_E_NOT_FOUND)
+        st = ember_error(EMBER_E_NOT_FOUND, "%s: the Dense module's config.json is missing", file);
+    int64_t in = 0, out = 0;
+    if (st == EMBER_OK && !json_is_object(root))
+        st = ember_error(EMBER_E_FORMAT, "%s: must be a JSON object", file);
+    if (st == EMBER_OK)
+        st = ember_json_int(root, "in_features", file, &in);
+    if (st == EMBER_OK)
+        st = ember_json_int(root, "out_features", file, &out);
+    if (st == EMBER_OK && (in < 1 || in > (1 << 20) || out < 1 || out > (1 << 20)))
+        st = ember_error(EMBER_E_FORMAT, "%s: in_features %lld / out_features %lld out of range",
+                         file, (long long)in, (long long)out);
+    d->bias = true;
+    if (st == EMBER_OK) {
+        ember_status s2 = ember_json_bool(root, "bias", file, &d->bias);
+        if (s2 != EMBER_OK && s2 != EMBER_E_NOT_FOUND)
+            st = s2;
+    }
+    const char *act = "torch.nn.modules.activation.Tanh"; /* sentence-transformers' default */
+    if (st == EMBER_OK) {
+        ember_status s2 = ember_json_str(root, "activation_function", file, &act);
+        if (s2 != EMBER_OK && s2 != EMBER_E_NOT_FOUND)
+            st = s2;
+    }
+    if (st == EMBER_OK)
+        st = dense_act(act, file, &d->act);
+    json_decref(root);
+    free(file);
+    d->in_features = (int32_t)in;
+    d->out_features = (int32_t)out;
+    return st;
 }
 
 /* A module path from modules.json must stay inside the model directory. */
@@ -121,10 +186,38 @@ static ember_status parse_modules(const char *dir, const json_t *mods, const cha
             return st;
         const char *base = strrchr(type, '.');
         base = base ? base + 1 : type;
+        if (cfg->normalize)
+            return ember_error(EMBER_E_UNSUPPORTED,
+                               "%s: module %zu (%s) comes after Normalize; only Normalize may end "
+                               "the chain",
+                               what, i, type);
         if (strcmp(base, "Transformer") == 0) {
             continue;
         } else if (strcmp(base, "Normalize") == 0) {
             cfg->normalize = true;
+        } else if (strcmp(base, "Dense") == 0) {
+            if (!cfg->has_pooling_module)
+                return ember_error(EMBER_E_UNSUPPORTED,
+                                   "%s: module %zu (Dense) comes before the Pooling module", what, i);
+            if (cfg->n_dense == EMBER_ST_MAX_DENSE)
+                return ember_error(EMBER_E_UNSUPPORTED, "%s: more than %d Dense modules", what,
+                                   EMBER_ST_MAX_DENSE);
+            if (!safe_relative_path(path))
+                return ember_error(EMBER_E_FORMAT, "%s: module path \"%s\" leaves the model directory",
+                                   what, path);
+            ember_st_dense *d = &cfg->dense[cfg->n_dense];
+            d->dir = ember_path_join(dir, path);
+            if (!d->dir)
+                return EMBER_E_NOMEM;
+            cfg->n_dense++;
+            EMBER_TRY(parse_dense(d->dir, d));
+            int32_t want = cfg->n_dense > 1 ? cfg->dense[cfg->n_dense - 2].out_features
+                                            : cfg->word_embedding_dimension;
+            if (want && d->in_features != want)
+                return ember_error(EMBER_E_MODEL,
+                                   "%s/config.json: in_features %d does not match the %d features "
+                                   "the module before it gives",
+                                   d->dir, d->in_features, want);
         } else if (strcmp(base, "Pooling") == 0) {
             if (!safe_relative_path(path))
                 return ember_error(EMBER_E_FORMAT, "%s: module path \"%s\" leaves the model directory",
@@ -148,7 +241,7 @@ static ember_status parse_modules(const char *dir, const json_t *mods, const cha
         } else {
             return ember_error(EMBER_E_UNSUPPORTED,
                                "%s: module %zu of type \"%s\" is not supported (supported: "
-                               "Transformer, Pooling, Normalize)",
+                               "Transformer, Pooling, Dense, Normalize)",
                                what, i, type);
         }
     }
@@ -260,5 +353,7 @@ void ember_st_config_free(ember_st_config *cfg) {
     free(cfg->prompt_names);
     free(cfg->prompt_texts);
     free(cfg->default_prompt_name);
+    for (int32_t i = 0; i < cfg->n_dense; i++)
+        free(cfg->dense[i].dir);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -1,6 +1,7 @@
 /*
  * st_config.h — the sentence-transformers files of a model directory:
- * modules.json (which modules run: Transformer, Pooling, Normalize),
+ * modules.json (which modules run, in order: Transformer, Pooling, any
+ * number of Dense layers, Normalize),
  * <pooling module>/config.json (pooling mode), sentence_bert_config.json
  * (max_seq_length, do_lower_case) and config_sentence_transformers.json
  * (prompts). Without modules.json the architecture's documented default
@@ -14,6 +15,16 @@
 
 #include "core/error.h"
 
+#define EMBER_ST_MAX_DENSE 8
+
+/* A sentence-transformers Dense module: y = act(W x + b), W [out, in]. */
+typedef struct ember_st_dense {
+    char *dir;               /* the module's directory (weights inside)    */
+    int32_t in_features, out_features;
+    bool bias;
+    int32_t act;             /* ember_act (driver.h): NONE is Identity      */
+} ember_st_dense;
+
 typedef struct ember_st_config {
     bool from_files;         /* modules.json was found and used            */
     bool has_pooling_module;
@@ -21,6 +32,8 @@ typedef struct ember_st_config {
     bool normalize;          /* a Normalize module is listed               */
     bool include_prompt;     /* Pooling include_prompt (default true)      */
     int32_t word_embedding_dimension; /* 0 if not given                    */
+    int32_t n_dense;         /* Dense modules after pooling, in order      */
+    ember_st_dense dense[EMBER_ST_MAX_DENSE];
     int32_t max_seq_length;  /* 0 if not given                             */
     bool do_lower_case;
     int32_t n_prompts;
