@@ -98,10 +98,16 @@ def make_case(root, name, spec):
     model = transformers.AutoModel.from_config(cfg, attn_implementation="eager")
     set_random_weights(model, spec["seed"])
     dtype = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}[spec["dtype"]]
-    model = model.to(dtype)
-    model.save_pretrained(out, safe_serialization=True)
-    # the reference computes in fp32 on the stored values
-    model = model.to(torch.float32).eval()
+    # the reference computes in fp32 on the stored values: round the
+    # parameters only (casting the whole model would also round buffers such
+    # as RoPE's inv_freq, which transformers keeps in fp32 when it loads a
+    # reduced-precision checkpoint)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(dtype).to(torch.float32))
+    import copy
+    copy.deepcopy(model).to(dtype).save_pretrained(out, safe_serialization=True)
+    model = model.eval()
     dim = cfg.hidden_size
     st_files(out, dim, spec["pooling"], max(spec["lengths"]))
     pool = Pooling(dim, pooling_mode=spec["pooling"])

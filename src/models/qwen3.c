@@ -4,7 +4,7 @@
  *
  * Pre-RMSNorm decoder with grouped-query causal attention:
  *   x = embed[id]
- *   per layer: h = RMSNorm(x); q, k, v = h Wq, h Wk, h Wv    (+ biases if attention_bias)
+ *   per layer: h = RMSNorm(x); q, k, v = h Wq, h Wk, h Wv  (+ biases, and on Wo, if attention_bias)
  *              q, k = RMSNorm per head (q_norm, k_norm); q, k = RoPE(q, k, rope_theta)
  *              x += Attn_causal(q, k, v) Wo                  (n_kv_heads < n_heads: GQA)
  *              x += Wdown(silu(RMSNorm(x) Wgate) * (RMSNorm(x) Wup))
@@ -26,7 +26,7 @@
 #include "models/arch.h"
 
 typedef struct qwen3_layer {
-    ember_weight in_norm, wq, wq_b, wk, wk_b, wv, wv_b, wo, q_norm, k_norm;
+    ember_weight in_norm, wq, wq_b, wk, wk_b, wv, wv_b, wo, wo_b, q_norm, k_norm;
     ember_weight post_norm, wgate, wup, wdown;
 } qwen3_layer;
 
@@ -85,6 +85,7 @@ static ember_status load_layer(const ember_hparams *hp, ember_wloader *L, int32_
     EMBER_TRY(ember_wloadf(L, EMBER_W_MATRIX, nkv, H, false, &y->wv, "layers.%d.self_attn.v_proj.weight", l));
     EMBER_TRY(ember_wloadf(L, EMBER_W_VECTOR, nkv, -1, !bias, &y->wv_b, "layers.%d.self_attn.v_proj.bias", l));
     EMBER_TRY(ember_wloadf(L, EMBER_W_MATRIX, H, nq, false, &y->wo, "layers.%d.self_attn.o_proj.weight", l));
+    EMBER_TRY(ember_wloadf(L, EMBER_W_VECTOR, H, -1, !bias, &y->wo_b, "layers.%d.self_attn.o_proj.bias", l));
     EMBER_TRY(ember_wloadf(L, EMBER_W_VECTOR, d, -1, false, &y->q_norm, "layers.%d.self_attn.q_norm.weight", l));
     EMBER_TRY(ember_wloadf(L, EMBER_W_VECTOR, d, -1, false, &y->k_norm, "layers.%d.self_attn.k_norm.weight", l));
     EMBER_TRY(ember_wloadf(L, EMBER_W_VECTOR, H, -1, false, &y->post_norm,
@@ -210,7 +211,8 @@ static ember_status qwen3_forward(const ember_fwd *f, ember_view *hidden, int *c
             at.out = cl;
             at.rows = EMBER_ROWS_LAST;
             EMBER_TRY(op->attention(dctx, &at));
-            ember_linear_args lo = {.x = cl, .w = &y->wo, .residual = xl, .y = xl};
+            ember_linear_args lo = {.x = cl, .w = &y->wo, .bias = ember_wopt(&y->wo_b), .residual = xl,
+                                    .y = xl};
             EMBER_TRY(op->linear(dctx, &lo));
             EMBER_TRY(mlp(f, y, xl, hl, gu, act));
             ember_rms_args nf = {.x = xl, .w = &w->final_norm, .eps = eps, .group = H, .out = xl};
@@ -220,7 +222,8 @@ static ember_status qwen3_forward(const ember_fwd *f, ember_view *hidden, int *c
             return EMBER_OK;
         }
         EMBER_TRY(op->attention(dctx, &at));
-        ember_linear_args lo = {.x = ctx, .w = &y->wo, .residual = x, .y = x};
+        ember_linear_args lo = {.x = ctx, .w = &y->wo, .bias = ember_wopt(&y->wo_b), .residual = x,
+                                .y = x};
         EMBER_TRY(op->linear(dctx, &lo));
         EMBER_TRY(mlp(f, y, x, h, gu, act));
     }
