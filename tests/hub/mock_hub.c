@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "io/hub.h"
+#include "hub/hub.h"
 
 #define MOCK_LOG_MAX 512
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "hub_testutil.h"
-#include "io/hub.h"
+#include "hub/hub.h"
 
 static void sha256_hex_of(const void *data, size_t n, char hex[65]) {
     ember_sha256 s;

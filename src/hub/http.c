@@ -1,5 +1,5 @@
 /*
- * hub_http.c — talking to the hub with libcurl the way huggingface_hub's
+ * http.c — talking to the hub with libcurl the way huggingface_hub's
  * file_download.py does: a HEAD on /{repo}/resolve/{revision}/{path} for the
  * metadata (X-Repo-Commit, X-Linked-Etag or ETag, X-Linked-Size or
  * Content-Length), following relative redirects (renamed repositories) but
