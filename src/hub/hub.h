@@ -204,10 +204,19 @@ typedef struct ember_hub_http ember_hub_http;
 ember_status ember_hub_http_new(const ember_hub_env *env, ember_hub_http **out);
 void ember_hub_http_free(ember_hub_http *h);
 
-/* HEAD of one file, following relative redirects only (renamed repos) and
- * stopping at an absolute one (the CDN), as huggingface_hub does. Returns
- * EMBER_OK whenever meta->answer was filled (even for 404 or unreachable);
- * errors are only EMBER_E_NOMEM. */
+/* {endpoint}/{repo}/resolve/{revision}/{path} with the revision quoted as
+ * one segment and each segment of the path quoted as urllib.parse.quote
+ * does (libcurl's URL API; *out allocated). EMBER_E_NOMEM, or
+ * EMBER_E_INVALID_ARGUMENT for an endpoint that is not a URL. */
+ember_status ember_hub_resolve_url(const char *endpoint, const char *repo_id,
+                                   const char *revision, const char *path, char **out);
+
+/* HEAD of one file, following relative redirects only (a Location without a
+ * host: renamed repos) and stopping at one that names a host, even the same
+ * one or as "//host/..." (the CDN), as huggingface_hub does; libcurl
+ * resolves the Location against the request URL. Returns EMBER_OK whenever
+ * meta->answer was filled (even for 404 or unreachable); errors are only
+ * EMBER_E_NOMEM (and EMBER_E_INVALID_ARGUMENT for an unusable endpoint). */
 ember_status ember_hub_head(ember_hub_http *h, const char *repo_id, const char *revision,
                             const char *path, ember_hub_meta *meta);
 
