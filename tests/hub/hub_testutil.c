@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io/hub.h"
+#include "hub/hub.h"
 
 int tu_failures;
 char tu_dir[512];

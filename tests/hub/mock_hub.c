@@ -8,6 +8,7 @@
 #include "mock_hub.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -17,7 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "io/hub.h"
+#include "hub/hub.h"
 
 #define MOCK_LOG_MAX 512
 
@@ -82,6 +83,44 @@ static const char *base_name(const char *p) {
 static bool ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* %XX-decodes `s` into dst (cap bytes). The hub receives URLs raw (see
+ * keep_raw) so that the log shows exactly what the client sent. */
+static void url_decode(const char *s, size_t n, char *dst, size_t cap) {
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < cap; i++) {
+        if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+            isxdigit((unsigned char)s[i + 2])) {
+            char hex[3] = {s[i + 1], s[i + 2], '\0'};
+            dst[o++] = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else {
+            dst[o++] = s[i];
+        }
+    }
+    dst[o] = '\0';
+}
+
+/* MHD_OPTION_UNESCAPE_CALLBACK that leaves the URL as it came. */
+static size_t keep_raw(void *cls, struct MHD_Connection *c, char *s) {
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+/* A path-relative reference ("../../x/y") from absolute path `from` to
+ * absolute path `to`, as a server may put in a Location. */
+static void relative_ref(const char *from, const char *to, char *out, size_t cap) {
+    size_t common = 0; /* length of the shared directories, up to a '/' */
+    for (size_t i = 0; from[i] && from[i] == to[i]; i++)
+        if (from[i] == '/')
+            common = i + 1;
+    size_t o = 0;
+    out[0] = '\0';
+    for (const char *p = from + common; (p = strchr(p, '/')) != NULL; p++)
+        o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, "../");
+    snprintf(out + o, o < cap ? cap - o : 0, "%s", to + common);
 }
 
 static struct MHD_Response *text_response(const char *text) {
@@ -226,13 +265,14 @@ static enum MHD_Result serve_cdn(mock_hub *h, struct MHD_Connection *c, size_t l
     sha[64] = '\0';
     memcpy(commit, rest + 65, 40);
     commit[40] = '\0';
-    const char *path = rest + 106;
+    char path[1024];
+    url_decode(rest + 106, strlen(rest + 106), path, sizeof path);
     const char *dir = NULL;
     for (size_t i = 0; i < h->n_repos && !dir; i++)
         for (size_t k = 0; k < 4 && h->repos[i].revs[k].name && !dir; k++)
             if (strcmp(h->repos[i].revs[k].commit, commit) == 0)
                 dir = h->repos[i].revs[k].dir;
-    char file[1024];
+    char file[2048];
     snprintf(file, sizeof file, "%s/%s", dir ? dir : "/nonexistent", path);
     size_t len = 0;
     char *data = dir && !strstr(path, "..") ? read_all(file, &len) : NULL;
@@ -253,14 +293,17 @@ static enum MHD_Result serve_resolve(mock_hub *h, struct MHD_Connection *c, size
     const char *res = strstr(url, "/resolve/");
     if (!res)
         return hub_error(h, c, li, 404, NULL, "Not Found", NULL);
-    char id[256], rev[128], path[512];
-    snprintf(id, sizeof id, "%.*s", (int)(res - url - 1), url + 1);
+    /* raw_*: as sent (quoted), for Locations; the others decoded. */
+    char id[256], rev[256], path[512], raw_rev[512], raw_path[1024];
+    url_decode(url + 1, (size_t)(res - url - 1), id, sizeof id);
     const char *rest = res + 9;
     const char *slash = strchr(rest, '/');
     if (!slash)
         return hub_error(h, c, li, 404, NULL, "Not Found", NULL);
-    snprintf(rev, sizeof rev, "%.*s", (int)(slash - rest), rest);
-    snprintf(path, sizeof path, "%s", slash + 1);
+    snprintf(raw_rev, sizeof raw_rev, "%.*s", (int)(slash - rest), rest);
+    snprintf(raw_path, sizeof raw_path, "%s", slash + 1);
+    url_decode(raw_rev, strlen(raw_rev), rev, sizeof rev);
+    url_decode(raw_path, strlen(raw_path), path, sizeof path);
 
     const mock_repo *repo = NULL;
     for (size_t i = 0; i < h->n_repos && !repo; i++)
@@ -269,8 +312,12 @@ static enum MHD_Result serve_resolve(mock_hub *h, struct MHD_Connection *c, size
     if (!repo)
         return hub_error(h, c, li, 404, "RepoNotFound", "Repository not found", NULL);
     if (repo->renamed_to) {
-        char loc[2048];
-        snprintf(loc, sizeof loc, "/%s/resolve/%s/%s", repo->renamed_to, rev, path);
+        char loc[2048], target[2048];
+        snprintf(target, sizeof target, "/%s/resolve/%s/%s", repo->renamed_to, raw_rev, raw_path);
+        if (repo->redirect == MOCK_REDIRECT_PATH_RELATIVE)
+            relative_ref(url, target, loc, sizeof loc);
+        else
+            snprintf(loc, sizeof loc, "%s", target);
         struct MHD_Response *r = text_response("Temporary Redirect");
         MHD_add_response_header(r, "Location", loc);
         return send_and_log(h, c, 307, r, li);
@@ -305,7 +352,7 @@ static enum MHD_Result serve_resolve(mock_hub *h, struct MHD_Connection *c, size
         if (strcmp(repo->revs[i].name, rev) == 0 || strcmp(repo->revs[i].commit, rev) == 0)
             rv = &repo->revs[i];
     if (!rv) {
-        char msg[256];
+        char msg[512];
         snprintf(msg, sizeof msg, "Invalid rev id: %s", rev);
         return hub_error(h, c, li, 404, "RevisionNotFound", msg, NULL);
     }
@@ -327,7 +374,7 @@ static enum MHD_Result serve_resolve(mock_hub *h, struct MHD_Connection *c, size
         char loc[2048], linked[80], size[32];
         pthread_mutex_lock(&h->mu);
         snprintf(loc, sizeof loc, "%s/cdn/%s/%s/%s", h->cdn[0] ? h->cdn : h->url, hex, rv->commit,
-                 path);
+                 raw_path);
         pthread_mutex_unlock(&h->mu);
         snprintf(linked, sizeof linked, "\"%s\"", hex);
         snprintf(size, sizeof size, "%zu", len);
@@ -370,6 +417,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     mock_request rq = {0};
     snprintf(rq.method, sizeof rq.method, "%s", method);
     snprintf(rq.url, sizeof rq.url, "%s", url);
+    /* Escapes logged in one case (libcurl sends "%c3", Python "%C3"). */
+    for (char *p = rq.url; (p = strchr(p, '%')) != NULL; p++)
+        for (int k = 1; k <= 2 && p[k]; k++)
+            p[k] = (char)toupper((unsigned char)p[k]);
     copy_header(c, "Range", rq.range, sizeof rq.range);
     copy_header(c, "Authorization", rq.auth, sizeof rq.auth);
     copy_header(c, "User-Agent", rq.user_agent, sizeof rq.user_agent);
@@ -413,7 +464,8 @@ mock_hub *mock_hub_start(const mock_repo *repos, size_t n_repos, const char *tok
     h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
                                  0, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR,
                                  (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)10, MHD_OPTION_END);
+                                 (unsigned)10, MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, NULL,
+                                 MHD_OPTION_END);
     if (!h->daemon) {
         pthread_mutex_destroy(&h->mu);
         free(h);

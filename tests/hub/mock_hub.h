@@ -4,6 +4,9 @@
  * and headers, so Ember's client is tested against what huggingface.co says
  * without touching the internet:
  *
+ * Paths arrive quoted (the log keeps them as sent, %XX escapes uppercased)
+ * and are decoded here.
+ *
  *   HEAD/GET /{repo}/resolve/{revision}/{path}
  *     regular file: 200, ETag "<git blob sha1>", X-Repo-Commit, Content-Length
  *     LFS file (*.safetensors, *.bin): 302 to {cdn}/cdn/{sha256}/{commit}/{path}, with
@@ -12,6 +15,7 @@
  *     unknown file 404 EntryNotFound with X-Repo-Commit; private repo without
  *     the token 401 RepoNotFound; gated repo 401 (no token) or 403 (token
  *     without access) GatedRepo; renamed repo 307 to its new path.
+ *   Where the CDN lives is settable, also as a scheme-relative "//host:port".
  *   GET /cdn/{sha256}/{commit}/{path}   the LFS content, with Range support
  *     (the URL names the content, so a second instance can act as the CDN).
  *
@@ -27,6 +31,10 @@
 
 enum { MOCK_PUBLIC = 0, MOCK_PRIVATE = 1, MOCK_GATED = 2 };
 
+/* The Location a renamed repo answers with: "/{new}/resolve/..." or the
+ * path-relative "../../{new}/resolve/..." (relative to the request's path). */
+enum { MOCK_REDIRECT_ABSOLUTE_PATH = 0, MOCK_REDIRECT_PATH_RELATIVE = 1 };
+
 typedef struct mock_rev {
     const char *name;   /* branch or tag, e.g. "main"                         */
     const char *commit; /* 40 hex                                             */
@@ -38,6 +46,7 @@ typedef struct mock_repo {
     mock_rev revs[4];       /* ends at the first with name == NULL            */
     int access;             /* MOCK_PUBLIC, MOCK_PRIVATE, MOCK_GATED          */
     const char *renamed_to; /* if set: every request redirects to this id     */
+    int redirect;           /* MOCK_REDIRECT_*: how the Location is written   */
 } mock_repo;
 
 typedef struct mock_request {

@@ -121,7 +121,7 @@ static void test_python_cache_without_network(void) {
 static void test_python_cache_is_reused_online(void) {
     REQUIRE(python_cache("org/tiny", false), "cannot build the cache");
     static const mock_repo repos[] = {
-        {"org/tiny", {{"main", COMMIT, FIX("tiny")}}, MOCK_PUBLIC, NULL}};
+        {"org/tiny", {{"main", COMMIT, FIX("tiny")}}, MOCK_PUBLIC, NULL, 0}};
     mock_hub *h = mock_hub_start(repos, 1, NULL, NULL);
     REQUIRE(h, "mock hub did not start");
     tu_isolate_env(mock_hub_url(h));
@@ -217,7 +217,7 @@ static void test_malformed_refs(void) {
     }
     /* The hub can fix a bad ref when it is reachable: it says which commit. */
     static const mock_repo repos[] = {
-        {"org/tiny", {{"main", COMMIT, FIX("tiny")}}, MOCK_PUBLIC, NULL}};
+        {"org/tiny", {{"main", COMMIT, FIX("tiny")}}, MOCK_PUBLIC, NULL, 0}};
     mock_hub *h = mock_hub_start(repos, 1, NULL, NULL);
     REQUIRE(h, "mock hub did not start");
     tu_isolate_env(mock_hub_url(h));
@@ -305,7 +305,7 @@ static void test_hostile_index_and_modules(void) {
     tu_write(tu_path("evil-repo/model.safetensors.index.json"), index, strlen(index));
     char repo_dir[1024];
     snprintf(repo_dir, sizeof repo_dir, "%s", tu_path("evil-repo"));
-    mock_repo repos[] = {{"org/evil", {{"main", COMMIT, repo_dir}}, MOCK_PUBLIC, NULL}};
+    mock_repo repos[] = {{"org/evil", {{"main", COMMIT, repo_dir}}, MOCK_PUBLIC, NULL, 0}};
     mock_hub *h = mock_hub_start(repos, 1, NULL, NULL);
     REQUIRE(h, "mock hub did not start");
     tu_isolate_env(mock_hub_url(h));

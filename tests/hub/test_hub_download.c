@@ -21,13 +21,16 @@
 #define FIX(x) EMBER_HUB_FIXTURES "/" x
 
 static mock_repo g_repos[] = {
-    {"org/tiny", {{"main", C_MAIN, FIX("tiny")}, {"v1", C_V1, FIX("tiny-v1")}}, MOCK_PUBLIC, NULL},
-    {"org/sharded", {{"main", C_SHARD, FIX("sharded")}}, MOCK_PUBLIC, NULL},
-    {"org/pytorch", {{"main", C_PT, FIX("pytorch")}}, MOCK_PUBLIC, NULL},
-    {"org/private", {{"main", C_MAIN, FIX("tiny")}}, MOCK_PRIVATE, NULL},
-    {"org/gated", {{"main", C_MAIN, FIX("tiny")}}, MOCK_GATED, NULL},
-    {"old-org/tiny", {{NULL, NULL, NULL}}, MOCK_PUBLIC, "org/tiny"},
-    {"bert-tiny", {{"main", C_MAIN, FIX("tiny")}}, MOCK_PUBLIC, NULL},
+    {"org/tiny", {{"main", C_MAIN, FIX("tiny")}, {"v1", C_V1, FIX("tiny-v1")}}, MOCK_PUBLIC, NULL, 0},
+    {"org/sharded", {{"main", C_SHARD, FIX("sharded")}}, MOCK_PUBLIC, NULL, 0},
+    {"org/pytorch", {{"main", C_PT, FIX("pytorch")}}, MOCK_PUBLIC, NULL, 0},
+    {"org/private", {{"main", C_MAIN, FIX("tiny")}}, MOCK_PRIVATE, NULL, 0},
+    {"org/gated", {{"main", C_MAIN, FIX("tiny")}}, MOCK_GATED, NULL, 0},
+    {"old-org/tiny", {{NULL, NULL, NULL}}, MOCK_PUBLIC, "org/tiny", 0},
+    {"bert-tiny", {{"main", C_MAIN, FIX("tiny")}}, MOCK_PUBLIC, NULL, 0},
+    {"org/old-name", {{NULL, NULL, NULL}}, MOCK_PUBLIC, "org/tiny", MOCK_REDIRECT_PATH_RELATIVE},
+    {"old-org/private", {{NULL, NULL, NULL}}, MOCK_PUBLIC, "org/private",
+     MOCK_REDIRECT_ABSOLUTE_PATH},
 };
 #define N_REPOS (sizeof g_repos / sizeof g_repos[0])
 
@@ -622,6 +625,124 @@ static void test_cdn_on_other_host_gets_no_token(void) {
     mock_hub_stop(h);
 }
 
+/* "../../../tiny/resolve/main/config.json" from /org/old-name/resolve/main/:
+ * resolved against the request's directory, not appended to the origin
+ * (which made /tiny/resolve/..., a repo that does not exist). */
+static void test_path_relative_redirect(void) {
+    mock_hub *h = start_hub();
+    REQUIRE(h, "mock hub did not start");
+    char *dir = NULL;
+    ember_status st = resolve("org/old-name", &dir);
+    CHECK(st == EMBER_OK, "status %d", st);
+    mock_request rq;
+    CHECK(mock_hub_last(h, "HEAD", "/org/old-name/resolve/main/config.json", &rq) &&
+              rq.status == 307,
+          "no redirect seen");
+    CHECK(mock_hub_count(h, "HEAD", "/org/tiny/resolve/main/config.json") >= 1,
+          "path-relative redirect not resolved against the request path");
+    CHECK(mock_hub_count(h, "HEAD", "/tiny/resolve/") == mock_hub_count(h, "HEAD", "/org/tiny/"),
+          "a request went to /tiny/... (Location appended to the origin)");
+    ember_free(dir);
+    mock_hub_stop(h);
+}
+
+/* An absolute-path Location ("/org/private/resolve/...") stays on the
+ * endpoint's origin, so the token goes with the redirected HEAD. */
+static void test_absolute_path_redirect_keeps_token(void) {
+    mock_hub *h = start_hub();
+    REQUIRE(h, "mock hub did not start");
+    setenv("HF_TOKEN", "hf_good", 1);
+    char *dir = NULL;
+    ember_status st = resolve("old-org/private", &dir);
+    CHECK(st == EMBER_OK, "status %d", st);
+    mock_request rq;
+    CHECK(mock_hub_last(h, "HEAD", "/org/private/resolve/main/config.json", &rq) &&
+              strcmp(rq.auth, "Bearer hf_good") == 0 && rq.status == 200,
+          "redirected HEAD without the token: '%s' %d", rq.auth, rq.status);
+    ember_free(dir);
+    mock_hub_stop(h);
+}
+
+/* A scheme-relative Location ("//127.0.0.1:PORT/cdn/...") names another
+ * host: it is where the GET goes, without the token. It was taken for a
+ * relative one and appended to the hub's origin. */
+static void test_scheme_relative_cdn_is_another_origin(void) {
+    mock_hub *h = start_hub();
+    mock_hub *cdn = mock_hub_start(g_repos, N_REPOS, NULL, NULL);
+    REQUIRE(h && cdn, "mock hubs did not start");
+    mock_hub_set_cdn(h, mock_hub_url(cdn) + strlen("http:"));
+    setenv("HF_TOKEN", "hf_good", 1);
+    char *dir = NULL;
+    ember_status st = resolve("org/private", &dir);
+    CHECK(st == EMBER_OK, "status %d", st);
+    mock_request rq;
+    CHECK(mock_hub_last(cdn, "GET", "/cdn/", &rq), "the CDN was not used");
+    CHECK(rq.auth[0] == '\0', "the token went to another host: '%s'", rq.auth);
+    CHECK(mock_hub_count(h, NULL, "/cdn/") == 0 && mock_hub_count(h, NULL, "//") == 0,
+          "the scheme-relative Location was joined to the hub's origin");
+    CHECK(tu_same_file(snap("org/private", C_MAIN, "model.safetensors"),
+                       FIX("tiny/model.safetensors")),
+          "weights missing");
+    ember_free(dir);
+    mock_hub_stop(cdn);
+    mock_hub_stop(h);
+}
+
+static bool copy_file(const char *from, const char *to) {
+    size_t len;
+    char *data = tu_read(from, &len);
+    bool ok = data && tu_write(to, data, len);
+    free(data);
+    return ok;
+}
+
+/* A revision and shard names with '#', '%', '?', spaces and UTF-8: quoted on
+ * the wire as huggingface_hub quotes them, stored under their real names. */
+#define ODD_REV "feat#1%\xc3\xa9"
+#define ODD_SHARD1 "model #1 ?%\xc3\xa9.safetensors"
+#define ODD_SHARD2 "sub dir/#2?\xc3\xa9.safetensors"
+static void test_quoted_names(void) {
+    const char *repo_dir = tu_path("odd");
+    REQUIRE(copy_file(FIX("sharded/config.json"), tu_path("odd/config.json")) &&
+                copy_file(FIX("sharded/model-00001-of-00002.safetensors"),
+                          tu_path("odd/" ODD_SHARD1)) &&
+                copy_file(FIX("sharded/model-00002-of-00002.safetensors"),
+                          tu_path("odd/" ODD_SHARD2)),
+            "cannot lay out the repo");
+    static const char index[] =
+        "{\"metadata\": {\"total_size\": 272}, \"weight_map\": {"
+        "\"a.weight\": \"" ODD_SHARD1 "\", \"b.weight\": \"" ODD_SHARD2 "\", "
+        "\"c.weight\": \"" ODD_SHARD2 "\"}}";
+    REQUIRE(tu_write(tu_path("odd/model.safetensors.index.json"), index, sizeof index - 1),
+            "cannot write the index");
+    mock_repo repos[] = {{"org/odd", {{ODD_REV, C_SHARD, repo_dir}}, MOCK_PUBLIC, NULL, 0}};
+    mock_hub *h = mock_hub_start(repos, 1, NULL, NULL);
+    REQUIRE(h, "mock hub did not start");
+    tu_isolate_env(mock_hub_url(h));
+    char *dir = NULL;
+    ember_status st = resolve("org/odd@" ODD_REV, &dir);
+    CHECK(st == EMBER_OK, "status %d", st);
+    CHECK(mock_hub_count(h, "HEAD", "/org/odd/resolve/feat%231%25%C3%A9/config.json") == 1,
+          "revision not quoted as one segment");
+    CHECK(mock_hub_count(h, "HEAD", "/resolve/" C_SHARD "/model%20%231%20%3F%25%C3%A9.safetensors") ==
+              1,
+          "file name not quoted");
+    CHECK(mock_hub_count(h, "GET", "/sub%20dir/%232%3F%C3%A9.safetensors") == 1,
+          "CDN location of a quoted name not used as sent");
+    CHECK(tu_same_file(snap("org/odd", C_SHARD, ODD_SHARD1),
+                       FIX("sharded/model-00001-of-00002.safetensors")) &&
+              tu_same_file(snap("org/odd", C_SHARD, ODD_SHARD2),
+                           FIX("sharded/model-00002-of-00002.safetensors")),
+          "shards not stored under their names");
+    size_t len;
+    char *ref = tu_read(tu_path("home/hub/models--org--odd/refs/" ODD_REV), &len);
+    CHECK(ref && len == 40 && memcmp(ref, C_SHARD, 40) == 0, "refs/%s = '%s'", ODD_REV,
+          ref ? ref : "");
+    free(ref);
+    ember_free(dir);
+    mock_hub_stop(h);
+}
+
 static void test_lost_blob_is_fetched_again(void) {
     mock_hub *h = start_hub();
     REQUIRE(h, "mock hub did not start");
@@ -661,5 +782,9 @@ int main(void) {
     RUN(test_name_without_org);
     RUN(test_cdn_on_other_host_gets_no_token);
     RUN(test_lost_blob_is_fetched_again);
+    RUN(test_path_relative_redirect);
+    RUN(test_absolute_path_redirect_keeps_token);
+    RUN(test_scheme_relative_cdn_is_another_origin);
+    RUN(test_quoted_names);
     return tu_finish();
 }

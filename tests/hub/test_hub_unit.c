@@ -1,16 +1,17 @@
 /*
  * test_hub_unit.c — the pieces of hub resolution that need no server: SHA-256
  * and SHA-1 against FIPS 180 and git vectors, the blob digest check, model id
- * and revision validation, and the environment read as huggingface_hub reads
+ * and revision validation, the quoting of file URLs, and the environment read as huggingface_hub reads
  * it (HF_HOME, HF_HUB_CACHE, tokens, offline flags, endpoint, timeouts).
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "hub_testutil.h"
-#include "io/hub.h"
+#include "hub/hub.h"
 
 static void sha256_hex_of(const void *data, size_t n, char hex[65]) {
     ember_sha256 s;
@@ -269,8 +270,53 @@ static void test_env_tokens_and_flags(void) {
           "falsy values");
 }
 
+/* Equal URLs, the hex digits of %XX escapes compared without case
+ * (RFC 3986 2.1: libcurl writes "%c3", urllib.parse.quote "%C3"). */
+static bool same_url(const char *a, const char *b) {
+    for (int hex = 0;; a++, b++) {
+        if (hex > 0 ? tolower((unsigned char)*a) != tolower((unsigned char)*b) : *a != *b)
+            return false;
+        if (!*a)
+            return true;
+        hex = *a == '%' ? 2 : hex > 0 ? hex - 1 : 0;
+    }
+}
+
+/* hf_hub_url()'s quoting: the revision is one segment ('/' quoted), each
+ * path segment is quoted but '/' between them is kept; an endpoint path
+ * prefix (a mirror) is kept, its query dropped. */
+static void test_resolve_url_quoting(void) {
+    struct {
+        const char *endpoint, *rev, *path, *want;
+    } cases[] = {
+        {"https://huggingface.co", "main", "config.json",
+         "https://huggingface.co/org/m/resolve/main/config.json"},
+        {"https://huggingface.co", "refs/pr/1", "1_Pooling/config.json",
+         "https://huggingface.co/org/m/resolve/refs%2Fpr%2F1/1_Pooling/config.json"},
+        {"http://127.0.0.1:1/mirror", "feat#1%\xc3\xa9", "dir with space/a#b?c%d \xc3\xa9.json",
+         "http://127.0.0.1:1/mirror/org/m/resolve/feat%231%25%C3%A9/"
+         "dir%20with%20space/a%23b%3Fc%25d%20%C3%A9.json"},
+        {"https://hf.example/base/?x=1#frag", "v1", "a+b=c&d.txt",
+         "https://hf.example/base/org/m/resolve/v1/a%2Bb%3Dc%26d.txt"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *url = NULL;
+        ember_status st =
+            ember_hub_resolve_url(cases[i].endpoint, "org/m", cases[i].rev, cases[i].path, &url);
+        CHECK(st == EMBER_OK && url && same_url(url, cases[i].want), "%zu: %d '%s'\n want '%s'",
+              i, st, url ? url : "", cases[i].want);
+        free(url);
+    }
+    char *url = NULL;
+    CHECK(ember_hub_resolve_url("not a url", "org/m", "main", "config.json", &url) ==
+                  EMBER_E_INVALID_ARGUMENT &&
+              !url && strstr(ember_last_error(), "HF_ENDPOINT"),
+          "a malformed endpoint");
+}
+
 int main(void) {
     RUN(test_sha_vectors);
+    RUN(test_resolve_url_quoting);
     RUN(test_digest_check);
     RUN(test_specs);
     RUN(test_env_paths);

@@ -1,5 +1,5 @@
 /*
- * hub_env.c — the environment of hub resolution, read the way huggingface_hub
+ * env.c — the environment of hub resolution, read the way huggingface_hub
  * reads it (constants.py, utils/_auth.py), and validation of the names that
  * become paths in the cache (utils/_validators.py for repo ids).
  *

@@ -1,5 +1,5 @@
 /*
- * hub_sha.c — SHA-256 and SHA-1 (FIPS 180-4), and the check of a downloaded
+ * sha.c — SHA-256 and SHA-1 (FIPS 180-4), and the check of a downloaded
  * blob against its ETag.
  *
  * The hub names every file by a digest of its content: LFS files (weights) by

@@ -1,9 +1,11 @@
 /*
- * hub_http.c — talking to the hub with libcurl the way huggingface_hub's
+ * http.c — talking to the hub with libcurl the way huggingface_hub's
  * file_download.py does: a HEAD on /{repo}/resolve/{revision}/{path} for the
  * metadata (X-Repo-Commit, X-Linked-Etag or ETag, X-Linked-Size or
  * Content-Length), following relative redirects (renamed repositories) but
- * not absolute ones (the CDN location of an LFS file is where the GET goes),
+ * not ones that name a host (the CDN location of an LFS file is where the GET
+ * goes). URLs are built, compared by origin and resolved against a Location
+ * with libcurl's URL API, response headers read with curl_easy_header(),
  * then a GET into blobs/{etag}.incomplete, resumed with a Range request,
  * checked against the announced size and the digest the ETag names, and
  * renamed into place only when it is whole and right.
@@ -42,8 +44,7 @@ struct ember_hub_http {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* Response headers of the last response of a request (reset at each status
- * line, so the headers of a redirect followed by curl are not mixed in). */
+/* What the client uses of the last response of a request. */
 typedef struct resp_headers {
     long status;
     char repo_commit[64];
@@ -54,7 +55,7 @@ typedef struct resp_headers {
     char content_range[96];
     char error_code[64];
     char error_message[256];
-    char *location;
+    char location[2048];
 } resp_headers;
 
 static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
@@ -95,63 +96,147 @@ void ember_hub_meta_free(ember_hub_meta *m) {
 
 /* ---- URLs ------------------------------------------------------------------ */
 
-/* urllib.parse.quote: unreserved characters and `safe` kept, the rest %XX. */
-static ember_status quote(ember_buf *b, const char *s, const char *safe) {
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '.' || c == '_' || c == '~' || (c && strchr(safe, c));
-        if (keep) {
-            EMBER_TRY(ember_buf_append(b, s, 1));
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            EMBER_TRY(ember_buf_append(b, e, 3));
-        }
+/* Appends `s` percent-encoded as urllib.parse.quote does (unreserved
+ * characters kept, '/' kept only when `keep_slash`). curl_easy_escape encodes
+ * one segment; CURLU_URLENCODE cannot serve here because it always keeps '/',
+ * and a revision such as "refs/pr/1" must be one segment ("refs%2Fpr%2F1"). */
+static ember_status append_quoted(ember_buf *b, const char *s, bool keep_slash) {
+    for (;;) {
+        size_t n = keep_slash ? strcspn(s, "/") : strlen(s);
+        char *e = curl_easy_escape(NULL, s, (int)n);
+        if (!e)
+            return ember_error(EMBER_E_NOMEM, "out of memory quoting a URL");
+        ember_status st = ember_buf_append(b, e, strlen(e));
+        curl_free(e);
+        if (st != EMBER_OK || s[n] == '\0')
+            return st;
+        EMBER_TRY(ember_buf_append(b, "/", 1));
+        s += n + 1;
     }
-    return EMBER_OK;
 }
 
-/* hf_hub_url(): {endpoint}/{repo_id}/resolve/{quote(revision, safe="")}/{quote(path)} */
-static char *resolve_url(const char *endpoint, const char *repo_id, const char *revision,
-                         const char *path) {
+/* A message for a CURLU failure on `url`; memory errors keep their status. */
+static ember_status url_error(CURLUcode rc, const char *what, const char *url) {
+    if (rc == CURLUE_OUT_OF_MEMORY)
+        return ember_error(EMBER_E_NOMEM, "out of memory parsing a URL");
+    return ember_error(EMBER_E_INVALID_ARGUMENT, "%s '%s' is not a usable URL: %s", what, url,
+                       curl_url_strerror(rc));
+}
+
+/* hf_hub_url(): {endpoint}/{repo_id}/resolve/{quote(revision, safe="")}/{quote(path)}.
+ * The endpoint is parsed by libcurl, so a mirror with a path prefix keeps it
+ * and a query or fragment in HF_ENDPOINT is dropped rather than misplaced. */
+ember_status ember_hub_resolve_url(const char *endpoint, const char *repo_id,
+                                   const char *revision, const char *path, char **out) {
+    *out = NULL;
+    CURLU *u = curl_url();
+    if (!u)
+        return ember_error(EMBER_E_NOMEM, "out of memory");
+    char *base = NULL, *got = NULL;
     ember_buf b = {0};
-    if (ember_buf_printf(&b, "%s/%s/resolve/", endpoint, repo_id) != EMBER_OK ||
-        quote(&b, revision, "") != EMBER_OK || ember_buf_append(&b, "/", 1) != EMBER_OK ||
-        quote(&b, path, "/") != EMBER_OK) {
-        ember_buf_free(&b);
-        return NULL;
+    ember_status st = EMBER_OK;
+    CURLUcode rc = curl_url_set(u, CURLUPART_URL, endpoint, 0);
+    if (rc == CURLUE_OK)
+        rc = curl_url_get(u, CURLUPART_PATH, &base, 0);
+    if (rc != CURLUE_OK) {
+        st = url_error(rc, "HF_ENDPOINT", endpoint);
+        goto out;
     }
-    return b.data;
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
+    if ((st = ember_buf_append(&b, base, bl)) != EMBER_OK ||
+        (st = ember_buf_append(&b, "/", 1)) != EMBER_OK ||
+        (st = append_quoted(&b, repo_id, true)) != EMBER_OK ||
+        (st = ember_buf_append(&b, "/resolve/", 9)) != EMBER_OK ||
+        (st = append_quoted(&b, revision, false)) != EMBER_OK ||
+        (st = ember_buf_append(&b, "/", 1)) != EMBER_OK ||
+        (st = append_quoted(&b, path, true)) != EMBER_OK ||
+        (st = ember_buf_append(&b, "", 1)) != EMBER_OK)
+        goto out;
+    /* Already quoted: set without CURLU_URLENCODE so nothing is encoded twice. */
+    rc = curl_url_set(u, CURLUPART_PATH, b.data, 0);
+    if (rc == CURLUE_OK)
+        rc = curl_url_set(u, CURLUPART_QUERY, NULL, 0);
+    if (rc == CURLUE_OK)
+        rc = curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
+    if (rc == CURLUE_OK)
+        rc = curl_url_get(u, CURLUPART_URL, &got, 0);
+    if (rc != CURLUE_OK) {
+        st = url_error(rc, "the file URL under HF_ENDPOINT", endpoint);
+        goto out;
+    }
+    *out = ember_strdup(got); /* callers free() it, not curl_free() */
+    if (!*out)
+        st = ember_error(EMBER_E_NOMEM, "out of memory");
+out:
+    curl_free(got);
+    ember_buf_free(&b);
+    curl_free(base);
+    curl_url_cleanup(u);
+    return st;
 }
 
-/* Length of "scheme://host[:port]" at the start of `url` (0 if none). */
-static size_t origin_len(const char *url) {
-    const char *p = strstr(url, "://");
-    if (!p)
-        return 0;
-    p += 3;
-    p += strcspn(p, "/?#");
-    return (size_t)(p - url);
+/* The parts of a URL that make its origin (RFC 6454), as libcurl parses
+ * them: scheme and host lowercase-comparable, the port explicit even when it
+ * is the scheme's default, so "https://h" and "https://H:443/x" agree. */
+typedef struct origin {
+    char *scheme, *host, *port;
+} origin;
+
+static void origin_free(origin *o) {
+    curl_free(o->scheme);
+    curl_free(o->host);
+    curl_free(o->port);
 }
 
+static bool origin_of(const char *url, origin *o) {
+    memset(o, 0, sizeof *o);
+    CURLU *u = curl_url();
+    bool ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_SCHEME, &o->scheme, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_HOST, &o->host, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_PORT, &o->port, CURLU_DEFAULT_PORT) == CURLUE_OK;
+    curl_url_cleanup(u);
+    if (!ok)
+        origin_free(o);
+    return ok;
+}
+
+/* Whether `a` and `b` have the same origin. Anything that does not parse
+ * counts as another origin, so a doubtful URL never receives the token. */
 static bool same_origin(const char *a, const char *b) {
-    size_t la = origin_len(a), lb = origin_len(b);
-    return la && la == lb && strncasecmp(a, b, la) == 0;
+    origin oa, ob;
+    if (!origin_of(a, &oa))
+        return false;
+    bool same = false;
+    if (origin_of(b, &ob)) {
+        same = strcasecmp(oa.scheme, ob.scheme) == 0 && strcasecmp(oa.host, ob.host) == 0 &&
+               strcmp(oa.port, ob.port) == 0;
+        origin_free(&ob);
+    }
+    origin_free(&oa);
+    return same;
 }
 
-/* A Location with no scheme and host: the same site (RFC 7231 allows it). */
-static bool is_relative(const char *loc) { return !strstr(loc, "://") && loc[0] != '\0'; }
+/* Whether a Location names a host of its own ("https://cdn/x", "//cdn/x"),
+ * i.e. urlparse(location).netloc != "": huggingface_hub follows only
+ * redirects without one. A scheme-relative "//host/x" names a host even
+ * though it has no scheme. Whatever libcurl parses as a full URL has one. */
+static bool names_host(const char *loc) {
+    if (loc[0] == '/' && loc[1] == '/')
+        return true;
+    CURLU *u = curl_url();
+    if (!u)
+        return true; /* the safe answer: not followed with the token */
+    bool absolute = curl_url_set(u, CURLUPART_URL, loc, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK;
+    curl_url_cleanup(u);
+    return absolute;
+}
 
 /* ---- response headers ------------------------------------------------------- */
 
-static void headers_reset(resp_headers *r) {
-    free(r->location);
-    memset(r, 0, sizeof *r);
-}
-
-/* Copies a header value, or leaves the field empty when it does not fit (a
- * truncated ETag or commit would be wrong, an absent one is detected). */
+/* Copies a value, or leaves the field empty when it does not fit. */
 static void set_field(char *dst, size_t cap, const char *v, size_t n) {
     if (n < cap) {
         memcpy(dst, v, n);
@@ -161,54 +246,36 @@ static void set_field(char *dst, size_t cap, const char *v, size_t n) {
     }
 }
 
-static size_t header_cb(char *buf, size_t size, size_t nitems, void *user) {
-    resp_headers *r = user;
-    size_t n = size * nitems;
-    if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
-        headers_reset(r);
-        const char *sp = memchr(buf, ' ', n);
-        if (sp)
-            r->status = strtol(sp + 1, NULL, 10);
-        return n;
-    }
-    const char *colon = memchr(buf, ':', n);
-    if (!colon)
-        return n;
-    size_t nl = (size_t)(colon - buf);
-    const char *v = colon + 1;
-    size_t vl = n - nl - 1;
-    while (vl && (*v == ' ' || *v == '\t')) {
-        v++;
-        vl--;
-    }
-    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-        vl--;
-#define HDR_IS(name) (nl == sizeof(name) - 1 && strncasecmp(buf, name, nl) == 0)
-    if (HDR_IS("X-Repo-Commit"))
-        set_field(r->repo_commit, sizeof r->repo_commit, v, vl);
-    else if (HDR_IS("ETag"))
-        set_field(r->etag, sizeof r->etag, v, vl);
-    else if (HDR_IS("X-Linked-Etag"))
-        set_field(r->linked_etag, sizeof r->linked_etag, v, vl);
-    else if (HDR_IS("X-Linked-Size"))
-        set_field(r->linked_size, sizeof r->linked_size, v, vl);
-    else if (HDR_IS("Content-Length"))
-        set_field(r->content_length, sizeof r->content_length, v, vl);
-    else if (HDR_IS("Content-Range"))
-        set_field(r->content_range, sizeof r->content_range, v, vl);
-    else if (HDR_IS("X-Error-Code"))
-        set_field(r->error_code, sizeof r->error_code, v, vl);
-    else if (HDR_IS("X-Error-Message"))
-        set_field(r->error_message, sizeof r->error_message, v,
-                  EMBER_MIN(vl, sizeof r->error_message - 1));
-    else if (HDR_IS("Location")) {
-        free(r->location);
-        r->location = ember_strndup(v, vl);
-        if (!r->location)
-            return 0; /* out of memory: abort the transfer */
-    }
-#undef HDR_IS
-    return n;
+/* Copies the value of header `name` of the last response (libcurl keeps
+ * them; the headers of an earlier response of a followed redirect are not
+ * mixed in) into dst. With several, the last one counts. The field is left
+ * empty when the value does not fit (a truncated ETag or commit would be
+ * wrong, an absent one is detected) unless `truncate` allows cutting it. */
+static void header_value(CURL *c, const char *name, char *dst, size_t cap, bool truncate) {
+    struct curl_header *hd;
+    dst[0] = '\0';
+    if (curl_easy_header(c, name, 0, CURLH_HEADER, -1, &hd) != CURLHE_OK)
+        return;
+    if (hd->amount > 1 &&
+        curl_easy_header(c, name, hd->amount - 1, CURLH_HEADER, -1, &hd) != CURLHE_OK)
+        return;
+    size_t n = strlen(hd->value);
+    set_field(dst, cap, hd->value, truncate ? EMBER_MIN(n, cap - 1) : n);
+}
+
+/* The headers of the last response that the hub client looks at. */
+static void read_headers(CURL *c, resp_headers *r) {
+    memset(r, 0, sizeof *r);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    header_value(c, "X-Repo-Commit", r->repo_commit, sizeof r->repo_commit, false);
+    header_value(c, "ETag", r->etag, sizeof r->etag, false);
+    header_value(c, "X-Linked-Etag", r->linked_etag, sizeof r->linked_etag, false);
+    header_value(c, "X-Linked-Size", r->linked_size, sizeof r->linked_size, false);
+    header_value(c, "Content-Length", r->content_length, sizeof r->content_length, false);
+    header_value(c, "Content-Range", r->content_range, sizeof r->content_range, false);
+    header_value(c, "X-Error-Code", r->error_code, sizeof r->error_code, false);
+    header_value(c, "X-Error-Message", r->error_message, sizeof r->error_message, true);
+    header_value(c, "Location", r->location, sizeof r->location, false);
 }
 
 static int64_t parse_size(const char *s) {
@@ -254,7 +321,7 @@ static bool etag_usable(const char *e) {
 /* Options shared by HEAD and GET. `auth` says whether the token may go to
  * this URL (only to the endpoint's own origin, as huggingface_hub drops the
  * authorization header for a CDN). */
-static ember_status setup(ember_hub_http *h, const char *url, bool auth, resp_headers *r,
+static ember_status setup(ember_hub_http *h, const char *url, bool auth,
                           struct curl_slist **list) {
     CURL *c = h->curl;
     curl_easy_reset(c); /* keeps the connection cache: one TCP/TLS session per host */
@@ -284,8 +351,6 @@ static ember_status setup(ember_hub_http *h, const char *url, bool auth, resp_he
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     return EMBER_OK;
 }
 
@@ -293,57 +358,66 @@ static const char *curl_text(ember_hub_http *h, CURLcode rc) {
     return h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
 }
 
+/* The absolute URL a 3xx response points to, or NULL: libcurl resolves the
+ * Location against the request URL (RFC 3986: "../x/y", "/a/b",
+ * "//host/p", full URLs), which CURLINFO_REDIRECT_URL gives without
+ * following it. EMBER_E_NOMEM only. */
+static ember_status redirect_target(ember_hub_http *h, const resp_headers *r, char **out) {
+    *out = NULL;
+    char *where = NULL;
+    if (r->status < 300 || r->status >= 400 || !r->location[0] ||
+        curl_easy_getinfo(h->curl, CURLINFO_REDIRECT_URL, &where) != CURLE_OK || !where)
+        return EMBER_OK;
+    *out = ember_strdup(where); /* the handle's copy goes at the next request */
+    return *out ? EMBER_OK : EMBER_E_NOMEM;
+}
+
 ember_status ember_hub_head(ember_hub_http *h, const char *repo_id, const char *revision,
                             const char *path, ember_hub_meta *meta) {
     memset(meta, 0, sizeof *meta);
     meta->size = -1;
-    char *url = resolve_url(h->env->endpoint, repo_id, revision, path);
-    if (!url)
-        return ember_error(EMBER_E_NOMEM, "out of memory");
+    char *url;
+    ember_status st = ember_hub_resolve_url(h->env->endpoint, repo_id, revision, path, &url);
+    if (st != EMBER_OK)
+        return st;
     resp_headers r = {0};
-    ember_status st = EMBER_OK;
     CURLcode rc = CURLE_OK;
+    char *target = NULL; /* where a redirect points, made absolute by libcurl */
     for (int hop = 0;; hop++) {
         struct curl_slist *list;
-        if ((st = setup(h, url, same_origin(url, h->env->endpoint), &r, &list)) != EMBER_OK)
+        if ((st = setup(h, url, same_origin(url, h->env->endpoint), &list)) != EMBER_OK)
             break;
         curl_easy_setopt(h->curl, CURLOPT_NOBODY, 1L);
         curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
         curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT, h->env->etag_timeout_s);
         curl_easy_setopt(h->curl, CURLOPT_TIMEOUT, h->env->etag_timeout_s);
-        headers_reset(&r);
         rc = curl_easy_perform(h->curl);
         curl_slist_free_all(list);
         if (rc != CURLE_OK)
             break;
-        curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &r.status);
+        read_headers(h->curl, &r);
+        if ((st = redirect_target(h, &r, &target)) != EMBER_OK)
+            break;
         /* _request_wrapper(follow_relative_redirects=True): a renamed repo
          * answers with a redirect to its new path on the same site. */
-        if (r.status >= 300 && r.status < 400 && r.location && is_relative(r.location) &&
+        if (target && !names_host(r.location) && same_origin(target, url) &&
             hop < EMBER_HUB_MAX_HOPS) {
-            size_t ol = origin_len(url);
-            char *next = ember_hub_strf("%.*s%s%s", (int)ol, url, r.location[0] == '/' ? "" : "/",
-                                        r.location);
-            if (!next) {
-                st = EMBER_E_NOMEM;
-                break;
-            }
-            ember_log(EMBER_LOG_DEBUG, "%s redirects to %s", url, next);
+            ember_log(EMBER_LOG_DEBUG, "%s redirects to %s", url, target);
             free(url);
-            url = next;
+            url = target;
+            target = NULL;
             continue;
         }
         break;
     }
     if (st != EMBER_OK) {
-        headers_reset(&r);
+        free(target);
         free(url);
         return st;
     }
     if (rc != CURLE_OK) {
         meta->answer = EMBER_HUB_UNREACHABLE;
         snprintf(meta->error_message, sizeof meta->error_message, "%s", curl_text(h, rc));
-        headers_reset(&r);
         free(url);
         return EMBER_OK;
     }
@@ -363,8 +437,8 @@ ember_status ember_hub_head(ember_hub_http *h, const char *repo_id, const char *
             missing = "no usable ETag";
         else if (meta->size < 0)
             missing = "no file size (X-Linked-Size or Content-Length)";
-        else if (r.status >= 300 && !r.location)
-            missing = "a redirect without a Location";
+        else if (r.status >= 300 && !target)
+            missing = "a redirect without a usable Location";
         if (missing) {
             meta->answer = EMBER_HUB_BAD_METADATA;
             snprintf(meta->error_message, sizeof meta->error_message,
@@ -373,7 +447,7 @@ ember_status ember_hub_head(ember_hub_http *h, const char *repo_id, const char *
                      r.status, missing);
         } else {
             meta->answer = EMBER_HUB_FOUND;
-            meta->url = ember_strdup(r.status >= 300 ? r.location : url);
+            meta->url = ember_strdup(r.status >= 300 ? target : url);
             if (!meta->url)
                 st = EMBER_E_NOMEM;
         }
@@ -389,7 +463,7 @@ ember_status ember_hub_head(ember_hub_http *h, const char *repo_id, const char *
     } else {
         meta->answer = EMBER_HUB_SERVER;
     }
-    headers_reset(&r);
+    free(target);
     free(url);
     return st;
 }
@@ -409,7 +483,6 @@ typedef struct transfer {
     double last_data; /* when the last byte (or the attempt) came           */
     long stall_s;
     ember_status err; /* status of the error recorded by the last attempt   */
-    resp_headers *hdr;
     CURL *curl;
     ember_hub_digest *digest;
     const char *etag;
@@ -473,11 +546,14 @@ static int64_t content_range_start(const char *cr) {
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *user) {
     transfer *t = user;
     size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
     if (!t->checked) {
         t->checked = true;
-        long status = t->hdr->status;
+        char range[96];
+        header_value(t->curl, "Content-Range", range, sizeof range, false);
         if (status == 206) {
-            if (content_range_start(t->hdr->content_range) != t->off) {
+            if (content_range_start(range) != t->off) {
                 t->restart = true;
                 return 0;
             }
@@ -490,7 +566,6 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user) {
             }
         }
     }
-    long status = t->hdr->status;
     if (status != 200 && status != 206)
         return n; /* an error page: not content, the status says what happened */
     if ((int64_t)n > t->size - t->off) {
@@ -543,11 +618,10 @@ typedef enum { GET_DONE, GET_RETRY, GET_FAILED } get_result;
 
 /* One GET of the rest of the blob. On GET_FAILED an error is recorded. */
 static get_result get_once(ember_hub_http *h, const char *url, transfer *t) {
-    resp_headers r = {0};
     struct curl_slist *list;
     /* huggingface_hub drops the token when the content lives on another host
      * (a signed CDN URL); libcurl also never forwards it across hosts. */
-    if (setup(h, url, same_origin(url, h->env->endpoint), &r, &list) != EMBER_OK)
+    if (setup(h, url, same_origin(url, h->env->endpoint), &list) != EMBER_OK)
         return GET_FAILED;
     CURL *c = h->curl;
     char range[48];
@@ -563,7 +637,6 @@ static get_result get_once(ember_hub_http *h, const char *url, transfer *t) {
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, t);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    t->hdr = &r;
     t->curl = c;
     t->checked = t->restart = t->fatal = t->stalled = false;
     t->got = 0;
@@ -571,8 +644,9 @@ static get_result get_once(ember_hub_http *h, const char *url, transfer *t) {
     t->last_data = ember_now();
     CURLcode rc = curl_easy_perform(c);
     curl_slist_free_all(list);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    resp_headers r;
+    read_headers(c, &r);
+    long status = r.status;
     get_result res = GET_FAILED;
     if (t->fatal) {
         res = GET_FAILED;
@@ -611,7 +685,6 @@ static get_result get_once(ember_hub_http *h, const char *url, transfer *t) {
                              curl_text(h, rc), (long long)t->off, (long long)t->size);
         res = GET_RETRY;
     }
-    headers_reset(&r);
     return res;
 }
 

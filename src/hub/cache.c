@@ -1,5 +1,5 @@
 /*
- * hub_cache.c — reading and writing huggingface_hub's cache layout (see the
+ * cache.c — reading and writing huggingface_hub's cache layout (see the
  * diagram in hub.h), as file_download.py does: refs, snapshot pointers,
  * .no_exist markers, blob locks.
  *

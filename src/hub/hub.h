@@ -17,12 +17,12 @@
  *       .no_exist/{commit}/{path}        empty: the hub said 404 for this file
  *   $HF_HUB_CACHE/.locks/models--{org}--{name}/{etag}.lock
  *
- * Files: hub_env.c (environment, ids, paths), hub_cache.c (the layout above),
- * hub_http.c (HEAD metadata and verified downloads), hub_sha.c (SHA-1 and
+ * Files in src/hub/: env.c (environment, ids, paths), cache.c (the layout above),
+ * http.c (HEAD metadata and verified downloads), sha.c (SHA-1 and
  * SHA-256), hub.c (ember_resolve_model: which files a model needs).
  */
-#ifndef EMBER_IO_HUB_H
-#define EMBER_IO_HUB_H
+#ifndef EMBER_HUB_HUB_H
+#define EMBER_HUB_HUB_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,7 +30,7 @@
 
 #include "core/error.h"
 
-/* ---- environment (hub_env.c) ------------------------------------------ */
+/* ---- environment (env.c) ------------------------------------------ */
 
 /* Everything resolution needs from the environment, read at each call (not
  * once per process) so that a long-running program or a test can change it. */
@@ -55,7 +55,7 @@ void ember_hub_env_free(ember_hub_env *env);
 /* huggingface_hub's truth test for environment flags: 1, ON, YES, TRUE in any case. */
 bool ember_hub_env_true(const char *value);
 
-/* ---- ids, revisions, repository paths (hub_env.c) ---------------------- */
+/* ---- ids, revisions, repository paths (env.c) ---------------------- */
 
 /* True for a full commit id: 40 lowercase hex digits. */
 bool ember_hub_is_commit(const char *s);
@@ -75,7 +75,7 @@ ember_status ember_hub_check_revision(const char *rev);
  * origin in the message. EMBER_E_FORMAT. */
 ember_status ember_hub_check_repo_path(const char *path, const char *what);
 
-/* ---- paths (hub_env.c) -------------------------------------------------- */
+/* ---- paths (env.c) -------------------------------------------------- */
 
 /* `path` made absolute against the working directory, symlinks untouched. */
 char *ember_hub_abspath(const char *path);
@@ -84,7 +84,7 @@ ember_status ember_hub_mkdirs(const char *path);
 /* Allocating sprintf (NULL and EMBER_E_NOMEM recorded on failure). */
 char *ember_hub_strf(const char *fmt, ...) EMBER_PRINTF(1, 2);
 
-/* ---- the cache layout (hub_cache.c) ------------------------------------- */
+/* ---- the cache layout (cache.c) ------------------------------------- */
 
 /* $cache/models--org--name for "org/name". */
 char *ember_hub_storage_dir(const char *cache_dir, const char *repo_id);
@@ -120,7 +120,7 @@ ember_status ember_hub_link_blob(const char *storage, const char *commit, const 
 int ember_hub_lock(const char *cache_dir, const char *storage, const char *etag);
 void ember_hub_unlock(int fd);
 
-/* ---- hashes (hub_sha.c) ------------------------------------------------- */
+/* ---- hashes (sha.c) ------------------------------------------------- */
 
 typedef struct ember_sha256 {
     uint32_t h[8];
@@ -171,7 +171,7 @@ ember_status ember_hub_check_snapshot(const char *cache_dir, const char *storage
  * 0123abc; snapshots: 0123abc (complete)"), or "nothing". Allocated. */
 char *ember_hub_describe_cache(const char *cache_dir, const char *storage);
 
-/* ---- HTTP (hub_http.c) --------------------------------------------------- */
+/* ---- HTTP (http.c) --------------------------------------------------- */
 
 /* How the hub answered a HEAD on /{repo}/resolve/{revision}/{path}. */
 typedef enum ember_hub_answer {
@@ -204,10 +204,19 @@ typedef struct ember_hub_http ember_hub_http;
 ember_status ember_hub_http_new(const ember_hub_env *env, ember_hub_http **out);
 void ember_hub_http_free(ember_hub_http *h);
 
-/* HEAD of one file, following relative redirects only (renamed repos) and
- * stopping at an absolute one (the CDN), as huggingface_hub does. Returns
- * EMBER_OK whenever meta->answer was filled (even for 404 or unreachable);
- * errors are only EMBER_E_NOMEM. */
+/* {endpoint}/{repo}/resolve/{revision}/{path} with the revision quoted as
+ * one segment and each segment of the path quoted as urllib.parse.quote
+ * does (libcurl's URL API; *out allocated). EMBER_E_NOMEM, or
+ * EMBER_E_INVALID_ARGUMENT for an endpoint that is not a URL. */
+ember_status ember_hub_resolve_url(const char *endpoint, const char *repo_id,
+                                   const char *revision, const char *path, char **out);
+
+/* HEAD of one file, following relative redirects only (a Location without a
+ * host: renamed repos) and stopping at one that names a host, even the same
+ * one or as "//host/..." (the CDN), as huggingface_hub does; libcurl
+ * resolves the Location against the request URL. Returns EMBER_OK whenever
+ * meta->answer was filled (even for 404 or unreachable); errors are only
+ * EMBER_E_NOMEM (and EMBER_E_INVALID_ARGUMENT for an unusable endpoint). */
 ember_status ember_hub_head(ember_hub_http *h, const char *repo_id, const char *revision,
                             const char *path, ember_hub_meta *meta);
 
