@@ -45,6 +45,38 @@ CASES = {
                     attention_bias=True, tie_word_embeddings=True, use_sliding_window=False),
         lengths=[1, 4, 8, 15, 40, 77, 130, 200, 2, 3],
     ),
+    # XLM-RoBERTa (multilingual-e5, bge-m3): positions after padding_idx + 1,
+    # one token type; one sequence holds the pad id inside (its position is
+    # padding_idx and it does not advance the count, as HF derives positions
+    # from input_ids != padding_idx).
+    "xlmr-tiny-f32": dict(
+        arch="xlm-roberta", dtype="F32", pooling="mean", seed=41,
+        config=dict(model_type="xlm-roberta", hidden_size=64, num_hidden_layers=2,
+                    num_attention_heads=4, intermediate_size=128, vocab_size=1024,
+                    max_position_embeddings=130, type_vocab_size=1, pad_token_id=1,
+                    layer_norm_eps=1e-5, hidden_act="gelu"),
+        lengths=[1, 2, 5, 9, 17, 33, 64, 100, 128, 3, 7, 50],
+        pad_inside=[7, 50],
+    ),
+    # DistilBERT (msmarco-distilbert, multi-qa-distilbert): its own names, no
+    # token types.
+    "distilbert-tiny-f32": dict(
+        arch="distilbert", dtype="F32", pooling="mean", seed=51,
+        config=dict(model_type="distilbert", dim=64, n_layers=2, n_heads=4, hidden_dim=128,
+                    vocab_size=1024, max_position_embeddings=256, activation="gelu"),
+        lengths=[1, 2, 6, 13, 40, 99, 200, 255, 4],
+    ),
+    # BERT + Pooling + Dense(tanh, bias) + Dense(identity, no bias) + Normalize
+    # (LaBSE's chain, and EmbeddingGemma's Dense pair).
+    "bert-dense-f32": dict(
+        arch="bert", dtype="F32", pooling="cls", seed=61,
+        config=dict(model_type="bert", hidden_size=64, num_hidden_layers=2,
+                    num_attention_heads=4, intermediate_size=128, vocab_size=1024,
+                    max_position_embeddings=512, type_vocab_size=2, pad_token_id=0,
+                    layer_norm_eps=1e-12, hidden_act="gelu"),
+        lengths=[1, 3, 8, 21, 64, 130, 5],
+        dense=[(48, True, "tanh"), (32, False, "identity")],
+    ),
 }
 
 
@@ -60,12 +92,17 @@ def set_random_weights(model, rng_seed, std=0.1):
                 p.copy_(std * torch.randn(p.shape, generator=g))
 
 
-def st_files(out, dim, pooling, max_seq_length):
+def st_files(out, dim, pooling, max_seq_length, n_dense=0):
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
     ]
+    for i in range(n_dense):
+        modules.append({"idx": 2 + i, "name": str(2 + i), "path": f"{2 + i}_Dense",
+                        "type": "sentence_transformers.models.Dense"})
+    k = 2 + n_dense
+    modules.append({"idx": k, "name": str(k), "path": f"{k}_Normalize",
+                    "type": "sentence_transformers.models.Normalize"})
     with open(os.path.join(out, "modules.json"), "w") as f:
         json.dump(modules, f, indent=2)
     os.makedirs(os.path.join(out, "1_Pooling"), exist_ok=True)
@@ -109,13 +146,32 @@ def make_case(root, name, spec):
     copy.deepcopy(model).to(dtype).save_pretrained(out, safe_serialization=True)
     model = model.eval()
     dim = cfg.hidden_size
-    st_files(out, dim, spec["pooling"], max(spec["lengths"]))
+    dense_specs = spec.get("dense", [])
+    st_files(out, dim, spec["pooling"], max(spec["lengths"]), len(dense_specs))
     pool = Pooling(dim, pooling_mode=spec["pooling"])
     norm = Normalize()
+    denses = []
+    if dense_specs:
+        from sentence_transformers.models import Dense
+        acts = {"tanh": torch.nn.Tanh(), "identity": torch.nn.Identity()}
+        d_in = dim
+        for i, (d_out, bias, act) in enumerate(dense_specs):
+            torch.manual_seed(spec["seed"] + 100 + i)
+            d = Dense(d_in, d_out, bias=bias, activation_function=acts[act])
+            with torch.no_grad():
+                d.linear.weight.copy_(0.2 * torch.randn(d.linear.weight.shape))
+            os.makedirs(os.path.join(out, f"{2 + i}_Dense"), exist_ok=True)
+            d.save(os.path.join(out, f"{2 + i}_Dense"))
+            denses.append(d.eval())
+            d_in = d_out
 
     rnd = random.Random(spec["seed"])
     V = cfg.vocab_size
     seqs = [[rnd.randrange(0, V) for _ in range(n)] for n in spec["lengths"]]
+    pad = getattr(cfg, "pad_token_id", None)
+    for n in spec.get("pad_inside", []):
+        s_ = seqs[spec["lengths"].index(n)]
+        s_[len(s_) // 2] = pad  # a pad id in the middle of a real sequence
     with open(os.path.join(out, "ids.txt"), "w") as f:
         for s in seqs:
             f.write(" ".join(map(str, s)) + "\n")
@@ -128,14 +184,16 @@ def make_case(root, name, spec):
     with torch.no_grad():
         def run(idx):
             L = max(len(seqs[i]) for i in idx)
-            ids = torch.zeros((len(idx), L), dtype=torch.long)
+            ids = torch.full((len(idx), L), pad if pad is not None else 0, dtype=torch.long)
             mask = torch.zeros((len(idx), L), dtype=torch.long)
             for r, i in enumerate(idx):
                 ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
                 mask[r, :len(seqs[i])] = 1
             h = model(input_ids=ids, attention_mask=mask).last_hidden_state
-            feats = {"token_embeddings": h, "attention_mask": mask}
-            return norm(pool(feats))["sentence_embedding"]
+            feats = pool({"token_embeddings": h, "attention_mask": mask})
+            for d in denses:
+                feats = d(feats)
+            return norm(feats)["sentence_embedding"]
         for b in batches:
             e = run(b)
             for r, i in enumerate(b):

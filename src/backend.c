@@ -252,8 +252,19 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
     for (int64_t s = 0; s < count; s++) {
         int64_t i = order[s], len = offsets[i + 1] - offsets[i];
         memcpy(c->h_ids + T, ids + offsets[i], sizeof(int32_t) * (size_t)len);
-        for (int64_t p = 0; p < len; p++)
-            c->h_pos[T + p] = (int32_t)p + m->hp.position_offset;
+        if (m->hp.positions_skip_pad) {
+            /* RoBERTa: positions count the non-pad tokens; a pad token sits
+             * at pad_token_id (create_position_ids_from_input_ids) */
+            const int32_t *row = ids + offsets[i];
+            int32_t count_np = 0;
+            for (int64_t p = 0; p < len; p++)
+                c->h_pos[T + p] = row[p] == m->hp.pad_token_id
+                                      ? m->hp.pad_token_id
+                                      : ++count_np + m->hp.pad_token_id;
+        } else {
+            for (int64_t p = 0; p < len; p++)
+                c->h_pos[T + p] = (int32_t)p + m->hp.position_offset;
+        }
         T += len;
         c->h_start[s + 1] = (int32_t)T;
         if (len > max_len)

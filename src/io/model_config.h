@@ -42,6 +42,10 @@ typedef struct ember_hparams {
     int32_t max_position_embeddings;
     int32_t max_tokens;           /* longest input the positions allow         */
     int32_t position_offset;      /* added to each position (RoBERTa: pad + 1) */
+    bool positions_skip_pad;      /* RoBERTa: a pad_token_id inside a sequence
+                                     takes position pad_token_id and does not
+                                     advance the count (HF derives positions
+                                     from input_ids != padding_idx)           */
     int32_t type_vocab_size;      /* BERT                                       */
     int32_t pad_token_id;
     float layer_norm_eps;

@@ -80,6 +80,7 @@ static ember_status bert_parse_config(const json_t *root, const char *what, embe
     if (roberta) {
         /* RobertaEmbeddings: position ids = padding_idx + 1 + p */
         hp->position_offset = hp->pad_token_id + 1;
+        hp->positions_skip_pad = true;
         hp->max_tokens = hp->max_position_embeddings - hp->position_offset;
         if (hp->max_tokens < 1)
             return ember_error(EMBER_E_FORMAT,
