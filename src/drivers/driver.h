@@ -111,6 +111,9 @@ typedef enum ember_op_kind {
     EMBER_OP_ATTENTION,
     EMBER_OP_POOL,
     EMBER_OP_TRANSFER,
+    /* not an op of its own: attention with ember_attn_args.rel_bias, asked
+     * of supports() by architectures that need it (MPNet) */
+    EMBER_OP_ATTN_REL_BIAS,
     EMBER_OP_COUNT
 } ember_op_kind;
 
@@ -151,8 +154,10 @@ typedef struct ember_linear_args {
  * position i: |i - j| <= window when window > 0, and j <= i when causal.
  * rows = FIRST or LAST: only that query of each sequence is computed; q then
  * holds one row per sequence (n_seqs, n_heads * head_dim) and so does out.
- * bias: optional additive scores (reserved for relative-position models; no
- * driver implements it yet, supports() says so). */
+ * rel_bias: optional relative-position bias added to the scaled scores,
+ * score(i, j) = q_i . k_j * scale + rel_bias[h, j - i + rel_span - 1], a
+ * table [n_heads, 2 * rel_span - 1] (MPNet's bucketed bias, expanded at load;
+ * ALiBi fits too); sequences must be at most rel_span long. */
 typedef struct ember_attn_args {
     ember_view q, k, v;
     const ember_seqs *seqs;
@@ -163,6 +168,8 @@ typedef struct ember_attn_args {
     int32_t window;
     int32_t causal;
     ember_rows rows;
+    const ember_weight *rel_bias;
+    int32_t rel_span;
     ember_view out;
 } ember_attn_args;
 

@@ -12,8 +12,8 @@
 
 const char *ember_op_name(ember_op_kind k) {
     static const char *names[EMBER_OP_COUNT] = {
-        "gather", "select_rows", "layer_norm", "rms_norm", "linear",
-        "glu",    "rope",        "attention",  "pool",     "transfer"};
+        "gather", "select_rows", "layer_norm", "rms_norm", "linear",        "glu",
+        "rope",   "attention",   "pool",       "transfer", "attn_rel_bias"};
     return (unsigned)k < EMBER_OP_COUNT ? names[k] : "?";
 }
 

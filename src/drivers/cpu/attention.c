@@ -83,7 +83,16 @@ void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t)
                 memset(srow, 0, sizeof(float) * (size_t)nk);
                 continue;
             }
-            float bm = k->row_max(srow + j0, j1 - j0) * t->scale;
+            float row_scale = t->scale;
+            if (t->rel) {
+                /* relative-position bias joins the scaled scores; the
+                 * exponent then runs with scale 1 */
+                const float *rel = t->rel + (kb - qi) + t->rel_center;
+                for (int32_t j = j0; j < j1; j++)
+                    srow[j] = srow[j] * t->scale + rel[j];
+                row_scale = 1.0f;
+            }
+            float bm = k->row_max(srow + j0, j1 - j0) * row_scale;
             float nm = bm > mrow[i] ? bm : mrow[i];
             float corr = mrow[i] == -INFINITY ? 0.0f : expf(mrow[i] - nm);
             if (corr != 1.0f) {
@@ -92,7 +101,7 @@ void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t)
                     orow[c] *= corr;
             }
             memset(srow, 0, sizeof(float) * (size_t)j0);
-            float lsum = k->row_exp(srow + j0, j1 - j0, t->scale, nm);
+            float lsum = k->row_exp(srow + j0, j1 - j0, row_scale, nm);
             memset(srow + j1, 0, sizeof(float) * (size_t)(nk - j1));
             lrow[i] = lrow[i] * corr + lsum;
             mrow[i] = nm;

@@ -557,6 +557,9 @@ static void attn_task(void *p, int64_t task, int thread) {
         .window = a->window,
         .causal = a->causal,
         .scale = a->scale,
+        .rel = a->rel_bias ? (const float *)a->rel_bias->data + (int64_t)head * a->rel_bias->cols
+                           : NULL,
+        .rel_center = a->rel_span - 1,
         .scratch = j->c->attn_scratch + (int64_t)thread * j->c->attn_floats,
     };
     j->c->impl->k->attention_tile(&t);
@@ -582,6 +585,13 @@ static ember_status cpu_attention(void *dctx, const ember_attn_args *a) {
     CHECK_VIEW("attention", "out", a->out, q_rows, hq);
     if (a->k.ld != a->v.ld)
         return ember_error(EMBER_E_INTERNAL, "attention: k and v must share a row stride");
+    if (a->rel_bias && (a->rel_span < sq->max_len || a->rel_bias->rows != a->n_heads ||
+                        a->rel_bias->cols != 2 * (int64_t)a->rel_span - 1))
+        return ember_error(EMBER_E_INTERNAL,
+                           "attention: relative bias table %lldx%lld does not cover %d heads and "
+                           "sequences of %d tokens (span %d)",
+                           (long long)a->rel_bias->rows, (long long)a->rel_bias->cols, a->n_heads,
+                           sq->max_len, a->rel_span);
     const int32_t qb = a->window > 0 ? EMBER_ATTN_QBLOCK_LOCAL : EMBER_ATTN_QBLOCK;
     c->task_prefix[0] = 0;
     for (int32_t s = 0; s < sq->n_seqs; s++) {

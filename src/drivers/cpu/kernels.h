@@ -28,6 +28,9 @@ typedef struct ember_attn_tile {
     int32_t window;         /* 0: all keys; else |i - j| <= window            */
     int32_t causal;         /* 1: keys j <= i only                            */
     float scale;
+    const float *rel;       /* NULL, or this head's bias by distance: score(i, j)
+                               += rel[j - i + rel_center] after scaling       */
+    int32_t rel_center;
     float *scratch;         /* per-thread, ember_attn_scratch_floats() floats */
 } ember_attn_tile;
 

@@ -88,6 +88,8 @@ static void ref_attention_tile(const ember_attn_tile *t) {
                 for (int32_t c = 0; c < d; c++)
                     s += q[c] * k[c];
                 s *= t->scale;
+                if (t->rel)
+                    s += t->rel[j - i + t->rel_center];
                 scores[j - jb] = s;
                 if (s > bm)
                     bm = s;
