@@ -468,7 +468,10 @@ ember_status ember_ctx_enable_profiling(ember_ctx *ctx, int32_t on) {
     ember_error_clear();
     if (!ctx)
         return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_ctx_enable_profiling: ctx is NULL");
-    ember_ctx_set_profiling(ctx, on != 0);
+    if (on)
+        ember_ctx_set_profiling(ctx, 1); /* (re)starts the counters from zero */
+    else
+        ctx->profiling = 0; /* not the backend's reset: the counters stay readable */
     return EMBER_OK;
 }
 
