@@ -34,6 +34,17 @@
 extern "C" {
 #endif
 
+/* Marks the public functions. The library is built with hidden visibility
+ * (-fvisibility=hidden), so only what carries EMBER_API is exported from
+ * libember.so; everything else stays internal. */
+#ifndef EMBER_API
+#if defined(__GNUC__) || defined(__clang__)
+#define EMBER_API __attribute__((visibility("default")))
+#else
+#define EMBER_API
+#endif
+#endif
+
 #define EMBER_VERSION_MAJOR 0
 #define EMBER_VERSION_MINOR 1
 #define EMBER_VERSION_PATCH 0
@@ -62,17 +73,17 @@ typedef enum ember_status {
 
 /* A fixed English description of a status ("malformed input", ...). Never
  * NULL; static storage. */
-const char *ember_status_str(ember_status status);
+EMBER_API const char *ember_status_str(ember_status status);
 
 /* The precise message of the last failed Ember call on the calling thread
  * (e.g. "model.safetensors: tensor 'encoder.layer.0.attention.self.query.weight':
  * expected F32[384,384], found F32[384,383]"). Returns "" when the last call
  * succeeded or none failed yet. The string is owned by the library and valid
  * until the next Ember call on the same thread. */
-const char *ember_last_error(void);
+EMBER_API const char *ember_last_error(void);
 
 /* Version string, e.g. "0.1.0". Static storage. */
-const char *ember_version(void);
+EMBER_API const char *ember_version(void);
 
 /* ------------------------------------------------------------------------ */
 /* Logging                                                                    */
@@ -94,7 +105,7 @@ typedef void (*ember_log_fn)(ember_log_level level, const char *msg, void *user)
 /* Installs the process-wide logging callback (NULL = silent, the default) and
  * the most verbose level passed to it. Not synchronised with concurrent
  * logging: set it before loading models. */
-void ember_log_set(ember_log_fn fn, ember_log_level max_level, void *user);
+EMBER_API void ember_log_set(ember_log_fn fn, ember_log_level max_level, void *user);
 
 /* ------------------------------------------------------------------------ */
 /* Enumerations                                                               */
@@ -110,7 +121,7 @@ typedef enum ember_pooling {
 } ember_pooling;
 
 /* Short lowercase name of a pooling mode ("cls", "mean", ...). Static. */
-const char *ember_pooling_name(ember_pooling pooling);
+EMBER_API const char *ember_pooling_name(ember_pooling pooling);
 
 /* Numeric precision used for the weights of the matrix multiplies. */
 typedef enum ember_dtype {
@@ -159,7 +170,7 @@ typedef struct ember_model_params {
 
 /* Defaults: driver auto, dtype auto (fp32), packed weights, tokenizer
  * loaded, downloads allowed. */
-ember_model_params ember_model_default_params(void);
+EMBER_API ember_model_params ember_model_default_params(void);
 
 /* Loads a model from `path`: a local Hugging Face model directory (config.json,
  * model.safetensors or a sharded index, optional tokenizer and
@@ -172,23 +183,23 @@ ember_model_params ember_model_default_params(void);
  * EMBER_E_UNSUPPORTED, EMBER_E_MODEL, EMBER_E_NOMEM, EMBER_E_NOT_FOUND,
  * EMBER_E_NETWORK, EMBER_E_AUTH (see ember_resolve_model); *out is NULL on
  * error. */
-ember_status ember_model_load(const char *path, const ember_model_params *params,
+EMBER_API ember_status ember_model_load(const char *path, const ember_model_params *params,
                               ember_model **out);
 
 /* Frees a model. Every context created from it must be freed first. NULL is
  * a no-op. */
-void ember_model_free(ember_model *model);
+EMBER_API void ember_model_free(ember_model *model);
 
 /* Dimension of the embeddings the model produces. */
-int32_t ember_model_dim(const ember_model *model);
+EMBER_API int32_t ember_model_dim(const ember_model *model);
 
 /* Longest input (in tokens, special tokens included) the model embeds:
  * sentence-transformers' max_seq_length when given, else the position limit. */
-int32_t ember_model_max_tokens(const ember_model *model);
+EMBER_API int32_t ember_model_max_tokens(const ember_model *model);
 
 /* Pooling mode and whether the output is L2-normalized by default. */
-ember_pooling ember_model_pooling(const ember_model *model);
-int32_t ember_model_normalize(const ember_model *model);
+EMBER_API ember_pooling ember_model_pooling(const ember_model *model);
+EMBER_API int32_t ember_model_normalize(const ember_model *model);
 
 /* A description of a loaded model. Strings are owned by the model and live
  * as long as it. */
@@ -213,7 +224,9 @@ typedef struct ember_model_info {
     const char *compute_dtype;     /* dtype the matrix multiplies run in       */
     const char *driver;            /* "cpu", ...                               */
     const char *cpu_features;      /* e.g. "avx2 fma f16c"                     */
-    const char *kernels;           /* the kernel set in use, e.g. "avx2+openblas" */
+    const char *kernels;           /* the kernel table and matmul in use, e.g.
+                                      "avx2, matmul: ember GEMM (weights packed
+                                      at load)": Ember's own GEMM, no BLAS     */
     int64_t n_parameters;          /* parameters the forward pass uses         */
     int32_t has_tokenizer;         /* 1 if a tokenizer was loaded              */
     int32_t n_shards;              /* safetensors files mapped                 */
@@ -223,16 +236,16 @@ typedef struct ember_model_info {
 
 /* Fills *info (whose struct_size the caller sets). Returns EMBER_OK or
  * EMBER_E_INVALID_ARGUMENT. */
-ember_status ember_model_get_info(const ember_model *model, ember_model_info *info);
+EMBER_API ember_status ember_model_get_info(const ember_model *model, ember_model_info *info);
 
 /* The prompts of config_sentence_transformers.json: name and text of prompt
  * `i` in [0, n_prompts). Returns NULL when out of range. Owned by the model. */
-const char *ember_model_prompt_name(const ember_model *model, int32_t i);
-const char *ember_model_prompt_text(const ember_model *model, int32_t i);
+EMBER_API const char *ember_model_prompt_name(const ember_model *model, int32_t i);
+EMBER_API const char *ember_model_prompt_text(const ember_model *model, int32_t i);
 /* Text of the prompt called `name`, or NULL. Owned by the model. */
-const char *ember_model_prompt(const ember_model *model, const char *name);
+EMBER_API const char *ember_model_prompt(const ember_model *model, const char *name);
 /* The default_prompt_name of config_sentence_transformers.json, or NULL. */
-const char *ember_model_default_prompt_name(const ember_model *model);
+EMBER_API const char *ember_model_default_prompt_name(const ember_model *model);
 
 /* ------------------------------------------------------------------------ */
 /* Execution contexts                                                         */
@@ -242,22 +255,52 @@ typedef struct ember_ctx_params {
     uint32_t struct_size;     /* sizeof(ember_ctx_params)                       */
     int32_t n_threads;        /* worker threads; 0 = all online CPUs            */
     int32_t max_batch;        /* sequences per forward pass (default 32)        */
-    int32_t max_batch_tokens; /* real tokens per forward pass (default 4096; a
+    int32_t max_batch_tokens; /* real tokens per forward pass (default 2048; a
                                  single longer sequence still runs alone)       */
 } ember_ctx_params;
 
-ember_ctx_params ember_ctx_default_params(void);
+EMBER_API ember_ctx_params ember_ctx_default_params(void);
 
 /* Creates an execution context for `model` (which must outlive it). Reserves
  * the worst-case scratch memory once, so embedding calls do not allocate in
  * the hot path. A context is used by one thread at a time; create one per
  * thread to embed concurrently with the same model.
  * Returns EMBER_OK, EMBER_E_INVALID_ARGUMENT or EMBER_E_NOMEM. */
-ember_status ember_ctx_init(const ember_model *model, const ember_ctx_params *params,
+EMBER_API ember_status ember_ctx_init(const ember_model *model, const ember_ctx_params *params,
                             ember_ctx **out);
 
 /* Frees a context and joins its threads. NULL is a no-op. */
-void ember_ctx_free(ember_ctx *ctx);
+EMBER_API void ember_ctx_free(ember_ctx *ctx);
+
+/* Per-op profiling (what `ember bench` reports). While on, every driver op
+ * the context runs is timed and its FLOPs counted; results are identical
+ * with and without it, only slower by the timing calls. The ops are listed
+ * by index, not by a public enum, because the set of driver ops changes
+ * between versions: read ember_ctx_profile_count() entries and use their
+ * names. */
+typedef struct ember_op_stats {
+    uint32_t struct_size; /* sizeof(ember_op_stats), set by the caller       */
+    const char *name;     /* op name, e.g. "linear", "attention"; static     */
+    double seconds;       /* wall time spent in the op since profiling began */
+    double flops;         /* floating-point operations the op performed      */
+    int64_t calls;        /* times the op ran                                */
+} ember_op_stats;
+
+/* Turns profiling on (on != 0) or off. Turning it on (again) resets the
+ * counters to zero; turning it off keeps them readable. Not while an
+ * embedding call runs on `ctx`.
+ * Returns EMBER_OK or EMBER_E_INVALID_ARGUMENT (ctx NULL). */
+EMBER_API ember_status ember_ctx_enable_profiling(ember_ctx *ctx, int32_t on);
+
+/* Number of op entries ember_ctx_profile_get() reports (0 when ctx is
+ * NULL). Constant for a given library build. */
+EMBER_API int32_t ember_ctx_profile_count(const ember_ctx *ctx);
+
+/* Fills *out (whose struct_size the caller sets) with the counters of op
+ * `i` in [0, ember_ctx_profile_count()). Entries of ops that never ran have
+ * calls == 0. Returns EMBER_OK, or EMBER_E_INVALID_ARGUMENT (NULL pointer,
+ * bad struct_size, `i` out of range). */
+EMBER_API ember_status ember_ctx_profile_get(const ember_ctx *ctx, int32_t i, ember_op_stats *out);
 
 /* Options of one embedding call. */
 typedef struct ember_embed_options {
@@ -273,7 +316,7 @@ typedef struct ember_embed_options {
     const char *prompt;           /* texts: prepended to every text, or NULL    */
 } ember_embed_options;
 
-ember_embed_options ember_embed_default_options(void);
+EMBER_API ember_embed_options ember_embed_default_options(void);
 
 /* What an embedding call did. */
 typedef struct ember_embed_stats {
@@ -292,7 +335,7 @@ typedef struct ember_embed_stats {
  * offsets, an id outside the vocabulary, an empty sequence, `out` too small);
  * EMBER_E_TOO_LONG (a sequence longer than ember_model_max_tokens);
  * EMBER_E_INTERNAL (driver failure). On error `out` content is unspecified. */
-ember_status ember_embed_tokens(ember_ctx *ctx, const int32_t *ids, const int64_t *offsets,
+EMBER_API ember_status ember_embed_tokens(ember_ctx *ctx, const int32_t *ids, const int64_t *offsets,
                                 int64_t n_seqs, const ember_embed_options *opts, float *out,
                                 int64_t out_len, ember_embed_stats *stats);
 
@@ -304,9 +347,17 @@ ember_status ember_embed_tokens(ember_ctx *ctx, const int32_t *ids, const int64_
  * ember_embed_tokens.
  * Returns the codes of ember_embed_tokens, and EMBER_E_UNSUPPORTED when the
  * model has no tokenizer. */
-ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const size_t *lens,
+EMBER_API ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const size_t *lens,
                                int64_t n, const ember_embed_options *opts, float *out,
                                int64_t out_len, ember_embed_stats *stats);
+
+/* L2-normalizes `n_rows` rows of `dim` floats in place (row-major), as the
+ * embedding calls do when normalizing: each row is divided by its Euclidean
+ * norm; an all-zero row stays zero. For callers that cut (Matryoshka) or
+ * combine vectors themselves, e.g. from raw pooled output (normalize = 0).
+ * Returns EMBER_OK, or EMBER_E_INVALID_ARGUMENT (rows NULL with n_rows > 0,
+ * negative sizes). */
+EMBER_API ember_status ember_l2_normalize(float *rows, int64_t n_rows, int32_t dim);
 
 /* ------------------------------------------------------------------------ */
 /* Tokenizers                                                                 */
@@ -319,19 +370,19 @@ ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const s
  * Returns EMBER_OK, EMBER_E_IO, EMBER_E_NOT_FOUND, EMBER_E_FORMAT,
  * EMBER_E_UNSUPPORTED (a component Ember does not implement, named in the
  * message), EMBER_E_NOMEM. */
-ember_status ember_tokenizer_load(const char *path, ember_tokenizer **out);
-void ember_tokenizer_free(ember_tokenizer *tok);
+EMBER_API ember_status ember_tokenizer_load(const char *path, ember_tokenizer **out);
+EMBER_API void ember_tokenizer_free(ember_tokenizer *tok);
 
 /* The tokenizer of a model, or NULL when it has none. Owned by the model. */
-const ember_tokenizer *ember_model_tokenizer(const ember_model *model);
+EMBER_API const ember_tokenizer *ember_model_tokenizer(const ember_model *model);
 
 /* Vocabulary size (largest id + 1) and token string of an id (NULL if none).
  * Strings are owned by the tokenizer. */
-int32_t ember_tokenizer_vocab_size(const ember_tokenizer *tok);
-const char *ember_tokenizer_id_to_token(const ember_tokenizer *tok, int32_t id);
+EMBER_API int32_t ember_tokenizer_vocab_size(const ember_tokenizer *tok);
+EMBER_API const char *ember_tokenizer_id_to_token(const ember_tokenizer *tok, int32_t id);
 /* Default truncation length: sentence-transformers' max_seq_length when known,
  * else the tokenizer's model_max_length, else 0 (none). */
-int32_t ember_tokenizer_max_length(const ember_tokenizer *tok);
+EMBER_API int32_t ember_tokenizer_max_length(const ember_tokenizer *tok);
 
 typedef struct ember_tokenize_options {
     uint32_t struct_size;          /* sizeof(ember_tokenize_options)            */
@@ -343,18 +394,18 @@ typedef struct ember_tokenize_options {
                                       do_lower_case; 0/1: force                 */
 } ember_tokenize_options;
 
-ember_tokenize_options ember_tokenize_default_options(void);
+EMBER_API ember_tokenize_options ember_tokenize_default_options(void);
 
 /* A reusable tokenization result; reusing one avoids allocation per call. */
-ember_status ember_encoding_new(ember_encoding **out);
-void ember_encoding_free(ember_encoding *enc);
+EMBER_API ember_status ember_encoding_new(ember_encoding **out);
+EMBER_API void ember_encoding_free(ember_encoding *enc);
 
 /* Tokenizes `len` bytes of `text` into `enc` (previous content replaced).
  * Invalid UTF-8 is replaced with U+FFFD per maximal ill-formed subpart (as
  * Python's errors="replace") and reported by ember_encoding_flags(). `opts`
  * may be NULL. Thread-safe for distinct encodings.
  * Returns EMBER_OK, EMBER_E_INVALID_ARGUMENT, EMBER_E_NOMEM. */
-ember_status ember_tokenize(const ember_tokenizer *tok, const char *text, size_t len,
+EMBER_API ember_status ember_tokenize(const ember_tokenizer *tok, const char *text, size_t len,
                             const ember_tokenize_options *opts, ember_encoding *enc);
 
 #define EMBER_ENCODING_TRUNCATED 1u      /* tokens were cut by max_length      */
@@ -364,15 +415,47 @@ ember_status ember_tokenize(const ember_tokenizer *tok, const char *text, size_t
  * its free. Offsets are pairs [start, end) into the original text: in bytes,
  * or in code points (Python `tokenizers` convention). Special tokens added by
  * the post-processor have (0, 0). */
-int64_t ember_encoding_length(const ember_encoding *enc);
-const int32_t *ember_encoding_ids(const ember_encoding *enc);
-const int64_t *ember_encoding_byte_offsets(const ember_encoding *enc);  /* 2*length */
-const int64_t *ember_encoding_char_offsets(const ember_encoding *enc);  /* 2*length */
-const uint8_t *ember_encoding_special_mask(const ember_encoding *enc);  /* length   */
-const char *ember_encoding_token(const ember_encoding *enc, int64_t i); /* NUL-terminated */
-uint32_t ember_encoding_flags(const ember_encoding *enc);
+EMBER_API int64_t ember_encoding_length(const ember_encoding *enc);
+EMBER_API const int32_t *ember_encoding_ids(const ember_encoding *enc);
+EMBER_API const int64_t *ember_encoding_byte_offsets(const ember_encoding *enc);  /* 2*length */
+EMBER_API const int64_t *ember_encoding_char_offsets(const ember_encoding *enc);  /* 2*length */
+EMBER_API const uint8_t *ember_encoding_special_mask(const ember_encoding *enc);  /* length   */
+EMBER_API const char *ember_encoding_token(const ember_encoding *enc, int64_t i); /* NUL-terminated */
+EMBER_API uint32_t ember_encoding_flags(const ember_encoding *enc);
 /* Tokens the text produced before truncation (specials included). */
-int64_t ember_encoding_untruncated_length(const ember_encoding *enc);
+EMBER_API int64_t ember_encoding_untruncated_length(const ember_encoding *enc);
+
+/* Tokenizes one text exactly as ember_embed_texts() does before running the
+ * model, so a caller can tokenize ahead (an HTTP thread, a queue that counts
+ * tokens) and later embed the ids with ember_embed_tokens(): opts->prompt
+ * prepended, lowercased when sentence_bert_config says do_lower_case,
+ * special tokens added, cut to ember_model_max_tokens() on
+ * opts->truncation_side when opts->truncate is 1. Invalid UTF-8 is replaced
+ * with U+FFFD (ember_encoding_flags() reports it, and truncation). `opts` may
+ * be NULL (defaults); its normalize and dimensions fields are ignored.
+ * The result replaces the content of `enc`.
+ * Returns EMBER_OK; EMBER_E_INVALID_ARGUMENT (NULL model or enc, text NULL
+ * with len > 0, bad struct_size); EMBER_E_UNSUPPORTED (the model has no
+ * tokenizer, or a non-empty prompt with a pooling config that excludes
+ * prompt tokens, include_prompt: false); EMBER_E_TOO_LONG (opts->truncate is
+ * 0 and the text has more tokens than the model accepts: `enc` then holds the
+ * whole encoding, so ember_encoding_length() tells by how much);
+ * EMBER_E_NOMEM. Thread-safe for distinct encodings. */
+EMBER_API ember_status ember_model_tokenize(const ember_model *model, const char *text, size_t len,
+                                            const ember_embed_options *opts, ember_encoding *enc);
+
+/* Tokenizes `n` texts with ember_model_tokenize() into CSR form: on success
+ * *out_ids receives the ids of all texts one after the other and
+ * *out_offsets n + 1 offsets (text i is ids[offsets[i] .. offsets[i+1])),
+ * both freed by the caller with ember_free(); the pair can be passed to
+ * ember_embed_tokens() with the same options. `stats` (may be NULL) receives
+ * n_tokens, n_truncated and n_invalid_utf8. On error both are NULL and the
+ * message names the failing text.
+ * Returns the codes of ember_model_tokenize(). */
+EMBER_API ember_status ember_model_tokenize_texts(const ember_model *model, const char *const *texts,
+                                                  const size_t *lens, int64_t n,
+                                                  const ember_embed_options *opts, int32_t **out_ids,
+                                                  int64_t **out_offsets, ember_embed_stats *stats);
 
 /* ------------------------------------------------------------------------ */
 /* Hugging Face hub                                                           */
@@ -390,18 +473,27 @@ int64_t ember_encoding_untruncated_length(const ember_encoding *enc);
  * EMBER_E_AUTH (gated or private: set HF_TOKEN); EMBER_E_UNSUPPORTED (the
  * repository has no safetensors weights); EMBER_E_IO, EMBER_E_FORMAT (a
  * corrupt cache entry, named), EMBER_E_NOMEM. */
-ember_status ember_resolve_model(const char *spec, const ember_model_params *params,
+EMBER_API ember_status ember_resolve_model(const char *spec, const ember_model_params *params,
                                  char **out_dir);
 
 /* Frees memory returned by Ember functions that say so. NULL is a no-op. */
-void ember_free(void *p);
+EMBER_API void ember_free(void *p);
 
 /* ------------------------------------------------------------------------ */
 /* Machine                                                                    */
 /* ------------------------------------------------------------------------ */
 
 /* The CPU features Ember detected and uses, e.g. "avx2 fma f16c". Static. */
-const char *ember_cpu_features(void);
+EMBER_API const char *ember_cpu_features(void);
+
+/* Measures the practical fp32 peak of this machine: the best of a few runs
+ * of Ember's CPU GEMM (the kernels the "cpu" driver picks) on a
+ * 2048x1536x1024 product with `n_threads` threads (0 = all online CPUs), in
+ * GFLOP/s, written to *out_gflops. The denominator of `ember bench`'s model
+ * FLOP utilisation. Takes about a second; allocates about 24 MB.
+ * Returns EMBER_OK, EMBER_E_INVALID_ARGUMENT (out NULL, n_threads outside
+ * [0, 1024]), EMBER_E_NOMEM, EMBER_E_INTERNAL. */
+EMBER_API ember_status ember_cpu_peak_gflops(int32_t n_threads, double *out_gflops);
 
 #ifdef __cplusplus
 }

@@ -1,15 +1,18 @@
 /*
  * api.c — the public API of include/ember.h over the backend: argument
- * checks, model directory loading, model description, and the text path
- * (prompt, tokenizer, truncation) in front of ember_embed_tokens.
+ * checks, model directory loading, model description, the text path
+ * (prompt, tokenizer, truncation) in front of ember_embed_tokens, and the
+ * small helpers the tools need (normalization, per-op profile).
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
 #include "core/cpu.h"
 #include "core/log.h"
+#include "core/pooling.h"
 #include "core/util.h"
 #include "ember.h"
 
@@ -289,6 +292,141 @@ static ember_status grow(void **buf, int64_t *cap, int64_t need, size_t size, co
     return EMBER_OK;
 }
 
+/* The text path shared by ember_model_tokenize, ember_model_tokenize_texts
+ * and ember_embed_texts. `o` is a full-size copy of the caller's options;
+ * `prompt_buf` a growable buffer for prompt + text. */
+static ember_status encode_text(const ember_model *m, const char *text, size_t len,
+                                const ember_embed_options *o, char **prompt_buf,
+                                size_t *prompt_cap, ember_encoding *enc) {
+    if (!text && len > 0)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "text is NULL with length %zu", len);
+    if (!m->tokenizer)
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "%s: the model has no tokenizer (tokenizer.json or vocab.txt); embed "
+                           "token ids instead",
+                           m->directory);
+    size_t plen = o->prompt ? strlen(o->prompt) : 0;
+    if (plen && !m->st.include_prompt)
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "the pooling config excludes prompt tokens (include_prompt: false), "
+                           "which Ember does not support with a prompt");
+    if (plen) {
+        if (len > SIZE_MAX / 2 - plen)
+            return ember_error(EMBER_E_TOO_LONG, "text of %zu bytes is too large", len);
+        int64_t cap = (int64_t)*prompt_cap;
+        EMBER_TRY(grow((void **)prompt_buf, &cap, (int64_t)(plen + len + 1), 1, "prompt"));
+        *prompt_cap = (size_t)cap;
+        memcpy(*prompt_buf, o->prompt, plen);
+        if (len)
+            memcpy(*prompt_buf + plen, text, len);
+        text = *prompt_buf;
+        len += plen;
+    }
+    ember_tokenize_options to = ember_tokenize_default_options();
+    to.add_special_tokens = 1;
+    to.max_length = o->truncate ? m->max_tokens : 0;
+    to.truncation_side = o->truncation_side;
+    EMBER_TRY(ember_tokenize(m->tokenizer, text ? text : "", len, &to, enc));
+    int64_t k = ember_encoding_length(enc);
+    if (!o->truncate && k > m->max_tokens)
+        return ember_error(EMBER_E_TOO_LONG,
+                           "%lld tokens; the model accepts at most %d (enable truncation to cut it)",
+                           (long long)k, m->max_tokens);
+    return EMBER_OK;
+}
+
+ember_status ember_model_tokenize(const ember_model *m, const char *text, size_t len,
+                                  const ember_embed_options *opts, ember_encoding *enc) {
+    ember_error_clear();
+    if (!m || !enc)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_model_tokenize: NULL argument");
+    ember_embed_options o;
+    COPY_PARAMS(o, opts, ember_embed_default_options());
+    char *buf = NULL;
+    size_t cap = 0;
+    ember_status st = encode_text(m, text, len, &o, &buf, &cap, enc);
+    free(buf);
+    return st;
+}
+
+/* Tokenizes n texts into the growable CSR (*ids, *offsets), counting into
+ * *stats. The error message is prefixed with the index of the failing text. */
+static ember_status encode_texts(const ember_model *m, const char *const *texts, const size_t *lens,
+                                 int64_t n, const ember_embed_options *o, ember_encoding *enc,
+                                 char **prompt_buf, size_t *prompt_cap, int32_t **ids,
+                                 int64_t *ids_cap, int64_t **offsets, int64_t *offsets_cap,
+                                 ember_embed_stats *stats) {
+    EMBER_TRY(grow((void **)offsets, offsets_cap, n + 1, sizeof(int64_t), "token offsets"));
+    int64_t total = 0;
+    (*offsets)[0] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        ember_status st = encode_text(m, texts[i], lens[i], o, prompt_buf, prompt_cap, enc);
+        if (st != EMBER_OK) {
+            if (st == EMBER_E_NOMEM)
+                return st;
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", ember_last_error());
+            return ember_error(st, "text %lld: %s", (long long)i, msg);
+        }
+        int64_t k = ember_encoding_length(enc);
+        uint32_t flags = ember_encoding_flags(enc);
+        if (flags & EMBER_ENCODING_TRUNCATED)
+            stats->n_truncated++;
+        if (flags & EMBER_ENCODING_INVALID_UTF8)
+            stats->n_invalid_utf8++;
+        EMBER_TRY(grow((void **)ids, ids_cap, total + k, sizeof(int32_t), "token ids"));
+        memcpy(*ids + total, ember_encoding_ids(enc), sizeof(int32_t) * (size_t)k);
+        total += k;
+        (*offsets)[i + 1] = total;
+    }
+    stats->n_tokens = total;
+    return EMBER_OK;
+}
+
+ember_status ember_model_tokenize_texts(const ember_model *m, const char *const *texts,
+                                        const size_t *lens, int64_t n,
+                                        const ember_embed_options *opts, int32_t **out_ids,
+                                        int64_t **out_offsets, ember_embed_stats *stats) {
+    ember_error_clear();
+    if (out_ids)
+        *out_ids = NULL;
+    if (out_offsets)
+        *out_offsets = NULL;
+    if (!m || !out_ids || !out_offsets || (n > 0 && (!texts || !lens)))
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_model_tokenize_texts: NULL argument");
+    if (n < 0)
+        return ember_error(EMBER_E_INVALID_ARGUMENT,
+                           "ember_model_tokenize_texts: n = %lld is negative", (long long)n);
+    ember_embed_options o;
+    COPY_PARAMS(o, opts, ember_embed_default_options());
+    ember_embed_stats local;
+    memset(&local, 0, sizeof local);
+    ember_encoding *enc = NULL;
+    char *buf = NULL;
+    size_t buf_cap = 0;
+    int32_t *ids = NULL;
+    int64_t *offsets = NULL, ids_cap = 0, offsets_cap = 0;
+    ember_status st = ember_encoding_new(&enc);
+    if (st == EMBER_OK)
+        st = encode_texts(m, texts, lens, n, &o, enc, &buf, &buf_cap, &ids, &ids_cap, &offsets,
+                          &offsets_cap, &local);
+    /* an all-empty batch still hands out a pointer the caller can free */
+    if (st == EMBER_OK && !ids && !(ids = ember_calloc(1, sizeof *ids, "token ids")))
+        st = EMBER_E_NOMEM;
+    ember_encoding_free(enc);
+    free(buf);
+    if (st != EMBER_OK) {
+        free(ids);
+        free(offsets);
+        return st;
+    }
+    *out_ids = ids;
+    *out_offsets = offsets;
+    if (stats)
+        *stats = local;
+    return EMBER_OK;
+}
+
 ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const size_t *lens,
                                int64_t n, const ember_embed_options *opts, float *out,
                                int64_t out_len, ember_embed_stats *stats) {
@@ -301,66 +439,67 @@ ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const s
     ember_embed_options o;
     COPY_PARAMS(o, opts, ember_embed_default_options());
     const ember_model *m = ctx->model;
-    if (!m->tokenizer)
-        return ember_error(EMBER_E_UNSUPPORTED,
-                           "%s: the model has no tokenizer (tokenizer.json or vocab.txt); embed "
-                           "token ids instead",
-                           m->directory);
-    if (o.prompt && *o.prompt && !m->st.include_prompt)
-        return ember_error(EMBER_E_UNSUPPORTED,
-                           "the pooling config excludes prompt tokens (include_prompt: false), "
-                           "which Ember does not support with a prompt");
     ember_embed_stats local;
     memset(&local, 0, sizeof local);
     if (!ctx->enc)
         EMBER_TRY(ember_encoding_new(&ctx->enc));
-    EMBER_TRY(grow((void **)&ctx->text_offsets, &ctx->text_offsets_cap, n + 1, sizeof(int64_t),
-                   "token offsets"));
-    ember_tokenize_options to = ember_tokenize_default_options();
-    to.add_special_tokens = 1;
-    to.max_length = o.truncate ? m->max_tokens : 0;
-    to.truncation_side = o.truncation_side;
-    size_t plen = o.prompt ? strlen(o.prompt) : 0;
-    int64_t total = 0;
-    ctx->text_offsets[0] = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const char *text = texts[i];
-        size_t len = lens[i];
-        if (!text && len > 0)
-            return ember_error(EMBER_E_INVALID_ARGUMENT, "text %lld is NULL", (long long)i);
-        if (plen) {
-            if (len > SIZE_MAX - plen - 1)
-                return ember_error(EMBER_E_TOO_LONG, "text %lld is too large", (long long)i);
-            int64_t cap = (int64_t)ctx->prompt_buf_cap;
-            EMBER_TRY(grow((void **)&ctx->prompt_buf, &cap, (int64_t)(plen + len + 1), 1, "prompt"));
-            ctx->prompt_buf_cap = (size_t)cap;
-            memcpy(ctx->prompt_buf, o.prompt, plen);
-            if (len)
-                memcpy(ctx->prompt_buf + plen, text, len);
-            text = ctx->prompt_buf;
-            len += plen;
-        }
-        EMBER_TRY(ember_tokenize(m->tokenizer, text ? text : "", len, &to, ctx->enc));
-        int64_t k = ember_encoding_length(ctx->enc);
-        uint32_t flags = ember_encoding_flags(ctx->enc);
-        if (flags & EMBER_ENCODING_TRUNCATED)
-            local.n_truncated++;
-        if (flags & EMBER_ENCODING_INVALID_UTF8)
-            local.n_invalid_utf8++;
-        if (!o.truncate && k > m->max_tokens)
-            return ember_error(EMBER_E_TOO_LONG,
-                               "text %lld has %lld tokens; the model accepts at most %d (enable "
-                               "truncation to cut it)",
-                               (long long)i, (long long)k, m->max_tokens);
-        EMBER_TRY(grow((void **)&ctx->text_ids, &ctx->text_ids_cap, total + k, sizeof(int32_t),
-                       "token ids"));
-        memcpy(ctx->text_ids + total, ember_encoding_ids(ctx->enc), sizeof(int32_t) * (size_t)k);
-        total += k;
-        ctx->text_offsets[i + 1] = total;
-    }
+    EMBER_TRY(encode_texts(m, texts, lens, n, &o, ctx->enc, &ctx->prompt_buf, &ctx->prompt_buf_cap,
+                           &ctx->text_ids, &ctx->text_ids_cap, &ctx->text_offsets,
+                           &ctx->text_offsets_cap, &local));
+    /* the backend counts the tokens it runs; the tokenizer's count is not added twice */
+    local.n_tokens = 0;
     ember_status st =
         ember_backend_embed(ctx, ctx->text_ids, ctx->text_offsets, n, &o, out, out_len, &local);
     if (stats)
         *stats = local;
     return st;
+}
+
+/* ---- helpers for callers that post-process or profile ---- */
+
+ember_status ember_l2_normalize(float *rows, int64_t n_rows, int32_t dim) {
+    ember_error_clear();
+    if (n_rows < 0 || dim < 0 || (n_rows > 0 && dim > 0 && !rows))
+        return ember_error(EMBER_E_INVALID_ARGUMENT,
+                           "ember_l2_normalize: rows %p, n_rows %lld, dim %d", (void *)rows,
+                           (long long)n_rows, dim);
+    if (n_rows > 0 && dim > 0)
+        ember_l2_normalize_rows(rows, n_rows, dim);
+    return EMBER_OK;
+}
+
+ember_status ember_ctx_enable_profiling(ember_ctx *ctx, int32_t on) {
+    ember_error_clear();
+    if (!ctx)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_ctx_enable_profiling: ctx is NULL");
+    if (on)
+        ember_ctx_set_profiling(ctx, 1); /* (re)starts the counters from zero */
+    else
+        ctx->profiling = 0; /* not the backend's reset: the counters stay readable */
+    return EMBER_OK;
+}
+
+int32_t ember_ctx_profile_count(const ember_ctx *ctx) { return ctx ? (int32_t)EMBER_OP_COUNT : 0; }
+
+ember_status ember_ctx_profile_get(const ember_ctx *ctx, int32_t i, ember_op_stats *out) {
+    ember_error_clear();
+    if (!ctx || !out)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_ctx_profile_get: NULL argument");
+    if (out->struct_size < sizeof(uint32_t) || out->struct_size > sizeof *out)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_op_stats: struct_size %u is invalid",
+                           (unsigned)out->struct_size);
+    if (i < 0 || i >= (int32_t)EMBER_OP_COUNT)
+        return ember_error(EMBER_E_INVALID_ARGUMENT,
+                           "ember_ctx_profile_get: op %d is outside [0, %d)", i,
+                           (int)EMBER_OP_COUNT);
+    const ember_op_profile *p = ember_ctx_profile(ctx);
+    ember_op_stats s;
+    memset(&s, 0, sizeof s);
+    s.struct_size = out->struct_size;
+    s.name = ember_op_name((ember_op_kind)i);
+    s.seconds = p->seconds[i];
+    s.flops = p->flops[i];
+    s.calls = p->calls[i];
+    memcpy(out, &s, out->struct_size);
+    return EMBER_OK;
 }

@@ -71,7 +71,8 @@ void cli_input_close(cli_input *in);
 
 /* ---- output ---- */
 
-/* Writes `len` bytes as a JSON string (quoted, escaped). */
+/* Writes `len` bytes as a JSON string (quoted, escaped; invalid UTF-8 as
+ * \ufffd, see tools/common/json_writer.h). */
 void cli_json_string(FILE *f, const char *s, size_t len);
 /* Writes a float that reads back to the same value. */
 void cli_json_float(FILE *f, float v);

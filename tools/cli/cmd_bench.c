@@ -13,14 +13,21 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "backend.h"
 #include "cli.h"
-#include "core/threadpool.h"
-#include "core/util.h"
-#include "drivers/cpu/gemm.h"
-#include "drivers/cpu/kernels.h"
+
+/* Ops reported per workload; more than any library build has. */
+#define MAX_OPS 64
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static bool file_exists(const char *path) { return access(path, R_OK) == 0; }
 
 static void help(void) {
     printf("usage: ember bench [-m MODEL] [options]\n"
@@ -64,14 +71,14 @@ static bool load_workload(const char *path, workload *w) {
 
 /* bench/workloads/NAME.txt next to the build directory, or NAME as a path. */
 static char *workload_path(const char *name) {
-    if (ember_file_exists(name))
-        return ember_strdup(name);
+    if (file_exists(name))
+        return strdup(name);
     const char *env = getenv("EMBER_BENCH_DIR");
     char buf[PATH_MAX];
     if (env) {
         int k = snprintf(buf, sizeof buf, "%s/%s.txt", env, name);
-        if (k > 0 && (size_t)k < sizeof buf && ember_file_exists(buf))
-            return ember_strdup(buf);
+        if (k > 0 && (size_t)k < sizeof buf && file_exists(buf))
+            return strdup(buf);
     }
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -83,43 +90,11 @@ static char *workload_path(const char *name) {
         const char *rel[] = {"/../bench/workloads", "/../../bench/workloads", "/../share/ember/workloads"};
         for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
             int k = snprintf(buf, sizeof buf, "%s%s/%s.txt", exe, rel[i], name);
-            if (k > 0 && (size_t)k < sizeof buf && ember_file_exists(buf))
-                return ember_strdup(buf);
+            if (k > 0 && (size_t)k < sizeof buf && file_exists(buf))
+                return strdup(buf);
         }
     }
     return NULL;
-}
-
-/* Practical fp32 peak: the CPU GEMM on a large shape, all threads. */
-static double measure_peak(int threads) {
-    const int64_t M = 2048, N = 1536, K = 1024;
-    float *x = ember_aligned_alloc(sizeof(float) * M * K, "peak"), *w = ember_aligned_alloc(sizeof(float) * N * K, "peak");
-    float *y = ember_aligned_alloc(sizeof(float) * M * N, "peak");
-    for (int64_t i = 0; i < M * K; i++)
-        x[i] = (float)((i * 7) % 13) * 0.01f;
-    for (int64_t i = 0; i < N * K; i++)
-        w[i] = (float)((i * 5) % 11) * 0.01f;
-    ember_pool *pool;
-    ember_pool_create(threads, &pool);
-    ember_gemm g;
-    ember_gemm_init(&g, EMBER_DTYPE_F32);
-    float *scratch = ember_aligned_alloc(sizeof(float) * ember_gemm_scratch_floats() * (size_t)threads, "peak");
-    ember_weight wt = {.kind = EMBER_W_MATRIX, .dtype = EMBER_DT_F32, .rows = N, .cols = K, .data = w, .name = "peak"};
-    ember_gemm_args a = {.x = x, .ldx = K, .rows = M, .w = &wt, .y = y, .ldy = N};
-    double best = 0;
-    ember_gemm_linear(&g, ember_cpu_kernels_best(), pool, scratch, &a); /* warm-up */
-    for (int r = 0; r < 8; r++) {
-        double t0 = ember_now();
-        ember_gemm_linear(&g, ember_cpu_kernels_best(), pool, scratch, &a);
-        double gf = 2.0 * M * N * K / (ember_now() - t0);
-        best = gf > best ? gf : best;
-    }
-    ember_pool_free(pool);
-    ember_aligned_free(x);
-    ember_aligned_free(w);
-    ember_aligned_free(y);
-    ember_aligned_free(scratch);
-    return best;
 }
 
 /* Reference vectors of the first n sequences, computed in a child process so
@@ -200,8 +175,13 @@ int cmd_bench(int argc, char **argv) {
     }
     cli_setup_logging(verbose);
     const char *spec = cli_model_spec(model);
-    int threads = cp.n_threads > 0 ? cp.n_threads : ember_cpu_count();
-    double peak = measure_peak(threads);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = cp.n_threads > 0 ? cp.n_threads : online > 0 ? (int)online : 1;
+    /* practical fp32 peak: Ember's CPU GEMM on a large shape, all threads */
+    double peak_gflops = 0;
+    if (ember_cpu_peak_gflops(threads, &peak_gflops) != EMBER_OK || peak_gflops <= 0)
+        cli_die(1, "bench", "cannot measure the peak: %s", ember_last_error());
+    double peak = peak_gflops * 1e9;
 
     ember_model_params mp = cli_model_params();
     mp.dtype = dtype;
@@ -270,11 +250,13 @@ int cmd_bench(int argc, char **argv) {
         int64_t first = bs < w.n ? bs : w.n;
         ember_embed_tokens(ctx, w.ids, w.offsets, first, NULL, out, first * dim, NULL);
         double best = 1e300;
-        ember_op_profile prof_best;
-        memset(&prof_best, 0, sizeof prof_best);
+        int32_t n_ops = ember_ctx_profile_count(ctx);
+        n_ops = n_ops < MAX_OPS ? n_ops : MAX_OPS;
+        ember_op_stats prof_best[MAX_OPS];
+        memset(prof_best, 0, sizeof prof_best);
         for (int r = 0; r < reps; r++) {
-            ember_ctx_set_profiling(ctx, 1);
-            double t0 = ember_now();
+            ember_ctx_enable_profiling(ctx, 1);
+            double t0 = now_s();
             for (int64_t s = 0; s < w.n; s += bs) {
                 int64_t n = w.n - s < bs ? w.n - s : bs;
                 if (ember_embed_tokens(ctx, w.ids, w.offsets + s, n, NULL, out, n * dim, NULL) != EMBER_OK) {
@@ -283,18 +265,21 @@ int cmd_bench(int argc, char **argv) {
                     break;
                 }
             }
-            double dt = ember_now() - t0;
+            double dt = now_s() - t0;
             if (dt < best) {
                 best = dt;
-                prof_best = *ember_ctx_profile(ctx);
+                for (int32_t k = 0; k < n_ops; k++) {
+                    prof_best[k].struct_size = sizeof prof_best[k];
+                    ember_ctx_profile_get(ctx, k, &prof_best[k]);
+                }
             }
         }
-        ember_ctx_set_profiling(ctx, 0);
+        ember_ctx_enable_profiling(ctx, 0);
         free(out);
         double flops = 0, op_total = 0;
-        for (int k = 0; k < EMBER_OP_COUNT; k++) {
-            flops += prof_best.flops[k];
-            op_total += prof_best.seconds[k];
+        for (int32_t k = 0; k < n_ops; k++) {
+            flops += prof_best[k].flops;
+            op_total += prof_best[k].seconds;
         }
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
@@ -309,9 +294,10 @@ int cmd_bench(int argc, char **argv) {
                    workloads[wi], spec, dtype_arg_name(dtype), threads, cp.max_batch, (long long)w.n,
                    (long long)w.n_tokens, best, tps, sps, flops / 1e9, flops / best / 1e9, peak / 1e9,
                    mfu, rss_mb, min_cos);
-            for (int k = 0; k < EMBER_OP_COUNT; k++)
+            for (int32_t k = 0; k < n_ops; k++)
                 printf("%s\"%s\":{\"seconds\":%.6f,\"calls\":%lld}", k ? "," : "",
-                       ember_op_name((ember_op_kind)k), prof_best.seconds[k], (long long)prof_best.calls[k]);
+                       prof_best[k].name ? prof_best[k].name : "?", prof_best[k].seconds,
+                       (long long)prof_best[k].calls);
             printf("}}\n");
         } else {
             printf("\n%s: %lld sequences, %lld tokens, best of %d: %.3f s\n", workloads[wi],
@@ -321,10 +307,9 @@ int cmd_bench(int argc, char **argv) {
                    tps, sps, flops / best / 1e9, 100.0 * mfu, rss_mb, min_cos,
                    dtype == EMBER_DTYPE_F32 ? "scalar reference" : "fp32");
             printf("  time per op:");
-            for (int k = 0; k < EMBER_OP_COUNT; k++)
-                if (prof_best.calls[k])
-                    printf(" %s %.1f%%", ember_op_name((ember_op_kind)k),
-                           100.0 * prof_best.seconds[k] / best);
+            for (int32_t k = 0; k < n_ops; k++)
+                if (prof_best[k].calls)
+                    printf(" %s %.1f%%", prof_best[k].name, 100.0 * prof_best[k].seconds / best);
             printf(" (other %.1f%%)\n", 100.0 * (best - op_total) / best);
         }
         free(w.ids);

@@ -17,7 +17,10 @@ static void help(void) {
            "  -f, --input-format FMT   lines (default), jsonl, or ids (show the tokens of ids)\n"
            "  --no-special             do not add special tokens ([CLS], [SEP], ...)\n"
            "  --max-length N           truncate to N tokens (0 = none; default: the model's limit)\n"
-           "  --byte-offsets           offsets in UTF-8 bytes instead of code points\n");
+           "  --byte-offsets           offsets in UTF-8 bytes instead of code points\n"
+           "\n"
+           "output: one JSON object per input; invalid UTF-8 in a token is written as one\n"
+           "\\ufffd per maximal ill-formed subsequence (Python's errors=\"replace\").\n");
 }
 
 int cmd_tokenize(int argc, char **argv) {

@@ -10,8 +10,9 @@
  *
  * Inputs are a string, a list of strings, a list of token ids (one input) or
  * a list whose items are strings or token-id lists. Texts are tokenized here,
- * on the HTTP thread, exactly as ember_embed_texts() does (prompt prepended,
- * special tokens, truncation to the model's limit), so a bad or too-long
+ * on the HTTP thread, by ember_model_tokenize() (the tokenization of
+ * ember_embed_texts(): prompt prepended, special tokens, truncation to the
+ * model's limit), so a bad or too-long
  * input is answered before it takes a place in the queue, and the batcher
  * knows each job's token count. Token ids are used as given and never cut.
  *
@@ -32,7 +33,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/pooling.h"
 #include "server.h"
 
 void srv_error_set(srv_error *e, int status, const char *type, const char *fmt, ...) {
@@ -92,8 +92,6 @@ typedef struct builder {
     srv_job *job;
     int64_t ids_cap;
     ember_encoding *enc;
-    char *prompt_buf;
-    size_t prompt_cap;
 } builder;
 
 static bool push_ids(builder *bd, const int32_t *ids, int64_t k) {
@@ -129,48 +127,34 @@ static void too_long(srv_error *err, srv_api api, int64_t i, int64_t k, int32_t 
     }
 }
 
+/* What applies to the text inputs of one request: the library's embedding
+ * options (prompt, truncation), which ember_model_tokenize() applies exactly
+ * as ember_embed_texts() would. */
 typedef struct text_opts {
-    const char *prompt;
-    size_t prompt_len;
-    ember_tokenize_options to;
-    bool truncate;
+    ember_embed_options eo;
 } text_opts;
 
 static bool add_text(const srv_model *sm, srv_api api, builder *bd, const text_opts *t, int64_t i,
                      const char *s, size_t len, srv_embed_opts *o, srv_error *err) {
-    if (t->prompt_len) {
-        if (len > SIZE_MAX / 2 - t->prompt_len)
-            goto oom;
-        size_t need = t->prompt_len + len + 1;
-        if (need > bd->prompt_cap) {
-            char *p = realloc(bd->prompt_buf, need);
-            if (!p)
-                goto oom;
-            bd->prompt_buf = p;
-            bd->prompt_cap = need;
-        }
-        memcpy(bd->prompt_buf, t->prompt, t->prompt_len);
-        if (len)
-            memcpy(bd->prompt_buf + t->prompt_len, s, len);
-        s = bd->prompt_buf;
-        len += t->prompt_len;
+    ember_status st = ember_model_tokenize(sm->model, s, len, &t->eo, bd->enc);
+    if (st == EMBER_E_TOO_LONG) {
+        too_long(err, api, i, ember_encoding_length(bd->enc), sm->max_tokens);
+        return false;
     }
-    ember_status st = ember_tokenize(sm->tok, s ? s : "", len, &t->to, bd->enc);
+    if (st == EMBER_E_NOMEM)
+        goto oom;
+    if (st == EMBER_E_UNSUPPORTED) { /* no tokenizer, or a prompt with include_prompt: false */
+        srv_error_set(err, 400, "Validation", "input %lld: %s", (long long)i, ember_last_error());
+        return false;
+    }
     if (st != EMBER_OK) {
-        if (st == EMBER_E_NOMEM)
-            goto oom;
         srv_error_set(err, api == API_TEI ? 422 : 400, "Tokenizer", "input %lld: %s",
                       (long long)i, ember_last_error());
         return false;
     }
-    int64_t k = ember_encoding_length(bd->enc);
-    if (!t->truncate && k > sm->max_tokens) {
-        too_long(err, api, i, k, sm->max_tokens);
-        return false;
-    }
     if (ember_encoding_flags(bd->enc) & EMBER_ENCODING_TRUNCATED)
         o->n_truncated++;
-    if (!push_ids(bd, ember_encoding_ids(bd->enc), k))
+    if (!push_ids(bd, ember_encoding_ids(bd->enc), ember_encoding_length(bd->enc)))
         goto oom;
     return true;
 oom:
@@ -289,21 +273,12 @@ static bool parse_options(const srv_model *sm, const srv_config *cfg, srv_api ap
             return false;
         }
     }
-    if (prompt && *prompt && !sm->prompts_ok) {
-        srv_error_set(err, 400, "Validation",
-                      "this model's pooling excludes prompt tokens (include_prompt: false), "
-                      "which Ember does not support with a prompt");
-        return false;
-    }
     o->normalize = normalize;
     memset(t, 0, sizeof *t);
-    t->prompt = prompt;
-    t->prompt_len = prompt ? strlen(prompt) : 0;
-    t->truncate = truncate;
-    t->to = ember_tokenize_default_options();
-    t->to.add_special_tokens = 1;
-    t->to.max_length = truncate ? sm->max_tokens : 0;
-    t->to.truncation_side = side;
+    t->eo = ember_embed_default_options();
+    t->eo.prompt = prompt;
+    t->eo.truncate = truncate;
+    t->eo.truncation_side = side;
     return true;
 }
 
@@ -410,7 +385,6 @@ bool srv_parse_embed(const srv_model *sm, const srv_config *cfg, srv_api api, co
 done:
     json_decref(root);
     ember_encoding_free(bd.enc);
-    free(bd.prompt_buf);
     if (ok) {
         *out = job;
     } else {
@@ -438,7 +412,7 @@ bool srv_render_embed(const srv_model *sm, const srv_config *cfg, const srv_embe
         /* the same cut and normalization ember_embed_* apply, on the raw vector */
         memcpy(row, job->vecs + i * sm->dim, sizeof(float) * (size_t)dims);
         if (o->normalize)
-            ember_l2_normalize_rows(row, 1, dims);
+            ember_l2_normalize(row, 1, dims);
         if (i)
             sb_puts(out, ",");
         if (o->api == API_OPENAI)

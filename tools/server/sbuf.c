@@ -2,14 +2,15 @@
  * sbuf.c — a growable byte buffer for response bodies, with the JSON and
  * base64 writers the server needs. Responses are built in memory and handed
  * to libmicrohttpd in one piece (MHD_RESPMEM_MUST_FREE), so a failed
- * allocation only sets a flag that the caller turns into a 500.
+ * allocation only sets a flag that the caller turns into a 500. JSON strings
+ * and numbers come from tools/common/json_writer.c, shared with the CLI.
  */
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json_writer.h"
 #include "server.h"
 
 void sb_free(sbuf *b) {
@@ -67,94 +68,17 @@ void sb_printf(sbuf *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
-/* Length of the well-formed UTF-8 sequence at s[0..n) (Unicode 15, table
- * 3-7: no overlongs, surrogates or values above U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return len;
-}
+static void sb_sink(void *b, const char *p, size_t n) { sb_put(b, p, n); }
 
+/* The escaping rules are the CLI's too: tools/common/json_writer.h. */
 void sb_json_str(sbuf *b, const char *s, size_t n) {
-    static const char hex[] = "0123456789abcdef";
     sb_reserve(b, n + 2);
-    sb_put(b, "\"", 1);
-    size_t run = 0; /* bytes copied as they are, flushed in one piece */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
-        char u[6];
-        if (c >= 0x80) { /* valid UTF-8 as it is; anything else becomes U+FFFD */
-            size_t k = utf8_len((const unsigned char *)s + i, n - i);
-            if (k) {
-                run += k;
-                i += k - 1;
-                continue;
-            }
-            sb_put(b, s + i - run, run);
-            run = 0;
-            sb_puts(b, "\\ufffd");
-            continue;
-        }
-        switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                memcpy(u, "\\u00", 4);
-                u[4] = hex[c >> 4];
-                u[5] = hex[c & 15];
-            } else {
-                run++;
-                continue;
-            }
-        }
-        sb_put(b, s + i - run, run);
-        run = 0;
-        if (esc)
-            sb_puts(b, esc);
-        else
-            sb_put(b, u, 6);
-    }
-    sb_put(b, s + n - run, run);
-    sb_put(b, "\"", 1);
+    json_write_string(sb_sink, b, s, n);
 }
 
 void sb_json_float(sbuf *b, float v) {
-    if (!isfinite(v)) { /* JSON has no NaN or infinity */
-        sb_put(b, "null", 4);
-        return;
-    }
     char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%.9g", (double)v);
-    sb_put(b, tmp, (size_t)n);
+    sb_put(b, tmp, json_format_float(tmp, v));
 }
 
 void sb_base64(sbuf *b, const void *p, size_t n) {

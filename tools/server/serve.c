@@ -197,23 +197,17 @@ static long cpu_count(void) {
 /* Whether ember_embed_texts accepts a prompt with this model: it refuses
  * (EMBER_E_UNSUPPORTED) when the pooling excludes prompt tokens, and the
  * server tokenizes prompts itself, so it asks once here. */
+/* Whether the library accepts a prompt for this model (it refuses when the
+ * pooling config excludes prompt tokens): asked once, at startup, so a
+ * --default-prompt-name that can never work stops the server at once. */
 static bool prompts_supported(const ember_model *m) {
-    ember_ctx_params cp = ember_ctx_default_params();
-    cp.n_threads = 1;
-    cp.max_batch = 1;
-    cp.max_batch_tokens = 64;
-    ember_ctx *ctx = NULL;
-    if (ember_ctx_init(m, &cp, &ctx) != EMBER_OK)
+    ember_encoding *enc = NULL;
+    if (ember_encoding_new(&enc) != EMBER_OK)
         return false;
-    const char *text = "x";
-    size_t len = 1;
-    float *out = malloc(sizeof(float) * (size_t)ember_model_dim(m));
     ember_embed_options eo = ember_embed_default_options();
     eo.prompt = "x: ";
-    ember_status st = out ? ember_embed_texts(ctx, &text, &len, 1, &eo, out, ember_model_dim(m), NULL)
-                          : EMBER_E_NOMEM;
-    free(out);
-    ember_ctx_free(ctx);
+    ember_status st = ember_model_tokenize(m, "x", 1, &eo, enc);
+    ember_encoding_free(enc);
     return st != EMBER_E_UNSUPPORTED;
 }
 
