@@ -446,6 +446,27 @@ done:
     return st;
 }
 
+/* A directory without tokenizer.json or vocab.txt. SentencePiece models
+ * (XLM-R, multilingual-e5, T5...) are read only through the tokenizer.json
+ * transformers writes, so say how to produce it when a .model file is there. */
+static ember_status no_tokenizer_file(const char *dir) {
+    static const char *spm[] = {"sentencepiece.bpe.model", "spiece.model", "tokenizer.model",
+                                "sentencepiece.model"};
+    for (size_t i = 0; i < sizeof spm / sizeof *spm; i++) {
+        char *p = ember_path_join(dir, spm[i]);
+        bool found = p && ember_file_exists(p);
+        free(p);
+        if (found)
+            return ember_error(EMBER_E_NOT_FOUND,
+                               "%s: has %s but no tokenizer.json; Ember reads SentencePiece "
+                               "tokenizers only from tokenizer.json. Create it with Python: "
+                               "transformers.AutoTokenizer.from_pretrained(\"%s\")"
+                               ".save_pretrained(\"%s\")",
+                               dir, spm[i], dir, dir);
+    }
+    return ember_error(EMBER_E_NOT_FOUND, "%s: no tokenizer.json or vocab.txt", dir);
+}
+
 ember_status ember_tokenizer_load(const char *path, ember_tokenizer **out) {
     ember_error_clear();
     if (!out)
@@ -471,7 +492,7 @@ ember_status ember_tokenizer_load(const char *path, ember_tokenizer **out) {
         else if (ember_file_exists(vocab))
             st = ember_tok_load_vocab_txt(path, t);
         else
-            st = ember_error(EMBER_E_NOT_FOUND, "%s: no tokenizer.json or vocab.txt", path);
+            st = no_tokenizer_file(path);
     } else if (ember_file_exists(path)) {
         dir = ember_strdup(path);
         if (!dir) {
