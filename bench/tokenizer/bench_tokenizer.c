@@ -69,11 +69,13 @@ int main(int argc, char **argv) {
     int iters = argc > 2 ? atoi(argv[2]) : 20;
     const char *names[] = {"BAAI--bge-small-en-v1.5", "sentence-transformers--all-MiniLM-L6-v2",
                            "google-bert--bert-base-uncased", "BAAI--bge-small-zh-v1.5",
-                           "answerdotai--ModernBERT-base"};
+                           "answerdotai--ModernBERT-base", "spm-xlmr-nmt", "spm-bytefallback"};
     int bad = 0;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < (int)(sizeof names / sizeof *names); k++) {
         char path[2048];
-        snprintf(path, sizeof path, "%s/goldens/%s.jsonl", fx, names[k]);
+        /* the SentencePiece fixtures have their own goldens directory */
+        snprintf(path, sizeof path, "%s/%s/%s.jsonl", fx,
+                 strncmp(names[k], "spm-", 4) == 0 ? "goldens-spm" : "goldens", names[k]);
         corpus c = {0};
         if (read_corpus(path, &c) != 0) {
             fprintf(stderr, "cannot read %s\n", path);
