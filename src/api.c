@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "ember.h"
+#include "tokenizer/tokenizer.h"
 
 /* ---- defaults ---- */
 
@@ -297,6 +298,12 @@ ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const s
     ember_embed_options o;
     COPY_PARAMS(o, opts, ember_embed_default_options());
     const ember_model *m = ctx->model;
+    if (!m->tokenizer && ember_tok_sentencepiece_only(m->directory))
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "%s: the model has a SentencePiece tokenizer (%s) but no "
+                           "tokenizer.json, which Ember needs. " EMBER_TOK_SPM_HOWTO
+                           " with DIR = \"%s\"; or embed token ids instead",
+                           m->directory, ember_tok_sentencepiece_only(m->directory), m->directory);
     if (!m->tokenizer)
         return ember_error(EMBER_E_UNSUPPORTED,
                            "%s: the model has no tokenizer (tokenizer.json or vocab.txt); embed "
