@@ -9,7 +9,7 @@
  * bench/tokenizer/hf_bench.js measures Hugging Face's Rust implementation
  * (npm `tokenizers`) on the same corpus with the same loop.
  *
- *   bench_tokenizer <fixtures/tokenizer> [iterations=20]
+ *   bench_tokenizer <fixtures/tokenizer> [iterations=20] [name substring]
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -71,7 +71,10 @@ int main(int argc, char **argv) {
                            "google-bert--bert-base-uncased", "BAAI--bge-small-zh-v1.5",
                            "answerdotai--ModernBERT-base", "spm-xlmr-nmt", "spm-bytefallback"};
     int bad = 0;
+    const char *only = argc > 3 ? argv[3] : NULL; /* substring of the names to run */
     for (int k = 0; k < (int)(sizeof names / sizeof *names); k++) {
+        if (only && !strstr(names[k], only))
+            continue;
         char path[2048];
         /* the SentencePiece fixtures have their own goldens directory */
         snprintf(path, sizeof path, "%s/%s/%s.jsonl", fx,

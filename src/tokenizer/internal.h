@@ -327,6 +327,7 @@ typedef struct tok_unigram {
     } *edges;
     uint32_t edge_mask;
     uint32_t root[256]; /* the root's children, direct (0: none) */
+    int32_t byte_id[256]; /* id of the piece "<0xXX>" (byte_fallback), -1 none */
     uint32_t n_edges;
     int32_t *node_id;   /* piece id ending at each node, -1 none */
     uint32_t n_nodes, nodes_cap;

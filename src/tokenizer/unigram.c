@@ -176,6 +176,11 @@ ember_status ember_tok_unigram_parse(const json_t *j, tok_model *m, const char *
         EMBER_TRY(trie_add(u, (const uint8_t *)json_string_value(p), json_string_length(p),
                            (int32_t)i, what));
     }
+    for (int b = 0; b < 256; b++) {
+        char hex[8];
+        snprintf(hex, sizeof hex, "<0x%02X>", (unsigned)b);
+        u->byte_id[b] = ember_tok_vocab_get(&m->vocab, hex, 6);
+    }
     /* id -> piece (HF id_to_token reads vocab[id], repeated pieces included);
      * the keys are stable only now that every insertion is done */
     m->n_ids = (int32_t)n;
@@ -220,19 +225,15 @@ static ember_status emit(const tok_model *m, ember_encoding *enc, const tok_nstr
     if (found >= 0)
         return ember_tok_push(enc, found, sp, key, 0);
     if (m->byte_fallback) {
+        const tok_unigram *u = &m->uni;
         bool all = true;
-        for (size_t i = 0; all && i < len; i++) {
-            char hex[8];
-            snprintf(hex, sizeof hex, "<0x%02X>", (unsigned)(uint8_t)s[i]);
-            all = ember_tok_vocab_get(&m->vocab, hex, 6) >= 0;
-        }
+        for (size_t i = 0; all && i < len; i++)
+            all = u->byte_id[(uint8_t)s[i]] >= 0;
         if (all) {
             /* every byte token spans the whole unknown string */
             for (size_t i = 0; i < len; i++) {
-                char hex[8];
-                snprintf(hex, sizeof hex, "<0x%02X>", (unsigned)(uint8_t)s[i]);
-                int32_t bid = ember_tok_vocab_get2(&m->vocab, hex, 6, "", 0, &key);
-                EMBER_TRY(ember_tok_push(enc, bid, sp, key, 0));
+                int32_t bid = u->byte_id[(uint8_t)s[i]];
+                EMBER_TRY(ember_tok_push(enc, bid, sp, m->id2str[bid], 0));
             }
             return EMBER_OK;
         }
