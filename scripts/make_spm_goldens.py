@@ -120,7 +120,8 @@ def build_models(fx):
         tok = cls(Shim(prefix + ".model")).converted()
         # real XLM-R tokenizer.json files list these as special added tokens
         n = tok.get_vocab_size()
-        tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
+        # (with <mask> lstrip, as in xlm-roberta-base's tokenizer.json)
+        tok.add_special_tokens([AddedToken(t, special=True, normalized=False, lstrip=t == "<mask>")
                                 for t in ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]])
         assert tok.token_to_id("<mask>") == n - 1, "converter layout changed"
         if bf:
