@@ -166,7 +166,8 @@ ember_status ember_tok_unigram_parse(const json_t *j, tok_model *m, const char *
             return ember_error(EMBER_E_FORMAT,
                                "%s: Unigram model.vocab[%zu] ('%.*s'): score must be a number, "
                                "found %s",
-                               what, i, (int)(json_string_length(p) > 64 ? 64 : json_string_length(p)),
+                               what, i,
+                               (int)(json_string_length(p) > 64 ? 64 : json_string_length(p)),
                                json_string_value(p), ember_json_type_name(sc));
         u->score[i] = json_number_value(sc);
         if (u->score[i] < u->min_score)

@@ -98,7 +98,8 @@ static void malformed_unigram(void) {
     expect_fail_model("vocab not array", "{\"type\": \"Unigram\", \"vocab\": {\"a\": 0}}",
                       "model.vocab must be an array");
     expect_fail_model("vocab empty", "{\"type\": \"Unigram\", \"vocab\": []}", "empty");
-    expect_fail_model("entry not pair", "{\"type\": \"Unigram\", \"vocab\": [[\"a\", 0.0], [\"b\"]]}",
+    expect_fail_model("entry not pair",
+                      "{\"type\": \"Unigram\", \"vocab\": [[\"a\", 0.0], [\"b\"]]}",
                       "model.vocab[1] must be a pair");
     expect_fail_model("piece not string", "{\"type\": \"Unigram\", \"vocab\": [[1, 0.0]]}",
                       "model.vocab[0] must be a pair");
@@ -107,18 +108,22 @@ static void malformed_unigram(void) {
                       "vocab[1] ('b'): score must be a number");
     expect_fail_model("score null", "{\"type\": \"Unigram\", \"vocab\": [[\"a\", null]]}",
                       "score must be a number");
-    expect_fail_model("unk_id out of range",
-                      "{\"type\": \"Unigram\", \"unk_id\": 2, \"vocab\": [[\"a\", 0.0], [\"b\", 0.0]]}",
-                      "unk_id");
+    expect_fail_model(
+        "unk_id out of range",
+        "{\"type\": \"Unigram\", \"unk_id\": 2, \"vocab\": [[\"a\", 0.0], [\"b\", 0.0]]}",
+        "unk_id");
     expect_fail_model("unk_id negative",
-                      "{\"type\": \"Unigram\", \"unk_id\": -1, \"vocab\": [[\"a\", 0.0]]}", "unk_id");
+                      "{\"type\": \"Unigram\", \"unk_id\": -1, \"vocab\": [[\"a\", 0.0]]}",
+                      "unk_id");
     expect_fail_model("unk_id string",
-                      "{\"type\": \"Unigram\", \"unk_id\": \"0\", \"vocab\": [[\"a\", 0.0]]}", "unk_id");
+                      "{\"type\": \"Unigram\", \"unk_id\": \"0\", \"vocab\": [[\"a\", 0.0]]}",
+                      "unk_id");
     expect_fail_model("byte_fallback not bool",
                       "{\"type\": \"Unigram\", \"byte_fallback\": 1, \"vocab\": [[\"a\", 0.0]]}",
                       "byte_fallback");
     /* no unk_id: loading works, an uncovered character is an error status */
-    char *j = make_json(NULL, "{\"type\": \"Unigram\", \"unk_id\": null, \"vocab\": [[\"a\", 0.0]]}");
+    char *j =
+        make_json(NULL, "{\"type\": \"Unigram\", \"unk_id\": null, \"vocab\": [[\"a\", 0.0]]}");
     ember_status st;
     ember_tokenizer *t = load_str(j, &st);
     TT_CHECK(st == EMBER_OK, "no unk_id loads: %s", ember_last_error());
