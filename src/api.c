@@ -15,6 +15,7 @@
 #include "core/pooling.h"
 #include "core/util.h"
 #include "ember.h"
+#include "tokenizer/tokenizer.h"
 
 /* ---- defaults ---- */
 
@@ -300,6 +301,12 @@ static ember_status encode_text(const ember_model *m, const char *text, size_t l
                                 size_t *prompt_cap, ember_encoding *enc) {
     if (!text && len > 0)
         return ember_error(EMBER_E_INVALID_ARGUMENT, "text is NULL with length %zu", len);
+    if (!m->tokenizer && ember_tok_sentencepiece_only(m->directory))
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "%s: the model has a SentencePiece tokenizer (%s) but no "
+                           "tokenizer.json, which Ember needs. " EMBER_TOK_SPM_HOWTO
+                           " with DIR = \"%s\"; or embed token ids instead",
+                           m->directory, ember_tok_sentencepiece_only(m->directory), m->directory);
     if (!m->tokenizer)
         return ember_error(EMBER_E_UNSUPPORTED,
                            "%s: the model has no tokenizer (tokenizer.json or vocab.txt); embed "

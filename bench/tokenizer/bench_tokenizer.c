@@ -9,7 +9,7 @@
  * bench/tokenizer/hf_bench.js measures Hugging Face's Rust implementation
  * (npm `tokenizers`) on the same corpus with the same loop.
  *
- *   bench_tokenizer <fixtures/tokenizer> [iterations=20]
+ *   bench_tokenizer <fixtures/tokenizer> [iterations=20] [name substring]
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -69,11 +69,16 @@ int main(int argc, char **argv) {
     int iters = argc > 2 ? atoi(argv[2]) : 20;
     const char *names[] = {"BAAI--bge-small-en-v1.5", "sentence-transformers--all-MiniLM-L6-v2",
                            "google-bert--bert-base-uncased", "BAAI--bge-small-zh-v1.5",
-                           "answerdotai--ModernBERT-base"};
+                           "answerdotai--ModernBERT-base", "spm-xlmr-nmt", "spm-bytefallback"};
     int bad = 0;
-    for (int k = 0; k < 5; k++) {
+    const char *only = argc > 3 ? argv[3] : NULL; /* substring of the names to run */
+    for (int k = 0; k < (int)(sizeof names / sizeof *names); k++) {
+        if (only && !strstr(names[k], only))
+            continue;
         char path[2048];
-        snprintf(path, sizeof path, "%s/goldens/%s.jsonl", fx, names[k]);
+        /* the SentencePiece fixtures have their own goldens directory */
+        snprintf(path, sizeof path, "%s/%s/%s.jsonl", fx,
+                 strncmp(names[k], "spm-", 4) == 0 ? "goldens-spm" : "goldens", names[k]);
         corpus c = {0};
         if (read_corpus(path, &c) != 0) {
             fprintf(stderr, "cannot read %s\n", path);

@@ -58,6 +58,8 @@ void ember_encoding_free(ember_encoding *e) {
     free(e->key);
     free(e->bc_tab);
     free(e->bc_arena);
+    free(e->uni);
+    free(e->uni_path);
     if (e->md)
         pcre2_match_data_free((pcre2_match_data *)e->md);
     free(e);

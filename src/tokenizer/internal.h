@@ -190,6 +190,13 @@ struct ember_encoding {
 
     /* regex match data (pcre2_match_data *) per tokenizer regex use */
     void *md;
+
+    /* Unigram Viterbi lattice (one node per byte position) and the
+     * backtracked path (unigram.c) */
+    struct tok_uni_node *uni;
+    size_t uni_cap;
+    struct tok_seg *uni_path;
+    size_t uni_path_cap;
 };
 
 /* ---- string -> id map (vocab.c) ------------------------------------------ */
@@ -245,8 +252,19 @@ typedef enum {
     TOK_N_REPLACE,
     TOK_N_PREPEND,
     TOK_N_STRIP,
+    TOK_N_PRECOMPILED,
     TOK_N_SEQ
 } tok_norm_kind;
+
+/* SentencePiece precompiled_charsmap (precompiled.c): a darts-clone double
+ * array over UTF-8 keys whose values index a blob of NUL-terminated
+ * replacement strings. */
+typedef struct tok_charsmap {
+    uint32_t *units;
+    size_t n_units;
+    char *blob;
+    size_t blob_len;
+} tok_charsmap;
 
 typedef struct tok_norm {
     tok_norm_kind kind;
@@ -257,6 +275,7 @@ typedef struct tok_norm {
     size_t content_len;
     struct tok_norm *sub; /* Sequence */
     int n_sub;
+    tok_charsmap cmap; /* Precompiled */
 } tok_norm;
 
 typedef enum {
@@ -295,7 +314,24 @@ typedef struct tok_pre {
     int n_sub;
 } tok_pre;
 
-typedef enum { TOK_M_WORDPIECE, TOK_M_BPE } tok_model_kind;
+typedef enum { TOK_M_WORDPIECE, TOK_M_BPE, TOK_M_UNIGRAM } tok_model_kind;
+
+/* Unigram pieces (unigram.c): a byte trie whose edges live in one hash
+ * table keyed by (parent node << 8 | byte), plus each piece's score. */
+typedef struct tok_unigram {
+    double *score;     /* per id */
+    double min_score;
+    struct tok_uni_edge {
+        uint32_t key;   /* (node << 8) | byte */
+        uint32_t child; /* 0: empty slot (the root is never a child) */
+    } *edges;
+    uint32_t edge_mask;
+    uint32_t root[256]; /* the root's children, direct (0: none) */
+    int32_t byte_id[256]; /* id of the piece "<0xXX>" (byte_fallback), -1 none */
+    uint32_t n_edges;
+    int32_t *node_id;   /* piece id ending at each node, -1 none */
+    uint32_t n_nodes, nodes_cap;
+} tok_unigram;
 
 struct tok_bpe_merge {
     uint32_t rank;
@@ -328,6 +364,7 @@ typedef struct tok_model {
                                key below U+0180 (covers the GPT-2 byte
                                alphabet), -1 when absent */
     int32_t n_ids;
+    tok_unigram uni;
 } tok_model;
 
 typedef struct tok_added {
@@ -410,6 +447,15 @@ void ember_tok_regex_free(tok_regex *r);
 ember_status ember_tok_regex_next(const tok_regex *r, ember_encoding *enc, const char *s, size_t n,
                                   size_t from, size_t *ms, size_t *me);
 
+/* precompiled.c: the Precompiled normalizer */
+ember_status ember_tok_precompiled_parse(const json_t *j, tok_charsmap *m, const char *what);
+/* Decodes a raw precompiled_charsmap (after base64); used by parse and tests. */
+ember_status ember_tok_charsmap_load(const uint8_t *raw, size_t n, tok_charsmap *m,
+                                     const char *what);
+void ember_tok_charsmap_free(tok_charsmap *m);
+ember_status ember_tok_precompiled_run(const tok_charsmap *m, ember_encoding *enc,
+                                       const tok_nstr *in, uint32_t shift, tok_nstr *out);
+
 /* pretokenizers.c */
 ember_status ember_tok_pre_parse(const json_t *j, tok_pre *out, const char *what);
 void ember_tok_pre_free(tok_pre *p);
@@ -426,6 +472,11 @@ void ember_tok_model_free(tok_model *m);
  * appends content tokens to enc. */
 ember_status ember_tok_model_run(const tok_model *m, ember_encoding *enc, const tok_nstr *nb,
                                  uint32_t ns, uint32_t ne, uint32_t shift);
+/* unigram.c */
+ember_status ember_tok_unigram_parse(const json_t *j, tok_model *m, const char *what);
+void ember_tok_unigram_free(tok_unigram *u);
+ember_status ember_tok_unigram_run(const tok_model *m, ember_encoding *enc, const tok_nstr *nb,
+                                   uint32_t ns, uint32_t ne, uint32_t shift);
 /* Appends one content token. */
 ember_status ember_tok_push(ember_encoding *enc, int32_t id, tok_span sp, const char *str,
                             uint32_t arena_off);

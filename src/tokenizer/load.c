@@ -13,6 +13,7 @@
 
 #include "core/util.h"
 #include "internal.h"
+#include "tokenizer.h"
 #include "io/json.h"
 
 #define TOK_MAX_FILE (256u << 20)
@@ -446,6 +447,36 @@ done:
     return st;
 }
 
+const char *ember_tok_sentencepiece_only(const char *dir) {
+    static const char *spm[] = {"sentencepiece.bpe.model", "spiece.model", "tokenizer.model",
+                                "sentencepiece.model"};
+    char *tj = ember_path_join(dir, "tokenizer.json");
+    bool has_json = !tj || ember_file_exists(tj);
+    free(tj);
+    for (size_t i = 0; !has_json && i < sizeof spm / sizeof *spm; i++) {
+        char *p = ember_path_join(dir, spm[i]);
+        bool found = p && ember_file_exists(p);
+        free(p);
+        if (found)
+            return spm[i];
+    }
+    return NULL;
+}
+
+/* A directory without tokenizer.json or vocab.txt. SentencePiece models
+ * (XLM-R, multilingual-e5, T5...) are read only through the tokenizer.json
+ * transformers writes, so say how to produce it when a .model file is there. */
+static ember_status no_tokenizer_file(const char *dir) {
+    const char *spm = ember_tok_sentencepiece_only(dir);
+    if (spm)
+        return ember_error(EMBER_E_NOT_FOUND,
+                           "%s: has %s but no tokenizer.json; Ember reads SentencePiece "
+                           "tokenizers only from tokenizer.json. " EMBER_TOK_SPM_HOWTO
+                           " with DIR = \"%s\"",
+                           dir, spm, dir);
+    return ember_error(EMBER_E_NOT_FOUND, "%s: no tokenizer.json or vocab.txt", dir);
+}
+
 ember_status ember_tokenizer_load(const char *path, ember_tokenizer **out) {
     ember_error_clear();
     if (!out)
@@ -471,7 +502,7 @@ ember_status ember_tokenizer_load(const char *path, ember_tokenizer **out) {
         else if (ember_file_exists(vocab))
             st = ember_tok_load_vocab_txt(path, t);
         else
-            st = ember_error(EMBER_E_NOT_FOUND, "%s: no tokenizer.json or vocab.txt", path);
+            st = no_tokenizer_file(path);
     } else if (ember_file_exists(path)) {
         dir = ember_strdup(path);
         if (!dir) {

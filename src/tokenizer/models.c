@@ -1,7 +1,7 @@
 /*
  * models.c — the `model` section of tokenizer.json: WordPiece and BPE
  * (models/wordpiece/mod.rs, models/bpe/model.rs and models/bpe/word.rs in
- * huggingface/tokenizers).
+ * huggingface/tokenizers); Unigram is in unigram.c.
  *
  * WordPiece is greedy longest-match-first with hash lookups of prefix+slice
  * (the key is hashed in two parts, never concatenated). BPE applies merges by
@@ -273,6 +273,9 @@ ember_status ember_tok_model_parse(const json_t *j, tok_model *m, const char *wh
         if (!merges)
             return ember_error(EMBER_E_FORMAT, "%s: BPE model has no 'merges'", what);
         EMBER_TRY(parse_merges(merges, m, what));
+    } else if (!strcmp(type, "Unigram")) {
+        m->kind = TOK_M_UNIGRAM;
+        EMBER_TRY(ember_tok_unigram_parse(j, m, what));
     } else {
         return ember_error(EMBER_E_UNSUPPORTED, "%s: model type '%s' is not supported", what,
                            type);
@@ -287,6 +290,7 @@ void ember_tok_model_free(tok_model *m) {
     free(m->suffix);
     free(m->merges);
     free(m->id2str);
+    ember_tok_unigram_free(&m->uni);
     memset(m, 0, sizeof *m);
 }
 
@@ -658,5 +662,7 @@ ember_status ember_tok_model_run(const tok_model *m, ember_encoding *enc, const 
                                  uint32_t ns, uint32_t ne, uint32_t shift) {
     if (m->kind == TOK_M_WORDPIECE)
         return wordpiece(m, enc, nb, ns, ne, shift);
+    if (m->kind == TOK_M_UNIGRAM)
+        return ember_tok_unigram_run(m, enc, nb, ns, ne, shift);
     return bpe(m, enc, nb, ns, ne, shift);
 }

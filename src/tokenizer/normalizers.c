@@ -1,8 +1,9 @@
 /*
  * normalizers.c — the `normalizer` section of tokenizer.json: BertNormalizer,
- * NFC/NFD/NFKC/NFKD, Lowercase, StripAccents, Replace, Prepend, Strip and
- * Sequence, each rewriting a normalized string while keeping HF's alignments
- * (see normalizers/ (*.rs) and tokenizer/normalizer.rs in huggingface/tokenizers).
+ * NFC/NFD/NFKC/NFKD, Lowercase, StripAccents, Replace, Prepend, Strip,
+ * Precompiled (precompiled.c) and Sequence, each rewriting a normalized
+ * string while keeping HF's alignments (see normalizers/ (*.rs) and
+ * tokenizer/normalizer.rs in huggingface/tokenizers).
  *
  * Each step reads one tok_nstr and appends to another. Pure-ASCII input takes
  * a direct byte loop where the result is obviously the same (BERT cleaning and
@@ -94,6 +95,9 @@ ember_status ember_tok_norm_parse(const json_t *j, tok_norm *n, const char *what
         n->kind = TOK_N_STRIP;
         EMBER_TRY(get_bool(j, "strip_left", true, &n->left, what));
         EMBER_TRY(get_bool(j, "strip_right", true, &n->right, what));
+    } else if (!strcmp(type, "Precompiled")) {
+        n->kind = TOK_N_PRECOMPILED;
+        EMBER_TRY(ember_tok_precompiled_parse(j, &n->cmap, what));
     } else if (!strcmp(type, "Sequence")) {
         n->kind = TOK_N_SEQ;
         const json_t *arr = json_object_get(j, "normalizers");
@@ -125,6 +129,7 @@ void ember_tok_norm_free(tok_norm *n) {
     free(n->sub);
     free(n->content);
     ember_tok_regex_free(&n->pat);
+    ember_tok_charsmap_free(&n->cmap);
     memset(n, 0, sizeof *n);
 }
 
@@ -517,6 +522,7 @@ static ember_status run_step(const tok_norm *n, ember_encoding *enc, const tok_n
     case TOK_N_REPLACE: return step_replace(n, enc, in, shift, out);
     case TOK_N_PREPEND: return step_prepend(in, n->content, n->content_len, out);
     case TOK_N_STRIP: return step_strip(in, n->left, n->right, out);
+    case TOK_N_PRECOMPILED: return ember_tok_precompiled_run(&n->cmap, enc, in, shift, out);
     case TOK_N_SEQ: {
         struct seq_ctx sc = {n, depth};
         if (depth > 0) {

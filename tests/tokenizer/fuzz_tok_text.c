@@ -18,8 +18,9 @@
 
 static const char *names[] = {"BAAI--bge-small-en-v1.5", "sentence-transformers--all-MiniLM-L6-v2",
                               "google-bert--bert-base-uncased", "BAAI--bge-small-zh-v1.5",
-                              "answerdotai--ModernBERT-base"};
-static ember_tokenizer *toks[5];
+                              "answerdotai--ModernBERT-base", "spm-xlmr-nmt", "spm-bytefallback"};
+#define N_TOK (int)(sizeof names / sizeof *names)
+static ember_tokenizer *toks[N_TOK];
 static ember_encoding *enc;
 
 static void fail(const char *what, int k) {
@@ -30,7 +31,7 @@ static void fail(const char *what, int k) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!enc) {
-        for (int k = 0; k < 5; k++) {
+        for (int k = 0; k < N_TOK; k++) {
             char path[1024];
             snprintf(path, sizeof path, "%s/%s", TOK_FIXTURES_DIR, names[k]);
             if (ember_tokenizer_load(path, &toks[k]) != EMBER_OK) {
@@ -51,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o.max_length = (sel & 2) ? 1 + (sel >> 4) : 0;
     o.truncation_side = (sel & 4) ? EMBER_TRUNCATE_LEFT : EMBER_TRUNCATE_RIGHT;
     o.lowercase = (sel & 8) ? 1 : -1;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < N_TOK; k++) {
         if (ember_tokenize(toks[k], text, len, &o, enc) != EMBER_OK)
             fail(ember_last_error(), k);
         int64_t n = ember_encoding_length(enc);

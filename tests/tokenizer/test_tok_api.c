@@ -293,12 +293,12 @@ static void malformed(void) {
                 EMBER_E_FORMAT, "[UNK]");
     expect_fail("unk missing", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}}",
                 EMBER_E_FORMAT, "unk_token");
-    expect_fail("unknown model", "{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", 0.0]]}}",
-                EMBER_E_UNSUPPORTED, "Unigram");
+    expect_fail("unknown model", "{\"model\": {\"type\": \"WordLevel\", \"vocab\": {\"a\": 0}}}",
+                EMBER_E_UNSUPPORTED, "WordLevel");
     expect_fail("unknown normalizer",
-                "{\"normalizer\": {\"type\": \"Precompiled\"}, \"model\": {\"type\": \"BPE\", "
+                "{\"normalizer\": {\"type\": \"Nmt\"}, \"model\": {\"type\": \"BPE\", "
                 "\"vocab\": {\"a\": 0}, \"merges\": []}}",
-                EMBER_E_UNSUPPORTED, "Precompiled");
+                EMBER_E_UNSUPPORTED, "Nmt");
     expect_fail("unknown pre_tokenizer",
                 "{\"pre_tokenizer\": {\"type\": \"UnicodeScripts\"}, \"model\": {\"type\": \"BPE\", "
                 "\"vocab\": {\"a\": 0}, \"merges\": []}}",

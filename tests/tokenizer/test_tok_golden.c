@@ -90,8 +90,13 @@ static int check_record(json_t *rec, void *user) {
         const json_t *tk = json_array_get(toks, (size_t)i);
         const char *mine = ember_encoding_token(e, i);
         tt_checks += 4;
-        if (strlen(mine) != json_string_length(tk) ||
-            memcmp(mine, json_string_value(tk), json_string_length(tk)) != 0) {
+        /* Token strings are NUL-terminated in the API: a Unigram unknown
+         * token is the text itself and may hold U+0000, where it ends. */
+        size_t tkl = json_string_length(tk);
+        const char *nul = memchr(json_string_value(tk), 0, tkl);
+        if (nul)
+            tkl = (size_t)(nul - json_string_value(tk));
+        if (strlen(mine) != tkl || memcmp(mine, json_string_value(tk), tkl) != 0) {
             report(g, rec, "tokens", i);
             fprintf(stderr, "  ember: \"%s\"  hf: \"%s\"\n", mine, json_string_value(tk));
             return 1;
