@@ -800,7 +800,7 @@ static void test_wrong_views(drv *d) {
     seqdef sd = mkseqs(2, lens);
     ember_seqs sq = dseqs(d, &sd);
     const int64_t C = 32;
-    float *host = rvec((size_t)(8 * 2 * C), 1.0f);
+    float *host = rvec((size_t)(C * C), 1.0f); /* the largest operand: a C x C matrix */
     ember_view m = dmat(d, host, 5, 2 * C);           /* 5 x 64 */
     ember_view x = ember_view_cols(m, 0, C);          /* 5 x 32 */
     ember_view o = ember_view_cols(dmat(d, host, 5, 2 * C), 0, C);
@@ -1004,6 +1004,7 @@ int main(void) {
     test_attn(3, L3, 12, 12, 32, 0, 0, EMBER_ROWS_ALL);
     test_attn(3, L3, 12, 12, 32, 16, 0, EMBER_ROWS_ALL);
     test_attn(3, L3, 12, 12, 32, 0, 1, EMBER_ROWS_ALL);
+    test_attn(3, L3, 12, 12, 32, 16, 1, EMBER_ROWS_ALL);  /* window + causal */
     test_attn(3, L3, 12, 12, 32, 0, 0, EMBER_ROWS_FIRST);
     test_attn(3, L3, 12, 12, 32, 0, 0, EMBER_ROWS_LAST);
     test_attn(3, LQ, 16, 8, 128, 0, 1, EMBER_ROWS_ALL);   /* causal + GQA */
