@@ -6,6 +6,7 @@
  * (1, 2), and an input's embedding must not depend on its batch (<= 1e-5).
  *
  * Usage: test_golden CASE_DIR [bf16|int8|zero-copy]   (ids.txt + expected.jsonl inside)
+ * The driver is EMBER_DRIVER's ("cpu", "cpu-ref", ...), or auto when unset.
  * With bf16 the matrices run in bf16 (reduced precision, opt-in): cosine
  * >= 0.999 against the fp32 reference is required instead.
  */
@@ -121,10 +122,21 @@ int main(int argc, char **argv) {
     }
     if (argc > 2 && strcmp(argv[2], "zero-copy") == 0)
         mp.pack_weights = 0;
+    /* EMBER_DRIVER=cpu-ref (say) runs the case on that driver; unset = auto */
+    const char *driver = getenv("EMBER_DRIVER");
+    if (driver && *driver)
+        mp.driver = driver;
     CHECK_OK(ember_model_load(dir, &mp, &model));
     if (!model)
         return test_finish(dir);
     CHECK(ember_model_dim(model) == g.dim, "dim %d vs golden %d", ember_model_dim(model), g.dim);
+    ember_model_info info = {.struct_size = sizeof info};
+    CHECK_OK(ember_model_get_info(model, &info));
+    printf("driver %s, kernels %s\n", info.driver ? info.driver : "?",
+           info.kernels ? info.kernels : "?");
+    if (driver && *driver)
+        CHECK(info.driver && strcmp(info.driver, driver) == 0, "driver %s in use, %s asked for",
+              info.driver ? info.driver : "?", driver);
 
     const int batches[] = {1, 5, 7, 32};
     const int threads[] = {1, 2};

@@ -368,9 +368,13 @@ static ember_status cpu_layer_norm(void *dctx, ember_view x, ember_view residual
                                    const ember_weight *gamma, const ember_weight *beta, float eps,
                                    ember_view out) {
     cpu_ctx *c = dctx;
+    CHECK_VIEW("layer_norm", "x", x, x.rows, x.cols);
     CHECK_VIEW("layer_norm", "out", out, x.rows, x.cols);
     if (residual.data)
         CHECK_VIEW("layer_norm", "residual", residual, x.rows, x.cols);
+    if (gamma->rows * gamma->cols != x.cols || (beta && beta->rows * beta->cols != x.cols))
+        return ember_error(EMBER_E_INTERNAL, "layer_norm: gamma/beta do not have %lld values",
+                           (long long)x.cols);
     ln_job j = {c->impl->k, fp(x), fp(residual), gamma->data, beta ? beta->data : NULL,
                 x.ld, residual.ld, out.ld, eps, x.cols, fp(out)};
     parallel_rows(c, x.rows, 16, ln_rows, &j);
@@ -404,6 +408,7 @@ static void rms_rows(void *p, int64_t r0, int64_t r1, int thread) {
 }
 
 static ember_status cpu_rms_norm(void *dctx, const ember_rms_args *a) {
+    CHECK_VIEW("rms_norm", "x", a->x, a->x.rows, a->x.cols);
     CHECK_VIEW("rms_norm", "out", a->out, a->x.rows, a->x.cols);
     if (a->group <= 0 || a->x.cols % a->group != 0 || a->w->rows * a->w->cols != a->group)
         return ember_error(EMBER_E_INTERNAL, "rms_norm: group %lld does not fit %lld columns",
@@ -420,6 +425,9 @@ static ember_status cpu_linear(void *dctx, const ember_linear_args *a) {
     const int64_t rows = a->x.rows, out_cols = a->w->rows;
     CHECK_VIEW("linear", "x", a->x, rows, a->w->cols);
     CHECK_VIEW("linear", "y", a->y, rows, out_cols);
+    if (a->bias && a->bias->rows * a->bias->cols != out_cols)
+        return ember_error(EMBER_E_INTERNAL, "linear: bias '%s' does not have %lld values",
+                           a->bias->name ? a->bias->name : "?", (long long)out_cols);
     if (a->residual.data) {
         CHECK_VIEW("linear", "residual", a->residual, rows, out_cols);
         if (a->residual.data == a->y.data && a->act != EMBER_ACT_NONE)
