@@ -66,6 +66,17 @@ CASES = {
                     vocab_size=1024, max_position_embeddings=256, activation="gelu"),
         lengths=[1, 2, 6, 13, 40, 99, 200, 255, 4],
     ),
+    # MPNet (all-mpnet-base-v2): relative-position buckets in every layer's
+    # attention; sequences longer than 128 reach the logarithmic buckets.
+    "mpnet-tiny-f32": dict(
+        arch="mpnet", dtype="F32", pooling="mean", seed=71,
+        config=dict(model_type="mpnet", hidden_size=64, num_hidden_layers=2,
+                    num_attention_heads=4, intermediate_size=128, vocab_size=1024,
+                    max_position_embeddings=514, pad_token_id=1, layer_norm_eps=1e-5,
+                    relative_attention_num_buckets=32, hidden_act="gelu"),
+        lengths=[1, 2, 8, 9, 17, 40, 129, 200, 300, 512, 6, 33],
+        pad_inside=[33],
+    ),
     # BERT + Pooling + Dense(tanh, bias) + Dense(identity, no bias) + Normalize
     # (LaBSE's chain, and EmbeddingGemma's Dense pair).
     "bert-dense-f32": dict(

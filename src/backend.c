@@ -18,7 +18,7 @@
 #include "core/pooling.h"
 #include "core/util.h"
 
-static const char *k_prefixes[] = {"", "bert.", "model.", "roberta.", "encoder.", "distilbert."};
+static const char *k_prefixes[] = {"", "bert.", "model.", "roberta.", "encoder.", "distilbert.", "mpnet."};
 
 /* The Dense modules' weights (N_Dense/model.safetensors: linear.weight
  * [out, in], linear.bias [out]), prepared by the same driver. */
@@ -75,7 +75,8 @@ ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
     /* every op the architecture uses, before any weight is read */
     const ember_dt act = ops->act_dtype(m->drv.impl);
     for (int k = 0; k < EMBER_OP_COUNT; k++)
-        if ((m->arch->ops & EMBER_OP_BIT(k)) && !ops->supports(m->drv.impl, (ember_op_kind)k, act))
+        if (((m->arch->ops | m->hp.extra_ops) & EMBER_OP_BIT(k)) &&
+            !ops->supports(m->drv.impl, (ember_op_kind)k, act))
             return ember_error(EMBER_E_UNSUPPORTED,
                                "driver \"%s\" cannot run %s: op '%s' on %s activations is missing",
                                ops->name, m->arch->name, ember_op_name((ember_op_kind)k),

@@ -42,6 +42,9 @@ typedef struct ember_hparams {
     int32_t max_position_embeddings;
     int32_t max_tokens;           /* longest input the positions allow         */
     int32_t position_offset;      /* added to each position (RoBERTa: pad + 1) */
+    uint32_t extra_ops;           /* driver ops this model needs beyond its
+                                     architecture's (EMBER_OP_BIT(...))         */
+    int32_t rel_buckets;          /* MPNet: relative-position buckets         */
     bool positions_skip_pad;      /* RoBERTa: a pad_token_id inside a sequence
                                      takes position pad_token_id and does not
                                      advance the count (HF derives positions

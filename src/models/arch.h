@@ -96,6 +96,11 @@ ember_status ember_wload(ember_wloader *L, const char *name, ember_wkind kind, i
 ember_status ember_wloadf(ember_wloader *L, ember_wkind kind, int64_t d0, int64_t d1,
                           bool optional, ember_weight *out, const char *fmt, ...)
     EMBER_PRINTF(7, 8);
+/* Reads tensor prefix + name of shape [d0, d1] (F32, F16 or BF16) into a new
+ * fp32 host array the caller frees: for tables an architecture transforms at
+ * load (MPNet's relative-position bias). */
+ember_status ember_wread_f32(ember_wloader *L, const char *name, int64_t d0, int64_t d1,
+                             float **out);
 /* Uploads host data (copied) as a driver vector/table weight. */
 ember_status ember_wload_host(ember_wloader *L, const float *data, int64_t rows, int64_t cols,
                               const char *name, ember_weight *out);

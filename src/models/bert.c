@@ -2,10 +2,12 @@
  * bert.c — classic BERT encoders (BertModel: bge, MiniLM, e5, gte-small...)
  * and the RoBERTa family that shares their layers (RobertaModel,
  * XLMRobertaModel, CamembertModel: all-roberta-large, multilingual-e5,
- * bge-m3, paraphrase-multilingual-mpnet): the only difference in the
- * forward pass is that RoBERTa positions start after the padding index, so
- * position p reads row p + padding_idx + 1 and the token limit is
- * max_position_embeddings - padding_idx - 1 (514 -> 512).
+ * bge-m3, paraphrase-multilingual-mpnet), DistilBERT and MPNet
+ * (all-mpnet-base-v2, multi-qa-mpnet): the same post-LayerNorm layers under
+ * other tensor names. RoBERTa and MPNet positions start after the padding
+ * index, so position p reads row p + padding_idx + 1 and the token limit is
+ * max_position_embeddings - padding_idx - 1 (514 -> 512); MPNet also adds a
+ * bucketed relative-position bias to every layer's attention scores.
  *
  * Post-LayerNorm transformer with learned absolute positions:
  *   x = LN(word[id] + pos[p] + type[0])
@@ -15,6 +17,7 @@
  * buffer so attention reads them with one stride.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/pooling.h"
@@ -31,8 +34,11 @@ typedef struct bert_layer {
 
 typedef struct bert_weights {
     ember_weight word, pos, type, ln_g, ln_b;
+    ember_weight rel; /* MPNet: [heads, 2 * max_tokens - 1] bias by distance */
     bert_layer *layers;
 } bert_weights;
+
+static bool is_mpnet(const ember_hparams *hp) { return strcmp(hp->model_type, "mpnet") == 0; }
 
 static bool is_roberta(const char *model_type) {
     return strcmp(model_type, "roberta") == 0 || strcmp(model_type, "xlm-roberta") == 0 ||
@@ -71,12 +77,22 @@ static ember_status distilbert_parse_config(const json_t *root, const char *what
 static ember_status bert_parse_config(const json_t *root, const char *what, ember_hparams *hp) {
     if (strcmp(hp->model_type, "distilbert") == 0)
         return distilbert_parse_config(root, what, hp);
-    const bool roberta = is_roberta(hp->model_type);
+    const bool mpnet = is_mpnet(hp);
+    const bool roberta = is_roberta(hp->model_type) || mpnet;
     EMBER_TRY(ember_cfg_common(root, what, hp, roberta ? 514 : 512));
     EMBER_TRY(ember_cfg_int(root, what, "type_vocab_size", 0, EMBER_CFG_MAX_VOCAB, true, 2,
                             &hp->type_vocab_size));
     EMBER_TRY(ember_cfg_int(root, what, "pad_token_id", roberta ? 0 : -1, EMBER_CFG_MAX_VOCAB, true,
                             roberta ? 1 : 0, &hp->pad_token_id));
+    if (mpnet) {
+        /* MPNetEmbeddings fixes padding_idx at 1 whatever pad_token_id says;
+         * the bias always uses 32 buckets (compute_position_bias' default) */
+        hp->pad_token_id = 1;
+        hp->type_vocab_size = 0;
+        EMBER_TRY(ember_cfg_int(root, what, "relative_attention_num_buckets", 32, 4096, true, 32,
+                                &hp->rel_buckets));
+        hp->extra_ops |= EMBER_OP_BIT(EMBER_OP_ATTN_REL_BIAS);
+    }
     if (roberta) {
         /* RobertaEmbeddings: position ids = padding_idx + 1 + p */
         hp->position_offset = hp->pad_token_id + 1;
@@ -144,8 +160,61 @@ static const bert_names k_distilbert_names = {
     "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm",
 };
 
+/* MPNetModel: BERT's layout with the attention under attention.attn. */
+static const bert_names k_mpnet_names = {
+    "embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight", NULL,
+    "embeddings.LayerNorm", "encoder.layer",
+    "attention.attn.q", "attention.attn.k", "attention.attn.v", "attention.attn.o",
+    "attention.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm",
+};
+
 static const bert_names *names_for(const ember_hparams *hp) {
+    if (is_mpnet(hp))
+        return &k_mpnet_names;
     return strcmp(hp->model_type, "distilbert") == 0 ? &k_distilbert_names : &k_bert_names;
+}
+
+/* MPNet's bucket of a relative position (key - query), as transformers'
+ * MPNetEncoder.relative_position_bucket computes it with num_buckets 32 and
+ * max_distance 128: 16 buckets per direction, exact below 8, logarithmic up
+ * to 128. The logarithm runs in fp32 as torch's does, so the boundaries
+ * fall where the reference's do. */
+static int32_t mpnet_bucket(int32_t relative) {
+    const int32_t half = 16, max_exact = 8;
+    int32_t n = -relative, ret = 0;
+    if (n < 0) {
+        ret += half;
+        n = -n;
+    }
+    if (n < max_exact)
+        return ret + n;
+    float v = logf((float)n / (float)max_exact) / (float)log(128.0 / max_exact) *
+              (float)(half - max_exact);
+    int32_t large = max_exact + (int32_t)v;
+    return ret + (large < half - 1 ? large : half - 1);
+}
+
+/* The bias of every distance -(span-1) .. span-1 per head, from the
+ * [buckets, heads] table of the checkpoint, so attention reads it directly. */
+static ember_status load_mpnet_rel(const ember_hparams *hp, ember_wloader *L, ember_weight *out) {
+    float *tab = NULL;
+    EMBER_TRY(ember_wread_f32(L, "encoder.relative_attention_bias.weight", hp->rel_buckets,
+                              hp->n_heads, &tab));
+    const int64_t span = hp->max_tokens, width = 2 * span - 1;
+    float *rel = ember_malloc(sizeof(float) * (size_t)(hp->n_heads * width), "mpnet bias");
+    if (!rel) {
+        free(tab);
+        return EMBER_E_NOMEM;
+    }
+    for (int64_t d = -(span - 1); d <= span - 1; d++) {
+        int32_t b = mpnet_bucket((int32_t)d);
+        for (int32_t h = 0; h < hp->n_heads; h++)
+            rel[h * width + d + span - 1] = tab[b * hp->n_heads + h];
+    }
+    ember_status st = ember_wload_host(L, rel, hp->n_heads, width, "relative position bias", out);
+    free(rel);
+    free(tab);
+    return st;
 }
 
 /* "<layer>.<l>.<part>.weight" and ".bias" */
@@ -186,6 +255,8 @@ static ember_status bert_load(const ember_hparams *hp, ember_wloader *L, void **
     if (hp->type_vocab_size > 0 && n->type)
         EMBER_TRY(ember_wload(L, n->type, EMBER_W_TABLE, hp->type_vocab_size, h, false, &w->type));
     EMBER_TRY(load_ln(L, n->emb_ln, h, &w->ln_g, &w->ln_b));
+    if (is_mpnet(hp))
+        EMBER_TRY(load_mpnet_rel(hp, L, &w->rel));
     for (int32_t l = 0; l < hp->n_layers; l++)
         EMBER_TRY(load_layer(hp, L, l, &w->layers[l]));
     *out = w;
@@ -227,10 +298,12 @@ static ember_status last_layer_first_only(const ember_fwd *f, const bert_layer *
     EMBER_TRY(op->select_rows(dctx, x, &b->seqs, EMBER_ROWS_FIRST, xq));
     ember_linear_args aq = {.x = xq, .w = &y->q, .bias = &y->q_b, .y = q};
     EMBER_TRY(op->linear(dctx, &aq));
+    const bert_weights *w = f->weights;
     ember_attn_args at = {.q = q, .k = kv[0], .v = kv[1], .seqs = &b->seqs,
                           .n_heads = hp->n_heads, .n_kv_heads = hp->n_heads,
                           .head_dim = hp->head_dim, .scale = 1.0f / sqrtf((float)hp->head_dim),
-                          .rows = EMBER_ROWS_FIRST, .out = ctx};
+                          .rows = EMBER_ROWS_FIRST, .rel_bias = ember_wopt(&w->rel),
+                          .rel_span = hp->max_tokens, .out = ctx};
     EMBER_TRY(op->attention(dctx, &at));
     ember_linear_args ao = {.x = ctx, .w = &y->o, .bias = &y->o_b, .residual = xq, .y = tmp};
     EMBER_TRY(op->linear(dctx, &ao));
@@ -287,7 +360,8 @@ static ember_status bert_forward(const ember_fwd *f, ember_view *hidden, int *co
         }
         ember_attn_args at = {.q = q, .k = k, .v = v, .seqs = &b->seqs, .n_heads = hp->n_heads,
                               .n_kv_heads = hp->n_heads, .head_dim = hp->head_dim,
-                              .scale = scale, .out = ctx};
+                              .scale = scale, .rel_bias = ember_wopt(&w->rel),
+                              .rel_span = hp->max_tokens, .out = ctx};
         EMBER_TRY(op->attention(dctx, &at));
         ember_linear_args ao = {.x = ctx, .w = &y->o, .bias = &y->o_b, .residual = x, .y = tmp};
         EMBER_TRY(op->linear(dctx, &ao));
@@ -305,7 +379,7 @@ static ember_status bert_forward(const ember_fwd *f, ember_view *hidden, int *co
 }
 
 static const char *const bert_model_types[] = {"bert",      "roberta",    "xlm-roberta",
-                                               "camembert", "distilbert", NULL};
+                                               "camembert", "distilbert", "mpnet", NULL};
 
 const ember_arch ember_arch_bert = {
     .name = "bert",

@@ -127,6 +127,36 @@ ember_status ember_wload_host(ember_wloader *L, const float *data, int64_t rows,
     return L->drv->ops->weight_prepare(L->drv->impl, &t, EMBER_W_TABLE, out);
 }
 
+ember_status ember_wread_f32(ember_wloader *L, const char *name, int64_t d0, int64_t d1,
+                             float **out) {
+    *out = NULL;
+    char full[512];
+    snprintf(full, sizeof full, "%s%s", L->prefix, name);
+    const ember_st_tensor *t = ember_tensor_store_find(L->store, full);
+    if (!t)
+        return ember_error(EMBER_E_MODEL, "model.safetensors: required tensor '%s' [%lld, %lld] is missing",
+                           full, (long long)d0, (long long)d1);
+    if (t->n_dims != 2 || t->shape[0] != d0 || t->shape[1] != d1 ||
+        (t->dtype != EMBER_DT_F32 && t->dtype != EMBER_DT_F16 && t->dtype != EMBER_DT_BF16))
+        return ember_error(EMBER_E_MODEL, "%s: tensor '%s': expected F32, F16 or BF16 [%lld, %lld]",
+                           t->map->path, full, (long long)d0, (long long)d1);
+    float *v = ember_malloc(sizeof(float) * (size_t)(d0 * d1), full);
+    if (!v)
+        return EMBER_E_NOMEM;
+    for (int64_t i = 0; i < d0 * d1; i++) {
+        uint16_t h;
+        if (t->dtype == EMBER_DT_F32) {
+            memcpy(&v[i], t->data + 4 * i, 4);
+        } else {
+            memcpy(&h, t->data + 2 * i, 2);
+            v[i] = t->dtype == EMBER_DT_F16 ? ember_f16_to_f32(h) : ember_bf16_to_f32(h);
+        }
+    }
+    L->n_params += d0 * d1;
+    *out = v;
+    return EMBER_OK;
+}
+
 ember_status ember_wload_rope_table(ember_wloader *L, int32_t head_dim, int64_t rows, float theta,
                                     const char *name, ember_weight *out) {
     const int32_t d = head_dim, half = d / 2;
