@@ -77,6 +77,25 @@ CASES = {
         lengths=[1, 2, 8, 9, 17, 40, 129, 200, 300, 512, 6, 33],
         pad_inside=[33],
     ),
+    # Gemma 3 as EmbeddingGemma: bidirectional, sliding (|i - j| < 8) and full
+    # layers with their own RoPE bases, (1 + w) RMSNorms around both branches,
+    # query_pre_attn_scalar != head_dim, GQA, gelu_tanh GLU, embeddings scaled
+    # by sqrt(hidden), then mean pooling and a Dense pair as EmbeddingGemma's.
+    "gemma3-tiny-f32": dict(
+        arch="gemma3_text", dtype="F32", pooling="mean", seed=81,
+        config=dict(model_type="gemma3_text", hidden_size=64, num_hidden_layers=4,
+                    num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+                    intermediate_size=96, vocab_size=1024, max_position_embeddings=512,
+                    rms_norm_eps=1e-6, hidden_activation="gelu_pytorch_tanh",
+                    query_pre_attn_scalar=24, sliding_window=8, use_bidirectional_attention=True,
+                    layer_types=["sliding_attention", "sliding_attention", "full_attention",
+                                 "sliding_attention"],
+                    rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                    attn_logit_softcapping=None, final_logit_softcapping=None,
+                    tie_word_embeddings=True, pad_token_id=0),
+        lengths=[1, 2, 7, 8, 9, 16, 17, 40, 100, 300, 5, 64],
+        dense=[(128, False, "identity"), (64, False, "identity")],
+    ),
     # BERT + Pooling + Dense(tanh, bias) + Dense(identity, no bias) + Normalize
     # (LaBSE's chain, and EmbeddingGemma's Dense pair).
     "bert-dense-f32": dict(

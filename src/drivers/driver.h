@@ -185,16 +185,18 @@ typedef struct ember_rope_args {
     const ember_weight *table; /* [max_positions, head_dim]                  */
 } ember_rope_args;
 
-/* out = x / rms(x) * (w + offset) over groups of `group` columns (group ==
- * cols: the usual RMSNorm; group == head_dim: per-head q/k norms), with
- * rms(x) = sqrt(mean(x^2) + eps). offset is 0 (Llama, Qwen) or 1 (Gemma's
- * (1 + w) scale). w has `group` elements. out may alias x. */
+/* out = x / rms(x) * (w + offset) [+ residual] over groups of `group`
+ * columns (group == cols: the usual RMSNorm; group == head_dim: per-head q/k
+ * norms), with rms(x) = sqrt(mean(x^2) + eps). offset is 0 (Llama, Qwen) or
+ * 1 (Gemma's (1 + w) scale). w has `group` elements. out may alias x, or the
+ * residual (Gemma's x += norm(branch)). */
 typedef struct ember_rms_args {
     ember_view x;
     const ember_weight *w;
     float eps;
     float offset;
     int64_t group;
+    ember_view residual;
     ember_view out;
 } ember_rms_args;
 

@@ -45,6 +45,7 @@ typedef struct ember_hparams {
     uint32_t extra_ops;           /* driver ops this model needs beyond its
                                      architecture's (EMBER_OP_BIT(...))         */
     int32_t rel_buckets;          /* MPNet: relative-position buckets         */
+    float attn_scale;             /* Gemma: query_pre_attn_scalar^-1/2        */
     bool positions_skip_pad;      /* RoBERTa: a pad_token_id inside a sequence
                                      takes position pad_token_id and does not
                                      advance the count (HF derives positions

@@ -396,13 +396,18 @@ static void rms_rows(void *p, int64_t r0, int64_t r1, int thread) {
     for (int64_t r = r0; r < r1; r++) {
         const float *x = fp(a->x) + r * a->x.ld;
         float *y = fp(a->out) + r * a->out.ld;
+        const float *res = a->residual.data ? fp(a->residual) + r * a->residual.ld : NULL;
         for (int64_t c0 = 0; c0 < a->x.cols; c0 += g) {
             double ss = 0.0;
             for (int64_t c = 0; c < g; c++)
                 ss += (double)x[c0 + c] * (double)x[c0 + c];
             float inv = 1.0f / sqrtf((float)(ss / (double)g) + a->eps);
-            for (int64_t c = 0; c < g; c++)
-                y[c0 + c] = (x[c0 + c] * inv) * (w[c] + a->offset);
+            if (res)
+                for (int64_t c = 0; c < g; c++)
+                    y[c0 + c] = res[c0 + c] + (x[c0 + c] * inv) * (w[c] + a->offset);
+            else
+                for (int64_t c = 0; c < g; c++)
+                    y[c0 + c] = (x[c0 + c] * inv) * (w[c] + a->offset);
         }
     }
 }
@@ -410,6 +415,8 @@ static void rms_rows(void *p, int64_t r0, int64_t r1, int thread) {
 static ember_status cpu_rms_norm(void *dctx, const ember_rms_args *a) {
     CHECK_VIEW("rms_norm", "x", a->x, a->x.rows, a->x.cols);
     CHECK_VIEW("rms_norm", "out", a->out, a->x.rows, a->x.cols);
+    if (a->residual.data)
+        CHECK_VIEW("rms_norm", "residual", a->residual, a->x.rows, a->x.cols);
     if (a->group <= 0 || a->x.cols % a->group != 0 || a->w->rows * a->w->cols != a->group)
         return ember_error(EMBER_E_INTERNAL, "rms_norm: group %lld does not fit %lld columns",
                            (long long)a->group, (long long)a->x.cols);
