@@ -486,7 +486,7 @@ ember_status ember_ctx_enable_profiling(ember_ctx *ctx, int32_t on) {
     return EMBER_OK;
 }
 
-int32_t ember_ctx_profile_count(const ember_ctx *ctx) { return ctx ? (int32_t)EMBER_OP_COUNT : 0; }
+int32_t ember_ctx_profile_count(const ember_ctx *ctx) { return ctx ? (int32_t)EMBER_OP_TIMED_COUNT : 0; }
 
 ember_status ember_ctx_profile_get(const ember_ctx *ctx, int32_t i, ember_op_stats *out) {
     ember_error_clear();
@@ -495,10 +495,10 @@ ember_status ember_ctx_profile_get(const ember_ctx *ctx, int32_t i, ember_op_sta
     if (out->struct_size < sizeof(uint32_t) || out->struct_size > sizeof *out)
         return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_op_stats: struct_size %u is invalid",
                            (unsigned)out->struct_size);
-    if (i < 0 || i >= (int32_t)EMBER_OP_COUNT)
+    if (i < 0 || i >= (int32_t)EMBER_OP_TIMED_COUNT)
         return ember_error(EMBER_E_INVALID_ARGUMENT,
                            "ember_ctx_profile_get: op %d is outside [0, %d)", i,
-                           (int)EMBER_OP_COUNT);
+                           (int)EMBER_OP_TIMED_COUNT);
     const ember_op_profile *p = ember_ctx_profile(ctx);
     ember_op_stats s;
     memset(&s, 0, sizeof s);

@@ -111,9 +111,10 @@ typedef enum ember_op_kind {
     EMBER_OP_ATTENTION,
     EMBER_OP_POOL,
     EMBER_OP_TRANSFER,
+    EMBER_OP_TIMED_COUNT, /* the kinds above are timed by the profiler */
     /* not an op of its own: attention with ember_attn_args.rel_bias, asked
      * of supports() by architectures that need it (MPNet) */
-    EMBER_OP_ATTN_REL_BIAS,
+    EMBER_OP_ATTN_REL_BIAS = EMBER_OP_TIMED_COUNT,
     EMBER_OP_COUNT
 } ember_op_kind;
 
