@@ -202,9 +202,9 @@ def byte_offsets(text, offs):
     return [[bo[a], bo[b]] for a, b in offs]
 
 
-def write_goldens(fx, paths, texts):
+def write_goldens(fx, paths, texts, goldens_dir="goldens-spm"):
     from tokenizers import Tokenizer
-    gd = os.path.join(fx, "goldens-spm")
+    gd = os.path.join(fx, goldens_dir)
     os.makedirs(gd, exist_ok=True)
     for name, path in paths.items():
         tok = Tokenizer.from_file(path)

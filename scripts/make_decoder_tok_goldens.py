@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""make_decoder_tok_goldens.py — tokenizer fixtures shaped like Qwen3's and
+Gemma 3's, and their goldens from Hugging Face `tokenizers`.
+
+No registry package ships the real Qwen3-Embedding or EmbeddingGemma
+tokenizer.json, so BPE models are trained here with the genuine `tokenizers`
+trainer and given the real models' pipeline sections:
+
+  qwen3-bpe:  NFC normalizer; Sequence[Split(Qwen2's regex, Isolated),
+              ByteLevel(use_regex=false)]; byte-level BPE; ByteLevel decoder;
+              TemplateProcessing "$A <|endoftext|>" (Qwen3-Embedding appends
+              the end-of-text token it pools); <|endoftext|>, <|im_start|>,
+              <|im_end|> added as special tokens.
+  gemma3-bpe: Replace(" " -> "▁") normalizer; no pre-tokenizer; BPE with
+              byte_fallback and fuse_unk over <0x00>..<0xFF>;
+              TemplateProcessing "<bos> $A <eos>" (EmbeddingGemma adds both).
+  gemma3-bpe-split: the same with Split(" ", MergedWithPrevious), the
+              pre-tokenizer of newer Gemma tokenizer.json files.
+
+The many-script texts and the golden format are those of
+scripts/make_spm_goldens.py (tests/tokenizer/test_tok_golden.c reads them);
+every expected id, token and offset comes from `tokenizers`.
+
+  /tmp/refvenv/bin/python scripts/make_decoder_tok_goldens.py [FIXTURES_DIR]
+"""
+import json
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_spm_goldens as spmg  # noqa: E402  (shared texts and golden writer)
+
+QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def train_text_file():
+    d = tempfile.mkdtemp(prefix="dec-tok-")
+    p = os.path.join(d, "train.txt")
+    with open(p, "w", encoding="utf-8") as f:
+        f.write(spmg.training_text(seed=11))
+    return p
+
+
+def qwen3(train):
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import processors, trainers
+    tok = Tokenizer(models.BPE(dropout=None, unk_token=None, fuse_unk=False, byte_fallback=False))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)
+    tr = trainers.BpeTrainer(vocab_size=3000, min_frequency=2, show_progress=False,
+                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train([train], tr)
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
+    eot = tok.token_to_id("<|endoftext|>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A:0 <|endoftext|>:0", pair="$A:0 <|endoftext|>:0 $B:1 <|endoftext|>:1",
+        special_tokens=[("<|endoftext|>", eot)])
+    return tok
+
+
+def gemma3(train, split):
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import processors, trainers
+    # train merges on "▁"-joined text, then rebuild the model with byte
+    # fallback pieces in the vocabulary, as Gemma's has them
+    base = Tokenizer(models.BPE(unk_token="<unk>"))
+    base.normalizer = normalizers.Replace(" ", "▁")
+    if split:
+        base.pre_tokenizer = pre_tokenizers.Split(" ", behavior="merged_with_previous")
+    tr = trainers.BpeTrainer(vocab_size=2500, min_frequency=2, show_progress=False,
+                             special_tokens=["<pad>", "<eos>", "<bos>", "<unk>"])
+    base.train([train], tr)
+    state = json.loads(base.to_str())
+    vocab = state["model"]["vocab"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["model"]["merges"]]
+    for b in range(256):
+        vocab.setdefault(f"<0x{b:02X}>", len(vocab))
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True,
+                               fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    if split:
+        tok.pre_tokenizer = pre_tokenizers.Split(" ", behavior="merged_with_previous")
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                            for t in ["<pad>", "<eos>", "<bos>", "<unk>"]])
+    bos, eos = tok.token_to_id("<bos>"), tok.token_to_id("<eos>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos>:0 $A:0 <eos>:0", pair="<bos>:0 $A:0 <eos>:0 $B:1 <eos>:1",
+        special_tokens=[("<bos>", bos), ("<eos>", eos)])
+    return tok
+
+
+def main():
+    fx = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests",
+                                                              "fixtures", "tokenizer")
+    train = train_text_file()
+    toks = {"qwen3-bpe": qwen3(train), "gemma3-bpe": gemma3(train, False),
+            "gemma3-bpe-split": gemma3(train, True)}
+    paths = {}
+    for name, tok in toks.items():
+        d = os.path.join(fx, name)
+        os.makedirs(d, exist_ok=True)
+        tok.save(os.path.join(d, "tokenizer.json"), pretty=False)
+        paths[name] = os.path.join(d, "tokenizer.json")
+    texts = [("curated", t) for t in spmg.curated()] + [("random", t) for t in spmg.random_texts(300, 2025)]
+    spmg.write_goldens(fx, paths, texts, goldens_dir="goldens-decoder")
+
+
+if __name__ == "__main__":
+    main()
