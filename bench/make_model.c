@@ -1,12 +1,14 @@
 /*
  * make_model.c — writes a complete model directory with random weights of a
  * real model's shapes, for benchmarks and load tests (speed does not depend
- * on the trained values). Presets follow ../shared/bench/WORKLOAD.md:
+ * on the trained values). Presets follow bench/workloads/README.md:
  *
  *   A  BAAI/bge-small-en-v1.5 shapes: BERT 384 / 12 layers / 12 heads, CLS
  *   B  nomic-ai/modernbert-embed-base shapes: ModernBERT 768 / 22 / 12, mean
+ *   Q  Qwen/Qwen3-Embedding-0.6B shapes: Qwen3 1024 / 28 layers / 16 heads
+ *      over 8 key/value heads of 128, SwiGLU 3072, vocab 151669, last token
  *
- * Usage: make_model A|B OUT_DIR [TOKENIZER_DIR] [--dtype F32|F16|BF16]
+ * Usage: make_model A|B|Q OUT_DIR [TOKENIZER_DIR] [--dtype F32|F16|BF16]
  * TOKENIZER_DIR's tokenizer files (tokenizer.json, tokenizer_config.json,
  * special_tokens_map.json, vocab.txt) are copied when given.
  */
@@ -97,6 +99,26 @@ static void modernbert_tensors(void) {
     add("final_norm.weight", h, 0, 1);
 }
 
+static void qwen3_tensors(void) {
+    const int h = 1024, inter = 3072, layers = 28, nq = 16 * 128, nkv = 8 * 128;
+    add("embed_tokens.weight", 151669, h, 0);
+    for (int l = 0; l < layers; l++) {
+        char n[128];
+        snprintf(n, sizeof n, "layers.%d.input_layernorm.weight", l); add(n, h, 0, 1);
+        snprintf(n, sizeof n, "layers.%d.self_attn.q_proj.weight", l); add(n, nq, h, 0);
+        snprintf(n, sizeof n, "layers.%d.self_attn.k_proj.weight", l); add(n, nkv, h, 0);
+        snprintf(n, sizeof n, "layers.%d.self_attn.v_proj.weight", l); add(n, nkv, h, 0);
+        snprintf(n, sizeof n, "layers.%d.self_attn.o_proj.weight", l); add(n, h, nq, 0);
+        snprintf(n, sizeof n, "layers.%d.self_attn.q_norm.weight", l); add(n, 128, 0, 1);
+        snprintf(n, sizeof n, "layers.%d.self_attn.k_norm.weight", l); add(n, 128, 0, 1);
+        snprintf(n, sizeof n, "layers.%d.post_attention_layernorm.weight", l); add(n, h, 0, 1);
+        snprintf(n, sizeof n, "layers.%d.mlp.gate_proj.weight", l); add(n, inter, h, 0);
+        snprintf(n, sizeof n, "layers.%d.mlp.up_proj.weight", l); add(n, inter, h, 0);
+        snprintf(n, sizeof n, "layers.%d.mlp.down_proj.weight", l); add(n, h, inter, 0);
+    }
+    add("norm.weight", h, 0, 1);
+}
+
 static void write_text(const char *dir, const char *name, const char *text) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -127,10 +149,10 @@ static void copy_file(const char *src_dir, const char *dst_dir, const char *name
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s A|B OUT_DIR [TOKENIZER_DIR] [--dtype F32|F16|BF16]\n", argv[0]);
+        fprintf(stderr, "usage: %s A|B|Q OUT_DIR [TOKENIZER_DIR] [--dtype F32|F16|BF16]\n", argv[0]);
         return 2;
     }
-    int is_b = strcmp(argv[1], "B") == 0;
+    int is_b = strcmp(argv[1], "B") == 0, is_q = strcmp(argv[1], "Q") == 0;
     const char *out = argv[2], *tok = NULL;
     ember_dt dt = EMBER_DT_F32;
     for (int i = 3; i < argc; i++) {
@@ -143,7 +165,9 @@ int main(int argc, char **argv) {
     char sub[1024];
     snprintf(sub, sizeof sub, "%s/1_Pooling", out);
     mkdir(sub, 0755);
-    if (is_b)
+    if (is_q)
+        qwen3_tensors();
+    else if (is_b)
         modernbert_tensors();
     else
         bert_tensors();
@@ -197,7 +221,21 @@ int main(int argc, char **argv) {
     fclose(f);
     free(hdr);
 
-    if (is_b) {
+    if (is_q) {
+        write_text(out, "config.json",
+                   "{\"architectures\":[\"Qwen3Model\"],\"model_type\":\"qwen3\",\"hidden_size\":1024,"
+                   "\"num_hidden_layers\":28,\"num_attention_heads\":16,\"num_key_value_heads\":8,"
+                   "\"head_dim\":128,\"intermediate_size\":3072,\"vocab_size\":151669,"
+                   "\"max_position_embeddings\":32768,\"rms_norm_eps\":1e-06,\"rope_theta\":1000000,"
+                   "\"hidden_act\":\"silu\",\"attention_bias\":false,\"use_sliding_window\":false,"
+                   "\"tie_word_embeddings\":true,\"_name_or_path\":\"random-qwen3-embedding-0.6b-shapes\"}\n");
+        write_text(out, "1_Pooling/config.json",
+                   "{\"word_embedding_dimension\":1024,\"pooling_mode_lasttoken\":true}\n");
+        write_text(out, "sentence_bert_config.json", "{\"max_seq_length\":32768,\"do_lower_case\":false}\n");
+        write_text(out, "config_sentence_transformers.json",
+                   "{\"prompts\":{\"query\":\"Instruct: Given a web search query, retrieve relevant "
+                   "passages that answer the query\\nQuery:\",\"document\":\"\"},\"default_prompt_name\":null}\n");
+    } else if (is_b) {
         write_text(out, "config.json",
                    "{\"architectures\":[\"ModernBertModel\"],\"model_type\":\"modernbert\",\"hidden_size\":768,"
                    "\"num_hidden_layers\":22,\"num_attention_heads\":12,\"intermediate_size\":1152,"

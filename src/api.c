@@ -211,6 +211,8 @@ ember_status ember_model_get_info(const ember_model *m, ember_model_info *info) 
     i.pooling_from_files = m->st.from_files;
     i.file_dtype = ember_dt_name(m->file_dtype);
     i.compute_dtype = dtype_name(m->compute_dtype);
+    if (m->dtype_auto && m->file_dtype == EMBER_DT_BF16 && strcmp(m->drv.ops->name, "cpu-ref") != 0)
+        i.compute_dtype = "f32 (on the bf16 weights, kept bf16 in memory)";
     i.driver = m->drv.ops->name;
     i.cpu_features = ember_cpu_features();
     i.kernels = m->drv.ops->kernels(m->drv.impl);

@@ -66,10 +66,13 @@ ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
         return ember_error(EMBER_E_UNSUPPORTED, "driver \"%s\" is not available in this build",
                            p->driver);
     m->compute_dtype = p->dtype == EMBER_DTYPE_AUTO ? EMBER_DTYPE_F32 : p->dtype;
+    m->dtype_auto = p->dtype == EMBER_DTYPE_AUTO;
     if (m->compute_dtype < EMBER_DTYPE_F32 || m->compute_dtype > EMBER_DTYPE_INT8)
         return ember_error(EMBER_E_INVALID_ARGUMENT, "dtype %d is not an ember_dtype", p->dtype);
     m->drv.ops = ops;
-    ember_driver_config cfg = {.compute_dtype = m->compute_dtype, .pack_weights = p->pack_weights,
+    /* auto goes to the driver as auto: fp32 arithmetic on the stored values,
+     * which it may keep in their stored dtype */
+    ember_driver_config cfg = {.compute_dtype = p->dtype, .pack_weights = p->pack_weights,
                                .device = device};
     EMBER_TRY(ops->init(&cfg, &m->drv.impl));
     /* every op the architecture uses, before any weight is read */

@@ -33,6 +33,7 @@ struct ember_model {
     int64_t n_params;
     ember_dt file_dtype;
     int32_t compute_dtype;   /* ember_dtype actually used                 */
+    bool dtype_auto;         /* the caller left the dtype to the model    */
     int32_t max_tokens;
     int32_t dim;
     ember_tokenizer *tokenizer; /* NULL when the directory has none      */

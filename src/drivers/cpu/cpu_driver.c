@@ -24,6 +24,7 @@
 typedef struct cpu_impl {
     const ember_cpu_kernels *k;
     ember_gemm gemm;
+    int keep_bf16;         /* dtype auto: BF16 checkpoints stay BF16 in memory */
     char kernels_desc[192];
 } cpu_impl;
 
@@ -95,7 +96,11 @@ static ember_status cpu_init(const ember_driver_config *cfg, void **out) {
     if (!impl)
         return EMBER_E_NOMEM;
     impl->k = ember_cpu_kernels_best();
-    ember_gemm_init(&impl->gemm, cfg->compute_dtype);
+    /* auto: fp32 arithmetic on the stored values; BF16 checkpoints keep
+     * their matrices and tables in BF16 (half the memory, no widening) */
+    impl->keep_bf16 = cfg->compute_dtype == EMBER_DTYPE_AUTO;
+    ember_gemm_init(&impl->gemm, cfg->compute_dtype == EMBER_DTYPE_AUTO ? EMBER_DTYPE_F32
+                                                                      : cfg->compute_dtype);
     impl->gemm.prepack = cfg->pack_weights;
     snprintf(impl->kernels_desc, sizeof impl->kernels_desc, "%s, matmul: %s", impl->k->name,
              ember_gemm_name(&impl->gemm, impl->k));
@@ -195,6 +200,15 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
     w->cols = t->n_dims >= 2 ? t->shape[1] : (t->n_dims == 1 ? t->shape[0] : 1);
     w->dtype = EMBER_DT_F32;
     size_t n = (size_t)t->n_elements;
+    if (impl->keep_bf16 && kind == EMBER_W_TABLE && t->dtype == EMBER_DT_BF16 && t->map &&
+        ((uintptr_t)t->data % 2) == 0) {
+        /* a BF16 embedding table is gathered from the mapping as it is */
+        w->dtype = EMBER_DT_BF16;
+        w->data = t->data;
+        w->map = ember_mapping_retain(t->map);
+        ember_mapping_advise_random(w->map, t->data, (size_t)t->nbytes);
+        return EMBER_OK;
+    }
     if (t->dtype == EMBER_DT_F32 && t->map && ((uintptr_t)t->data % sizeof(float)) == 0) {
         w->data = t->data; /* zero-copy: the weight holds the mapping alive */
         w->map = ember_mapping_retain(t->map);
@@ -225,9 +239,16 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
         }
         w->data = dst;
         w->owned = dst;
+        /* the converted copy is what is read from now on: the file's pages
+         * need not stay resident */
+        if (t->map)
+            ember_mapping_drop_pages(t->map, t->data, (size_t)t->nbytes);
     }
     if (kind == EMBER_W_MATRIX) {
-        EMBER_TRY(ember_gemm_prepare(&impl->gemm, w));
+        ember_gemm g = impl->gemm;
+        if (impl->keep_bf16 && t->dtype == EMBER_DT_BF16 && g.prepack)
+            g.compute_dtype = EMBER_DTYPE_BF16; /* bf16 panels, widened per call */
+        EMBER_TRY(ember_gemm_prepare(&g, w));
         if (w->packed) {
             /* only the packed panels are read from now on */
             ember_aligned_free(w->owned);
@@ -302,6 +323,7 @@ static float *fp(ember_view v) { return (float *)v.data; }
 
 typedef struct {
     const float *table;
+    const uint16_t *table16; /* BF16 table, or NULL */
     int64_t cols;
     const int32_t *idx;
     float *out;
@@ -311,6 +333,18 @@ typedef struct {
 
 static void gather_rows(void *p, int64_t r0, int64_t r1, int thread) {
     gather_job *j = p;
+    if (j->table16) {
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *src = (const uint8_t *)(j->table16 + (int64_t)j->idx[r] * j->cols);
+            float *dst = j->out + r * j->ld_out;
+            for (int64_t c = 0; c < j->cols; c++) {
+                uint16_t h;
+                memcpy(&h, src + 2 * c, 2);
+                dst[c] = (j->accumulate ? dst[c] : 0.0f) + ember_bf16_to_f32(h);
+            }
+        }
+        return;
+    }
     for (int64_t r = r0; r < r1; r++) {
         const float *src = j->table + (int64_t)j->idx[r] * j->cols;
         float *dst = j->out + r * j->ld_out;
@@ -325,7 +359,12 @@ static void gather_rows(void *p, int64_t r0, int64_t r1, int thread) {
 static ember_status cpu_gather(void *dctx, const ember_weight *table, const int32_t *idx,
                                ember_view out, int accumulate) {
     CHECK_VIEW("gather", "out", out, out.rows, table->cols);
-    gather_job j = {table->data, table->cols, idx, fp(out), out.ld, accumulate};
+    if (table->dtype != EMBER_DT_F32 && table->dtype != EMBER_DT_BF16)
+        return ember_error(EMBER_E_INTERNAL, "gather: table '%s' is %s", table->name,
+                           ember_dt_name(table->dtype));
+    const int bf16 = table->dtype == EMBER_DT_BF16;
+    gather_job j = {bf16 ? NULL : table->data, bf16 ? table->data : NULL, table->cols, idx,
+                    fp(out), out.ld, accumulate};
     parallel_rows(dctx, out.rows, 64, gather_rows, &j);
     return EMBER_OK;
 }

@@ -244,6 +244,7 @@ typedef struct {
     int64_t nc;              /* output columns per task (multiple of 16)    */
     int64_t n_chunks, rows_per_task, kc_step;
     int residual_init;       /* residual is the starting value of y        */
+    int bf16_compute;        /* bf16 dot products allowed (dtype bf16)     */
 } gemm_job;
 
 static void gemm_task(void *p, int64_t task, int thread) {
@@ -259,7 +260,11 @@ static void gemm_task(void *p, int64_t task, int thread) {
     const float *w = a->w->data;
     const int bf16 = a->w->dtype == EMBER_DT_BF16, int8 = a->w->dtype == EMBER_DT_I8;
     /* reduced precision on the ISA's own dot product, packed weights in place */
-    const int dot_bf16 = bf16 && kt->gemm_tile_bf16, dot_q8 = int8 && kt->gemm_tile_q8;
+    /* bf16 dot products round the activations too: only when bf16 compute
+     * was asked for; bf16 weights stored as the checkpoint has them (dtype
+     * auto) are widened per call and multiplied in fp32, exactly */
+    const int dot_bf16 = bf16 && kt->gemm_tile_bf16 && j->bf16_compute;
+    const int dot_q8 = int8 && kt->gemm_tile_q8;
     const float *prepacked = bf16 || int8 ? NULL : a->w->packed;
     const uint32_t *packed16 = bf16 ? a->w->packed : NULL;
     const ember_q8 *q8 = int8 ? a->w->packed : NULL;
@@ -362,6 +367,7 @@ ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, 
     const int64_t nth = ember_pool_size(pool);
     gemm_job j = {.k = k, .a = a, .scratch = scratch};
     j.residual_init = a->residual && a->act == EMBER_ACT_NONE;
+    j.bf16_compute = g->compute_dtype == EMBER_DTYPE_BF16;
     /* K blocks of at most KC, balanced, multiples of 32 (the int8 block) */
     int64_t kblocks = (K + EMBER_GEMM_KC - 1) / EMBER_GEMM_KC;
     j.kc_step = ((K + kblocks - 1) / kblocks + 31) & ~(int64_t)31;
