@@ -195,7 +195,14 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
     w->cols = t->n_dims >= 2 ? t->shape[1] : (t->n_dims == 1 ? t->shape[0] : 1);
     w->dtype = EMBER_DT_F32;
     size_t n = (size_t)t->n_elements;
-    if (t->dtype == EMBER_DT_F32 && t->map && ((uintptr_t)t->data % sizeof(float)) == 0) {
+    /* Only zero-copy mode (pack_weights = 0) reads weights from the file
+     * mapping after the load; its contract is that the file stays as it is
+     * (replace a model by rename, never in place). In the default packed
+     * mode every tensor is copied into private memory, so truncating or
+     * rewriting the file under a running process cannot fault it (SIGBUS):
+     * MAP_PRIVATE does not protect against truncation. */
+    if (!impl->gemm.prepack && t->dtype == EMBER_DT_F32 && t->map &&
+        ((uintptr_t)t->data % sizeof(float)) == 0) {
         w->data = t->data; /* zero-copy: the weight holds the mapping alive */
         w->map = ember_mapping_retain(t->map);
         if (kind == EMBER_W_TABLE)
@@ -223,6 +230,17 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
                                    t->name, ember_dt_name(t->dtype));
             }
         }
+        /* every value passes through here once: refusing NaN/Inf is free */
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(dst[i])) {
+                ember_status st = ember_error(
+                    EMBER_E_MODEL, "tensor '%s': element %zu is %s: weights must be finite numbers",
+                    t->name, i, isnan(dst[i]) ? "NaN" : "infinite");
+                ember_aligned_free(dst);
+                return st;
+            }
+        if (t->map) /* the copy is used from now on: the file's pages may go */
+            ember_mapping_drop_pages(t->map, t->data, (size_t)t->nbytes);
         w->data = dst;
         w->owned = dst;
     }
