@@ -437,26 +437,10 @@ static enum MHD_Result answer_get(req *r) {
     }
 }
 
-typedef struct framing {
-    int n_length;
-    bool lengths_differ, has_te;
-    const char *first;
-} framing;
-
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
                                      const char *value) {
     (void)kind;
-    framing *f = cls;
-    if (key && strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
-        if (f->n_length++ == 0)
-            f->first = value ? value : "";
-        else if (strcmp(f->first, value ? value : "") != 0)
-            f->lengths_differ = true;
-        if (value && strchr(value, ',')) /* "5, 6" is two lengths in one header */
-            f->lengths_differ = true;
-    } else if (key && strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-        f->has_te = true;
-    }
+    srv_framing_add(cls, key, value);
     return MHD_YES;
 }
 
@@ -465,15 +449,13 @@ static enum MHD_Result begin(req *r, const char *url, const char *method) {
     const srv_config *cfg = st->cfg;
     /* a body whose length two parsers could read differently is refused
      * before routing: request smuggling through a proxy relies on it */
-    framing fr = {0, false, false, NULL};
+    srv_framing fr = {0, false, false, NULL};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_framing, &fr);
-    if (fr.lengths_differ || (fr.n_length && fr.has_te)) {
+    srv_error ferr;
+    if (!srv_framing_ok(&fr, &ferr)) {
         r->api = strncmp(url, "/v1/", 4) == 0 ? API_OPENAI : API_TEI;
         r->route = RT_OTHER;
-        return fail(r, 400, "Validation",
-                    fr.has_te ? "both Content-Length and Transfer-Encoding: the body length is ambiguous"
-                              : "several different Content-Length headers: the body length is "
-                                "ambiguous");
+        return respond_error(r, &ferr);
     }
     for (size_t i = 0; i < sizeof k_routes / sizeof k_routes[0]; i++)
         if (strcmp(url, k_routes[i].path) == 0)
