@@ -422,7 +422,10 @@ EMBER_API const int64_t *ember_encoding_char_offsets(const ember_encoding *enc);
 EMBER_API const uint8_t *ember_encoding_special_mask(const ember_encoding *enc);  /* length   */
 EMBER_API const char *ember_encoding_token(const ember_encoding *enc, int64_t i); /* NUL-terminated */
 EMBER_API uint32_t ember_encoding_flags(const ember_encoding *enc);
-/* Tokens the text produced before truncation (specials included). */
+/* Tokens the text produced before truncation (specials included). Through
+ * ember_model_tokenize*() with truncation, a text far longer than the limit
+ * is tokenized only as far as the kept tokens need (bounded memory): then
+ * this is a lower bound, still above the limit. */
 EMBER_API int64_t ember_encoding_untruncated_length(const ember_encoding *enc);
 
 /* Tokenizes one text exactly as ember_embed_texts() does before running the

@@ -295,6 +295,50 @@ static ember_status grow(void **buf, int64_t *cap, int64_t need, size_t size, co
     return EMBER_OK;
 }
 
+/* Bounded tokenization. A text far longer than the model accepts is not
+ * tokenized whole (the tokenizer's working memory is tens of bytes per input
+ * byte): a prefix is cut at a word
+ * boundary, at CUT_BYTES_PER_TOKEN bytes per kept token to start with, and
+ * tokenized without truncation. If it yields at least CUT_MARGIN tokens more
+ * than are kept, whatever the cut changed (the word it cut, a whitespace
+ * run) lies beyond the kept tokens, and the truncated encoding of the piece
+ * is the truncated encoding of the whole text; otherwise the piece doubles.
+ * Memory is proportional to the text actually needed, whatever its size.
+ * Left truncation (rare) still tokenizes the whole text: its offsets would
+ * need shifting into the caller's text. */
+#define CUT_MARGIN 16
+#define CUT_BYTES_PER_TOKEN 16
+
+static bool cut_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+/* Length of a prefix of at most `bound` bytes ending where a word starts. */
+static size_t cut_prefix(const char *t, size_t bound) {
+    for (size_t i = bound; i > bound / 2; i--)
+        if (cut_ws(t[i - 1]) && !cut_ws(t[i]))
+            return i;
+    size_t i = bound; /* one huge word: a UTF-8 character boundary */
+    while (i > 0 && ((unsigned char)t[i] & 0xC0) == 0x80)
+        i--;
+    return i;
+}
+
+static ember_status tokenize_bounded(const ember_model *m, const char *text, size_t len,
+                                     const ember_tokenize_options *to, ember_encoding *enc) {
+    if (to->max_length > 0 && to->truncation_side != EMBER_TRUNCATE_LEFT) {
+        size_t need = (size_t)to->max_length + CUT_MARGIN;
+        ember_tokenize_options whole = *to;
+        whole.max_length = 0;
+        for (size_t bound = need * CUT_BYTES_PER_TOKEN; bound < len && bound < SIZE_MAX / 4;
+             bound *= 2) {
+            size_t n = cut_prefix(text, bound);
+            EMBER_TRY(ember_tokenize(m->tokenizer, text, n, &whole, enc));
+            if ((size_t)ember_encoding_length(enc) >= need)
+                return ember_tokenize(m->tokenizer, text, n, to, enc);
+        }
+    }
+    return ember_tokenize(m->tokenizer, text, len, to, enc);
+}
+
 /* The text path shared by ember_model_tokenize, ember_model_tokenize_texts
  * and ember_embed_texts. `o` is a full-size copy of the caller's options;
  * `prompt_buf` a growable buffer for prompt + text. */
@@ -335,7 +379,7 @@ static ember_status encode_text(const ember_model *m, const char *text, size_t l
     to.add_special_tokens = 1;
     to.max_length = o->truncate ? m->max_tokens : 0;
     to.truncation_side = o->truncation_side;
-    EMBER_TRY(ember_tokenize(m->tokenizer, text ? text : "", len, &to, enc));
+    EMBER_TRY(tokenize_bounded(m, text ? text : "", len, &to, enc));
     int64_t k = ember_encoding_length(enc);
     if (!o->truncate && k > m->max_tokens)
         return ember_error(EMBER_E_TOO_LONG,

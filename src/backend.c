@@ -10,6 +10,7 @@
  */
 #include "backend.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -386,7 +387,19 @@ ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t
         first += count;
     }
     ember_fpenv_leave(fpenv);
-    return st;
+    if (st != EMBER_OK)
+        return st;
+    /* A NaN or infinity is never an embedding: report it instead of handing
+     * out a vector that serializes as null (weights that overflow float32,
+     * or non-finite values a zero-copy load did not scan). */
+    for (int64_t i = 0; i < n; i++)
+        for (int32_t d = 0; d < dims; d++)
+            if (!isfinite(out[i * dims + d]))
+                return ember_error(EMBER_E_MODEL,
+                                   "sequence %lld: dimension %d of its embedding is %s (not a "
+                                   "finite number): the model's weights or activations overflow",
+                                   (long long)i, d, isnan(out[i * dims + d]) ? "NaN" : "infinite");
+    return EMBER_OK;
 }
 
 void ember_ctx_set_profiling(ember_ctx *c, int on) {

@@ -6,6 +6,8 @@
  *
  * Usage: test_badinput FIXTURES_DIR
  */
+#include <jansson.h>
+#include <math.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -406,6 +408,150 @@ static void model_cases(void) {
     rm_dir();
 }
 
+/* Offset in the copied model.safetensors of element `index` of tensor `name`. */
+static long tensor_offset(const char *name, long index) {
+    char *p = test_path(g_tmp, "model.safetensors");
+    ember_st_file *f = NULL;
+    long off = -1;
+    if (ember_st_open(p, &f) == EMBER_OK) {
+        const ember_st_tensor *t = ember_st_find(f, name);
+        if (t && t->dtype == EMBER_DT_F32)
+            off = (long)t->file_offset + 4 * index;
+        ember_st_close(f);
+    }
+    free(p);
+    CHECK(off >= 0, "fixture lacks F32 tensor %s", name);
+    return off;
+}
+
+static void poke_float(long off, float v) {
+    char *p = test_path(g_tmp, "model.safetensors");
+    FILE *f = fopen(p, "r+b");
+    if (f && off >= 0) {
+        fseek(f, off, SEEK_SET);
+        fwrite(&v, sizeof v, 1, f);
+    }
+    if (f)
+        fclose(f);
+    free(p);
+}
+
+/* ---- reliability: files that are not what they claim, or that change ---- */
+
+static void reliability_cases(void) {
+    /* a FIFO as config.json: refused at once, not a load blocked forever
+     * (the test would hang before the fix; ctest's timeout catches it) */
+    fresh_dir();
+    copy_weights();
+    char *cfg = test_path(g_tmp, "config.json");
+    unlink(cfg);
+    CHECK(mkfifo(cfg, 0600) == 0, "mkfifo %s", cfg);
+    free(cfg);
+    expect_load(EMBER_E_IO, "config.json", "not a regular file", "FIFO config.json");
+    rm_dir();
+
+    /* a FIFO as the weights */
+    fresh_dir();
+    char *wp = test_path(g_tmp, "model.safetensors");
+    CHECK(mkfifo(wp, 0600) == 0, "mkfifo %s", wp);
+    free(wp);
+    expect_load(EMBER_E_NOT_FOUND, "model.safetensors", NULL, "FIFO weights");
+    rm_dir();
+
+    /* type_vocab_size 0 with token-type embeddings in the file: refused,
+     * naming both (they would be silently ignored) */
+    fresh_dir();
+    copy_weights();
+    {
+        size_t len;
+        char *src = test_path(g_fixture, "config.json");
+        char *data = read_all(src, &len);
+        free(src);
+        json_t *root = json_loads(data, 0, NULL);
+        free(data);
+        CHECK(root != NULL, "fixture config.json parses");
+        json_object_set_new(root, "type_vocab_size", json_integer(0));
+        char *txt = json_dumps(root, 0);
+        put_str("config.json", txt);
+        free(txt);
+        json_decref(root);
+    }
+    expect_load(EMBER_E_MODEL, "type_vocab_size 0", "token_type_embeddings", "type_vocab_size 0");
+    rm_dir();
+
+    /* a NaN weight: refused at load (packed mode scans every value) */
+    fresh_dir();
+    copy_weights();
+    poke_float(tensor_offset("embeddings.LayerNorm.weight", 3), NAN);
+    expect_load(EMBER_E_MODEL, "embeddings.LayerNorm.weight", "NaN", "NaN weight");
+    rm_dir();
+    fresh_dir();
+    copy_weights();
+    poke_float(tensor_offset("encoder.layer.0.attention.self.query.weight", 7), INFINITY);
+    expect_load(EMBER_E_MODEL, "encoder.layer.0.attention.self.query.weight", "infinite",
+                "Inf weight");
+    rm_dir();
+
+    /* zero-copy does not scan the mapped weights: a NaN there reaches the
+     * output, which is an error, never a vector of NaN (JSON null) */
+    fresh_dir();
+    copy_weights();
+    poke_float(tensor_offset("embeddings.word_embeddings.weight", 1000L * 64 + 5), NAN);
+    {
+        ember_model_params mp = ember_model_default_params();
+        mp.pack_weights = 0;
+        ember_model *m = NULL;
+        CHECK_OK(ember_model_load(g_tmp, &mp, &m));
+        ember_ctx *ctx = NULL;
+        if (m)
+            CHECK_OK(ember_ctx_init(m, NULL, &ctx));
+        if (ctx) {
+            float out[64];
+            int32_t ids[] = {101, 1000, 102};
+            int64_t off[] = {0, 3};
+            CHECK_STATUS(ember_embed_tokens(ctx, ids, off, 1, NULL, out, 64, NULL), EMBER_E_MODEL);
+            CHECK(strstr(ember_last_error(), "NaN") != NULL, "message: %s", ember_last_error());
+            int32_t ok_ids[] = {101, 1001, 102};
+            CHECK_OK(ember_embed_tokens(ctx, ok_ids, off, 1, NULL, out, 64, NULL));
+        }
+        ember_ctx_free(ctx);
+        ember_model_free(m);
+    }
+    rm_dir();
+
+    /* the weights file truncated and rewritten under a loaded model (what
+     * `cp new.safetensors model.safetensors` does): the default packed model
+     * keeps working with the weights it loaded, no SIGBUS */
+    fresh_dir();
+    copy_weights();
+    {
+        ember_model *m = NULL;
+        CHECK_OK(ember_model_load(g_tmp, NULL, &m));
+        ember_ctx *ctx = NULL;
+        if (m)
+            CHECK_OK(ember_ctx_init(m, NULL, &ctx));
+        if (ctx) {
+            float before[64], after[64];
+            int32_t ids[] = {101, 1000, 1001, 5, 102};
+            int64_t off[] = {0, 5};
+            CHECK_OK(ember_embed_tokens(ctx, ids, off, 1, NULL, before, 64, NULL));
+            char *wp2 = test_path(g_tmp, "model.safetensors");
+            FILE *f = fopen(wp2, "wb"); /* O_TRUNC: every page of the old size is gone */
+            if (f) {
+                fputs("not weights any more", f);
+                fclose(f);
+            }
+            free(wp2);
+            CHECK_OK(ember_embed_tokens(ctx, ids, off, 1, NULL, after, 64, NULL));
+            CHECK(memcmp(before, after, sizeof before) == 0,
+                  "embedding changed after the file was rewritten");
+        }
+        ember_ctx_free(ctx);
+        ember_model_free(m);
+    }
+    rm_dir();
+}
+
 /* Token-id inputs that must be refused before any compute. */
 static void input_cases(void) {
     ember_model *m = NULL;
@@ -464,6 +610,7 @@ int main(int argc, char **argv) {
     g_fixture = argv[1];
     safetensors_cases();
     model_cases();
+    reliability_cases();
     input_cases();
     return test_finish("test_badinput");
 }

@@ -67,4 +67,55 @@ if "$EMBER" embed -m "$CASE" "some text" 2> "$TMP/err"; then exit 1; fi
 grep -q "no tokenizer" "$TMP/err"
 if "$EMBER" embed --bogus 2> "$TMP/err"; then exit 1; fi
 grep -q "unknown option" "$TMP/err"
+# every input line is one output row: a blank line in ids / JSON Lines is an
+# error naming the line, never silently dropped (indexes would shift)
+if printf '101 1000 102\n\n101 1001 102\n' | "$EMBER" embed -m "$CASE" -f ids > "$TMP/out" 2> "$TMP/err"; then exit 1; fi
+grep -q "line 2: .*each line must hold one input" "$TMP/err"
+if printf '{"text":"a"}\n   \n' | "$EMBER" embed -m "$CASE/../e2e-bert" -f jsonl > "$TMP/out" 2> "$TMP/err"; then exit 1; fi
+grep -q "line 2: blank line" "$TMP/err"
+# option errors name the command
+if "$EMBER" embed -m "$CASE" --batch-size x 2> "$TMP/err"; then exit 1; fi
+grep -q "^ember embed: --batch-size: expected an integer" "$TMP/err"
+if "$EMBER" embed -m 2> "$TMP/err"; then exit 1; fi
+grep -q "^ember embed: option -m needs a value" "$TMP/err"
+
+# output streams: rows already embedded are written (and flushed) while the
+# input is still coming, so an interrupted job keeps them
+python3 - "$EMBER" "$CASE" "$TMP/stream.jsonl" <<'PY'
+import os, signal, subprocess, sys, time
+ember, case, out = sys.argv[1:4]
+with open(out, "wb") as f:
+    p = subprocess.Popen([ember, "embed", "-m", case, "-f", "ids"], stdin=subprocess.PIPE, stdout=f)
+    p.stdin.write(b"101 1000 1001 102\n" * 200)
+    p.stdin.flush()  # stdin stays open: the job is not done
+    deadline = time.time() + 20
+    while time.time() < deadline and os.path.getsize(out) == 0:
+        time.sleep(0.1)
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=20)
+rows = open(out, "rb").read().decode().splitlines()
+assert len(rows) >= 64, "only %d rows written before SIGINT" % len(rows)
+print("cli: %d rows streamed before the input ended" % len(rows))
+PY
+
+# non-finite values are an error, never "null": a NaN weight in zero-copy
+# mode (which does not scan weights at load) fails the embedding
+mkdir "$TMP/nan"
+cp -r "$CASE"/. "$TMP/nan/"
+python3 - "$TMP/nan/model.safetensors" <<'PY'
+import json, struct, sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+t = h["embeddings.word_embeddings.weight"]
+off = 8 + n + t["data_offsets"][0] + 4 * (1000 * 64 + 3)
+b[off:off + 4] = struct.pack("<f", float("nan"))
+open(p, "wb").write(b)
+PY
+if EMBER_ZERO_COPY=1 "$EMBER" embed -m "$TMP/nan" -f ids "101 1000 102" > "$TMP/out" 2> "$TMP/err"; then exit 1; fi
+grep -q "NaN" "$TMP/err"
+if grep -q null "$TMP/out"; then exit 1; fi
+if "$EMBER" embed -m "$TMP/nan" -f ids "101 1000 102" > "$TMP/out" 2> "$TMP/err"; then exit 1; fi
+grep -q "word_embeddings.weight.*NaN" "$TMP/err"
 echo "test_cli: ok"

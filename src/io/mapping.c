@@ -22,7 +22,9 @@ typedef struct {
 
 ember_status ember_mapping_open(const char *path, ember_mapping **out) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO would block the open until a writer comes; it is
+     * refused below like anything that is not a regular file */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return ember_error(errno == ENOENT ? EMBER_E_NOT_FOUND : EMBER_E_IO,
                            "%s: cannot open: %s", path, strerror(errno));

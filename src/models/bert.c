@@ -254,6 +254,17 @@ static ember_status bert_load(const ember_hparams *hp, ember_wloader *L, void **
     EMBER_TRY(ember_wload(L, n->pos, EMBER_W_TABLE, hp->max_position_embeddings, h, false, &w->pos));
     if (hp->type_vocab_size > 0 && n->type)
         EMBER_TRY(ember_wload(L, n->type, EMBER_W_TABLE, hp->type_vocab_size, h, false, &w->type));
+    if (hp->type_vocab_size == 0 && n->type) {
+        /* transformers refuses this too: the weights would be silently unused */
+        char full[256];
+        snprintf(full, sizeof full, "%s%s", L->prefix, n->type);
+        const ember_st_tensor *t = ember_tensor_store_find(L->store, full);
+        if (t)
+            return ember_error(EMBER_E_MODEL,
+                               "config.json has type_vocab_size 0 but the weights hold '%s' "
+                               "(%lld rows): the config contradicts the weights",
+                               full, (long long)(t->n_dims > 0 ? t->shape[0] : 0));
+    }
     EMBER_TRY(load_ln(L, n->emb_ln, h, &w->ln_g, &w->ln_b));
     if (is_mpnet(hp))
         EMBER_TRY(load_mpnet_rel(hp, L, &w->rel));

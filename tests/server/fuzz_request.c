@@ -5,11 +5,18 @@
  * satisfies what the batcher relies on (ids in the vocabulary, 1..max tokens
  * per input, CSR offsets consistent) or in a 4xx error; every response body
  * written from it must be valid JSON.
+ *
+ * Inputs that start with "POST " are a whole HTTP request instead: the
+ * header fields go through the server's framing check (srv_framing_*:
+ * duplicate and conflicting Content-Length / Transfer-Encoding must be
+ * refused exactly when ambiguous), and the body, de-chunked when
+ * Transfer-Encoding is chunked (sizes in hex, bounded), goes to the parser.
  */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server.h"
 
@@ -48,9 +55,101 @@ static void must_be_json(sbuf *b) {
     sb_free(b);
 }
 
+static void parse_body(const uint8_t *data, size_t size);
+
+/* An HTTP request: framing, optional chunked decoding, then the body. */
+static void http_request(const uint8_t *data, size_t size) {
+    const char *p = (const char *)data, *end = p + size;
+    const char *nl = memchr(p, '\n', size);
+    if (!nl)
+        return;
+    p = nl + 1;
+    srv_framing fr = {0, false, false, NULL};
+    char keys[16][64], vals[16][64];
+    int n = 0, n_cl = 0;
+    bool chunked = false, differ = false;
+    char first_cl[64] = "";
+    while (p < end) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        if (!e)
+            return;
+        size_t len = (size_t)(e - p);
+        if (len && p[len - 1] == '\r')
+            len--;
+        if (len == 0) {
+            p = e + 1;
+            break;
+        }
+        const char *colon = memchr(p, ':', len);
+        if (colon && n < 16 && (size_t)(colon - p) < 64 && len - (size_t)(colon - p) < 64) {
+            size_t kl = (size_t)(colon - p), vl = len - kl - 1;
+            memcpy(keys[n], p, kl);
+            keys[n][kl] = 0;
+            const char *v = colon + 1;
+            while (vl && *v == ' ')
+                v++, vl--;
+            memcpy(vals[n], v, vl);
+            vals[n][vl] = 0;
+            srv_framing_add(&fr, keys[n], vals[n]);
+            if (strcasecmp(keys[n], "Content-Length") == 0) {
+                if (n_cl++ == 0)
+                    snprintf(first_cl, sizeof first_cl, "%s", vals[n]);
+                else if (strcmp(first_cl, vals[n]) != 0)
+                    differ = true;
+            }
+            if (strcasecmp(keys[n], "Transfer-Encoding") == 0 && strstr(vals[n], "chunked"))
+                chunked = true;
+            n++;
+        }
+        p = e + 1;
+    }
+    srv_error err;
+    bool ok = srv_framing_ok(&fr, &err);
+    /* the invariant: two different lengths, or a length with chunking, are
+     * always refused with a 400 */
+    if ((differ || (n_cl && chunked)) && ok)
+        abort();
+    if (!ok) {
+        if (err.status != 400)
+            abort();
+        return;
+    }
+    if (!chunked) {
+        parse_body((const uint8_t *)p, (size_t)(end - p));
+        return;
+    }
+    char *body = malloc((size_t)(end - p) + 1);
+    size_t blen = 0;
+    while (p < end) { /* size in hex CRLF data CRLF ... 0 CRLF */
+        char *stop;
+        unsigned long long k = strtoull(p, &stop, 16);
+        if (stop == p || k == 0 || k > (unsigned long long)(end - p))
+            break;
+        const char *d = memchr(stop, '\n', (size_t)(end - stop));
+        if (!d || (size_t)(end - d - 1) < k)
+            break;
+        memcpy(body + blen, d + 1, (size_t)k);
+        blen += (size_t)k;
+        p = d + 1 + k;
+        while (p < end && (*p == '\r' || *p == '\n'))
+            p++;
+    }
+    parse_body((const uint8_t *)body, blen);
+    free(body);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!g_model)
         init();
+    if (size >= 5 && memcmp(data, "POST ", 5) == 0) {
+        http_request(data, size);
+        return 0;
+    }
+    parse_body(data, size);
+    return 0;
+}
+
+static void parse_body(const uint8_t *data, size_t size) {
     for (int api = API_OPENAI; api <= API_TEI; api++) {
         srv_embed_opts o;
         srv_job *job = NULL;
@@ -82,5 +181,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         srv_job_free(job);
         srv_opts_free(&o);
     }
-    return 0;
 }

@@ -14,10 +14,12 @@ import json
 import math
 import os
 import resource
+import shutil
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -679,13 +681,160 @@ def test_shutdown(ember, goldens):
     print("shutdown: ok (outcomes under load: %s)" % outcomes)
 
 
+# ---------------------------------------------------------------- reliability
+
+
+def test_reliability(ember, goldens):
+    bert = os.path.join(goldens, "e2e-bert")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+
+    # 1. slow-header clients: 25 sockets each trickling one header byte every
+    # second (faster than --idle-timeout, so MHD's idle timer never fires)
+    # against --max-connections 20. /health must still answer promptly, and
+    # every trickler must be cut by its absolute deadline.
+    with Server(ember, bert, "--max-connections", "20", "--idle-timeout", "5", "--request-timeout", "5",
+                "--http-threads", "2", "--threads", "1") as s:
+        slow = []
+        for i in range(25):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            c.sendall(b"GET /health HTTP/1.1\r\nX-Slow: ")
+            slow.append(c)
+        header = b"a" * 100
+        t0 = time.time()
+        answered = []
+        closed = set()
+        k = 0
+        while time.time() - t0 < 12:
+            for i, c in enumerate(slow):
+                if i in closed:
+                    continue
+                try:
+                    c.sendall(header[k:k + 1])
+                except OSError:
+                    closed.add(i)
+            k += 1
+            if 1.5 < time.time() - t0 < 4.5 and len(answered) < 3:
+                h0 = time.time()
+                try:
+                    st, _, _ = s.request("GET", "/health", timeout=3)
+                    answered.append((st, time.time() - h0))
+                except OSError as e:
+                    answered.append((str(e), time.time() - h0))
+            time.sleep(1.0)
+        check(answered and all(a[0] == 200 and a[1] < 2 for a in answered),
+              "/health under 25 slow-header clients:", answered)
+        for i, c in enumerate(slow):
+            if i not in closed:
+                ok, _ = closed_within(c, 0.5)
+                if ok:
+                    closed.add(i)
+            c.close()
+        check(len(closed) == 25, "slow-header sockets cut by the deadline: %d of 25" % len(closed))
+        check(s.post("/embed", {"inputs": "after"})[0] == 200, "server fine after the slow clients")
+
+    with Server(ember, bert, "--max-body-bytes", "100000", "--request-timeout", "20",
+                "--idle-timeout", "20", "--threads", "1") as s:
+        # 5. two different Content-Length headers: 400, not "first wins"
+        body = b'{"inputs": "hello"}'
+        for extra in (b"Content-Length: %d\r\n" % (len(body) + 5), b"Content-Length: 0\r\n"):
+            r = s.raw(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n" % len(body) + extra + b"Connection: close\r\n\r\n" + body)
+            check(r.startswith(b"HTTP/1.1 400"), "duplicate Content-Length:", r[:200])
+        r = s.raw(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                  b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" % len(body) + b"0\r\n\r\n")
+        check(r.startswith(b"HTTP/1.1 400"), "Content-Length with Transfer-Encoding:", r[:200])
+        # the same value twice is not ambiguous
+        r = s.raw(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                  % (len(body), len(body)) + body)
+        check(r.startswith(b"HTTP/1.1 200"), "identical Content-Length twice:", r[:200])
+
+        # 9. a chunked body announcing one huge chunk gets its 413 as soon as
+        # the limit is crossed, not when the request timeout closes it
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        c.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFF\r\n")
+        t0 = time.time()
+        got = b""
+        try:
+            for _ in range(40):
+                c.sendall(b"x" * 8192)
+                c.settimeout(0.05)
+                try:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+                    if b"\r\n\r\n" in got:
+                        break
+                except socket.timeout:
+                    pass
+            c.settimeout(5)
+            while b"\r\n\r\n" not in got:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        dt = time.time() - t0
+        c.close()
+        check(got.startswith(b"HTTP/1.1 413") and dt < 5, "huge chunk: %.1fs" % dt, got[:200])
+        check(s.post("/embed", {"inputs": "after"})[0] == 200, "server fine after the huge chunk")
+
+    # 2. the model file rewritten in place under a running server (cp
+    # truncates first): no SIGBUS, the loaded model keeps answering the same
+    tmp = tempfile.mkdtemp(prefix="ember-rel-")
+    try:
+        model = os.path.join(tmp, "m")
+        shutil.copytree(bert, model)
+        with Server(ember, model, "--threads", "1") as s:
+            st, before = s.post("/embed", {"inputs": "the file changes"})
+            check(st == 200, "embed before:", st)
+            w = os.path.join(model, "model.safetensors")
+            data = open(w, "rb").read()
+            with open(w, "wb") as f:  # truncates, like cp
+                f.write(data[:100])
+            st, after = s.post("/embed", {"inputs": "the file changes"})
+            check(st == 200 and after == before, "embed after the file was truncated:", st)
+            with open(w, "wb") as f:
+                f.write(data)
+            check(s.proc.poll() is None, "server alive")
+
+        # 4. a NaN weight: zero-copy loads it unscanned, and the answer is a
+        # 500 naming the problem, never 200 with nulls; packed mode refuses it
+        w = os.path.join(model, "model.safetensors")
+        b = bytearray(open(w, "rb").read())
+        n = struct.unpack("<Q", b[:8])[0]
+        hdr = json.loads(b[8:8 + n])
+        name = [k for k in hdr if k.endswith("word_embeddings.weight")][0]
+        t = hdr[name]
+        dim = t["shape"][1]
+        tok = subprocess.run([ember, "tokenize", "-m", model, "zebra"], stdout=subprocess.PIPE, check=True)
+        row = json.loads(tok.stdout)["ids"][1]  # a word the warm-up does not use
+        off = 8 + n + t["data_offsets"][0] + 4 * (row * dim + 2)
+        b[off:off + 4] = struct.pack("<f", float("nan"))
+        open(w, "wb").write(b)
+        with Server(ember, model, "--threads", "1", env={"EMBER_ZERO_COPY": "1"}) as s:
+            st, h, data = s.request("POST", "/embed", {"inputs": "a zebra"})
+            check(st == 500 and b"null" not in data and b"NaN" in data, "NaN weights:", st, data[:300])
+        srv = subprocess.run([ember, "serve", "-m", model, "--host", "127.0.0.1", "--port", "0"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+        check(srv.returncode != 0 and b"NaN" in srv.stderr, "packed load of NaN weights refused:",
+              srv.stderr[-300:])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def http_client_errors():
     import http.client
     return http.client.RemoteDisconnected
 
 
 GROUPS = {"routes": test_routes, "errors": test_errors, "hostile": test_hostile,
-          "concurrency": test_concurrency, "shutdown": test_shutdown}
+          "concurrency": test_concurrency, "shutdown": test_shutdown,
+          "reliability": test_reliability}
 
 if __name__ == "__main__":
     if len(sys.argv) != 4 or sys.argv[1] not in GROUPS:

@@ -8,10 +8,17 @@
 
 #include "cli.h"
 
+const char *cli_command = "";
+
 void cli_die(int code, const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "ember %s: ", cmd);
+    if (!cmd || !*cmd) /* option helpers do not know the command: main.c set it */
+        cmd = cli_command;
+    if (cmd && *cmd)
+        fprintf(stderr, "ember %s: ", cmd);
+    else
+        fputs("ember: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);

@@ -31,6 +31,9 @@ bool cli_opt_value(cli_args *a, const char *name, const char *alias);
 /* True when argv[i] is the flag `name` (or `alias`). */
 bool cli_opt_flag(cli_args *a, const char *name, const char *alias);
 /* Parses an integer option value in [lo, hi] or exits 2 with a message. */
+/* The subcommand being run (main.c), named by option errors. */
+extern const char *cli_command;
+
 int64_t cli_int(const char *opt, const char *value, int64_t lo, int64_t hi);
 /* Prints "ember CMD: message" to stderr and exits with `code`. */
 void cli_die(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));

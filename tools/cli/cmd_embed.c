@@ -10,6 +10,7 @@
 #include "cli.h"
 
 #define CHUNK 4096 /* inputs per call: large enough for length-sorted batches */
+#define FIRST_CHUNK 64 /* the first calls are small so output starts at once */
 
 /* NumPy .npy v1.0 header for a little-endian float32 C-order [n, dim]
  * array, padded to 128 bytes so it can be rewritten in place once n is known
@@ -144,8 +145,15 @@ int cmd_embed(int argc, char **argv) {
     float *vecs = malloc(sizeof(float) * (size_t)CHUNK * (size_t)dims);
     int64_t base = 0, truncated = 0, replaced = 0, tokens = 0;
     int rc = 0;
+    /* Output streams: each chunk is written and flushed as soon as it is
+     * embedded, so an interrupted job keeps every row already computed. The
+     * chunk size doubles from FIRST_CHUNK to CHUNK (large chunks sort by
+     * length better; small ones show progress early). */
+    int64_t chunk = FIRST_CHUNK;
     for (;;) {
-        int64_t n = cli_input_next(&in, CHUNK, "embed");
+        int64_t n = cli_input_next(&in, chunk, "embed");
+        if (chunk < CHUNK)
+            chunk *= 2;
         if (n < 0) {
             rc = 1;
             break;
@@ -170,6 +178,10 @@ int cmd_embed(int argc, char **argv) {
         if (npy) {
             fwrite(vecs, sizeof(float), (size_t)(n * dims), out);
             base += n;
+            if (fflush(out) != 0) {
+                rc = 1;
+                break;
+            }
             continue;
         }
         for (int64_t i = 0; i < n; i++) {
@@ -182,6 +194,10 @@ int cmd_embed(int argc, char **argv) {
             fputs("]}\n", out);
         }
         base += n;
+        if (fflush(out) != 0) {
+            rc = 1;
+            break;
+        }
     }
     if (truncated)
         fprintf(stderr, "ember embed: %lld of %lld inputs were longer than %d tokens and truncated\n",

@@ -121,7 +121,7 @@ static bool add_ids(cli_input *in, const char *line, size_t len, const char *cmd
         p = stop;
     }
     if (count == 0) {
-        fprintf(stderr, "ember %s: line %lld: empty sequence of token ids\n", cmd,
+        fprintf(stderr, "ember %s: line %lld: empty sequence of token ids (each line must hold one input)\n", cmd,
                 (long long)in->line_no);
         return false;
     }
@@ -131,6 +131,14 @@ static bool add_ids(cli_input *in, const char *line, size_t len, const char *cmd
 }
 
 static bool add_jsonl(cli_input *in, const char *line, size_t len, const char *cmd) {
+    size_t k = 0;
+    while (k < len && (line[k] == ' ' || line[k] == '\t'))
+        k++;
+    if (k == len) {
+        fprintf(stderr, "ember %s: line %lld: blank line (each line must hold one input)\n", cmd,
+                (long long)in->line_no);
+        return false;
+    }
     json_error_t err;
     json_t *v = json_loadb(line, len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &err);
     if (!v) {
@@ -173,18 +181,12 @@ int64_t cli_input_next(cli_input *in, int64_t max, const char *cmd) {
             len--;
         if (len && in->line[len - 1] == '\r')
             len--;
-        bool ok;
-        if (in->format == INPUT_LINES) {
-            ok = add_text(in, in->line, len);
-        } else {
-            size_t k = 0; /* blank lines separate nothing in JSON Lines / ids */
-            while (k < len && (in->line[k] == ' ' || in->line[k] == '\t'))
-                k++;
-            if (k == len)
-                continue;
-            ok = in->format == INPUT_JSONL ? add_jsonl(in, in->line, len, cmd)
-                                           : add_ids(in, in->line, len, cmd);
-        }
+        /* every line is one input and one output row: a blank line in JSON
+         * Lines or ids is an error naming it, never silently skipped (the
+         * output index would no longer be the input line) */
+        bool ok = in->format == INPUT_LINES   ? add_text(in, in->line, len)
+                  : in->format == INPUT_JSONL ? add_jsonl(in, in->line, len, cmd)
+                                              : add_ids(in, in->line, len, cmd);
         if (!ok)
             return -1;
     }

@@ -44,6 +44,7 @@ int main(int argc, char **argv) {
         printf("ember %s\n", ember_version());
         return 0;
     }
+    cli_command = cmd;
     if (strcmp(cmd, "embed") == 0)
         return cmd_embed(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0)

@@ -536,3 +536,34 @@ void srv_render_models(const srv_config *cfg, double created, sbuf *o) {
     sb_printf(o, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"ember\"}]}",
               (long long)created);
 }
+
+void srv_framing_add(srv_framing *f, const char *key, const char *value) {
+    if (!key)
+        return;
+    if (!value)
+        value = "";
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (f->n_length++ == 0)
+            f->first = value;
+        else if (strcmp(f->first, value) != 0)
+            f->lengths_differ = true;
+        if (strchr(value, ',')) /* "5, 6" is two lengths in one field */
+            f->lengths_differ = true;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->has_te = true;
+    }
+}
+
+bool srv_framing_ok(const srv_framing *f, srv_error *err) {
+    if (f->n_length && f->has_te) {
+        srv_error_set(err, 400, "Validation",
+                      "both Content-Length and Transfer-Encoding: the body length is ambiguous");
+        return false;
+    }
+    if (f->lengths_differ) {
+        srv_error_set(err, 400, "Validation",
+                      "several different Content-Length headers: the body length is ambiguous");
+        return false;
+    }
+    return true;
+}

@@ -16,27 +16,62 @@
  *   - bodies without Content-Length (chunked) are counted as they arrive and
  *     over the limit the rest is discarded unread-into-memory, then 413;
  *   - all buffered bodies together stay under --max-pending-bytes (503);
- *   - a body not complete within --request-timeout closes the connection
- *     (slow senders); an idle connection closes after --idle-timeout (MHD);
- *   - --max-connections (MHD refuses more); headers beyond MHD's 32 KiB
- *     connection memory get 431 from MHD itself.
+ *   - every request must arrive whole, headers and body, within
+ *     --request-timeout of the moment its connection was ready for it
+ *     (accepted, or the previous answer sent plus --idle-timeout): an
+ *     absolute deadline per connection, enforced by a reaper thread that
+ *     shuts the socket down, so bytes trickled slower than --idle-timeout
+ *     (which MHD resets on every byte) cannot hold a connection forever;
+ *   - --max-connections connections may be reading a request; MHD accepts a
+ *     reserve above that, and a connection arriving over the limit evicts
+ *     the oldest one still reading its request (a slow client can cost
+ *     others a reconnect, never /health its answer); headers beyond MHD's
+ *     32 KiB connection memory get 431 from MHD itself;
+ *   - framing is unambiguous: several Content-Length headers that differ, or
+ *     Content-Length together with Transfer-Encoding, are 400 (smuggling);
+ *   - an error decided mid-body (a chunked body over --max-body-bytes, the
+ *     pending-bytes budget) is answered at once: MHD 0.9 cannot queue a
+ *     response while a body is being read, so the answer is written on the
+ *     socket directly with Connection: close, and the rest of the body is
+ *     discarded for at most a second before the socket is shut.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "server.h"
 
+/* One per TCP connection (MHD's socket context): the absolute deadline of
+ * the request it is reading. The list is ordered by accept time. */
+typedef struct conn_track {
+    struct conn_track *prev, *next;
+    struct srv_http *h;
+    MHD_socket fd;
+    double deadline; /* 0: none (the request is complete; the model has it) */
+    bool shut;       /* shut down by us: MHD closes it next */
+} conn_track;
+
 struct srv_http {
     struct MHD_Daemon *daemon;
     srv_state *st;
+    pthread_mutex_t mu; /* the list; held across shutdown() so fds are not reused */
+    conn_track *head, *tail;
+    int64_t n_conns;
+    pthread_t reaper;
+    bool reaper_started;
+    atomic_int stop;
+    atomic_llong timed_out, evicted;
 };
+
+#define LINGER_S 1.0 /* after an early answer, how long the rest of a body is read */
 
 typedef struct route_def {
     const char *path;
@@ -76,14 +111,102 @@ typedef struct req {
     size_t len, cap;
     int64_t reserved; /* bytes counted in metrics->pending_bytes */
     bool has_slot;
-    bool discarding;  /* an error was decided mid-upload: answer it at the end */
-    srv_error late_error;
     /* embedding */
     srv_job *job;
     srv_embed_opts opts;
     pthread_mutex_t mu; /* orders suspend (MHD thread) before resume (worker) */
     bool job_done, suspended;
+    conn_track *track;
+    bool raw_answered; /* answered on the socket directly: close after the body */
 } req;
+
+/* ---- connection deadlines ---- */
+
+static void set_deadline(conn_track *t, double deadline) {
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->h->mu);
+    t->deadline = deadline;
+    pthread_mutex_unlock(&t->h->mu);
+}
+
+/* Under h->mu: MHD closes a socket only after notifying us, so fd is ours. */
+static void shut_locked(conn_track *t) {
+    if (!t->shut && t->fd != MHD_INVALID_SOCKET) {
+        shutdown(t->fd, SHUT_RDWR); /* MHD sees EOF/error and closes it */
+        t->shut = true;
+    }
+}
+
+static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+                        enum MHD_ConnectionNotificationCode code) {
+    srv_http *h = cls;
+    const srv_config *cfg = h->st->cfg;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_track *t = calloc(1, sizeof *t);
+        *socket_context = t;
+        if (!t)
+            return;
+        t->h = h;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
+        t->deadline = srv_now() + cfg->request_timeout_s;
+        pthread_mutex_lock(&h->mu);
+        t->prev = h->tail;
+        if (h->tail)
+            h->tail->next = t;
+        else
+            h->head = t;
+        h->tail = t;
+        h->n_conns++;
+        if (h->n_conns > cfg->max_connections) {
+            /* over the limit: the oldest connection still reading a request
+             * makes room (the reserve holds this one meanwhile) */
+            for (conn_track *o = h->head; o && o != t; o = o->next)
+                if (o->deadline > 0 && !o->shut) {
+                    shut_locked(o);
+                    atomic_fetch_add(&h->evicted, 1);
+                    break;
+                }
+        }
+        pthread_mutex_unlock(&h->mu);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_track *t = *socket_context;
+        *socket_context = NULL;
+        if (!t)
+            return;
+        pthread_mutex_lock(&h->mu);
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            h->head = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        else
+            h->tail = t->prev;
+        h->n_conns--;
+        pthread_mutex_unlock(&h->mu);
+        free(t);
+    }
+}
+
+static void *reaper_main(void *arg) {
+    srv_http *h = arg;
+    while (!atomic_load(&h->stop)) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        double now = srv_now();
+        pthread_mutex_lock(&h->mu);
+        for (conn_track *t = h->head; t; t = t->next)
+            if (t->deadline > 0 && now > t->deadline && !t->shut) {
+                shut_locked(t);
+                atomic_fetch_add(&h->timed_out, 1);
+            }
+        pthread_mutex_unlock(&h->mu);
+    }
+    return NULL;
+}
 
 /* ---- responses ---- */
 
@@ -131,6 +254,49 @@ static enum MHD_Result respond_error(req *r, const srv_error *e) {
         v = r->def && r->def->post ? "POST" : "GET, HEAD";
     }
     return respond(r, e->status, &b, "application/json", h, v);
+}
+
+/* An answer decided while the body is still arriving. MHD 0.9 refuses to
+ * queue a response then, and waiting for the end of the body would let a
+ * client announcing a huge chunk hold the connection until the timeout. So
+ * the answer is written on the socket directly (nothing of this request has
+ * been written yet: MHD reads a request only after the previous answer is
+ * sent), the rest of the body is read and dropped for LINGER_S so the client
+ * is not reset before it reads the answer, then the socket is shut. */
+static void answer_raw(req *r, const srv_error *e) {
+    sbuf b = {0};
+    srv_render_error(r->api, e, &b);
+    sbuf msg = {0};
+    const char *reason = e->status == 413 ? "Payload Too Large"
+                         : e->status == 503 ? "Service Unavailable"
+                         : e->status == 408 ? "Request Timeout"
+                                            : "Bad Request";
+    sb_printf(&msg,
+              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+              "Connection: close\r\n%s\r\n",
+              e->status, reason, b.len, e->status == 503 ? "Retry-After: 1\r\n" : "");
+    sb_put(&msg, b.data ? b.data : "", b.len);
+    r->status = e->status;
+    r->responded = true;
+    r->raw_answered = true;
+    if (r->track && !msg.oom) {
+        pthread_mutex_lock(&r->track->h->mu);
+        if (!r->track->shut && r->track->fd != MHD_INVALID_SOCKET) {
+            size_t off = 0;
+            while (off < msg.len) { /* a few hundred bytes: the send buffer is empty */
+                ssize_t k = send(r->track->fd, msg.data + off, msg.len - off, MSG_NOSIGNAL);
+                if (k < 0 && errno == EINTR)
+                    continue;
+                if (k <= 0)
+                    break;
+                off += (size_t)k;
+            }
+        }
+        r->track->deadline = srv_now() + LINGER_S;
+        pthread_mutex_unlock(&r->track->h->mu);
+    }
+    sb_free(&msg);
+    sb_free(&b);
 }
 
 static enum MHD_Result fail(req *r, int status, const char *type, const char *msg) {
@@ -203,6 +369,11 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
     double dt = srv_now() - r->t0;
     int status = r->status;
+    /* a kept-alive connection waits (MHD's --idle-timeout) then must send
+     * its next request whole within --request-timeout */
+    if (r->track && !r->raw_answered)
+        set_deadline(r->track,
+                     srv_now() + st->cfg->idle_timeout_s + st->cfg->request_timeout_s);
     if (!status) /* closed without an answer: timed out (idle or slow sender) or by the client */
         status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
     srv_metrics_count(st->metrics, r->route, status);
@@ -266,9 +437,26 @@ static enum MHD_Result answer_get(req *r) {
     }
 }
 
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value) {
+    (void)kind;
+    srv_framing_add(cls, key, value);
+    return MHD_YES;
+}
+
 static enum MHD_Result begin(req *r, const char *url, const char *method) {
     srv_state *st = r->st;
     const srv_config *cfg = st->cfg;
+    /* a body whose length two parsers could read differently is refused
+     * before routing: request smuggling through a proxy relies on it */
+    srv_framing fr = {0, false, false, NULL};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_framing, &fr);
+    srv_error ferr;
+    if (!srv_framing_ok(&fr, &ferr)) {
+        r->api = strncmp(url, "/v1/", 4) == 0 ? API_OPENAI : API_TEI;
+        r->route = RT_OTHER;
+        return respond_error(r, &ferr);
+    }
     for (size_t i = 0; i < sizeof k_routes / sizeof k_routes[0]; i++)
         if (strcmp(url, k_routes[i].path) == 0)
             r->def = &k_routes[i];
@@ -285,8 +473,10 @@ static enum MHD_Result begin(req *r, const char *url, const char *method) {
     if (r->def->auth && cfg->api_key && !authorized(r))
         return fail(r, 401, "Unauthorized",
                     "missing or wrong API key (send the header Authorization: Bearer KEY)");
-    if (!r->def->post)
+    if (!r->def->post) {
+        set_deadline(r->track, 0);
         return answer_get(r);
+    }
 
     if (atomic_load(&st->stopping))
         return fail(r, 503, "Unhealthy", "the server is shutting down");
@@ -326,14 +516,12 @@ static enum MHD_Result upload(req *r, const char *data, size_t n) {
         r->status = 408; /* slow sender: close without reading more */
         return MHD_NO;
     }
-    if (r->discarding)
-        return MHD_YES;
     if ((int64_t)(r->len + n) > cfg->max_body_bytes) {
-        srv_error_set(&r->late_error, 413, "Validation",
-                      "request body larger than %lld bytes (--max-body-bytes)",
+        srv_error e;
+        srv_error_set(&e, 413, "Validation", "request body larger than %lld bytes (--max-body-bytes)",
                       (long long)cfg->max_body_bytes);
-        r->discarding = true;
         release_body(r);
+        answer_raw(r, &e);
         return MHD_YES;
     }
     if (r->len + n + 1 > r->cap) { /* chunked: grow, counting what is held */
@@ -344,10 +532,10 @@ static enum MHD_Result upload(req *r, const char *data, size_t n) {
             cap = (size_t)cfg->max_body_bytes + 1;
         char *p = reserve_bytes(r, (int64_t)(cap - r->cap)) ? realloc(r->body, cap) : NULL;
         if (!p) {
-            srv_error_set(&r->late_error, 503, "Overloaded",
-                          "too many request bytes buffered; retry later");
-            r->discarding = true;
+            srv_error e;
+            srv_error_set(&e, 503, "Overloaded", "too many request bytes buffered; retry later");
             release_body(r);
+            answer_raw(r, &e);
             return MHD_YES;
         }
         r->body = p;
@@ -360,8 +548,7 @@ static enum MHD_Result upload(req *r, const char *data, size_t n) {
 
 static enum MHD_Result dispatch(req *r) {
     srv_state *st = r->st;
-    if (r->discarding)
-        return respond_error(r, &r->late_error);
+    set_deadline(r->track, 0); /* the request is whole: no deadline while the model works */
     srv_error err;
     srv_job *job = NULL;
     srv_api api = r->route == RT_OPENAI ? API_OPENAI : API_TEI;
@@ -469,9 +656,19 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                 inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
                           r->remote, sizeof r->remote);
         }
+        const union MHD_ConnectionInfo *sc =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->track = sc ? sc->socket_context : NULL;
         atomic_fetch_add(&st->open_requests, 1);
         *con_cls = r;
         return begin(r, url, method);
+    }
+    if (r->raw_answered) { /* answered on the socket: drop the body, then close */
+        if (*upload_data_size) {
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return MHD_NO;
     }
     if (r->responded) { /* answered early: drop whatever body still comes */
         *upload_data_size = 0;
@@ -519,6 +716,10 @@ srv_http *srv_http_start(srv_state *st, int *port) {
         return NULL;
     }
     h->st = st;
+    pthread_mutex_init(&h->mu, NULL);
+    /* room above --max-connections so a new client (a health probe) is
+     * accepted while the oldest connection still reading is evicted */
+    unsigned int reserve = (unsigned int)(cfg->max_connections / 8 + 4);
     unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -526,17 +727,27 @@ srv_http *srv_http_start(srv_state *st, int *port) {
         flags, (uint16_t)cfg->port, NULL, NULL, handler, st, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
         st, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->max_connections + reserve, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)cfg->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, completed, st,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->daemon) {
         fprintf(stderr, "ember serve: cannot listen on %s:%d (in use, or not an address of this "
                         "machine?)\n",
                 cfg->host, cfg->port);
+        pthread_mutex_destroy(&h->mu);
         free(h);
         return NULL;
     }
+    if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
+        fprintf(stderr, "ember serve: cannot start the connection reaper thread\n");
+        MHD_stop_daemon(h->daemon);
+        pthread_mutex_destroy(&h->mu);
+        free(h);
+        return NULL;
+    }
+    h->reaper_started = true;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     *port = di ? di->port : cfg->port;
     return h;
@@ -559,6 +770,10 @@ int64_t srv_http_connections(srv_http *h) {
 void srv_http_stop(srv_http *h) {
     if (!h)
         return;
+    atomic_store(&h->stop, 1);
+    if (h->reaper_started)
+        pthread_join(h->reaper, NULL);
     MHD_stop_daemon(h->daemon);
+    pthread_mutex_destroy(&h->mu);
     free(h);
 }

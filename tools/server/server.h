@@ -225,6 +225,18 @@ void srv_render_error(srv_api api, const srv_error *e, sbuf *out);
 void srv_render_info(const srv_model *sm, const srv_config *cfg, sbuf *out);
 void srv_render_models(const srv_config *cfg, double created, sbuf *out);
 
+/* Request framing (api.c, used by http.c): header fields are added one by
+ * one; srv_framing_ok refuses a body length two parsers could read
+ * differently (different Content-Length values, or Content-Length with
+ * Transfer-Encoding) with a 400. */
+typedef struct srv_framing {
+    int n_length;
+    bool lengths_differ, has_te;
+    const char *first;
+} srv_framing;
+void srv_framing_add(srv_framing *f, const char *key, const char *value);
+bool srv_framing_ok(const srv_framing *f, srv_error *err);
+
 /* ---- HTTP (http.c) ---- */
 
 typedef struct srv_http srv_http;

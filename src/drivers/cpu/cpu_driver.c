@@ -200,16 +200,42 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
     w->cols = t->n_dims >= 2 ? t->shape[1] : (t->n_dims == 1 ? t->shape[0] : 1);
     w->dtype = EMBER_DT_F32;
     size_t n = (size_t)t->n_elements;
-    if (impl->keep_bf16 && kind == EMBER_W_TABLE && t->dtype == EMBER_DT_BF16 && t->map &&
-        ((uintptr_t)t->data % 2) == 0) {
-        /* a BF16 embedding table is gathered from the mapping as it is */
+    if (impl->keep_bf16 && kind == EMBER_W_TABLE && t->dtype == EMBER_DT_BF16) {
+        /* a BF16 embedding table is gathered as BF16: in place from the
+         * mapping in zero-copy mode, else from a private copy (see below) */
         w->dtype = EMBER_DT_BF16;
-        w->data = t->data;
-        w->map = ember_mapping_retain(t->map);
-        ember_mapping_advise_random(w->map, t->data, (size_t)t->nbytes);
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, t->data + 2 * i, 2);
+            if ((h & 0x7f80u) == 0x7f80u)
+                return ember_error(EMBER_E_MODEL,
+                                   "tensor '%s': element %zu is %s: weights must be finite numbers",
+                                   t->name, i, (h & 0x7fu) ? "NaN" : "infinite");
+        }
+        if (!impl->gemm.prepack && t->map && ((uintptr_t)t->data % 2) == 0) {
+            w->data = t->data;
+            w->map = ember_mapping_retain(t->map);
+            ember_mapping_advise_random(w->map, t->data, (size_t)t->nbytes);
+            return EMBER_OK;
+        }
+        void *copy = ember_aligned_alloc((size_t)t->nbytes, t->name);
+        if (!copy)
+            return EMBER_E_NOMEM;
+        memcpy(copy, t->data, (size_t)t->nbytes);
+        if (t->map)
+            ember_mapping_drop_pages(t->map, t->data, (size_t)t->nbytes);
+        w->data = copy;
+        w->owned = copy;
         return EMBER_OK;
     }
-    if (t->dtype == EMBER_DT_F32 && t->map && ((uintptr_t)t->data % sizeof(float)) == 0) {
+    /* Only zero-copy mode (pack_weights = 0) reads weights from the file
+     * mapping after the load; its contract is that the file stays as it is
+     * (replace a model by rename, never in place). In the default packed
+     * mode every tensor is copied into private memory, so truncating or
+     * rewriting the file under a running process cannot fault it (SIGBUS):
+     * MAP_PRIVATE does not protect against truncation. */
+    if (!impl->gemm.prepack && t->dtype == EMBER_DT_F32 && t->map &&
+        ((uintptr_t)t->data % sizeof(float)) == 0) {
         w->data = t->data; /* zero-copy: the weight holds the mapping alive */
         w->map = ember_mapping_retain(t->map);
         if (kind == EMBER_W_TABLE)
@@ -237,12 +263,19 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
                                    t->name, ember_dt_name(t->dtype));
             }
         }
+        /* every value passes through here once: refusing NaN/Inf is free */
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(dst[i])) {
+                ember_status st = ember_error(
+                    EMBER_E_MODEL, "tensor '%s': element %zu is %s: weights must be finite numbers",
+                    t->name, i, isnan(dst[i]) ? "NaN" : "infinite");
+                ember_aligned_free(dst);
+                return st;
+            }
+        if (t->map) /* the copy is used from now on: the file's pages may go */
+            ember_mapping_drop_pages(t->map, t->data, (size_t)t->nbytes);
         w->data = dst;
         w->owned = dst;
-        /* the converted copy is what is read from now on: the file's pages
-         * need not stay resident */
-        if (t->map)
-            ember_mapping_drop_pages(t->map, t->data, (size_t)t->nbytes);
     }
     if (kind == EMBER_W_MATRIX) {
         ember_gemm g = impl->gemm;
