@@ -116,16 +116,21 @@ stop
 
 # ---- 503: the only admission slot is held by a request still sending its body
 start --max-concurrent 1
-python3 - "${URL#http://}" <<'EOF' &
+rm -f "$TMP/holding"
+python3 - "${URL#http://}" "$TMP/holding" <<'EOF' &
 import socket, sys, time
 host, port = sys.argv[1].split(":")
 s = socket.create_connection((host, int(port)))
 s.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n{")
-time.sleep(2)
+time.sleep(0.3)  # the server has read the headers and admitted the request
+open(sys.argv[2], "w").close()
+time.sleep(4)
 s.close()
 EOF
 HOLDER=$!
-sleep 0.5
+# wait (bounded) until the holder has its slot: python's start-up on a
+# loaded machine can take longer than any fixed sleep
+for _ in $(seq 100); do [ -e "$TMP/holding" ] && break; sleep 0.1; done
 want 503 POST /embed "${JSON[@]}" -d '{"inputs": "x"}'; body_has 'Overloaded'
 wait "$HOLDER"
 stop
