@@ -65,6 +65,7 @@ typedef struct cuda_ctx {
     size_t xconv_bytes;
     cudaEvent_t t0, t1;
     int timing;
+    int no_f32_bias;     /* cuBLASLt refused fp32 biases with bf16 output */
     plan plans[PLAN_CACHE];
     int next_plan;
 } cuda_ctx;
@@ -386,11 +387,12 @@ static ember_status cuda_weight_prepare(void *p, const ember_st_tensor *t, ember
 }
 
 static void cuda_weight_release(void *p, ember_weight *w) {
-    (void)p;
     if (!w)
         return;
-    if (w->owned)
+    if (w->owned) {
+        cudaSetDevice(((cuda_impl *)p)->device);
         cudaFree(w->owned);
+    }
     memset(w, 0, sizeof *w);
 }
 
@@ -727,33 +729,47 @@ static ember_status cuda_linear(void *p, const ember_linear_args *a) {
         x = c->xconv;
         ldx = in_cols;
     }
-    /* the epilogue: bias, and the activations cuBLASLt computes as ours */
+    /* the epilogue: bias, and the activations cuBLASLt computes as ours
+     * (ReLU; its GELU is the tanh form); the residual through C with
+     * beta = 1 when no activation follows the product */
     const int bias = a->bias != NULL;
-    cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
-    int act_after = 0;
-    if (a->act == EMBER_ACT_RELU)
-        epi = bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
-    else if (a->act == EMBER_ACT_GELU_TANH)
-        epi = bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
-    else if (a->act != EMBER_ACT_NONE)
-        act_after = 1;
-    /* residual through C with beta = 1 when nothing follows the product */
-    const int res_in_c = a->residual.data && a->act == EMBER_ACT_NONE;
-    lt_descs d;
-    memset(&d, 0, sizeof d);
-    ember_status st =
-        lt_matmul(c, &d, a, x, ldx, wdt, epi, res_in_c ? a->residual.data : a->y.data,
-                  res_in_c ? a->residual.ld : a->y.ld, res_in_c ? 1.0f : 0.0f);
-    lt_descs_free(&d);
-    EMBER_TRY(st);
-    if (act_after)
-        KERNEL_TRY("linear: activation", ecu_act2d(c->stream, a->y.data, a->y.ld, rows, out_cols,
-                                                   (int)a->act, ydt == EMBER_DT_BF16));
-    if (a->residual.data && !res_in_c)
-        KERNEL_TRY("linear: residual",
-                   ecu_add2d(c->stream, a->y.data, a->y.ld, a->residual.data, a->residual.ld, rows,
-                             out_cols, ydt == EMBER_DT_BF16));
-    return EMBER_OK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        /* fp32 biases on bf16 output: if this cuBLASLt refuses the mixed
+         * bias type, add the bias in our epilogue kernel from then on */
+        const int lt_bias = bias && !(ydt == EMBER_DT_BF16 && c->no_f32_bias);
+        cublasLtEpilogue_t epi = lt_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+        int act_in_lt = 0;
+        if (a->act == EMBER_ACT_RELU && (lt_bias || !bias)) {
+            epi = lt_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+            act_in_lt = 1;
+        } else if (a->act == EMBER_ACT_GELU_TANH && (lt_bias || !bias)) {
+            epi = lt_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+            act_in_lt = 1;
+        }
+        const int res_in_c = a->residual.data && a->act == EMBER_ACT_NONE;
+        lt_descs d;
+        memset(&d, 0, sizeof d);
+        ember_linear_args la = *a;
+        if (!lt_bias)
+            la.bias = NULL;
+        ember_status st =
+            lt_matmul(c, &d, &la, x, ldx, wdt, epi, res_in_c ? a->residual.data : a->y.data,
+                      res_in_c ? a->residual.ld : a->y.ld, res_in_c ? 1.0f : 0.0f);
+        lt_descs_free(&d);
+        if (st == EMBER_E_UNSUPPORTED && lt_bias && ydt == EMBER_DT_BF16 && !c->no_f32_bias) {
+            c->no_f32_bias = 1;
+            continue;
+        }
+        EMBER_TRY(st);
+        KERNEL_TRY("linear: epilogue",
+                   ecu_epilogue(c->stream, a->y.data, a->y.ld,
+                                bias && !lt_bias ? (const float *)a->bias->data : NULL,
+                                act_in_lt ? EMBER_ACT_NONE : (int)a->act,
+                                res_in_c ? NULL : a->residual.data, a->residual.ld, rows,
+                                out_cols, ydt == EMBER_DT_BF16));
+        return EMBER_OK;
+    }
+    return ember_error(EMBER_E_INTERNAL, "cuda linear: no epilogue plan");
 }
 
 const ember_driver_ops ember_cuda_driver_ops = {

@@ -28,12 +28,10 @@ int ecu_convert(cudaStream_t s, const void *src, int src_dt, void *dst, int dst_
 /* (rows, cols) strided copy with a type change: fp32 <-> bf16. */
 int ecu_cast2d(cudaStream_t s, const void *src, int64_t ld_src, int src_bf16, void *dst,
                int64_t ld_dst, int dst_bf16, int64_t rows, int64_t cols);
-/* y += r, both (rows, cols) of one type. */
-int ecu_add2d(cudaStream_t s, void *y, int64_t ldy, const void *r, int64_t ldr, int64_t rows,
-              int64_t cols, int bf16);
-/* y = act(y) in place (the activations cuBLASLt has no epilogue for). */
-int ecu_act2d(cudaStream_t s, void *y, int64_t ldy, int64_t rows, int64_t cols, int act,
-              int bf16);
+/* y = act(y + bias) + r in place, (rows, cols) of one type; bias (fp32)
+ * and r may be NULL: the parts of a linear's epilogue cuBLASLt did not do. */
+int ecu_epilogue(cudaStream_t s, void *y, int64_t ldy, const float *bias, int act, const void *r,
+                 int64_t ldr, int64_t rows, int64_t cols, int bf16);
 /* out[r, :] (+)= table[idx[r], :], r < rows. */
 int ecu_gather(cudaStream_t s, const void *table, int table_bf16, int64_t cols,
                const int32_t *idx, void *out, int64_t ld, int64_t rows, int accumulate, int bf16);

@@ -71,39 +71,28 @@ extern "C" int ecu_cast2d(cudaStream_t s, const void *src, int64_t ld_src, int s
     return (int)cudaGetLastError();
 }
 
+/* y = act(y + bias) + r: what a matrix product's epilogue did not do. */
 template <typename T>
-__global__ void k_add2d(void *yv, int64_t ldy, const void *rv, int64_t ldr, int64_t rows,
-                        int64_t cols) {
+__global__ void k_epilogue(void *yv, int64_t ldy, const float *bias, int act, const void *rv,
+                           int64_t ldr, int64_t rows, int64_t cols) {
     T *y = (T *)yv;
     const T *r = (const T *)rv;
     GRID_STRIDE(i, rows * cols) {
         int64_t row = i / cols, c = i % cols;
-        ecu_st(y + row * ldy + c, ecu_ld(y + row * ldy + c) + ecu_ld(r + row * ldr + c));
+        float v = ecu_ld(y + row * ldy + c) + (bias ? bias[c] : 0.0f);
+        v = ecu_act(act, v);
+        if (r)
+            v += ecu_ld(r + row * ldr + c);
+        ecu_st(y + row * ldy + c, v);
     }
 }
 
-extern "C" int ecu_add2d(cudaStream_t s, void *y, int64_t ldy, const void *r, int64_t ldr,
-                         int64_t rows, int64_t cols, int bf16) {
-    if (rows * cols <= 0)
+extern "C" int ecu_epilogue(cudaStream_t s, void *y, int64_t ldy, const float *bias, int act,
+                            const void *r, int64_t ldr, int64_t rows, int64_t cols, int bf16) {
+    if (rows * cols <= 0 || (!bias && act == ECU_ACT_NONE && !r))
         return 0;
-    DISPATCH(bf16, k_add2d, ecu_blocks(rows * cols, 256), 256, 0, s, y, ldy, r, ldr, rows, cols);
-    return (int)cudaGetLastError();
-}
-
-template <typename T>
-__global__ void k_act2d(void *yv, int64_t ldy, int64_t rows, int64_t cols, int act) {
-    T *y = (T *)yv;
-    GRID_STRIDE(i, rows * cols) {
-        int64_t row = i / cols, c = i % cols;
-        ecu_st(y + row * ldy + c, ecu_act(act, ecu_ld(y + row * ldy + c)));
-    }
-}
-
-extern "C" int ecu_act2d(cudaStream_t s, void *y, int64_t ldy, int64_t rows, int64_t cols, int act,
-                         int bf16) {
-    if (rows * cols <= 0 || act == ECU_ACT_NONE)
-        return 0;
-    DISPATCH(bf16, k_act2d, ecu_blocks(rows * cols, 256), 256, 0, s, y, ldy, rows, cols, act);
+    DISPATCH(bf16, k_epilogue, ecu_blocks(rows * cols, 256), 256, 0, s, y, ldy, bias, act, r, ldr,
+             rows, cols);
     return (int)cudaGetLastError();
 }
 
