@@ -5,10 +5,10 @@
 #   1. builds for the present GPU only (CMAKE_CUDA_ARCHITECTURES=native) in
 #      build-gpu/ (no tests of other labels are run)
 #   2. test_cuda_smoke on every golden case (f32/TF32 and bf16 against the
-#      Hugging Face references), the f32 goldens with EMBER_DEVICE=cuda and
+#      Hugging Face references), the f32 goldens with EMBER_DRIVER=cuda and
 #      EMBER_CUDA_TF32=0 (full fp32 products: the strict 1e-4 bound), and the
 #      bf16 goldens (test_golden CASE bf16) through the cuda driver
-#   3. `ember bench` through the cuda driver (EMBER_DEVICE=cuda: the library
+#   3. `ember bench` through the cuda driver (EMBER_DRIVER=cuda: the library
 #      reads it when the caller leaves the driver to "auto") on models A and
 #      B (bench/make_model) over the short, code and long workloads, in bf16
 #      and f32 (TF32); the latency of one 16-token sequence (batch 1); the
@@ -45,12 +45,12 @@ timeout 120 "$B/tests/test_cuda_smoke" $cases || { echo "FAILED: test_cuda_smoke
 step "goldens through the cuda driver: f32 with full-fp32 products (strict bounds)"
 for c in $cases; do
   case $c in *bf16*|*f16*) continue ;; esac
-  EMBER_DEVICE=cuda EMBER_CUDA_TF32=0 timeout 60 "$B/tests/test_golden" "$c" f32 >/dev/null 2>"$B.golden.err" \
+  EMBER_DRIVER=cuda EMBER_CUDA_TF32=0 timeout 60 "$B/tests/test_golden" "$c" f32 >/dev/null 2>"$B.golden.err" \
     && echo "ok   $c" || { echo "FAIL $c: $(tail -3 "$B.golden.err")"; fail=1; }
 done
 step "goldens through the cuda driver: bf16"
 for c in $cases; do
-  EMBER_DEVICE=cuda timeout 60 "$B/tests/test_golden" "$c" bf16 >/dev/null 2>"$B.golden.err" \
+  EMBER_DRIVER=cuda timeout 60 "$B/tests/test_golden" "$c" bf16 >/dev/null 2>"$B.golden.err" \
     && echo "ok   $c" || { echo "FAIL $c: $(tail -3 "$B.golden.err")"; fail=1; }
 done
 
@@ -67,9 +67,9 @@ SMI=$!
 for m in A B; do
   for dt in bf16 f32; do
     step "bench model $m, $dt"
-    EMBER_DEVICE=cuda timeout 90 ./"$B"/ember bench -m "$WORK/model-$m" -w short -w code -w long \
+    EMBER_DRIVER=cuda timeout 90 ./"$B"/ember bench -m "$WORK/model-$m" -w short -w code -w long \
       --dtype "$dt" --reps "$REPS" --check-seqs 4 -b 32 || { echo "FAILED: bench $m $dt"; fail=1; }
-    EMBER_DEVICE=cuda timeout 30 ./"$B"/ember bench -m "$WORK/model-$m" -w "$WORK/one16.txt" \
+    EMBER_DRIVER=cuda timeout 30 ./"$B"/ember bench -m "$WORK/model-$m" -w "$WORK/one16.txt" \
       --dtype "$dt" --reps 20 --check-seqs 1 -b 1 --json \
       | sed 's/^/latency of one 16-token sequence: /' || fail=1
   done

@@ -61,12 +61,12 @@ ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
     if (!m->arch)
         return ember_error(EMBER_E_UNSUPPORTED, "no architecture for model_type %s", m->hp.model_type);
     int32_t device = 0;
-    /* EMBER_DEVICE ("cpu", "cuda", "cuda:1") stands in for a driver the
+    /* EMBER_DRIVER ("cpu", "cuda", "cuda:1") stands in for a driver the
      * caller left to "auto": tools and scripts select a device without a
      * flag of their own */
     const char *drv_name = p->driver;
     if (!drv_name || !*drv_name || strcmp(drv_name, "auto") == 0) {
-        const char *env = getenv("EMBER_DEVICE");
+        const char *env = getenv("EMBER_DRIVER");
         if (env && *env)
             drv_name = env;
     }

@@ -245,6 +245,10 @@ static ember_status ctx_setup(cuda_ctx *c, const ember_ctx_limits *lim) {
 static ember_status cuda_ctx_init(void *impl, int n_threads, const ember_ctx_limits *lim,
                                   void **out, void **arena_base) {
     (void)n_threads; /* one stream per context; host threads are not used */
+    if (lim->head_dim > ECU_ATTN_MAX_HEAD_DIM)
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "cuda: head_dim %d is not supported (the attention kernel takes at "
+                           "most %d)", lim->head_dim, ECU_ATTN_MAX_HEAD_DIM);
     cuda_ctx *c = ember_calloc(1, sizeof *c, "cuda context");
     if (!c)
         return EMBER_E_NOMEM;
