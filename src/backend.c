@@ -62,22 +62,33 @@ ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
     if (!m->arch)
         return ember_error(EMBER_E_UNSUPPORTED, "no architecture for model_type %s", m->hp.model_type);
     int32_t device = 0;
-    const ember_driver_ops *ops = ember_driver_find(p->driver, &device);
+    /* EMBER_DRIVER ("cpu", "cuda", "cuda:1") stands in for a driver the
+     * caller left to "auto": tools and scripts select a device without a
+     * flag of their own */
+    const char *drv_name = p->driver;
+    if (!drv_name || !*drv_name || strcmp(drv_name, "auto") == 0) {
+        const char *env = getenv("EMBER_DRIVER");
+        if (env && *env)
+            drv_name = env;
+    }
+    const ember_driver_ops *ops = ember_driver_find(drv_name, &device);
     if (!ops)
         return ember_error(EMBER_E_UNSUPPORTED, "driver \"%s\" is not available in this build",
-                           p->driver);
-    m->compute_dtype = p->dtype == EMBER_DTYPE_AUTO ? EMBER_DTYPE_F32 : p->dtype;
-    m->dtype_auto = p->dtype == EMBER_DTYPE_AUTO;
-    if (m->compute_dtype < EMBER_DTYPE_F32 || m->compute_dtype > EMBER_DTYPE_INT8)
+                           drv_name ? drv_name : "auto");
+    if (p->dtype < EMBER_DTYPE_AUTO || p->dtype > EMBER_DTYPE_INT8)
         return ember_error(EMBER_E_INVALID_ARGUMENT, "dtype %d is not an ember_dtype", p->dtype);
+    m->dtype_auto = p->dtype == EMBER_DTYPE_AUTO;
     m->drv.ops = ops;
-    /* auto goes to the driver as auto: fp32 arithmetic on the stored values,
-     * which it may keep in their stored dtype */
+    /* AUTO goes to the driver, which picks its precision (cpu: f32, a GPU
+     * driver: bf16) and says which through act_dtype */
     ember_driver_config cfg = {.compute_dtype = p->dtype, .pack_weights = p->pack_weights,
                                .device = device};
     EMBER_TRY(ops->init(&cfg, &m->drv.impl));
     /* every op the architecture uses, before any weight is read */
     const ember_dt act = ops->act_dtype(m->drv.impl);
+    m->compute_dtype = p->dtype != EMBER_DTYPE_AUTO ? p->dtype
+                       : act == EMBER_DT_BF16       ? EMBER_DTYPE_BF16
+                                                    : EMBER_DTYPE_F32;
     for (int k = 0; k < EMBER_OP_COUNT; k++)
         if (((m->arch->ops | m->hp.extra_ops) & EMBER_OP_BIT(k)) &&
             !ops->supports(m->drv.impl, (ember_op_kind)k, act))
@@ -139,9 +150,10 @@ ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params
     c->tokens_cap = EMBER_MAX(c->max_batch_tokens, (int64_t)m->max_tokens);
     int n_threads = p->n_threads > 0 ? p->n_threads : ember_cpu_count();
 
-    /* arena: zeros + ids/positions/starts + the architecture's buffers + pooled */
+    /* arena: zeros + ids/positions/starts + unit starts + the architecture's
+     * buffers + pooled */
     size_t ints = ember_arena_need(sizeof(int32_t) * (size_t)c->tokens_cap);
-    size_t arena = ints * 3 + ember_arena_need(sizeof(int32_t) * (size_t)(c->max_batch + 1)) +
+    size_t arena = ints * 3 + ember_arena_need(sizeof(int32_t) * (size_t)(c->max_batch + 1)) * 2 +
                    m->arch->arena_bytes(&m->hp, c->tokens_cap) +
                    ember_arena_need(sizeof(float) * (size_t)c->max_batch * (size_t)m->hp.hidden_size);
     for (int32_t i = 0; i < m->st.n_dense; i++) /* the Dense chain's outputs */
@@ -163,17 +175,24 @@ ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params
     c->h_pos = ember_calloc((size_t)c->tokens_cap, sizeof(int32_t), "staging");
     c->h_start = ember_calloc((size_t)c->max_batch + 1, sizeof(int32_t), "staging");
     c->h_pooled = ember_calloc((size_t)c->max_batch * (size_t)m->pooled_width, sizeof(float), "staging");
-    if (!zeros || !c->h_ids || !c->h_pos || !c->h_start || !c->h_pooled) {
+    int32_t *unit = ember_arena_alloc(&c->arena, sizeof(int32_t) * (size_t)(c->max_batch + 1));
+    c->h_unit = ember_calloc((size_t)c->max_batch + 1, sizeof(int32_t), "staging");
+    if (!zeros || !unit || !c->h_ids || !c->h_pos || !c->h_start || !c->h_pooled || !c->h_unit) {
         ember_backend_ctx_free(c);
-        return zeros ? EMBER_E_NOMEM : ember_error(EMBER_E_INTERNAL, "arena too small");
+        return zeros && unit ? EMBER_E_NOMEM : ember_error(EMBER_E_INTERNAL, "arena too small");
     }
+    for (int32_t i = 0; i <= c->max_batch; i++)
+        c->h_unit[i] = i;
     /* h_ids is all zeros right now: upload it as the token-type ids */
     st = m->drv.ops->upload(c->dctx, zeros, c->h_ids, sizeof(int32_t) * (size_t)c->tokens_cap);
+    if (st == EMBER_OK)
+        st = m->drv.ops->upload(c->dctx, unit, c->h_unit, sizeof(int32_t) * (size_t)(c->max_batch + 1));
     if (st != EMBER_OK) {
         ember_backend_ctx_free(c);
         return st;
     }
     c->zeros = zeros;
+    c->d_unit = unit;
     c->act_dtype = m->drv.ops->act_dtype(m->drv.impl);
     c->arena_mark = c->arena.used;
     const char *full = getenv("EMBER_FULL_LAST_LAYER");
@@ -191,6 +210,7 @@ void ember_backend_ctx_free(ember_ctx *c) {
     free(c->h_pos);
     free(c->h_start);
     free(c->h_pooled);
+    free(c->h_unit);
     free(c->order);
     ember_encoding_free(c->enc);
     free(c->text_ids);
@@ -306,10 +326,11 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
          * pooled vectors */
         rows = hidden;
     } else if (compact) {
-        /* a driver with reduced-precision activations must hand compact rows
-         * back in fp32 (its last op converts); anything else is a bug */
-        return ember_error(EMBER_E_INTERNAL, "compact hidden states must be fp32 (%s given)",
-                           ember_dt_name(hidden.dtype));
+        /* reduced-precision (or strided) compact rows: the driver's pool
+         * converts them, each row its own one-token sequence */
+        ember_seqs unit = {.n_seqs = (int32_t)count, .n_tokens = count, .max_len = 1,
+                           .start = c->h_unit, .start_dev = c->d_unit};
+        EMBER_TRY(op->pool(dctx, hidden, &unit, EMBER_POOLING_CLS, rows));
     } else {
         EMBER_TRY(op->pool(dctx, hidden, &b.seqs, m->st.pooling, rows));
     }

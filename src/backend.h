@@ -45,12 +45,15 @@ struct ember_ctx {
     ember_arena arena;       /* driver memory                             */
     size_t arena_mark;       /* start of the per-batch part               */
     const int32_t *zeros;    /* driver memory, tokens_cap zeros           */
+    const int32_t *d_unit;   /* driver memory, 0 .. max_batch: starts of
+                                one-row sequences (pooling compact rows)  */
     int32_t max_batch;
     int64_t max_batch_tokens;
     int64_t tokens_cap;      /* largest forward pass in tokens            */
     /* host staging, sized at init */
     int32_t *h_ids, *h_pos, *h_start;
     float *h_pooled;         /* max_batch x hidden                        */
+    int32_t *h_unit;         /* host copy of d_unit                       */
     /* per-call scratch that grows with the number of inputs */
     int64_t *order;
     int64_t order_cap;

@@ -5,7 +5,7 @@
  * difference <= 1e-4, whatever the batch size (1, 5, 7, 32) and thread count
  * (1, 2), and an input's embedding must not depend on its batch (<= 1e-5).
  *
- * Usage: test_golden CASE_DIR [bf16|int8|zero-copy]   (ids.txt + expected.jsonl inside)
+ * Usage: test_golden CASE_DIR [f32|bf16|int8|zero-copy]   (ids.txt + expected.jsonl inside)
  * The driver is EMBER_DRIVER's ("cpu", "cpu-ref", ...), or auto when unset.
  * With bf16 the matrices run in bf16 (reduced precision, opt-in): cosine
  * >= 0.999 against the fp32 reference is required instead.
@@ -120,6 +120,8 @@ int main(int argc, char **argv) {
         COS_MIN = 0.999;
         ABS_MAX = 0.05;
     }
+    if (argc > 2 && strcmp(argv[2], "f32") == 0) /* explicit: a GPU driver's auto is bf16 */
+        mp.dtype = EMBER_DTYPE_F32;
     if (argc > 2 && strcmp(argv[2], "zero-copy") == 0)
         mp.pack_weights = 0;
     /* EMBER_DRIVER=cpu-ref (say) runs the case on that driver; unset = auto */

@@ -214,7 +214,8 @@ typedef struct ember_ctx_limits {
 
 /* How a model wants its weights prepared. */
 typedef struct ember_driver_config {
-    int32_t compute_dtype; /* ember_dtype of the matrix weights              */
+    int32_t compute_dtype; /* ember_dtype of the matrix weights; AUTO (0) lets
+                              the driver choose (cpu: f32, cuda: bf16)      */
     int32_t pack_weights;  /* 1: repack matrices for the kernels at load;
                               0: use F32 matrices in place (zero-copy)     */
     int32_t device;        /* device index ("cuda:1" -> 1); 0 for the CPU */
@@ -222,6 +223,12 @@ typedef struct ember_driver_config {
 
 typedef struct ember_driver_ops {
     const char *name;
+
+    /* Optional: whether this machine can run the driver at all (a GPU
+     * driver: is a device present and its kernel driver loadable). "auto"
+     * skips a driver whose probe says 0; NULL means always. Cheap, no
+     * allocation that outlives the call, callable before init. */
+    int (*probe)(void);
 
     /* Lifecycle. `impl` is per model (device handle, kernel choice); `dctx`
      * per context (threads or stream, kernel scratch). ctx_init also
@@ -289,10 +296,14 @@ typedef struct ember_driver {
 /* Drivers compiled into this build. */
 extern const ember_driver_ops ember_cpu_driver_ops;
 extern const ember_driver_ops ember_cpu_ref_driver_ops; /* scalar kernels only */
+#if defined(EMBER_HAVE_CUDA)
+extern const ember_driver_ops ember_cuda_driver_ops;    /* drivers/cuda/          */
+#endif
 
 /* Finds a driver by name: "cpu", "cpu-ref", a GPU driver's name optionally
  * followed by ":N" (device index into *device, which may be NULL); NULL or
- * "auto" = the best available. NULL when there is none of that name. */
+ * "auto" = the first compiled-in driver whose probe() does not say no (a
+ * GPU when one is usable, else cpu). NULL when there is none of that name. */
 const ember_driver_ops *ember_driver_find(const char *name, int32_t *device);
 /* The compiled-in drivers, for tests and `ember info`. */
 int ember_driver_count(void);

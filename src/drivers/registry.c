@@ -2,8 +2,9 @@
  * registry.c — the drivers compiled into this build, found by name.
  *
  * A GPU driver adds one line to k_drivers (under its build option); "auto"
- * takes the first entry, so GPU drivers go before the CPU ones and fail their
- * init with a clear message when no device is usable.
+ * takes the first entry whose probe() does not refuse, so GPU drivers go
+ * before the CPU ones: with no usable device "auto" falls back to cpu, while
+ * naming the GPU driver fails its init with a clear message.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,9 @@
 #include "drivers/driver.h"
 
 static const ember_driver_ops *const k_drivers[] = {
+#if defined(EMBER_HAVE_CUDA)
+    &ember_cuda_driver_ops,
+#endif
     &ember_cpu_driver_ops,
     &ember_cpu_ref_driver_ops,
 };
@@ -24,8 +28,12 @@ const ember_driver_ops *ember_driver_at(int i) {
 const ember_driver_ops *ember_driver_find(const char *name, int32_t *device) {
     if (device)
         *device = 0;
-    if (!name || !*name || strcmp(name, "auto") == 0)
-        return k_drivers[0];
+    if (!name || !*name || strcmp(name, "auto") == 0) {
+        for (int i = 0; i < ember_driver_count(); i++)
+            if (!k_drivers[i]->probe || k_drivers[i]->probe())
+                return k_drivers[i];
+        return NULL;
+    }
     /* "name:N" selects device N of that driver */
     size_t len = strlen(name);
     const char *colon = strchr(name, ':');

@@ -1,0 +1,77 @@
+/*
+ * ecu_common.cuh — device helpers shared by the CUDA driver's kernels:
+ * element loads/stores that compute in fp32 whatever the storage type, the
+ * activations (the formulas of the CPU reference, ember_ref_act), and
+ * warp/block reductions.
+ */
+#ifndef EMBER_DRIVERS_CUDA_COMMON_CUH
+#define EMBER_DRIVERS_CUDA_COMMON_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+/* Values of ember_act (drivers/driver.h), repeated here so that the .cu
+ * files need no C header beyond cuda_kernels.h. */
+enum { ECU_ACT_NONE, ECU_ACT_GELU, ECU_ACT_GELU_TANH, ECU_ACT_RELU, ECU_ACT_SILU, ECU_ACT_TANH };
+
+static __device__ __forceinline__ float ecu_ld(const float *p) { return *p; }
+static __device__ __forceinline__ float ecu_ld(const __nv_bfloat16 *p) {
+    return __bfloat162float(*p);
+}
+static __device__ __forceinline__ void ecu_st(float *p, float v) { *p = v; }
+static __device__ __forceinline__ void ecu_st(__nv_bfloat16 *p, float v) {
+    *p = __float2bfloat16_rn(v);
+}
+/* A table element whose type is known at run time only. */
+static __device__ __forceinline__ float ecu_ldw(const void *p, int bf16, int64_t i) {
+    return bf16 ? __bfloat162float(((const __nv_bfloat16 *)p)[i]) : ((const float *)p)[i];
+}
+
+static __device__ __forceinline__ float ecu_act(int act, float x) {
+    switch (act) {
+    case ECU_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case ECU_ACT_GELU_TANH: {
+        float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+        return 0.5f * x * (1.0f + tanhf(inner));
+    }
+    case ECU_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case ECU_ACT_SILU: return x / (1.0f + expf(-x));
+    case ECU_ACT_TANH: return tanhf(x);
+    default: return x;
+    }
+}
+
+static __device__ __forceinline__ float ecu_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+static __device__ __forceinline__ float ecu_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+/* Sum over the block (blockDim.x a multiple of 32, <= 1024); every thread
+ * gets the result. `red` is 32 floats of shared memory. */
+static __device__ __forceinline__ float ecu_block_sum(float v, float *red) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = ecu_warp_sum(v);
+    __syncthreads(); /* red may still be read by a previous reduction */
+    if (lane == 0)
+        red[warp] = v;
+    __syncthreads();
+    v = lane < nw ? red[lane] : 0.0f;
+    return ecu_warp_sum(v);
+}
+
+/* Grid sizes for grid-stride loops: enough blocks to fill the device, never
+ * more than the work. */
+static inline unsigned ecu_blocks(int64_t n, int threads) {
+    int64_t b = (n + threads - 1) / threads;
+    if (b > 65535 * 8)
+        b = 65535 * 8;
+    return (unsigned)(b > 0 ? b : 1);
+}
+
+#endif

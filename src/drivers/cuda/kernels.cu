@@ -1,0 +1,328 @@
+/*
+ * kernels.cu — the CUDA driver's element-wise, normalization, positional
+ * and pooling kernels (attention is in attention.cu; matrix products go to
+ * cuBLASLt in cuda_driver.c).
+ *
+ * Each kernel is a template over the activation type T (float or bf16),
+ * instantiated twice through DISPATCH; activations are passed as void
+ * pointers and typed inside. Arithmetic is fp32; row reductions accumulate
+ * in fp32 over a block, pooling in double (as the CPU does). Launchers are
+ * extern "C" and return the launch status.
+ */
+#include "drivers/cuda/cuda_kernels.h"
+#include "drivers/cuda/ecu_common.cuh"
+
+#define DISPATCH(bf16, KERNEL, GRID, BLOCK, SHMEM, STREAM, ...)                                 \
+    do {                                                                                      \
+        if (bf16)                                                                             \
+            KERNEL<__nv_bfloat16><<<GRID, BLOCK, SHMEM, STREAM>>>(__VA_ARGS__);              \
+        else                                                                                  \
+            KERNEL<float><<<GRID, BLOCK, SHMEM, STREAM>>>(__VA_ARGS__);                      \
+    } while (0)
+
+#define GRID_STRIDE(i, n)                                                                     \
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n);                \
+         i += (int64_t)gridDim.x * blockDim.x)
+
+/* ---- conversions ---- */
+
+template <typename T>
+__global__ void k_convert(const void *src, int src_dt, void *dstv, int64_t n) {
+    T *dst = (T *)dstv;
+    GRID_STRIDE(i, n) {
+        float v;
+        if (src_dt == ECU_SRC_F32)
+            v = ((const float *)src)[i];
+        else if (src_dt == ECU_SRC_F16)
+            v = __half2float(((const __half *)src)[i]);
+        else
+            v = __bfloat162float(((const __nv_bfloat16 *)src)[i]);
+        ecu_st(dst + i, v);
+    }
+}
+
+extern "C" int ecu_convert(cudaStream_t s, const void *src, int src_dt, void *dst, int dst_bf16,
+                           int64_t n) {
+    if (n <= 0)
+        return 0;
+    DISPATCH(dst_bf16, k_convert, ecu_blocks(n, 256), 256, 0, s, src, src_dt, dst, n);
+    return (int)cudaGetLastError();
+}
+
+/* The source type is the opposite of T (fp32 <-> bf16) or the same. */
+template <typename T>
+__global__ void k_cast2d(const void *src, int64_t ld_src, int src_bf16, void *dstv, int64_t ld_dst,
+                         int64_t rows, int64_t cols) {
+    T *dst = (T *)dstv;
+    GRID_STRIDE(i, rows * cols) {
+        int64_t r = i / cols, c = i % cols;
+        float v = src_bf16 ? __bfloat162float(((const __nv_bfloat16 *)src)[r * ld_src + c])
+                           : ((const float *)src)[r * ld_src + c];
+        ecu_st(dst + r * ld_dst + c, v);
+    }
+}
+
+extern "C" int ecu_cast2d(cudaStream_t s, const void *src, int64_t ld_src, int src_bf16, void *dst,
+                          int64_t ld_dst, int dst_bf16, int64_t rows, int64_t cols) {
+    if (rows * cols <= 0)
+        return 0;
+    DISPATCH(dst_bf16, k_cast2d, ecu_blocks(rows * cols, 256), 256, 0, s, src, ld_src, src_bf16,
+             dst, ld_dst, rows, cols);
+    return (int)cudaGetLastError();
+}
+
+/* y = act(y + bias) + r: what a matrix product's epilogue did not do. */
+template <typename T>
+__global__ void k_epilogue(void *yv, int64_t ldy, const float *bias, int act, const void *rv,
+                           int64_t ldr, int64_t rows, int64_t cols) {
+    T *y = (T *)yv;
+    const T *r = (const T *)rv;
+    GRID_STRIDE(i, rows * cols) {
+        int64_t row = i / cols, c = i % cols;
+        float v = ecu_ld(y + row * ldy + c) + (bias ? bias[c] : 0.0f);
+        v = ecu_act(act, v);
+        if (r)
+            v += ecu_ld(r + row * ldr + c);
+        ecu_st(y + row * ldy + c, v);
+    }
+}
+
+extern "C" int ecu_epilogue(cudaStream_t s, void *y, int64_t ldy, const float *bias, int act,
+                            const void *r, int64_t ldr, int64_t rows, int64_t cols, int bf16) {
+    if (rows * cols <= 0 || (!bias && act == ECU_ACT_NONE && !r))
+        return 0;
+    DISPATCH(bf16, k_epilogue, ecu_blocks(rows * cols, 256), 256, 0, s, y, ldy, bias, act, r, ldr,
+             rows, cols);
+    return (int)cudaGetLastError();
+}
+
+/* ---- gather, select_rows ---- */
+
+template <typename T>
+__global__ void k_gather(const void *table, int table_bf16, int64_t cols, const int32_t *idx,
+                         void *outv, int64_t ld, int64_t rows, int accumulate) {
+    T *out = (T *)outv;
+    GRID_STRIDE(i, rows * cols) {
+        int64_t r = i / cols, c = i % cols;
+        float v = ecu_ldw(table, table_bf16, (int64_t)idx[r] * cols + c);
+        T *o = out + r * ld + c;
+        ecu_st(o, accumulate ? ecu_ld(o) + v : v);
+    }
+}
+
+extern "C" int ecu_gather(cudaStream_t s, const void *table, int table_bf16, int64_t cols,
+                          const int32_t *idx, void *out, int64_t ld, int64_t rows, int accumulate,
+                          int bf16) {
+    if (rows * cols <= 0)
+        return 0;
+    DISPATCH(bf16, k_gather, ecu_blocks(rows * cols, 256), 256, 0, s, table, table_bf16, cols, idx,
+             out, ld, rows, accumulate);
+    return (int)cudaGetLastError();
+}
+
+template <typename T>
+__global__ void k_select_rows(const void *inv, int64_t ld_in, void *outv, int64_t ld_out,
+                              int64_t cols, int32_t n_seqs, const int32_t *start, int last) {
+    const T *in = (const T *)inv;
+    T *out = (T *)outv;
+    GRID_STRIDE(i, (int64_t)n_seqs * cols) {
+        int64_t sq = i / cols, c = i % cols;
+        int64_t r = last ? start[sq + 1] - 1 : start[sq];
+        out[sq * ld_out + c] = in[r * ld_in + c];
+    }
+}
+
+extern "C" int ecu_select_rows(cudaStream_t s, const void *in, int64_t ld_in, void *out,
+                               int64_t ld_out, int64_t cols, int32_t n_seqs,
+                               const int32_t *start_dev, int last, int bf16) {
+    if (n_seqs <= 0 || cols <= 0)
+        return 0;
+    DISPATCH(bf16, k_select_rows, ecu_blocks(n_seqs * cols, 256), 256, 0, s, in, ld_in, out,
+             ld_out, cols, n_seqs, start_dev, last);
+    return (int)cudaGetLastError();
+}
+
+/* ---- layer norm: one block per row ----
+ * Two passes over the row in global memory (mean, then centered variance,
+ * as the reference does: no E[x^2] - mean^2 cancellation); each thread
+ * writes only the columns it read, so out may alias x. */
+
+template <typename T>
+__global__ void k_layer_norm(const void *xv, int64_t ldx, const void *resv, int64_t ldr,
+                             const float *gamma, const float *beta, float eps, void *outv,
+                             int64_t ldo, int64_t cols) {
+    __shared__ float red[32];
+    const int64_t r = blockIdx.x;
+    const T *x = (const T *)xv + r * ldx;
+    const T *res = resv ? (const T *)resv + r * ldr : NULL;
+    T *out = (T *)outv + r * ldo;
+    float sum = 0.0f;
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+        sum += ecu_ld(x + c) + (res ? ecu_ld(res + c) : 0.0f);
+    const float mean = ecu_block_sum(sum, red) / (float)cols;
+    float var = 0.0f;
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+        float d = ecu_ld(x + c) + (res ? ecu_ld(res + c) : 0.0f) - mean;
+        var += d * d;
+    }
+    var = ecu_block_sum(var, red) / (float)cols;
+    const float inv = rsqrtf(var + eps);
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = (ecu_ld(x + c) + (res ? ecu_ld(res + c) : 0.0f) - mean) * inv * gamma[c];
+        ecu_st(out + c, beta ? v + beta[c] : v);
+    }
+}
+
+static int row_threads(int64_t cols) { return cols >= 1024 ? 256 : cols >= 256 ? 128 : 64; }
+
+extern "C" int ecu_layer_norm(cudaStream_t s, const void *x, int64_t ldx, const void *res,
+                              int64_t ldr, const float *gamma, const float *beta, float eps,
+                              void *out, int64_t ldo, int64_t rows, int64_t cols, int bf16) {
+    if (rows <= 0 || cols <= 0)
+        return 0;
+    if (rows > 0x7fffffff)
+        return (int)cudaErrorInvalidValue;
+    DISPATCH(bf16, k_layer_norm, (unsigned)rows, row_threads(cols), 0, s, x, ldx, res, ldr, gamma,
+             beta, eps, out, ldo, cols);
+    return (int)cudaGetLastError();
+}
+
+/* ---- RMS norm: one block per (row, group) ---- */
+
+template <typename T>
+__global__ void k_rms_norm(const void *xv, int64_t ldx, const float *w, float eps, float offset,
+                           int64_t group, void *outv, int64_t ldo) {
+    __shared__ float red[32];
+    const int64_t r = blockIdx.x, g0 = (int64_t)blockIdx.y * group;
+    const T *x = (const T *)xv + r * ldx + g0;
+    T *out = (T *)outv + r * ldo + g0;
+    float ss = 0.0f;
+    for (int64_t c = threadIdx.x; c < group; c += blockDim.x) {
+        float v = ecu_ld(x + c);
+        ss += v * v;
+    }
+    const float inv = rsqrtf(ecu_block_sum(ss, red) / (float)group + eps);
+    for (int64_t c = threadIdx.x; c < group; c += blockDim.x)
+        ecu_st(out + c, ecu_ld(x + c) * inv * (w[c] + offset));
+}
+
+extern "C" int ecu_rms_norm(cudaStream_t s, const void *x, int64_t ldx, const float *w, float eps,
+                            float offset, int64_t group, void *out, int64_t ldo, int64_t rows,
+                            int64_t cols, int bf16) {
+    if (rows <= 0 || cols <= 0)
+        return 0;
+    const int64_t groups = cols / group;
+    if (rows > 0x7fffffff || groups > 65535)
+        return (int)cudaErrorInvalidValue;
+    dim3 grid((unsigned)rows, (unsigned)groups);
+    DISPATCH(bf16, k_rms_norm, grid, row_threads(group), 0, s, x, ldx, w, eps, offset, group, out,
+             ldo);
+    return (int)cudaGetLastError();
+}
+
+/* ---- gated linear units ---- */
+
+template <typename T>
+__global__ void k_glu(const void *inv, int64_t ld_in, void *outv, int64_t ld_out, int64_t rows,
+                      int64_t inter, int act) {
+    const T *in = (const T *)inv;
+    T *out = (T *)outv;
+    GRID_STRIDE(i, rows * inter) {
+        int64_t r = i / inter, c = i % inter;
+        const T *row = in + r * ld_in;
+        ecu_st(out + r * ld_out + c, ecu_act(act, ecu_ld(row + c)) * ecu_ld(row + inter + c));
+    }
+}
+
+extern "C" int ecu_glu(cudaStream_t s, const void *in, int64_t ld_in, void *out, int64_t ld_out,
+                       int64_t rows, int64_t inter, int act, int bf16) {
+    if (rows * inter <= 0)
+        return 0;
+    DISPATCH(bf16, k_glu, ecu_blocks(rows * inter, 256), 256, 0, s, in, ld_in, out, ld_out, rows,
+             inter, act);
+    return (int)cudaGetLastError();
+}
+
+/* ---- RoPE: one thread per (row, head, pair) over q's heads then k's ---- */
+
+template <typename T>
+__global__ void k_rope(void *qv, int64_t ldq, int64_t nq, void *kv, int64_t ldk, int64_t nk,
+                       int64_t rows, int32_t d, const int32_t *positions, const void *table,
+                       int table_bf16) {
+    const int32_t half = d / 2;
+    const int64_t heads = nq + nk;
+    GRID_STRIDE(i, rows * heads * half) {
+        int64_t r = i / (heads * half), rem = i % (heads * half);
+        int64_t h = rem / half;
+        int32_t j = (int32_t)(rem % half);
+        T *x = h < nq ? (T *)qv + r * ldq + h * d : (T *)kv + r * ldk + (h - nq) * d;
+        const int64_t p = (int64_t)positions[r] * d;
+        float c = ecu_ldw(table, table_bf16, p + j), sn = ecu_ldw(table, table_bf16, p + half + j);
+        float a = ecu_ld(x + j), b = ecu_ld(x + j + half);
+        ecu_st(x + j, a * c - b * sn);
+        ecu_st(x + j + half, b * c + a * sn);
+    }
+}
+
+extern "C" int ecu_rope(cudaStream_t s, void *q, int64_t ldq, int64_t nq, void *k, int64_t ldk,
+                        int64_t nk, int64_t rows, int32_t head_dim, const int32_t *positions,
+                        const void *table, int table_bf16, int bf16) {
+    const int64_t n = rows * (nq + (k ? nk : 0)) * (head_dim / 2);
+    if (n <= 0)
+        return 0;
+    DISPATCH(bf16, k_rope, ecu_blocks(n, 256), 256, 0, s, q, ldq, nq, k, ldk, k ? nk : 0, rows,
+             head_dim, positions, table, table_bf16);
+    return (int)cudaGetLastError();
+}
+
+/* ---- pooling: one thread per (sequence, column) ----
+ * Modes as ember_pooling (include/ember.h) and core/pooling.c. */
+
+enum { POOL_CLS, POOL_MEAN, POOL_MAX, POOL_MEAN_SQRT_LEN, POOL_WEIGHTED_MEAN, POOL_LAST };
+
+template <typename T>
+__global__ void k_pool(const void *hv, int64_t ld, int64_t cols, const int32_t *start, int32_t mode,
+                       float *out, int64_t ld_out) {
+    const int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    const int32_t sq = blockIdx.y;
+    if (c >= cols)
+        return;
+    const int64_t r0 = start[sq], n = start[sq + 1] - r0;
+    const T *h = (const T *)hv + r0 * ld + c;
+    float *o = out + (int64_t)sq * ld_out + c;
+    if (n <= 0) {
+        *o = 0.0f;
+        return;
+    }
+    if (mode == POOL_CLS) {
+        *o = ecu_ld(h);
+    } else if (mode == POOL_LAST) {
+        *o = ecu_ld(h + (n - 1) * ld);
+    } else if (mode == POOL_MAX) {
+        float m = ecu_ld(h);
+        for (int64_t r = 1; r < n; r++)
+            m = fmaxf(m, ecu_ld(h + r * ld));
+        *o = m;
+    } else {
+        double acc = 0.0, wsum = 0.0;
+        for (int64_t r = 0; r < n; r++) {
+            double w = mode == POOL_WEIGHTED_MEAN ? (double)(r + 1) : 1.0;
+            acc += w * (double)ecu_ld(h + r * ld);
+            wsum += w;
+        }
+        double norm = mode == POOL_MEAN_SQRT_LEN ? sqrt((double)n) : wsum;
+        *o = (float)(acc / norm);
+    }
+}
+
+extern "C" int ecu_pool(cudaStream_t s, const void *hidden, int64_t ld, int64_t cols,
+                        int32_t n_seqs, const int32_t *start_dev, int32_t mode, float *out,
+                        int64_t ld_out, int bf16) {
+    if (n_seqs <= 0 || cols <= 0)
+        return 0;
+    if (n_seqs > 65535)
+        return (int)cudaErrorInvalidValue;
+    dim3 grid((unsigned)((cols + 127) / 128), (unsigned)n_seqs);
+    DISPATCH(bf16, k_pool, grid, 128, 0, s, hidden, ld, cols, start_dev, mode, out, ld_out);
+    return (int)cudaGetLastError();
+}
