@@ -202,7 +202,8 @@ static const char *cuda_kernels(void *impl) { return ((cuda_impl *)impl)->desc; 
 
 static int cuda_supports(void *p, ember_op_kind op, ember_dt dtype) {
     const cuda_impl *impl = p;
-    return op >= 0 && op < EMBER_OP_COUNT && dtype == impl->act;
+    /* the relative-position attention bias (MPNet) has no kernel yet */
+    return op >= 0 && op < EMBER_OP_COUNT && op != EMBER_OP_ATTN_REL_BIAS && dtype == impl->act;
 }
 
 static ember_dt cuda_act_dtype(void *p) { return ((cuda_impl *)p)->act; }
@@ -482,10 +483,12 @@ static ember_status cuda_rms_norm(void *p, const ember_rms_args *a) {
     if (a->group <= 0 || a->x.cols % a->group != 0 || a->w->rows * a->w->cols != a->group)
         return ember_error(EMBER_E_INTERNAL, "rms_norm: group %lld does not fit %lld columns",
                            (long long)a->group, (long long)a->x.cols);
+    if (a->residual.data)
+        CHECK_VIEW("rms_norm", "residual", a->residual, ACT(c), a->x.rows, a->x.cols);
     ENTER(c);
     KERNEL_TRY("rms_norm", ecu_rms_norm(c->stream, a->x.data, a->x.ld, a->w->data, a->eps,
-                                        a->offset, a->group, a->out.data, a->out.ld, a->x.rows,
-                                        a->x.cols, IS_BF16(c)));
+                                        a->offset, a->group, a->residual.data, a->residual.ld,
+                                        a->out.data, a->out.ld, a->x.rows, a->x.cols, IS_BF16(c)));
     return EMBER_OK;
 }
 
@@ -519,6 +522,9 @@ static ember_status cuda_rope(void *p, const ember_rope_args *a) {
 static ember_status cuda_attention(void *p, const ember_attn_args *a) {
     cuda_ctx *c = p;
     const ember_seqs *sq = a->seqs;
+    if (a->rel_bias)
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "cuda attention: the relative-position bias (MPNet) is not implemented");
     if (a->n_heads <= 0 || a->n_kv_heads <= 0 || a->n_heads % a->n_kv_heads)
         return ember_error(EMBER_E_INTERNAL, "attention: %d heads over %d key/value heads",
                            a->n_heads, a->n_kv_heads);

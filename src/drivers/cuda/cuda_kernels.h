@@ -42,10 +42,10 @@ int ecu_select_rows(cudaStream_t s, const void *in, int64_t ld_in, void *out, in
 int ecu_layer_norm(cudaStream_t s, const void *x, int64_t ldx, const void *res, int64_t ldr,
                    const float *gamma, const float *beta, float eps, void *out, int64_t ldo,
                    int64_t rows, int64_t cols, int bf16);
-/* out = x / rms(x over groups of `group` columns) * (w + offset). */
+/* out = [res +] x / rms(x over groups of `group` columns) * (w + offset); res may be NULL. */
 int ecu_rms_norm(cudaStream_t s, const void *x, int64_t ldx, const float *w, float eps,
-                 float offset, int64_t group, void *out, int64_t ldo, int64_t rows, int64_t cols,
-                 int bf16);
+                 float offset, int64_t group, const void *res, int64_t ldr, void *out, int64_t ldo,
+                 int64_t rows, int64_t cols, int bf16);
 /* out[r, i] = act(in[r, i]) * in[r, inter + i]. */
 int ecu_glu(cudaStream_t s, const void *in, int64_t ld_in, void *out, int64_t ld_out,
             int64_t rows, int64_t inter, int act, int bf16);

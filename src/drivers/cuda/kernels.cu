@@ -191,10 +191,11 @@ extern "C" int ecu_layer_norm(cudaStream_t s, const void *x, int64_t ldx, const 
 
 template <typename T>
 __global__ void k_rms_norm(const void *xv, int64_t ldx, const float *w, float eps, float offset,
-                           int64_t group, void *outv, int64_t ldo) {
+                           int64_t group, const void *resv, int64_t ldr, void *outv, int64_t ldo) {
     __shared__ float red[32];
     const int64_t r = blockIdx.x, g0 = (int64_t)blockIdx.y * group;
     const T *x = (const T *)xv + r * ldx + g0;
+    const T *res = resv ? (const T *)resv + r * ldr + g0 : NULL;
     T *out = (T *)outv + r * ldo + g0;
     float ss = 0.0f;
     for (int64_t c = threadIdx.x; c < group; c += blockDim.x) {
@@ -202,21 +203,23 @@ __global__ void k_rms_norm(const void *xv, int64_t ldx, const float *w, float ep
         ss += v * v;
     }
     const float inv = rsqrtf(ecu_block_sum(ss, red) / (float)group + eps);
+    /* every thread reads its columns of x (and res) before writing out, which
+     * may alias either (Gemma's x += norm(branch)) */
     for (int64_t c = threadIdx.x; c < group; c += blockDim.x)
-        ecu_st(out + c, ecu_ld(x + c) * inv * (w[c] + offset));
+        ecu_st(out + c, (res ? ecu_ld(res + c) : 0.0f) + ecu_ld(x + c) * inv * (w[c] + offset));
 }
 
 extern "C" int ecu_rms_norm(cudaStream_t s, const void *x, int64_t ldx, const float *w, float eps,
-                            float offset, int64_t group, void *out, int64_t ldo, int64_t rows,
-                            int64_t cols, int bf16) {
+                            float offset, int64_t group, const void *res, int64_t ldr, void *out,
+                            int64_t ldo, int64_t rows, int64_t cols, int bf16) {
     if (rows <= 0 || cols <= 0)
         return 0;
     const int64_t groups = cols / group;
     if (rows > 0x7fffffff || groups > 65535)
         return (int)cudaErrorInvalidValue;
     dim3 grid((unsigned)rows, (unsigned)groups);
-    DISPATCH(bf16, k_rms_norm, grid, row_threads(group), 0, s, x, ldx, w, eps, offset, group, out,
-             ldo);
+    DISPATCH(bf16, k_rms_norm, grid, row_threads(group), 0, s, x, ldx, w, eps, offset, group, res,
+             ldr, out, ldo);
     return (int)cudaGetLastError();
 }
 
