@@ -514,10 +514,18 @@ int srv_tei_route(const char *url) {
 
 int srv_tei_handle(const srv_model *sm, const srv_config *cfg, int route, const char *body,
                    size_t len, sbuf *out) {
-    if (route == SRV_TEI_ROOT && !ember_model_num_labels(sm->model))
-        return -1; /* POST / on an embedding model is /embed */
     json_error_t je;
     json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+    if (route == SRV_TEI_ROOT && !ember_model_num_labels(sm->model)) {
+        /* POST / on an embedding model: /similarity's body (what
+         * InferenceClient.sentence_similarity sends), else /embed's */
+        if (json_is_object(json_object_get(root, "inputs")))
+            route = SRV_TEI_SIMILARITY;
+        else {
+            json_decref(root);
+            return -1;
+        }
+    }
     if (!json_is_object(root)) {
         json_decref(root);
         char m[256];
