@@ -359,6 +359,61 @@ EMBER_API ember_status ember_embed_texts(ember_ctx *ctx, const char *const *text
  * negative sizes). */
 EMBER_API ember_status ember_l2_normalize(float *rows, int64_t n_rows, int32_t dim);
 
+/* Per-token output (TEI's /embed_all): the last hidden state of every token
+ * of `n_seqs` token-id sequences in CSR form (as ember_embed_tokens), before
+ * pooling, normalization and any Dense module. Writes, for sequence i, rows
+ * offsets[i] - offsets[0] .. offsets[i+1] - offsets[0] of
+ * ember_model_info.hidden_size floats each into `out` (owned by the caller,
+ * `out_len` floats of capacity: at least (offsets[n_seqs] - offsets[0]) x
+ * hidden_size). `stats` may be NULL. Allocates a staging buffer per call.
+ * Returns the codes of ember_embed_tokens, and EMBER_E_UNSUPPORTED when the
+ * driver's activations are not fp32. */
+EMBER_API ember_status ember_embed_tokens_all(ember_ctx *ctx, const int32_t *ids,
+                                              const int64_t *offsets, int64_t n_seqs, float *out,
+                                              int64_t out_len, ember_embed_stats *stats);
+
+/* ------------------------------------------------------------------------ */
+/* Rerankers (cross-encoders)                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Outputs of the model's sequence-classification head: > 0 for a
+ * cross-encoder (config.json architectures BertForSequenceClassification,
+ * XLMRobertaForSequenceClassification, RobertaForSequenceClassification),
+ * 0 for an embedding model or NULL. */
+EMBER_API int32_t ember_model_num_labels(const ember_model *model);
+
+typedef struct ember_rerank_options {
+    uint32_t struct_size; /* sizeof(ember_rerank_options)                       */
+    int32_t raw_scores;   /* 0 (default): sigmoid of the logit when the model has
+                             one label (sentence-transformers CrossEncoder's
+                             default activation), logits as they are with more
+                             labels; 1: raw logits always                     */
+    int32_t truncate;     /* 1 (default): cut each pair longest-first to
+                             ember_model_max_tokens; 0: EMBER_E_TOO_LONG       */
+} ember_rerank_options;
+
+EMBER_API ember_rerank_options ember_rerank_default_options(void);
+
+/* Scores `n` texts against `query` with a cross-encoder. Each pair is
+ * tokenized as Hugging Face tokenizers encodes tokenizer(query, text,
+ * truncation="longest_first", max_length=ember_model_max_tokens()): the pair
+ * template of tokenizer.json ([CLS] query [SEP] text [SEP] with token types
+ * 0/1 for BERT, <s> query </s></s> text </s> for XLM-R). Texts are UTF-8
+ * (invalid sequences replaced by U+FFFD); query and texts[i] hold
+ * query_len and lens[i] bytes. Writes n x ember_model_num_labels() scores
+ * to `scores` (owned by the caller, `scores_len` floats of capacity) in
+ * input order: text i's scores at scores[i * num_labels]. Sorting is left
+ * to the caller. `opts` and `stats` may be NULL. Allocates per call.
+ * Returns EMBER_OK; EMBER_E_INVALID_ARGUMENT (NULL pointers, negative n,
+ * `scores` too small); EMBER_E_UNSUPPORTED (not a cross-encoder, no
+ * tokenizer or no pair template); EMBER_E_TOO_LONG (opts->truncate 0 and a
+ * pair longer than the model accepts; the message names the text);
+ * EMBER_E_NOMEM; EMBER_E_INTERNAL. */
+EMBER_API ember_status ember_rerank(ember_ctx *ctx, const char *query, size_t query_len,
+                                    const char *const *texts, const size_t *lens, int64_t n,
+                                    const ember_rerank_options *opts, float *scores,
+                                    int64_t scores_len, ember_embed_stats *stats);
+
 /* ------------------------------------------------------------------------ */
 /* Tokenizers                                                                 */
 /* ------------------------------------------------------------------------ */

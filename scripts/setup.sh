@@ -18,6 +18,7 @@ test_pkgs=(
   curl                      # HTTP client for server tests
   libsimde-dev              # portable AVX-512 intrinsics: tests the AVX-512 kernels on any x86-64
   python3                   # small test helpers (no third-party modules)
+  python3-venv              # .venv for the real-client server tests
 )
 
 want=("${build_pkgs[@]}")
@@ -28,8 +29,21 @@ for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+# The real HTTP clients of tests/server/test_clients.py, from PyPI into
+# .venv in the repository root (Debian's pip refuses system installs).
+# Idempotent; other Python tooling may add packages to the same venv.
+setup_venv() {
+  if [ "${1:-}" = "--no-test-tools" ]; then return 0; fi
+  local root; root="$(cd "$(dirname "$0")/.." && pwd)"
+  if [ ! -x "$root/.venv/bin/pip" ]; then python3 -m venv "$root/.venv"; fi
+  "$root/.venv/bin/pip" install -q --disable-pip-version-check \
+    openai huggingface_hub numpy langchain-huggingface
+  echo "setup: .venv ready (openai, huggingface_hub, langchain-huggingface)"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#want[@]} packages already installed"
+  setup_venv "${1:-}"
   exit 0
 fi
 
@@ -40,3 +54,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 echo "setup: done"
+setup_venv "${1:-}"

@@ -5,6 +5,7 @@
  * small helpers the tools need (normalization, per-op profile).
  */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,6 +279,103 @@ ember_status ember_embed_tokens(ember_ctx *ctx, const int32_t *ids, const int64_
     if (stats)
         memset(stats, 0, sizeof *stats);
     return ember_backend_embed(ctx, ids, offsets, n_seqs, &o, out, out_len, stats);
+}
+
+ember_status ember_embed_tokens_all(ember_ctx *ctx, const int32_t *ids, const int64_t *offsets,
+                                    int64_t n_seqs, float *out, int64_t out_len,
+                                    ember_embed_stats *stats) {
+    ember_error_clear();
+    if (!ctx || !offsets || (n_seqs > 0 && (!ids || !out)))
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_embed_tokens_all: NULL argument");
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    return ember_backend_embed_all(ctx, ids, offsets, n_seqs, out, out_len, stats);
+}
+
+int32_t ember_model_num_labels(const ember_model *m) {
+    return m && m->hp.cls_head ? m->hp.num_labels : 0;
+}
+
+ember_rerank_options ember_rerank_default_options(void) {
+    ember_rerank_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.raw_scores = 0;
+    o.truncate = 1;
+    return o;
+}
+
+ember_status ember_rerank(ember_ctx *ctx, const char *query, size_t query_len,
+                          const char *const *texts, const size_t *lens, int64_t n,
+                          const ember_rerank_options *opts, float *scores, int64_t scores_len,
+                          ember_embed_stats *stats) {
+    ember_error_clear();
+    if (!ctx || (!query && query_len > 0) || (n > 0 && (!texts || !lens || !scores)))
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_rerank: NULL argument");
+    if (n < 0)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_rerank: n = %lld is negative",
+                           (long long)n);
+    ember_rerank_options o;
+    COPY_PARAMS(o, opts, ember_rerank_default_options());
+    const ember_model *m = ctx->model;
+    const int32_t nl = ember_model_num_labels(m);
+    if (!nl)
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "%s is not a cross-encoder (config.json architectures names no "
+                           "BertForSequenceClassification or XLMRobertaForSequenceClassification)",
+                           m->directory);
+    if (!m->tokenizer)
+        return ember_error(EMBER_E_UNSUPPORTED, "%s: the model has no tokenizer (tokenizer.json)",
+                           m->directory);
+    if (n > 0 && scores_len / n < nl)
+        return ember_error(EMBER_E_INVALID_ARGUMENT,
+                           "scores hold %lld floats; %lld texts x %d labels need more",
+                           (long long)scores_len, (long long)n, nl);
+    ember_embed_stats local;
+    memset(&local, 0, sizeof local);
+    if (n == 0) {
+        if (stats)
+            *stats = local;
+        return EMBER_OK;
+    }
+    if (!ctx->enc)
+        EMBER_TRY(ember_encoding_new(&ctx->enc));
+    ember_pair_buf pb;
+    memset(&pb, 0, sizeof pb);
+    int64_t *offsets = ember_malloc(sizeof(int64_t) * (size_t)(n + 1), "pair offsets");
+    if (!offsets)
+        return EMBER_E_NOMEM;
+    offsets[0] = 0;
+    ember_status st = EMBER_OK;
+    for (int64_t i = 0; i < n && st == EMBER_OK; i++) {
+        if (!texts[i] && lens[i] > 0) {
+            st = ember_error(EMBER_E_INVALID_ARGUMENT, "text %lld is NULL", (long long)i);
+            break;
+        }
+        int64_t full = 0;
+        st = ember_tok_encode_pair(m->tokenizer, query, query_len, texts[i], lens[i],
+                                   o.truncate ? m->max_tokens : 0, ctx->enc, &pb, &full);
+        if (st == EMBER_OK && !o.truncate && full > m->max_tokens)
+            st = ember_error(EMBER_E_TOO_LONG,
+                             "text %lld: the pair has %lld tokens; the model accepts at most %d "
+                             "(enable truncation to cut it)",
+                             (long long)i, (long long)full, m->max_tokens);
+        if (st == EMBER_OK && (ember_encoding_flags(ctx->enc) & EMBER_ENCODING_INVALID_UTF8))
+            local.n_invalid_utf8++;
+        if (st == EMBER_OK && full > pb.n - offsets[i])
+            local.n_truncated++;
+        offsets[i + 1] = pb.n;
+    }
+    if (st == EMBER_OK)
+        st = ember_backend_rerank(ctx, pb.ids, pb.types, offsets, n, scores, &local);
+    if (st == EMBER_OK && !o.raw_scores && nl == 1)
+        for (int64_t i = 0; i < n; i++)
+            scores[i] = 1.0f / (1.0f + expf(-scores[i]));
+    ember_pair_buf_free(&pb);
+    free(offsets);
+    if (stats)
+        *stats = local;
+    return st;
 }
 
 /* Grows *buf to hold `need` elements of `size` bytes. */

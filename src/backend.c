@@ -153,7 +153,7 @@ ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params
     /* arena: zeros + ids/positions/starts + unit starts + the architecture's
      * buffers + pooled */
     size_t ints = ember_arena_need(sizeof(int32_t) * (size_t)c->tokens_cap);
-    size_t arena = ints * 3 + ember_arena_need(sizeof(int32_t) * (size_t)(c->max_batch + 1)) * 2 +
+    size_t arena = ints * 4 + ember_arena_need(sizeof(int32_t) * (size_t)(c->max_batch + 1)) * 2 +
                    m->arch->arena_bytes(&m->hp, c->tokens_cap) +
                    ember_arena_need(sizeof(float) * (size_t)c->max_batch * (size_t)m->hp.hidden_size);
     for (int32_t i = 0; i < m->st.n_dense; i++) /* the Dense chain's outputs */
@@ -174,10 +174,12 @@ ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params
     c->h_ids = ember_calloc((size_t)c->tokens_cap, sizeof(int32_t), "staging");
     c->h_pos = ember_calloc((size_t)c->tokens_cap, sizeof(int32_t), "staging");
     c->h_start = ember_calloc((size_t)c->max_batch + 1, sizeof(int32_t), "staging");
+    c->h_types = ember_calloc((size_t)c->tokens_cap, sizeof(int32_t), "staging");
     c->h_pooled = ember_calloc((size_t)c->max_batch * (size_t)m->pooled_width, sizeof(float), "staging");
     int32_t *unit = ember_arena_alloc(&c->arena, sizeof(int32_t) * (size_t)(c->max_batch + 1));
     c->h_unit = ember_calloc((size_t)c->max_batch + 1, sizeof(int32_t), "staging");
-    if (!zeros || !unit || !c->h_ids || !c->h_pos || !c->h_start || !c->h_pooled || !c->h_unit) {
+    if (!zeros || !unit || !c->h_ids || !c->h_pos || !c->h_start || !c->h_pooled || !c->h_unit ||
+        !c->h_types) {
         ember_backend_ctx_free(c);
         return zeros && unit ? EMBER_E_NOMEM : ember_error(EMBER_E_INTERNAL, "arena too small");
     }
@@ -209,6 +211,7 @@ void ember_backend_ctx_free(ember_ctx *c) {
     free(c->h_ids);
     free(c->h_pos);
     free(c->h_start);
+    free(c->h_types);
     free(c->h_pooled);
     free(c->h_unit);
     free(c->order);
@@ -260,23 +263,21 @@ static ember_status validate(const ember_ctx *c, const int32_t *ids, const int64
     return EMBER_OK;
 }
 
-/* Runs one forward pass over sorted inputs order[first .. first+count) and
- * writes their vectors. */
-static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *offsets,
-                              const int64_t *order, int64_t count, const ember_embed_options *o,
-                              int32_t dims, int normalize, float *out) {
+/* Packs sequences order[0 .. count) into the staging buffers, resets the
+ * arena and uploads ids, positions, sequence starts (and token types) into
+ * a batch. */
+static ember_status pack_batch(ember_ctx *c, const ember_driver_ops *op, void *dctx,
+                               const int32_t *ids, const int32_t *types, const int64_t *offsets,
+                               const int64_t *order, int64_t count, ember_batch *out) {
     const ember_model *m = c->model;
-    /* with profiling on, every op goes through the timing wrapper */
-    const ember_driver *drv = c->profiling ? &c->profiler.driver : &m->drv;
-    void *dctx = c->profiling ? (void *)&c->profiler : c->dctx;
-    const ember_driver_ops *op = drv->ops;
-    const int64_t H = m->hp.hidden_size;
     int64_t T = 0;
     int32_t max_len = 0;
     c->h_start[0] = 0;
     for (int64_t s = 0; s < count; s++) {
         int64_t i = order[s], len = offsets[i + 1] - offsets[i];
         memcpy(c->h_ids + T, ids + offsets[i], sizeof(int32_t) * (size_t)len);
+        if (types)
+            memcpy(c->h_types + T, types + offsets[i], sizeof(int32_t) * (size_t)len);
         if (m->hp.positions_skip_pad) {
             /* RoBERTa: positions count the non-pad tokens; a pad token sits
              * at pad_token_id (create_position_ids_from_input_ids) */
@@ -296,20 +297,43 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
             max_len = (int32_t)len;
     }
     c->arena.used = c->arena_mark;
-    int32_t *d_ids, *d_pos, *d_start;
-    float *pooled;
+    int32_t *d_ids, *d_pos, *d_start, *d_types = NULL;
     EMBER_ARENA_ALLOC(&c->arena, d_ids, T);
     EMBER_ARENA_ALLOC(&c->arena, d_pos, T);
     EMBER_ARENA_ALLOC(&c->arena, d_start, count + 1);
-    EMBER_ARENA_ALLOC(&c->arena, pooled, count * H); /* fp32 whatever the activations */
     EMBER_TRY(op->upload(dctx, d_ids, c->h_ids, sizeof(int32_t) * (size_t)T));
     EMBER_TRY(op->upload(dctx, d_pos, c->h_pos, sizeof(int32_t) * (size_t)T));
     EMBER_TRY(op->upload(dctx, d_start, c->h_start, sizeof(int32_t) * (size_t)(count + 1)));
+    if (types) {
+        EMBER_ARENA_ALLOC(&c->arena, d_types, T);
+        EMBER_TRY(op->upload(dctx, d_types, c->h_types, sizeof(int32_t) * (size_t)T));
+    }
     ember_batch b = {
         .seqs = {.n_seqs = (int32_t)count, .n_tokens = T, .max_len = max_len,
                  .start = c->h_start, .start_dev = d_start},
-        .n_tokens = T, .ids = d_ids, .positions = d_pos, .zeros = c->zeros,
+        .n_tokens = T, .ids = d_ids, .positions = d_pos, .zeros = c->zeros, .types = d_types,
     };
+    *out = b;
+    return EMBER_OK;
+}
+
+/* Runs one forward pass over sorted inputs order[first .. first+count) and
+ * writes their vectors. */
+static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *offsets,
+                              const int64_t *order, int64_t count, const ember_embed_options *o,
+                              int32_t dims, int normalize, float *out) {
+    const ember_model *m = c->model;
+    /* with profiling on, every op goes through the timing wrapper */
+    const ember_driver *drv = c->profiling ? &c->profiler.driver : &m->drv;
+    void *dctx = c->profiling ? (void *)&c->profiler : c->dctx;
+    const ember_driver_ops *op = drv->ops;
+    const int64_t H = m->hp.hidden_size;
+    float *pooled;
+    ember_batch b;
+    EMBER_TRY(pack_batch(c, op, dctx, ids, NULL, offsets, order, count, &b));
+    const int64_t T = b.n_tokens;
+    (void)T;
+    EMBER_ARENA_ALLOC(&c->arena, pooled, count * H); /* fp32 whatever the activations */
     if (!c->full_last_layer)
         b.only = m->st.pooling == EMBER_POOLING_CLS          ? EMBER_ROWS_FIRST
                  : m->st.pooling == EMBER_POOLING_LAST_TOKEN ? EMBER_ROWS_LAST
@@ -421,6 +445,174 @@ ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t
                                    "finite number): the model's weights or activations overflow",
                                    (long long)i, d, isnan(out[i * dims + d]) ? "NaN" : "infinite");
     return EMBER_OK;
+}
+
+/* Sorts inputs by length into c->order (see ember_backend_embed). */
+static ember_status sort_inputs(ember_ctx *c, const int64_t *offsets, int64_t n) {
+    if (c->order_cap < n) {
+        int64_t *order = ember_realloc(c->order, sizeof(int64_t) * (size_t)n, "input order");
+        if (!order)
+            return EMBER_E_NOMEM;
+        c->order = order;
+        c->order_cap = n;
+    }
+    for (int64_t i = 0; i < n; i++)
+        c->order[i] = i;
+    tls_sort_offsets = offsets;
+    qsort(c->order, (size_t)n, sizeof(int64_t), cmp_by_length);
+    return EMBER_OK;
+}
+
+/* The number of sorted inputs from `first` that make one forward pass. */
+static int64_t next_batch(const ember_ctx *c, const int64_t *offsets, int64_t first, int64_t n,
+                          int64_t *tokens) {
+    int64_t count = 0;
+    *tokens = 0;
+    while (first + count < n && count < c->max_batch) {
+        int64_t i = c->order[first + count], len = offsets[i + 1] - offsets[i];
+        if (count > 0 && *tokens + len > c->max_batch_tokens)
+            break;
+        *tokens += len;
+        count++;
+    }
+    return count;
+}
+
+static ember_status rerank_batch(ember_ctx *c, const int32_t *ids, const int32_t *types,
+                                 const int64_t *offsets, const int64_t *order, int64_t count,
+                                 float *out) {
+    const ember_model *m = c->model;
+    const ember_driver *drv = c->profiling ? &c->profiler.driver : &m->drv;
+    void *dctx = c->profiling ? (void *)&c->profiler : c->dctx;
+    const ember_driver_ops *op = drv->ops;
+    const int64_t H = m->hp.hidden_size, NL = m->hp.num_labels;
+    ember_batch b;
+    EMBER_TRY(pack_batch(c, op, dctx, ids, types, offsets, order, count, &b));
+    float *first;
+    EMBER_ARENA_ALLOC(&c->arena, first, count * H);
+    if (!c->full_last_layer)
+        b.only = EMBER_ROWS_FIRST;
+    ember_fwd f = {.hp = &m->hp, .weights = m->weights, .op = op, .dctx = dctx,
+                   .arena = &c->arena, .act = c->act_dtype, .b = &b};
+    ember_view hidden = ember_view_none();
+    int compact = 0;
+    EMBER_TRY(m->arch->forward(&f, &hidden, &compact));
+    ember_view rows = ember_view_of(first, EMBER_DT_F32, count, H, H);
+    if (compact && hidden.dtype == EMBER_DT_F32 && hidden.ld == H)
+        rows = hidden;
+    else if (compact)
+        return ember_error(EMBER_E_INTERNAL, "compact hidden states must be fp32 (%s given)",
+                           ember_dt_name(hidden.dtype));
+    else
+        EMBER_TRY(op->pool(dctx, hidden, &b.seqs, EMBER_POOLING_CLS, rows));
+    ember_view logits = ember_view_none();
+    EMBER_TRY(m->arch->head(&f, rows, &logits));
+    if (logits.dtype != EMBER_DT_F32 || logits.rows != count || logits.cols != NL ||
+        logits.ld != NL)
+        return ember_error(EMBER_E_INTERNAL, "classification head returned a bad view");
+    EMBER_TRY(op->download(dctx, c->h_pooled, logits.data, sizeof(float) * (size_t)(count * NL)));
+    for (int64_t s = 0; s < count; s++)
+        memcpy(out + order[s] * NL, c->h_pooled + s * NL, sizeof(float) * (size_t)NL);
+    return EMBER_OK;
+}
+
+ember_status ember_backend_rerank(ember_ctx *c, const int32_t *ids, const int32_t *types,
+                                  const int64_t *offsets, int64_t n, float *out,
+                                  ember_embed_stats *stats) {
+    const ember_model *m = c->model;
+    if (!m->hp.cls_head || !m->arch->head)
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "%s is not a cross-encoder: config.json architectures names no "
+                           "supported *ForSequenceClassification head",
+                           m->directory ? m->directory : "the model");
+    if (m->hp.num_labels > m->pooled_width)
+        return ember_error(EMBER_E_UNSUPPORTED, "%d labels are more than Ember stages",
+                           m->hp.num_labels);
+    if (n <= 0)
+        return n < 0 ? ember_error(EMBER_E_INVALID_ARGUMENT, "n = %lld is negative", (long long)n)
+                     : EMBER_OK;
+    EMBER_TRY(validate(c, ids, offsets, n));
+    const int32_t ntypes = m->hp.type_vocab_size > 0 ? m->hp.type_vocab_size : 1;
+    for (int64_t t = offsets[0]; t < offsets[n]; t++)
+        if (types[t] < 0 || types[t] >= ntypes)
+            return ember_error(EMBER_E_INVALID_ARGUMENT,
+                               "token %lld: type id %d is outside [0, %d)",
+                               (long long)(t - offsets[0]), types[t], ntypes);
+    EMBER_TRY(sort_inputs(c, offsets, n));
+    uint32_t fpenv = ember_fpenv_enter();
+    ember_status st = EMBER_OK;
+    for (int64_t first = 0; first < n && st == EMBER_OK;) {
+        int64_t tokens, count = next_batch(c, offsets, first, n, &tokens);
+        st = rerank_batch(c, ids, types, offsets, c->order + first, count, out);
+        if (stats && st == EMBER_OK) {
+            stats->n_tokens += tokens;
+            stats->n_forward_passes++;
+        }
+        first += count;
+    }
+    ember_fpenv_leave(fpenv);
+    return st;
+}
+
+ember_status ember_backend_embed_all(ember_ctx *c, const int32_t *ids, const int64_t *offsets,
+                                     int64_t n, float *out, int64_t out_len,
+                                     ember_embed_stats *stats) {
+    const ember_model *m = c->model;
+    const int64_t H = m->hp.hidden_size;
+    if (n < 0)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "n = %lld is negative", (long long)n);
+    if (n == 0)
+        return EMBER_OK;
+    EMBER_TRY(validate(c, ids, offsets, n));
+    const int64_t total = offsets[n] - offsets[0];
+    if (out_len / H < total)
+        return ember_error(EMBER_E_INVALID_ARGUMENT,
+                           "output holds %lld floats; %lld tokens x %lld need %lld",
+                           (long long)out_len, (long long)total, (long long)H,
+                           (long long)(total * H));
+    EMBER_TRY(sort_inputs(c, offsets, n));
+    float *host = ember_malloc(sizeof(float) * (size_t)c->tokens_cap * (size_t)H, "hidden states");
+    if (!host)
+        return EMBER_E_NOMEM;
+    const ember_driver *drv = c->profiling ? &c->profiler.driver : &m->drv;
+    void *dctx = c->profiling ? (void *)&c->profiler : c->dctx;
+    const ember_driver_ops *op = drv->ops;
+    uint32_t fpenv = ember_fpenv_enter();
+    ember_status st = EMBER_OK;
+    for (int64_t first = 0; first < n && st == EMBER_OK;) {
+        int64_t tokens, count = next_batch(c, offsets, first, n, &tokens);
+        const int64_t *order = c->order + first;
+        ember_batch b;
+        st = pack_batch(c, op, dctx, ids, NULL, offsets, order, count, &b);
+        ember_fwd f = {.hp = &m->hp, .weights = m->weights, .op = op, .dctx = dctx,
+                       .arena = &c->arena, .act = c->act_dtype, .b = &b};
+        ember_view hidden = ember_view_none();
+        int compact = 0;
+        if (st == EMBER_OK)
+            st = m->arch->forward(&f, &hidden, &compact);
+        if (st == EMBER_OK && (compact || hidden.dtype != EMBER_DT_F32 || hidden.rows != b.n_tokens))
+            st = ember_error(EMBER_E_UNSUPPORTED,
+                             "per-token hidden states need fp32 activations (driver gives %s)",
+                             ember_dt_name(hidden.dtype));
+        for (int64_t r = 0; st == EMBER_OK && r < b.n_tokens; r++)
+            st = op->download(dctx, host + r * H, (const char *)hidden.data + (size_t)(r * hidden.ld) * sizeof(float),
+                              sizeof(float) * (size_t)H);
+        if (st == EMBER_OK) {
+            for (int64_t s = 0; s < count; s++) {
+                int64_t i = order[s], len = offsets[i + 1] - offsets[i];
+                memcpy(out + (offsets[i] - offsets[0]) * H, host + (int64_t)c->h_start[s] * H,
+                       sizeof(float) * (size_t)(len * H));
+            }
+            if (stats) {
+                stats->n_tokens += tokens;
+                stats->n_forward_passes++;
+            }
+        }
+        first += count;
+    }
+    ember_fpenv_leave(fpenv);
+    free(host);
+    return st;
 }
 
 void ember_ctx_set_profiling(ember_ctx *c, int on) {

@@ -51,7 +51,7 @@ struct ember_ctx {
     int64_t max_batch_tokens;
     int64_t tokens_cap;      /* largest forward pass in tokens            */
     /* host staging, sized at init */
-    int32_t *h_ids, *h_pos, *h_start;
+    int32_t *h_ids, *h_pos, *h_start, *h_types;
     float *h_pooled;         /* max_batch x hidden                        */
     int32_t *h_unit;         /* host copy of d_unit                       */
     /* per-call scratch that grows with the number of inputs */
@@ -84,6 +84,19 @@ void ember_backend_ctx_free(ember_ctx *ctx);
 ember_status ember_backend_embed(ember_ctx *ctx, const int32_t *ids, const int64_t *offsets,
                                  int64_t n, const ember_embed_options *o, float *out,
                                  int64_t out_len, ember_embed_stats *stats);
+
+/* Cross-encoder logits: n sequences (ids and token type ids in CSR form,
+ * checked like ember_backend_embed's) through the model and its
+ * classification head; writes n x hp.num_labels raw logits in input order. */
+ember_status ember_backend_rerank(ember_ctx *ctx, const int32_t *ids, const int32_t *types,
+                                  const int64_t *offsets, int64_t n, float *out,
+                                  ember_embed_stats *stats);
+
+/* Last hidden states of every token: (offsets[n] - offsets[0]) rows of
+ * hidden_size floats in input order. */
+ember_status ember_backend_embed_all(ember_ctx *ctx, const int32_t *ids, const int64_t *offsets,
+                                     int64_t n, float *out, int64_t out_len,
+                                     ember_embed_stats *stats);
 
 /* Times every driver op of later calls (counters reset); for ember bench. */
 void ember_ctx_set_profiling(ember_ctx *ctx, int on);

@@ -28,6 +28,8 @@ struct ember_arch;
 #define EMBER_CFG_MAX_POS (1 << 20)
 #define EMBER_CFG_MAX_HEADS 1024
 
+enum { EMBER_HEAD_NONE = 0, EMBER_HEAD_BERT = 1, EMBER_HEAD_ROBERTA = 2 };
+
 typedef struct ember_hparams {
     const struct ember_arch *arch;
     char model_type[32];
@@ -54,6 +56,12 @@ typedef struct ember_hparams {
     int32_t pad_token_id;
     float layer_norm_eps;
     int32_t hidden_act;           /* ember_act                                  */
+    /* Sequence classification (cross-encoder) head from config.json
+     * `architectures`: 0 none; EMBER_HEAD_BERT: pooler dense + tanh on the
+     * first token, then classifier; EMBER_HEAD_ROBERTA: classifier.dense +
+     * tanh, then classifier.out_proj */
+    int32_t cls_head;
+    int32_t num_labels;           /* outputs of the head (id2label / num_labels) */
     /* ModernBERT */
     int32_t local_attention;      /* full window; keys |i-j| <= local_attention/2 */
     int32_t global_attn_every_n_layers;

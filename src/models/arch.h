@@ -36,6 +36,8 @@ typedef struct ember_batch {
     const int32_t *positions; /* (tokens) position within its sequence + the
                                  architecture's position_offset               */
     const int32_t *zeros;     /* (tokens) zeros: BERT token type ids             */
+    const int32_t *types;     /* (tokens) token type ids of sentence pairs, or
+                                 NULL (then zeros)                             */
     /* Hint: only the first (CLS pooling) or last (last-token pooling) token
      * of each sequence is needed. An architecture may then skip the rest of
      * the last layer and return one row per sequence (setting *compact). */
@@ -132,6 +134,12 @@ typedef struct ember_arch {
     /* Last hidden states (tokens, hidden), or (sequences, hidden) rows of
      * the token named by b->only with *compact = 1 when it honoured it. */
     ember_status (*forward)(const ember_fwd *f, ember_view *hidden, int *compact);
+    /* Optional: the sequence-classification head (cross-encoders) on the
+     * first-token rows `first` (sequences, hidden) fp32, writing
+     * (sequences, hp->num_labels) fp32 logits into a view it allocates from
+     * the arena. NULL when the architecture has none; only called when
+     * hp->cls_head is set. arena_bytes must cover it. */
+    ember_status (*head)(const ember_fwd *f, ember_view first, ember_view *logits);
 } ember_arch;
 
 #define EMBER_OP_BIT(k) (1u << (k))

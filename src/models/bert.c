@@ -35,6 +35,9 @@ typedef struct bert_layer {
 typedef struct bert_weights {
     ember_weight word, pos, type, ln_g, ln_b;
     ember_weight rel; /* MPNet: [heads, 2 * max_tokens - 1] bias by distance */
+    /* cross-encoder head: pooler.dense / classifier.dense [H, H] (+ tanh),
+     * classifier / classifier.out_proj [labels, H] */
+    ember_weight head_dense, head_dense_b, head_out, head_out_b;
     bert_layer *layers;
 } bert_weights;
 
@@ -74,9 +77,40 @@ static ember_status distilbert_parse_config(const json_t *root, const char *what
     return EMBER_OK;
 }
 
+/* A ForSequenceClassification checkpoint (a cross-encoder / reranker): its
+ * head from `architectures`, its outputs from id2label or num_labels
+ * (transformers' default 2). */
+static ember_status parse_head(const json_t *root, const char *what, ember_hparams *hp) {
+    const json_t *archs = json_object_get(root, "architectures");
+    if (!json_is_array(archs))
+        return EMBER_OK;
+    for (size_t i = 0; i < json_array_size(archs); i++) {
+        const char *a = json_string_value(json_array_get(archs, i));
+        if (!a)
+            continue;
+        if (!strcmp(a, "BertForSequenceClassification"))
+            hp->cls_head = EMBER_HEAD_BERT;
+        else if (!strcmp(a, "XLMRobertaForSequenceClassification") ||
+                 !strcmp(a, "RobertaForSequenceClassification") ||
+                 !strcmp(a, "CamembertForSequenceClassification"))
+            hp->cls_head = EMBER_HEAD_ROBERTA;
+    }
+    if (!hp->cls_head)
+        return EMBER_OK;
+    const json_t *id2label = json_object_get(root, "id2label");
+    if (json_is_object(id2label) && json_object_size(id2label) > 0) {
+        hp->num_labels = (int32_t)json_object_size(id2label);
+        if (hp->num_labels > 65536)
+            return ember_error(EMBER_E_FORMAT, "%s: id2label has too many labels", what);
+        return EMBER_OK;
+    }
+    return ember_cfg_int(root, what, "num_labels", 1, 65536, true, 2, &hp->num_labels);
+}
+
 static ember_status bert_parse_config(const json_t *root, const char *what, ember_hparams *hp) {
     if (strcmp(hp->model_type, "distilbert") == 0)
         return distilbert_parse_config(root, what, hp);
+    EMBER_TRY(parse_head(root, what, hp));
     const bool mpnet = is_mpnet(hp);
     const bool roberta = is_roberta(hp->model_type) || mpnet;
     EMBER_TRY(ember_cfg_common(root, what, hp, roberta ? 514 : 512));
@@ -270,7 +304,65 @@ static ember_status bert_load(const ember_hparams *hp, ember_wloader *L, void **
         EMBER_TRY(load_mpnet_rel(hp, L, &w->rel));
     for (int32_t l = 0; l < hp->n_layers; l++)
         EMBER_TRY(load_layer(hp, L, l, &w->layers[l]));
+    if (hp->cls_head) {
+        /* the pooler sits under the encoder's prefix ("bert.pooler"), the
+         * classifier at the top level */
+        ember_wloader top = *L;
+        top.prefix = "";
+        const int64_t nl = hp->num_labels;
+        ember_status st;
+        if (hp->cls_head == EMBER_HEAD_BERT) {
+            st = ember_wload(L, "pooler.dense.weight", EMBER_W_MATRIX, h, h, false, &w->head_dense);
+            if (st == EMBER_OK)
+                st = ember_wload(L, "pooler.dense.bias", EMBER_W_VECTOR, h, -1, false,
+                                 &w->head_dense_b);
+            top.n_params = L->n_params;
+            if (st == EMBER_OK)
+                st = ember_wload(&top, "classifier.weight", EMBER_W_MATRIX, nl, h, false,
+                                 &w->head_out);
+            if (st == EMBER_OK)
+                st = ember_wload(&top, "classifier.bias", EMBER_W_VECTOR, nl, -1, false,
+                                 &w->head_out_b);
+        } else {
+            top.n_params = L->n_params;
+            st = ember_wload(&top, "classifier.dense.weight", EMBER_W_MATRIX, h, h, false,
+                             &w->head_dense);
+            if (st == EMBER_OK)
+                st = ember_wload(&top, "classifier.dense.bias", EMBER_W_VECTOR, h, -1, false,
+                                 &w->head_dense_b);
+            if (st == EMBER_OK)
+                st = ember_wload(&top, "classifier.out_proj.weight", EMBER_W_MATRIX, nl, h, false,
+                                 &w->head_out);
+            if (st == EMBER_OK)
+                st = ember_wload(&top, "classifier.out_proj.bias", EMBER_W_VECTOR, nl, -1, false,
+                                 &w->head_out_b);
+        }
+        L->n_params = top.n_params;
+        L->file_dtype = top.file_dtype;
+        L->have_file_dtype = top.have_file_dtype;
+        EMBER_TRY(st);
+    }
     *out = w;
+    return EMBER_OK;
+}
+
+/* logits = out(tanh(dense(first))): BertPooler + classifier, or
+ * RobertaClassificationHead (dropouts are identities at inference). */
+static ember_status bert_head(const ember_fwd *f, ember_view first, ember_view *logits) {
+    const bert_weights *w = f->weights;
+    const int64_t n = first.rows, H = f->hp->hidden_size;
+    float *tmp, *out;
+    EMBER_ARENA_ALLOC(f->arena, tmp, n * H);
+    EMBER_ARENA_ALLOC(f->arena, out, n * f->hp->num_labels);
+    ember_linear_args d = {.x = first, .w = &w->head_dense, .bias = &w->head_dense_b,
+                           .act = EMBER_ACT_TANH,
+                           .y = ember_view_of(tmp, EMBER_DT_F32, n, H, H)};
+    EMBER_TRY(f->op->linear(f->dctx, &d));
+    ember_linear_args o = {.x = d.y, .w = &w->head_out, .bias = &w->head_out_b,
+                           .y = ember_view_of(out, EMBER_DT_F32, n, f->hp->num_labels,
+                                              f->hp->num_labels)};
+    EMBER_TRY(f->op->linear(f->dctx, &o));
+    *logits = o.y;
     return EMBER_OK;
 }
 
@@ -279,7 +371,8 @@ static size_t bert_arena_bytes(const ember_hparams *hp, int64_t t) {
     return ember_act_bytes(t, h) * 3 +     /* x, attention context, h */
            ember_act_bytes(t, 3 * h) +     /* qkv                     */
            ember_act_bytes(t, inter) +     /* intermediate            */
-           ember_act_bytes(t, h) * 4;      /* first-token last layer  */
+           ember_act_bytes(t, h) * 4 +     /* first-token last layer  */
+           (hp->cls_head ? ember_act_bytes(t, h) + ember_act_bytes(t, hp->num_labels) : 0);
 }
 
 /* The last layer when only each sequence's first token is wanted (CLS
@@ -352,7 +445,7 @@ static ember_status bert_forward(const ember_fwd *f, ember_view *hidden, int *co
     EMBER_TRY(op->gather(dctx, &w->word, b->ids, x, 0));
     EMBER_TRY(op->gather(dctx, &w->pos, b->positions, x, 1));
     if (w->type.data)
-        EMBER_TRY(op->gather(dctx, &w->type, b->zeros, x, 1));
+        EMBER_TRY(op->gather(dctx, &w->type, b->types ? b->types : b->zeros, x, 1));
     EMBER_TRY(op->layer_norm(dctx, x, none, &w->ln_g, &w->ln_b, eps, x));
 
     const float scale = 1.0f / sqrtf((float)hp->head_dim);
@@ -405,4 +498,5 @@ const ember_arch ember_arch_bert = {
     .load = bert_load,
     .arena_bytes = bert_arena_bytes,
     .forward = bert_forward,
+    .head = bert_head,
 };

@@ -386,7 +386,8 @@ typedef struct tok_trie {
 typedef enum { TOK_PP_NONE, TOK_PP_TEMPLATE, TOK_PP_BYTELEVEL, TOK_PP_SEQ } tok_post_kind;
 
 typedef struct tok_tpl_piece {
-    int is_seq;       /* 1: the sequence A */
+    int is_seq;       /* 1: the sequence A, 2: the sequence B (pair template) */
+    int32_t type_id;  /* token type id of the piece's tokens (pair template) */
     int32_t *ids;     /* special token ids */
     const char **strs;/* their strings (owned by strpool) */
     int n;
@@ -398,6 +399,12 @@ typedef struct tok_post {
     tok_tpl_piece *pieces;
     int n_pieces;
     int n_added; /* special tokens added for a single sequence */
+    /* pair template ($A and $B), when the file has one */
+    tok_tpl_piece *pair;
+    int n_pair;
+    int n_added_pair;
+    bool has_pair;
+    int32_t cur_type; /* while parsing: type id of the next piece */
     /* ByteLevel offsets trimming (ByteLevel post-processor, Roberta) */
     bool trim_offsets, add_prefix_space;
     struct tok_post *sub;

@@ -38,6 +38,7 @@ static ember_status add_piece(tok_post *p, int is_seq, const int32_t *ids, const
     tok_tpl_piece *pc = &p->pieces[p->n_pieces++];
     memset(pc, 0, sizeof *pc);
     pc->is_seq = is_seq;
+    pc->type_id = p->cur_type;
     if (n > 0) {
         pc->ids = malloc(sizeof(int32_t) * (size_t)n);
         pc->strs = malloc(sizeof(char *) * (size_t)n);
@@ -162,6 +163,131 @@ static ember_status parse_template(tok_post *p, const json_t *j, const char *wha
     return EMBER_OK;
 }
 
+/* Parses the "pair" template ($A, $B and type ids) into p->pair: the pieces
+ * are built in p->pieces (so add_piece and template_special serve both) and
+ * moved over. */
+static ember_status parse_pair_template(tok_post *p, const json_t *j, const char *what) {
+    const json_t *pair = json_object_get(j, "pair");
+    if (!pair || json_is_null(pair))
+        return EMBER_OK;
+    const json_t *specials = json_object_get(j, "special_tokens");
+    tok_tpl_piece *save = p->pieces;
+    int save_n = p->n_pieces, save_added = p->n_added;
+    p->pieces = NULL;
+    p->n_pieces = 0;
+    p->n_added = 0;
+    ember_status st = EMBER_OK;
+    if (json_is_string(pair)) { /* "[CLS] $A [SEP] $B:1 [SEP]:1" */
+        const char *s = json_string_value(pair);
+        while (*s && st == EMBER_OK) {
+            while (*s == ' ')
+                s++;
+            if (!*s)
+                break;
+            const char *e = s;
+            while (*e && *e != ' ')
+                e++;
+            char name[256];
+            size_t l = (size_t)(e - s);
+            if (l >= sizeof name) {
+                st = ember_error(EMBER_E_FORMAT, "%s: template piece too long", what);
+                break;
+            }
+            memcpy(name, s, l);
+            name[l] = '\0';
+            p->cur_type = 0;
+            char *colon = strrchr(name, ':');
+            if (colon && colon != name) {
+                *colon = '\0';
+                p->cur_type = (int32_t)strtol(colon + 1, NULL, 10);
+            }
+            if (name[0] == '$') {
+                int which = (!strcmp(name, "$") || !strcmp(name, "$A") || !strcmp(name, "$0")) ? 1
+                            : (!strcmp(name, "$B") || !strcmp(name, "$1"))                   ? 2
+                                                                                             : 0;
+                if (!which) {
+                    st = ember_error(EMBER_E_FORMAT, "%s: pair template refers to sequence '%s'",
+                                     what, name);
+                    break;
+                }
+                st = add_piece(p, which, NULL, NULL, 0);
+            } else {
+                st = template_special(p, specials, name, what);
+            }
+            s = e;
+        }
+    } else if (json_is_array(pair)) {
+        for (size_t i = 0; i < json_array_size(pair) && st == EMBER_OK; i++) {
+            const json_t *pc = json_array_get(pair, i);
+            const json_t *sp = json_object_get(pc, "SpecialToken");
+            const json_t *sq = json_object_get(pc, "Sequence");
+            const json_t *obj = json_is_object(sp) ? sp : sq;
+            const char *id = NULL;
+            if (!json_is_object(obj) || ember_json_str(obj, "id", what, &id) != EMBER_OK) {
+                st = ember_error(EMBER_E_FORMAT,
+                                 "%s: pair template piece #%zu must be a SpecialToken or a "
+                                 "Sequence with an 'id'",
+                                 what, i);
+                break;
+            }
+            const json_t *ty = json_object_get(obj, "type_id");
+            p->cur_type = json_is_integer(ty) && json_integer_value(ty) >= 0 &&
+                                  json_integer_value(ty) < 1024
+                              ? (int32_t)json_integer_value(ty)
+                              : 0;
+            if (obj == sp)
+                st = template_special(p, specials, id, what);
+            else if (!strcmp(id, "A") || !strcmp(id, "B"))
+                st = add_piece(p, id[0] == 'A' ? 1 : 2, NULL, NULL, 0);
+            else
+                st = ember_error(EMBER_E_FORMAT, "%s: pair template uses Sequence '%s'", what, id);
+        }
+    } else {
+        st = ember_error(EMBER_E_FORMAT, "%s: TemplateProcessing 'pair' must be an array", what);
+    }
+    p->pair = p->pieces;
+    p->n_pair = p->n_pieces;
+    p->n_added_pair = p->n_added;
+    p->has_pair = st == EMBER_OK;
+    p->pieces = save;
+    p->n_pieces = save_n;
+    p->n_added = save_added;
+    p->cur_type = 0;
+    return st;
+}
+
+/* BertProcessing / RobertaProcessing pairs: [CLS] A [SEP] B:1 [SEP]:1, and
+ * <s> A </s> </s> B </s> with type ids 0 (roberta.rs). */
+static ember_status fixed_pair(tok_post *p, bool roberta) {
+    /* pieces are [cls] $A [sep] */
+    tok_tpl_piece *save = p->pieces;
+    int save_n = p->n_pieces, save_added = p->n_added;
+    p->pieces = NULL;
+    p->n_pieces = 0;
+    p->n_added = 0;
+    ember_status st = add_piece(p, 0, save[0].ids, save[0].strs, save[0].n);
+    if (st == EMBER_OK)
+        st = add_piece(p, 1, NULL, NULL, 0);
+    if (st == EMBER_OK)
+        st = add_piece(p, 0, save[2].ids, save[2].strs, save[2].n);
+    if (st == EMBER_OK && roberta)
+        st = add_piece(p, 0, save[2].ids, save[2].strs, save[2].n);
+    p->cur_type = roberta ? 0 : 1;
+    if (st == EMBER_OK)
+        st = add_piece(p, 2, NULL, NULL, 0);
+    if (st == EMBER_OK)
+        st = add_piece(p, 0, save[2].ids, save[2].strs, save[2].n);
+    p->pair = p->pieces;
+    p->n_pair = p->n_pieces;
+    p->n_added_pair = p->n_added;
+    p->has_pair = st == EMBER_OK;
+    p->pieces = save;
+    p->n_pieces = save_n;
+    p->n_added = save_added;
+    p->cur_type = 0;
+    return st;
+}
+
 static ember_status get_bool(const json_t *j, const char *key, bool def, bool *out,
                              const char *what) {
     ember_status st = ember_json_bool(j, key, what, out);
@@ -183,7 +309,8 @@ ember_status ember_tok_post_parse(const json_t *j, ember_tokenizer *t, tok_post 
         return ember_error(EMBER_E_FORMAT, "%s: post_processor has no 'type' string", what);
     if (!strcmp(type, "TemplateProcessing")) {
         p->kind = TOK_PP_TEMPLATE;
-        return parse_template(p, j, what);
+        EMBER_TRY(parse_template(p, j, what));
+        return parse_pair_template(p, j, what);
     }
     if (!strcmp(type, "BertProcessing") || !strcmp(type, "RobertaProcessing")) {
         p->kind = TOK_PP_TEMPLATE;
@@ -193,7 +320,8 @@ ember_status ember_tok_post_parse(const json_t *j, ember_tokenizer *t, tok_post 
         }
         EMBER_TRY(parse_pair(p, j, "cls", what));
         EMBER_TRY(add_piece(p, 1, NULL, NULL, 0));
-        return parse_pair(p, j, "sep", what);
+        EMBER_TRY(parse_pair(p, j, "sep", what));
+        return fixed_pair(p, type[0] == 'R');
     }
     if (!strcmp(type, "ByteLevel")) {
         p->kind = TOK_PP_BYTELEVEL;
@@ -231,6 +359,11 @@ void ember_tok_post_free(tok_post *p) {
         free(p->pieces[i].strs);
     }
     free(p->pieces);
+    for (int i = 0; i < p->n_pair; i++) {
+        free(p->pair[i].ids);
+        free(p->pair[i].strs);
+    }
+    free(p->pair);
     for (int i = 0; i < p->n_strpool; i++)
         free(p->strpool[i]);
     free(p->strpool);

@@ -22,4 +22,27 @@ const char *ember_tok_sentencepiece_only(const char *dir);
 #define EMBER_TOK_SPM_HOWTO                                                                    \
     "Create it with Python: transformers.AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR)"
 
+/* Token ids and token type ids of sequence pairs, appended one pair after
+ * the other (a growable buffer the caller frees with ember_pair_buf_free). */
+typedef struct ember_pair_buf {
+    int32_t *ids, *types;
+    int64_t n, cap;
+} ember_pair_buf;
+
+void ember_pair_buf_free(ember_pair_buf *b);
+
+/* Appends the encoding of the pair (a, b) to `out` as Hugging Face
+ * tokenizers encodes tokenizer(a, b, truncation="longest_first",
+ * max_length=max_length): both texts are tokenized without special tokens,
+ * cut longest-first to max_length minus the pair template's special tokens
+ * (max_length 0: no cut), then laid out by the post-processor's pair template
+ * ([CLS] A [SEP] B [SEP] with type ids 0/1 for BERT, <s> A </s></s> B </s>
+ * for RoBERTa) with its type ids. `enc` is scratch. *n_untruncated receives
+ * the length before cutting. EMBER_E_UNSUPPORTED when the tokenizer has no
+ * pair template. */
+ember_status ember_tok_encode_pair(const ember_tokenizer *t, const char *a, size_t alen,
+                                   const char *b, size_t blen, int32_t max_length,
+                                   ember_encoding *enc, ember_pair_buf *out,
+                                   int64_t *n_untruncated);
+
 #endif

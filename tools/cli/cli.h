@@ -92,6 +92,7 @@ ember_model *cli_load_model(const char *spec, const ember_model_params *p, const
 void cli_log(ember_log_level level, const char *msg, void *user);
 void cli_setup_logging(int verbosity);
 
+int cmd_rerank(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

@@ -2,6 +2,7 @@
  * main.c — the `ember` command: embeddings from the command line.
  *
  *   ember embed [-m MODEL] [TEXT...]      texts (or token ids) to JSON Lines vectors
+ *   ember rerank [-m MODEL] QUERY TEXT... texts scored against a query (cross-encoders)
  *   ember tokenize [-m MODEL] [TEXT...]   texts to ids, tokens and offsets
  *   ember info [-m MODEL]                 what a model is and how it will run
  *   ember serve / bench                   HTTP server, benchmarks
@@ -19,6 +20,7 @@ static void usage(FILE *f) {
             "\n"
             "commands:\n"
             "  embed      embed texts (arguments, --input FILE or stdin) to JSON Lines\n"
+            "  rerank     score texts against a query with a cross-encoder (reranker)\n"
             "  tokenize   show how texts are tokenized (ids, tokens, offsets)\n"
             "  info       describe a model: architecture, sizes, pooling, kernels\n"
             "  bench      throughput on fixed workloads, checked against the reference path\n"
@@ -49,6 +51,8 @@ int main(int argc, char **argv) {
         return cmd_embed(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0)
         return cmd_info(argc - 1, argv + 1);
+    if (strcmp(cmd, "rerank") == 0)
+        return cmd_rerank(argc - 1, argv + 1);
     if (strcmp(cmd, "tokenize") == 0)
         return cmd_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)

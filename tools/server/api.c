@@ -495,14 +495,26 @@ void srv_render_info(const srv_model *sm, const srv_config *cfg, sbuf *o) {
     /* TEI's /info fields first, then Ember's own */
     sb_puts(o, "{\"model_id\":");
     sb_json_str(o, cfg->served_name, strlen(cfg->served_name));
+    const int32_t nl = ember_model_num_labels(sm->model);
+    sb_printf(o, ",\"model_sha\":null,\"model_dtype\":\"%s\",\"model_type\":",
+              dtype_name(i->compute_dtype));
+    if (nl > 0) { /* TEI's ClassifierModel: {"reranker": {"id2label", "label2id"}} */
+        sb_puts(o, "{\"reranker\":{\"id2label\":{");
+        for (int32_t l = 0; l < nl; l++)
+            sb_printf(o, "%s\"%d\":\"LABEL_%d\"", l ? "," : "", l, l);
+        sb_puts(o, "},\"label2id\":{");
+        for (int32_t l = 0; l < nl; l++)
+            sb_printf(o, "%s\"LABEL_%d\":%d", l ? "," : "", l, l);
+        sb_puts(o, "}}}");
+    } else {
+        sb_printf(o, "{\"embedding\":{\"pooling\":\"%s\"}}", ember_pooling_name(i->pooling));
+    }
     sb_printf(o,
-              ",\"model_sha\":null,\"model_dtype\":\"%s\",\"model_type\":{\"embedding\":"
-              "{\"pooling\":\"%s\"}},\"max_concurrent_requests\":%d,\"max_input_length\":%d,"
+              ",\"max_concurrent_requests\":%d,\"max_input_length\":%d,"
               "\"max_batch_tokens\":%d,\"max_batch_requests\":%d,\"max_client_batch_size\":%d,"
               "\"auto_truncate\":%s,\"tokenization_workers\":%d,\"version\":\"%s\",\"sha\":null,"
               "\"docker_label\":null",
-              dtype_name(i->compute_dtype), ember_pooling_name(i->pooling), cfg->max_concurrent,
-              sm->max_tokens, cfg->max_batch_tokens, cfg->max_batch_size, cfg->max_client_batch,
+              cfg->max_concurrent, sm->max_tokens, cfg->max_batch_tokens, cfg->max_batch_size, cfg->max_client_batch,
               cfg->auto_truncate ? "true" : "false", cfg->http_threads, ember_version());
     sb_puts(o, ",\"model_path\":");
     sb_json_str(o, i->source, strlen(i->source));

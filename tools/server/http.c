@@ -80,6 +80,14 @@ typedef struct route_def {
     bool auth; /* needs the API key when one is set */
 } route_def;
 
+/* The POST routes of tei.c, indexed by SRV_TEI_* - 1 (POST / is /embed or
+ * /rerank by model type). */
+static const route_def k_tei_routes[] = {
+    {"/", RT_TEI, true, true},         {"/rerank", RT_TEI, true, true},
+    {"/tokenize", RT_TEI, true, true}, {"/decode", RT_TEI, true, true},
+    {"/similarity", RT_TEI, true, true}, {"/embed_all", RT_TEI, true, true},
+};
+
 /* Health, readiness and metrics stay open for probes and scrapers (as TEI). */
 static const route_def k_routes[] = {
     {"/v1/embeddings", RT_OPENAI, true, true},
@@ -460,6 +468,8 @@ static enum MHD_Result begin(req *r, const char *url, const char *method) {
     for (size_t i = 0; i < sizeof k_routes / sizeof k_routes[0]; i++)
         if (strcmp(url, k_routes[i].path) == 0)
             r->def = &k_routes[i];
+    if (srv_tei_route(url) && strcmp(method, "POST") == 0)
+        r->def = &k_tei_routes[srv_tei_route(url) - 1];
     r->api = strncmp(url, "/v1/", 4) == 0 || strcmp(url, "/embeddings") == 0 ? API_OPENAI : API_TEI;
     if (!r->def) {
         r->route = RT_OTHER;
@@ -549,6 +559,16 @@ static enum MHD_Result upload(req *r, const char *data, size_t n) {
 static enum MHD_Result dispatch(req *r) {
     srv_state *st = r->st;
     set_deadline(r->track, 0); /* the request is whole: no deadline while the model works */
+    if (r->def >= k_tei_routes && r->def < k_tei_routes + sizeof k_tei_routes / sizeof *r->def) {
+        sbuf tb = {0};
+        int status = srv_tei_handle(st->sm, st->cfg, (int)(r->def - k_tei_routes) + 1, r->body,
+                                    r->len, &tb);
+        if (status >= 0) {
+            release_body(r);
+            return respond(r, status, &tb, "application/json", NULL, NULL);
+        }
+        sb_free(&tb);
+    }
     srv_error err;
     srv_job *job = NULL;
     srv_api api = r->route == RT_OPENAI ? API_OPENAI : API_TEI;

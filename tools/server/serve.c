@@ -322,6 +322,7 @@ int cmd_serve(int argc, char **argv) {
         ;
     drain(&st, &set, sig);
     srv_batcher_stop(st.batcher);
+    srv_tei_shutdown();
     srv_metrics_free(&metrics);
     ember_model_free(model);
     fprintf(stderr, "ember serve: stopped\n");

@@ -237,6 +237,20 @@ typedef struct srv_framing {
 void srv_framing_add(srv_framing *f, const char *key, const char *value);
 bool srv_framing_ok(const srv_framing *f, srv_error *err);
 
+/* ---- the rest of TEI's routes (tei.c) ---- */
+
+enum { SRV_TEI_ROOT = 1, SRV_TEI_RERANK, SRV_TEI_TOKENIZE, SRV_TEI_DECODE, SRV_TEI_SIMILARITY,
+       SRV_TEI_EMBED_ALL };
+/* The SRV_TEI_* of a POST route answered by srv_tei_handle, or 0. */
+int srv_tei_route(const char *url);
+/* Answers POST `route` synchronously: fills `out` (a JSON body) and returns
+ * the HTTP status, or -1 when the request is an embedding request (POST /
+ * on an embedding model) for the /embed path. */
+int srv_tei_handle(const srv_model *sm, const srv_config *cfg, int route, const char *body,
+                   size_t len, sbuf *out);
+/* Frees the context of those routes. */
+void srv_tei_shutdown(void);
+
 /* ---- HTTP (http.c) ---- */
 
 typedef struct srv_http srv_http;
