@@ -118,4 +118,20 @@ grep -q "NaN" "$TMP/err"
 if grep -q null "$TMP/out"; then exit 1; fi
 if "$EMBER" embed -m "$TMP/nan" -f ids "101 1000 102" > "$TMP/out" 2> "$TMP/err"; then exit 1; fi
 grep -q "word_embeddings.weight.*NaN" "$TMP/err"
+# --device on any command: a named driver is used, a bad name is a usage
+# error, and cuda without a GPU fails with a message saying so
+"$EMBER" info --device cpu-ref -m "$CASE" | grep -q "^driver *cpu-ref"
+"$EMBER" embed --device=cpu -m "$CASE" -f ids "101 1000 102" > "$TMP/d1"
+"$EMBER" embed -m "$CASE" -f ids "101 1000 102" > "$TMP/d2"
+cmp "$TMP/d1" "$TMP/d2"
+set +e
+"$EMBER" embed --device gpu -m "$CASE" -f ids "101 102" 2> "$TMP/err"; rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q 'expected cpu' "$TMP/err"
+if ! command -v nvidia-smi > /dev/null || ! nvidia-smi -L > /dev/null 2>&1; then
+  set +e
+  "$EMBER" embed --device cuda:0 -m "$CASE" -f ids "101 102" 2> "$TMP/err"; rc=$?
+  set -e
+  [ "$rc" -ne 0 ] && grep -qiE 'cuda|not available' "$TMP/err"
+fi
 echo "test_cli: ok"

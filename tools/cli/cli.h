@@ -33,6 +33,10 @@ bool cli_opt_flag(cli_args *a, const char *name, const char *alias);
 /* Parses an integer option value in [lo, hi] or exits 2 with a message. */
 /* The subcommand being run (main.c), named by option errors. */
 extern const char *cli_command;
+/* --device of the command line (NULL: auto); see main.c */
+extern const char *cli_device;
+/* cpu, cpu-ref, cuda, cuda:N or auto */
+bool cli_device_valid(const char *v);
 
 int64_t cli_int(const char *opt, const char *value, int64_t lo, int64_t hi);
 /* Prints "ember CMD: message" to stderr and exits with `code`. */

@@ -28,6 +28,8 @@ static void usage(FILE *f) {
             "\n"
             "MODEL (-m) is a local Hugging Face model directory or a hub id such as\n"
             "%s (the default; $EMBER_MODEL overrides it).\n"
+            "Every command that loads a model takes --device cpu|cuda|cuda:N|auto\n"
+            "(default auto: a usable GPU, else the CPU).\n"
             "Run `ember COMMAND --help` for the options of a command.\n",
             ember_version(), EMBER_DEFAULT_MODEL);
 }
@@ -47,6 +49,32 @@ int main(int argc, char **argv) {
         return 0;
     }
     cli_command = cmd;
+    /* --device applies to every command that loads a model: taken out here,
+     * read by cli_model_params */
+    int out = 2;
+    for (int i = 2; i < argc; i++) {
+        const char *v = NULL;
+        if (strcmp(argv[i], "--device") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "ember %s: --device needs a value (cpu, cuda, cuda:N, auto)\n", cmd);
+                return 2;
+            }
+            v = argv[++i];
+        } else if (strncmp(argv[i], "--device=", 9) == 0) {
+            v = argv[i] + 9;
+        } else {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (!cli_device_valid(v)) {
+            fprintf(stderr, "ember %s: --device \"%s\": expected cpu, cpu-ref, cuda, cuda:N or auto\n",
+                    cmd, v);
+            return 2;
+        }
+        cli_device = v;
+    }
+    argc = out;
+    argv[argc] = NULL;
     if (strcmp(cmd, "embed") == 0)
         return cmd_embed(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0)

@@ -29,8 +29,23 @@ void cli_setup_logging(int verbosity) {
     ember_log_set(cli_log, lvl, NULL);
 }
 
+const char *cli_device;
+
+bool cli_device_valid(const char *v) {
+    if (!strcmp(v, "cpu") || !strcmp(v, "cpu-ref") || !strcmp(v, "cuda") || !strcmp(v, "auto"))
+        return true;
+    if (strncmp(v, "cuda:", 5) != 0 || !v[5])
+        return false;
+    for (const char *c = v + 5; *c; c++)
+        if (*c < '0' || *c > '9' || c - v > 9)
+            return false;
+    return true;
+}
+
 ember_model_params cli_model_params(void) {
     ember_model_params p = ember_model_default_params();
+    if (cli_device)
+        p.driver = cli_device;
     p.progress = ember_cli_progress;
     const char *zc = getenv("EMBER_ZERO_COPY");
     if (zc && zc[0] == '1')
