@@ -208,6 +208,8 @@ static void check_case(ember_op_kind op, const char *what, run_fn fn, const void
         drv *d = &g_inst[i];
         if (i == g_ref || (!d->pack && !all_packings))
             continue;
+        if (!d->ops->supports(d->impl, op, d->act)) /* declared missing: refused at load */
+            continue;
         double tol = d->act == EMBER_DT_F32 ? tol_drv : 3e-2;
         d->used = 0;
         memset(out, 0, n * sizeof(float));
@@ -344,7 +346,7 @@ static void test_ln(int64_t rows, int64_t cols, int64_t ld, int64_t off, int use
     float *gamma = rvec((size_t)cols, 1.0f), *beta = rvec((size_t)cols, 0.5f);
     for (int64_t k = 0; k < cols; k++)
         x[off + k] += 5.0f; /* a row with a large mean */
-    float *want = fdup(alias ? x : init, n);
+    float *want = fdup(alias == 1 ? x : init, n);
     for (int64_t r = 0; r < rows; r++) {
         double mean = 0, var = 0;
         for (int64_t k = 0; k < cols; k++)
@@ -383,7 +385,7 @@ static void test_ln(int64_t rows, int64_t cols, int64_t ld, int64_t off, int use
 typedef struct {
     int64_t rows, cols, ld, off, group;
     float offset, eps;
-    int alias;
+    int alias; /* 0: separate out, 1: out is x, 2: out is the residual (x += norm) */
     const float *x, *init, *w;
 } rms_case;
 
@@ -392,9 +394,11 @@ static void run_rms(drv *d, const void *p, float *out) {
     ember_weight w;
     wprep(d, EMBER_W_VECTOR, c->w, 0, c->group, "rms.w", &w);
     ember_view x = dmat(d, c->x, c->rows, c->ld);
-    ember_view o = c->alias ? x : dmat(d, c->init, c->rows, c->ld);
+    ember_view o = c->alias == 1 ? x : dmat(d, c->init, c->rows, c->ld);
     ember_rms_args a = {.x = ember_view_cols(x, c->off, c->cols), .w = &w, .eps = c->eps,
                         .offset = c->offset, .group = c->group,
+                        .residual = c->alias == 2 ? ember_view_cols(o, c->off, c->cols)
+                                                  : ember_view_none(),
                         .out = ember_view_cols(o, c->off, c->cols)};
     CHECK_OK(d->ops->rms_norm(d->dctx, &a));
     dget(d, o, out);
@@ -406,7 +410,7 @@ static void test_rms(int64_t rows, int64_t cols, int64_t ld, int64_t off, int64_
     rms_case c = {rows, cols, ld, off, group, offset, 1e-6f, alias, NULL, NULL, NULL};
     size_t n = (size_t)(rows * ld);
     float *x = rvec(n, 3.0f), *init = rvec(n, 1.0f), *w = rvec((size_t)group, 1.0f);
-    float *want = fdup(alias ? x : init, n);
+    float *want = fdup(alias == 1 ? x : init, n);
     for (int64_t r = 0; r < rows; r++)
         for (int64_t g0 = 0; g0 < cols; g0 += group) {
             double ss = 0;
@@ -415,7 +419,8 @@ static void test_rms(int64_t rows, int64_t cols, int64_t ld, int64_t off, int64_
             double inv = 1.0 / sqrt(ss / (double)group + c.eps);
             for (int64_t k = 0; k < group; k++)
                 want[r * ld + off + g0 + k] =
-                    (float)(x[r * ld + off + g0 + k] * inv * ((double)w[k] + offset));
+                    (float)((alias == 2 ? (double)init[r * ld + off + g0 + k] : 0.0) +
+                            x[r * ld + off + g0 + k] * inv * ((double)w[k] + offset));
         }
     c.x = x;
     c.init = init;
@@ -616,7 +621,12 @@ typedef struct {
     ember_rows rows;
     int64_t ld_qkv, ld_q, ld_out, q_rows;
     const float *qkv, *qc, *init;
+    const float *rel; /* NULL, or [nh, 2 * rel_span - 1] bias by distance (MPNet) */
+    int32_t rel_span;
 } attn_case;
+
+/* test_attn adds a relative-position bias table when set */
+static int g_attn_rel;
 
 static void run_attn(drv *d, const void *p, float *out) {
     const attn_case *c = p;
@@ -626,19 +636,32 @@ static void run_attn(drv *d, const void *p, float *out) {
     ember_view q = c->rows == EMBER_ROWS_ALL ? ember_view_cols(qkv, 0, hq)
                                              : ember_view_cols(dmat(d, c->qc, c->q_rows, c->ld_q), 0, hq);
     ember_view o = dmat(d, c->init, c->q_rows, c->ld_out);
+    ember_weight rel;
+    if (c->rel)
+        wprep(d, EMBER_W_TABLE, c->rel, c->nh, 2 * (int64_t)c->rel_span - 1, "attn.rel", &rel);
     ember_attn_args a = {.q = q, .k = ember_view_cols(qkv, hq, hkv),
                          .v = ember_view_cols(qkv, hq + hkv, hkv), .seqs = &sq, .n_heads = c->nh,
                          .n_kv_heads = c->nkv, .head_dim = c->d,
                          .scale = 1.0f / sqrtf((float)c->d), .window = c->window,
                          .causal = c->causal, .rows = c->rows,
+                         .rel_bias = c->rel ? &rel : NULL, .rel_span = c->rel_span,
                          .out = ember_view_cols(o, 2, hq)};
     CHECK_OK(d->ops->attention(d->dctx, &a));
     dget(d, o, out);
+    if (c->rel)
+        wfree(d, &rel);
 }
 
 static void test_attn(int n, const int32_t *lens, int32_t nh, int32_t nkv, int32_t d,
                       int32_t window, int32_t causal, ember_rows rows) {
-    attn_case c = {mkseqs(n, lens), nh, nkv, d, window, causal, rows, 0, 0, 0, 0, NULL, NULL, NULL};
+    attn_case c = {mkseqs(n, lens), nh, nkv, d, window, causal, rows, 0, 0, 0, 0, NULL, NULL, NULL,
+                   NULL, 0};
+    float *rel = NULL;
+    if (g_attn_rel) {
+        c.rel_span = c.s.max_len + 3;
+        rel = rvec((size_t)nh * (size_t)(2 * c.rel_span - 1), 1.5f);
+        c.rel = rel;
+    }
     const int64_t hq = (int64_t)nh * d, hkv = (int64_t)nkv * d;
     c.ld_qkv = hq + 2 * hkv + 5;
     c.ld_q = hq + 7;
@@ -679,6 +702,8 @@ static void test_attn(int n, const int32_t *lens, int32_t nh, int32_t nkv, int32
                     for (int32_t e = 0; e < d; e++)
                         dot += (double)q[e] * k[e];
                     sc[j] = dot * scale;
+                    if (rel)
+                        sc[j] += rel[(int64_t)h * (2 * c.rel_span - 1) + j - i + c.rel_span - 1];
                     m = fmax(m, sc[j]);
                 }
                 for (int32_t e = 0; e < d; e++)
@@ -706,8 +731,9 @@ static void test_attn(int n, const int32_t *lens, int32_t nh, int32_t nkv, int32
     snprintf(what, sizeof what, "T %lld seqs %d heads %d/%d x %d window %d causal %d rows %s",
              (long long)c.s.T, n, nh, nkv, d, window, causal,
              rows == EMBER_ROWS_ALL ? "all" : rows == EMBER_ROWS_FIRST ? "first" : "last");
-    check_case(EMBER_OP_ATTENTION, what, run_attn, &c, want, (size_t)(c.q_rows * c.ld_out), 1e-4,
-               1e-4, 0);
+    check_case(rel ? EMBER_OP_ATTN_REL_BIAS : EMBER_OP_ATTENTION, what, run_attn, &c, want,
+               (size_t)(c.q_rows * c.ld_out), 1e-4, 1e-4, 0);
+    free(rel);
     free(qkv);
     free(qc);
     free(init);
@@ -982,6 +1008,8 @@ int main(void) {
         test_rms(13, 72, 80, 5, 72, (float)off, 0);
         test_rms(13, 72, 80, 5, 24, (float)off, 1);
         test_rms(1, 40, 40, 0, 8, (float)off, 0);
+        test_rms(T3, 384, 384, 0, 384, (float)off, 2);      /* Gemma: x += norm(branch) */
+        test_rms(13, 72, 80, 5, 72, (float)off, 2);
     }
 
     test_linear(T3, 384, 1536, 384, 0, 1536, 0, 1, EMBER_ACT_GELU, 0);
@@ -1022,6 +1050,12 @@ int main(void) {
     test_attn(2, L2, 4, 2, 8, 2, 1, EMBER_ROWS_ALL);
     test_attn(2, L2, 3, 1, 24, 0, 0, EMBER_ROWS_FIRST);
     test_attn(2, L2, 4, 2, 8, 0, 1, EMBER_ROWS_LAST);
+    /* MPNet's relative-position bias: full, first-token and odd head_dim */
+    g_attn_rel = 1;
+    test_attn(3, LQ, 12, 12, 32, 0, 0, EMBER_ROWS_ALL);
+    test_attn(3, LQ, 12, 12, 32, 0, 0, EMBER_ROWS_FIRST);
+    test_attn(2, L2, 3, 3, 24, 0, 0, EMBER_ROWS_ALL);
+    g_attn_rel = 0;
 
     for (int32_t mode = EMBER_POOLING_CLS; mode <= EMBER_POOLING_LAST_TOKEN; mode++) {
         test_pool(3, L3, 384, 384, 0, mode);
