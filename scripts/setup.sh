@@ -37,8 +37,8 @@ setup_venv() {
   local root; root="$(cd "$(dirname "$0")/.." && pwd)"
   if [ ! -x "$root/.venv/bin/pip" ]; then python3 -m venv "$root/.venv"; fi
   "$root/.venv/bin/pip" install -q --disable-pip-version-check \
-    openai huggingface_hub numpy langchain-huggingface
-  echo "setup: .venv ready (openai, huggingface_hub, langchain-huggingface)"
+    openai huggingface_hub numpy llama-index-embeddings-text-embeddings-inference
+  echo "setup: .venv ready (openai, huggingface_hub, llama-index TEI embeddings)"
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -2,8 +2,7 @@
 """`ember serve` driven by real clients from PyPI, installed by
 scripts/setup.sh into VENV: openai (embeddings.create), huggingface_hub's
 InferenceClient (feature_extraction, sentence_similarity, and its TEI rerank
-call when it has one) and langchain-huggingface's
-HuggingFaceEndpointEmbeddings. Each must get what `ember embed` /
+call when it has one) and LlamaIndex's TextEmbeddingsInference. Each must get what `ember embed` /
 `ember rerank` give. Re-runs itself under VENV's python; exits 77 (skip)
 when the venv or a client is missing.
 
@@ -51,22 +50,13 @@ def main():
         sim = hf.sentence_similarity(texts[0], other_sentences=texts)
         dots = [sum(x * y for x, y in zip(want[0], v)) for v in want]
         check(max(abs(a - b) for a, b in zip(sim, dots)) < 1e-5, "sentence_similarity", sim, dots)
-        try:
-            from langchain_huggingface import HuggingFaceEndpointEmbeddings
-        except ImportError:
-            HuggingFaceEndpointEmbeddings = None
-        if HuggingFaceEndpointEmbeddings:
-            try:
-                lc = HuggingFaceEndpointEmbeddings(model=base)
-            except Exception as e:  # TODO: its constructor's validation rejects a bare URL here
-                print("note: langchain-huggingface not driven:", str(e).splitlines()[0])
-                lc = None
-        if HuggingFaceEndpointEmbeddings and lc:
-            got = lc.embed_documents(texts)
-            check(max(max_diff(a, b) for a, b in zip(got, want)) < 1e-6, "langchain")
-            check(max_diff(lc.embed_query(texts[1]), want[1]) < 1e-6, "langchain query")
-        else:
-            print("note: langchain-huggingface not installed; skipped")
+        # the framework integration: LlamaIndex's TEI embeddings (the
+        # langchain-huggingface release on PyPI now refuses endpoint URLs)
+        from llama_index.embeddings.text_embeddings_inference import TextEmbeddingsInference
+        li = TextEmbeddingsInference(model_name="e2e-bert", base_url=base, embed_batch_size=2)
+        got = li.get_text_embedding_batch(texts)
+        check(max(max_diff(a, b) for a, b in zip(got, want)) < 1e-6, "llama-index batch")
+        check(max_diff(li.get_query_embedding(texts[1]), want[1]) < 1e-6, "llama-index query")
     q = "what is the capital of france?"
     out = subprocess.run([binary, "rerank", "-m", rr, q, *texts], stdout=subprocess.PIPE,
                          check=True).stdout.decode().splitlines()
