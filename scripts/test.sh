@@ -26,6 +26,6 @@ else
   fi
   # Incremental: scikit-build-core keeps its CMake tree in build/python/.
   CMAKE_BUILD_PARALLEL_LEVEL=$jobs .venv/bin/python -m pip install -q --no-build-isolation --disable-pip-version-check \
-    -Ccmake.define.EMBER_WERROR=ON -Cbuild.verbose=false .
+    --config-settings=cmake.define.EMBER_WERROR=ON .
   .venv/bin/python -m pytest -q python/tests
 fi

@@ -54,7 +54,7 @@ def test_fp32_matches_sentence_transformers(minilm: ember.Model, sentences: list
                                            expected: np.ndarray) -> None:
     n_trunc = sum(len(ids) >= minilm.max_seq_length
                   for ids in minilm.tokenize(sentences)["input_ids"])
-    assert n_trunc >= 20, "the fixture should exercise truncation"
+    assert n_trunc >= 10, "the fixture should exercise truncation"
     got = minilm.encode(sentences, batch_size=32)
     cos = cosine_rows(got, expected)
     diff = float(np.abs(got - expected).max())
