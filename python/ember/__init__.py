@@ -351,8 +351,14 @@ class Model:
         elif isinstance(sentences, (bytes, bytearray, Mapping)):
             raise TypeError(f"sentences must be a str or a sequence of str, "
                             f"not {type(sentences).__name__}")
-        else:
+        elif isinstance(sentences, (list, tuple)):
             texts = sentences  # the extension snapshots it into a tuple
+        else:
+            try:
+                texts = list(sentences)  # numpy arrays of str, generators, ...
+            except TypeError:
+                raise TypeError(f"sentences must be a str or a sequence of str, "
+                                f"not {type(sentences).__name__}") from None
         text = self._prompt_bytes_ok(self._resolve_prompt(prompt_name, prompt))
 
         full = int(self._m.dim)

@@ -43,6 +43,8 @@ def test_shapes(tiny: ember.Model) -> None:
     assert many.flags["C_CONTIGUOUS"]
     assert tiny.encode([]).shape == (0, dim)
     assert tiny.encode(()).shape == (0, dim)
+    np.testing.assert_array_equal(tiny.encode(np.array(TEXTS[:3])), many[:3])
+    np.testing.assert_array_equal(tiny.encode(t for t in TEXTS[:3]), many[:3])
     np.testing.assert_array_equal(tiny.encode(TEXTS[0]), many[0])
     # input order, any iterable sequence
     np.testing.assert_array_equal(tiny.encode(tuple(reversed(TEXTS))), many[::-1])
@@ -349,8 +351,16 @@ def test_threads_share_one_model(tiny: ember.Model) -> None:
 
 
 def test_gil_released(tiny: ember.Model) -> None:
-    """Another Python thread keeps running while a long encode call runs."""
-    texts = ["word " * 400] * 64
+    """A pure-Python thread keeps running while the extension works.
+
+    The counter thread's rate while the main thread sits in one long C call
+    must be a good fraction of its rate while the main thread sleeps; were
+    the GIL held, it could run for at most one switch interval (5 ms).
+    """
+    import time
+
+    texts = ["word " * 500] * 96
+    out = np.empty((len(texts), 32), np.float32)
     ticks = 0
     done = threading.Event()
 
@@ -362,11 +372,17 @@ def test_gil_released(tiny: ember.Model) -> None:
     t = threading.Thread(target=count)
     t.start()
     try:
-        tiny.encode(texts)
+        t0, k0 = time.perf_counter(), ticks
+        time.sleep(0.3)
+        idle_rate = (ticks - k0) / (time.perf_counter() - t0)
+        t0, k0 = time.perf_counter(), ticks
+        tiny._m.embed_texts(texts, out)
+        dt, busy = time.perf_counter() - t0, ticks - k0
     finally:
         done.set()
         t.join()
-    assert ticks > 1000
+    assert dt > 0.1, f"the call took only {dt:.3f} s: make it longer"
+    assert busy / dt >= 0.2 * idle_rate, (busy, dt, idle_rate)
 
 
 # ---- memory ----------------------------------------------------------------------
