@@ -28,4 +28,5 @@ else
   CMAKE_BUILD_PARALLEL_LEVEL=$jobs .venv/bin/python -m pip install -q --no-build-isolation --disable-pip-version-check \
     --config-settings=cmake.define.EMBER_WERROR=ON .
   .venv/bin/python -m pytest -q python/tests
+  cat build/python/real_weights_report.txt 2>/dev/null || true
 fi
