@@ -111,6 +111,7 @@ static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, i
         for (int run = 0; run < n_runs; run++) {
             const int ti = run ? 1 : 0;
             g.wide = run >= 2 ? &g_fast->gemm_wide[run - 2] : NULL;
+            g.no_bf16_wide = run == 1; /* bf16: run 1 the 16-column tile, later ones the wide */
             float *y = calloc((size_t)(M * N), sizeof(float));
             /* residual_mode 2: y aliases the residual (in-place accumulate) */
             if (residual_mode == 2)

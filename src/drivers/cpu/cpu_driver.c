@@ -51,6 +51,7 @@ static void make_avx512_table(void) {
     g_avx512 = ember_cpu_kernels_avx512;
     if (!c->avx512_bf16) {
         g_avx512.gemm_tile_bf16 = NULL;
+        g_avx512.gemm_tile_bf16_wide = NULL;
         g_avx512.pack_a_bf16 = NULL;
         g_avx512.peak_bf16 = NULL;
     }

@@ -54,6 +54,8 @@ void ember_gemm_init(ember_gemm *g, int compute_dtype) {
     memset(g, 0, sizeof *g);
     g->compute_dtype = compute_dtype;
     g->prepack = 1;
+    const char *bw = getenv("EMBER_GEMM_BF16_WIDE");
+    g->no_bf16_wide = bw && strcmp(bw, "0") == 0;
 }
 
 const char *ember_gemm_name(const ember_gemm *g, const ember_cpu_kernels *k) {
@@ -376,6 +378,7 @@ typedef struct {
     int64_t n_chunks, rows_per_task, kc_step;
     int residual_init;       /* residual is the starting value of y        */
     const ember_gemm_variant *wide; /* fp32 wide tile, or NULL           */
+    int bf16_wide;           /* bf16 dot products two panels at a time     */
     int64_t mr;              /* rows per micro-tile                         */
 } gemm_job;
 
@@ -455,9 +458,13 @@ static void gemm_task(void *p, int64_t task, int thread) {
                 int64_t c = c0 + pi * NR, gp = c / NR;
                 /* the wide tile over its panels while they last, then 16 wide */
                 np = wide && pi + wide->panels <= n_panels ? wide->panels : 1;
+                if (dot_bf16)
+                    np = j->bf16_wide && pi + 2 <= n_panels ? 2 : 1;
                 t.nr = (int)EMBER_MIN(np * NR, N - c);
                 if (dot_bf16) {
                     t.bq = packed16 + (gp * ((K + 1) / 2) + k0 / 2) * NR;
+                    t.ldp = ((K + 1) / 2) * NR;
+                    tile = np > 1 ? kt->gemm_tile_bf16_wide : kt->gemm_tile_bf16;
                 } else if (dot_q8) {
                     t.bq = q8->q + gp * KQ * NR + k0 * NR;
                     t.b_scale = q8->scales + (gp * n_blocks + k0 / EMBER_Q8_BLOCK) * NR;
@@ -505,6 +512,8 @@ ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, 
                     (a->w->dtype == EMBER_DT_I8 && k->gemm_tile_q8);
     j.wide = !dot && g->wide && g->wide->mr <= k->mr ? g->wide : NULL;
     j.mr = j.wide ? j.wide->mr : k->mr;
+    j.bf16_wide = a->w->dtype == EMBER_DT_BF16 && k->gemm_tile_bf16 && k->gemm_tile_bf16_wide &&
+                  !g->no_bf16_wide;
     const int64_t MR = j.mr;
     j.residual_init = a->residual && a->act == EMBER_ACT_NONE;
     /* K blocks of at most KC, balanced, multiples of 32 (the int8 block) */

@@ -36,6 +36,8 @@ typedef struct ember_gemm {
     /* the fp32 tile: NULL = the table's gemm_tile (mr x 16), else one of
      * its wider tiles, chosen by ember_gemm_choose */
     const ember_gemm_variant *wide;
+    int no_bf16_wide;  /* 1: the bf16 dot products 16 columns at a time
+                          (tests, A/B timing; EMBER_GEMM_BF16_WIDE=0)  */
 } ember_gemm;
 
 void ember_gemm_init(ember_gemm *g, int compute_dtype);

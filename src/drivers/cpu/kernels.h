@@ -116,6 +116,9 @@ typedef struct ember_cpu_kernels {
      * the ISA has no such dot product (the GEMM then widens the weights to
      * fp32 and runs gemm_tile). */
     void (*gemm_tile_bf16)(const ember_gemm_tile *t);
+    /* The same over two pair panels (t->ldp uint32 apart, nr <= 32); NULL
+     * where absent. */
+    void (*gemm_tile_bf16_wide)(const ember_gemm_tile *t);
     /* dst[i * ldd + k] = bf16(a[i * lda + k]) for k < kc, then a zero if kc
      * is odd; round to nearest even. */
     void (*pack_a_bf16)(const float *a, int64_t lda, int mr, int64_t kc, uint16_t *dst, int64_t ldd);

@@ -360,6 +360,56 @@ TARGET_BF16 static void bf16_tile_dispatch(const ember_gemm_tile *t) {
     }
 }
 
+/* 12 x 32 bf16 tile: two pair panels per step (t->ldp uint32 apart), each
+ * broadcast pair shared by two vdpbf16ps, as the wide fp32 tiles. */
+TARGET_BF16 static ALWAYS_INLINE void bf16_wide(const ember_gemm_tile *t, const int MR) {
+    __m512 acc[2][TILE_MR];
+    ember_gemm_tile view[2];
+#pragma GCC unroll 2
+    for (int q = 0; q < 2; q++) {
+        view[q] = panel_view(t, q);
+        if (view[q].nr > 0)
+            tile_start(&view[q], acc[q], MR, column_mask(view[q].nr));
+        else
+            for (int i = 0; i < MR; i++)
+                acc[q][i] = _mm512_setzero_ps();
+    }
+    const uint16_t *a = t->aq;
+    const uint32_t *b = t->bq;
+    const int64_t lda = t->lda, ldp = t->ldp, pairs = (t->kc + 1) / 2;
+    for (int64_t p = 0; p < pairs; p++) {
+        const __m512bh b0 = as_bf16x32(_mm512_loadu_si512(b + p * EMBER_GEMM_NR));
+        const __m512bh b1 = as_bf16x32(_mm512_loadu_si512(b + ldp + p * EMBER_GEMM_NR));
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            const __m512bh av = as_bf16x32(_mm512_set1_epi32((int32_t)load_u32(a + i * lda + 2 * p)));
+            acc[0][i] = _mm512_dpbf16_ps(acc[0][i], av, b0);
+            acc[1][i] = _mm512_dpbf16_ps(acc[1][i], av, b1);
+        }
+    }
+#pragma GCC unroll 2
+    for (int q = 0; q < 2; q++)
+        if (view[q].nr > 0)
+            tile_finish(&view[q], acc[q], MR, column_mask(view[q].nr));
+}
+
+TARGET_BF16 static void bf16_wide_dispatch(const ember_gemm_tile *t) {
+    switch (t->mr) {
+    case 12: bf16_wide(t, 12); break;
+    case 11: bf16_wide(t, 11); break;
+    case 10: bf16_wide(t, 10); break;
+    case 9: bf16_wide(t, 9); break;
+    case 8: bf16_wide(t, 8); break;
+    case 7: bf16_wide(t, 7); break;
+    case 6: bf16_wide(t, 6); break;
+    case 5: bf16_wide(t, 5); break;
+    case 4: bf16_wide(t, 4); break;
+    case 3: bf16_wide(t, 3); break;
+    case 2: bf16_wide(t, 2); break;
+    default: bf16_wide(t, 1); break;
+    }
+}
+
 /* Round to nearest even, 16 at a time (the integer form of vcvtneps2bf16,
  * so it runs on any AVX-512F CPU; NaN inputs are not expected here). */
 static void avx512_pack_a_bf16(const float *a, int64_t lda, int mr, int64_t kc, uint16_t *dst,
@@ -481,6 +531,7 @@ const ember_cpu_kernels KERNEL_TABLE = {
     .mr = TILE_MR,
     .gemm_tile = f32_tile_dispatch,
     .gemm_tile_bf16 = bf16_tile_dispatch,
+    .gemm_tile_bf16_wide = bf16_wide_dispatch,
     .pack_a_bf16 = avx512_pack_a_bf16,
     .gemm_tile_q8 = q8_tile_dispatch,
     .quant_a_q8 = avx512_quant_a_q8,
