@@ -489,8 +489,9 @@ EMBER_API const char *ember_cpu_features(void);
 /* Measures the fp32 arithmetic peak of this machine: `n_threads` threads
  * (0 = all online CPUs) each run a register-only loop of independent fused
  * multiply-adds on the widest vectors the "cpu" driver uses (AVX-512, AVX2,
- * NEON; scalar otherwise), no memory traffic; the best of a few runs, in
- * GFLOP/s (2 per multiply-add), written to *out_gflops. The denominator of
+ * NEON; scalar otherwise), no memory traffic; each thread's rate over its
+ * own CPU time (so other processes' load does not count), summed, the best
+ * of a few runs, in GFLOP/s (2 per multiply-add), written to *out_gflops. The denominator of
  * `ember bench`'s model FLOP utilisation in fp32. Takes about a tenth of a
  * second. Same as ember_cpu_peak_gflops_dtype(n_threads, EMBER_DTYPE_F32, ...).
  * Returns EMBER_OK, EMBER_E_INVALID_ARGUMENT (out NULL, n_threads outside

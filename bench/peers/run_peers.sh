@@ -6,8 +6,8 @@
 #   bench/peers/run_peers.sh [MODELS] [REGIMES] [ENGINES]
 #     MODELS   A, B or AB (default AB)     REGIMES short,code,long (default all)
 #     ENGINES  comma list of ember,ember-bf16,ember-int8,ort,ort-int8,st (default all)
-#   env WORK=/tmp/ember-peers (models, ONNX files), REPS=3, THREADS=2,
-#       VENV=bench/peers/.venv (onnxruntime from PyPI, made on first use),
+#   env WORK=/tmp/ember-peers (models, ONNX files), REPS=3, THREADS=2, CHECK_SEQS=8 (ember's check),
+#       EMBER_BIN=build/ember, VENV=bench/peers/.venv (onnxruntime from PyPI, made on first use),
 #       REFPY=/tmp/refvenv/bin/python (torch + sentence-transformers, read-only:
 #       exports the ONNX files and runs the sentence-transformers peer).
 #
@@ -33,9 +33,16 @@ if [[ $engines == *ort* ]] && ! "$VENV/bin/python" -c 'import onnxruntime' 2>/de
 fi
 for m in $(echo "$models" | grep -o .); do
   d=$WORK/model-$m
-  [ -f "$d/model.safetensors" ] || "$root/build/bench/make_model" "$m" "$d" >/dev/null
+  # with the tokenizer files of the model whose shapes it has (sentence-transformers wants one)
+  tok=$root/tests/fixtures/tokenizer/BAAI--bge-small-en-v1.5
+  [ "$m" = B ] && tok=$root/tests/fixtures/tokenizer/answerdotai--ModernBERT-base
+  [ -f "$d/tokenizer.json" ] || "$root/build/bench/make_model" "$m" "$d" "$tok" >/dev/null
   if [[ $engines == *ort* ]]; then
-    [ -f "$WORK/model$m.onnx" ] || "$REFPY" "$here/export_onnx.py" "$d" "$WORK/model$m.onnx" >&2
+    # torch.onnx needs the onnx package, which the read-only reference venv lacks:
+    # a copy of it (no dependencies) beside the models, on PYTHONPATH for the export only
+    [ -d "$WORK/onnx-pkgs/onnx" ] || "$VENV/bin/pip" install -q --no-deps --target "$WORK/onnx-pkgs" \
+      "onnx==$("$VENV/bin/python" -c 'import onnx; print(onnx.__version__)')" ml_dtypes >&2
+    [ -f "$WORK/model$m.onnx" ] || PYTHONPATH=$WORK/onnx-pkgs "$REFPY" "$here/export_onnx.py" "$d" "$WORK/model$m.onnx" >&2
     [ -f "$WORK/model$m-int8.onnx" ] ||
       "$VENV/bin/python" "$here/quantize_onnx.py" "$WORK/model$m.onnx" "$WORK/model$m-int8.onnx" >&2
   fi
@@ -48,8 +55,8 @@ for m in $(echo "$models" | grep -o .); do
       case $e in
         ember|ember-bf16|ember-int8)
           dt=f32; [ "$e" = ember-bf16 ] && dt=bf16; [ "$e" = ember-int8 ] && dt=int8
-          line=$("$root/build/ember" bench -m "$WORK/model-$m" -w "$r" --dtype "$dt" --threads "$THREADS" \
-                   --reps "$REPS" --json | tail -1)
+          line=$("${EMBER_BIN:-$root/build/ember}" bench -m "$WORK/model-$m" -w "$r" --dtype "$dt" --threads "$THREADS" \
+                   --reps "$REPS" --check-seqs "${CHECK_SEQS:-8}" --json | tail -1)
           tps=$(echo "$line" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["tokens_per_s"], j["peak_rss_mb"])')
           rows+=("$m $r ember $dt $tps") ;;
         ort|ort-int8)

@@ -284,7 +284,9 @@ static double peak_f32(int64_t iters) {
     __m512 s = acc[0];
     for (int i = 1; i < 24; i++)
         s = _mm512_add_ps(s, acc[i]);
-    volatile float sink = _mm512_reduce_add_ps(s);
+    float lanes[16];
+    _mm512_storeu_ps(lanes, s);
+    volatile float sink = lanes[0] + lanes[15];
     (void)sink;
     return (double)iters * 24 * 16 * 2;
 }
@@ -302,7 +304,9 @@ TARGET_BF16 static double peak_bf16(int64_t iters) {
     __m512 s = acc[0];
     for (int i = 1; i < 24; i++)
         s = _mm512_add_ps(s, acc[i]);
-    volatile float sink = _mm512_reduce_add_ps(s);
+    float lanes[16];
+    _mm512_storeu_ps(lanes, s);
+    volatile float sink = lanes[0] + lanes[15];
     (void)sink;
     return (double)iters * 24 * 32 * 2;
 }
@@ -320,7 +324,9 @@ TARGET_VNNI static double peak_q8(int64_t iters) {
     __m512i s = acc[0];
     for (int i = 1; i < 24; i++)
         s = _mm512_add_epi32(s, acc[i]);
-    volatile int32_t sink = _mm512_reduce_add_epi32(s);
+    int32_t lanes[16];
+    _mm512_storeu_si512(lanes, s);
+    volatile int32_t sink = lanes[0] + lanes[15];
     (void)sink;
     return (double)iters * 24 * 64 * 2;
 }
