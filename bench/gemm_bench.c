@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "core/threadpool.h"
@@ -15,6 +16,12 @@
 #if defined(EMBER_BENCH_OPENBLAS)
 #include <cblas.h>
 #endif
+
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static float frand(void) { return (float)rand() / (float)RAND_MAX - 0.5f; }
 
@@ -32,7 +39,9 @@ int main(int argc, char **argv) {
     ember_gemm_init(&g, 1);
     const ember_cpu_kernels *k = ember_cpu_kernels_best();
     float *scratch = ember_aligned_alloc(sizeof(float) * ember_gemm_scratch_floats() * (size_t)nth, "s");
-    printf("kernels %s, %s, %d threads\n", k->name, ember_gemm_name(&g, k), nth);
+    ember_gemm_choose(&g, k);
+    printf("kernels %s, %s, %d threads; tile chosen at load: %s; GFLOP per thread-CPU-second, medians of 7 alternating rounds\n", k->name,
+           ember_gemm_name(&g, k), nth, ember_gemm_tile_name(&g, k));
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int m = shapes[s].m, n = shapes[s].n, kk = shapes[s].k;
         float *x = malloc(sizeof(float) * (size_t)m * kk), *w = malloc(sizeof(float) * (size_t)n * kk);
@@ -42,14 +51,55 @@ int main(int argc, char **argv) {
         ember_weight wt = {.kind = EMBER_W_MATRIX, .dtype = EMBER_DT_F32, .rows = n, .cols = kk, .data = w, .name = "w"};
         ember_gemm_prepare(&g, &wt);
         ember_gemm_args a = {.x = x, .ldx = kk, .rows = m, .w = &wt, .y = y, .ldy = n};
-        ember_gemm_linear(&g, k, pool, scratch, &a);
-        int reps = (int)(2e9 / (2.0 * m * n * kk)) + 1;
-        double t0 = ember_now();
-        for (int r = 0; r < reps; r++)
-            ember_gemm_linear(&g, k, pool, scratch, &a);
-        double dt = ember_now() - t0;
-        double gf = 2.0 * m * n * kk * reps / dt / 1e9;
-        printf("%-18s %5dx%5dx%5d  ember %6.1f GFLOP/s", shapes[s].what, m, n, kk, gf);
+        /* every fp32 tile of the table, alternated round by round (A B A B),
+         * so that load from other processes hits them alike; medians */
+        enum { ROUNDS = 7, NV = 9 };
+        const int nw = k->gemm_wide ? (k->n_gemm_wide < 6 ? k->n_gemm_wide : 6) : 0;
+        const int nv = 1 + nw + (k->gemm_tile_bf16_wide ? 2 : 0);
+        double gfs[NV][ROUNDS];
+        const char *names[NV];
+        ember_gemm gb;
+        ember_gemm_init(&gb, EMBER_DTYPE_BF16);
+        ember_weight wb = wt;
+        if (nv > 1 + nw)
+            ember_gemm_prepare(&gb, &wb);
+        int reps = (int)(4e8 / (2.0 * m * n * kk)) + 1;
+        for (int round = 0; round < ROUNDS; round++)
+            for (int v = 0; v < nv; v++) {
+                ember_gemm *gv = v <= nw ? &g : &gb;
+                a.w = v <= nw ? &wt : &wb;
+                g.wide = v && v <= nw ? &k->gemm_wide[v - 1] : NULL;
+                gb.no_bf16_wide = v == nw + 1;
+                names[v] = v <= nw ? ember_gemm_tile_name(&g, k) : v == nw + 1 ? "bf16 12x16" : "bf16 12x32";
+                ember_gemm_linear(gv, k, pool, scratch, &a);
+                /* CPU seconds of the process: what the threads got, less
+                 * sensitive to other processes than the wall clock */
+                double c0 = cpu_seconds();
+                for (int r = 0; r < reps; r++)
+                    ember_gemm_linear(gv, k, pool, scratch, &a);
+                gfs[v][round] = 2.0 * m * n * kk * reps / ((cpu_seconds() - c0) / nth) / 1e9;
+            }
+        a.w = &wt;
+        printf("%-18s %5dx%5dx%5d ", shapes[s].what, m, n, kk);
+        double base = 0, base16 = 0;
+        for (int v = 0; v < nv; v++) {
+            for (int i = 1; i < ROUNDS; i++) /* insertion sort for the median */
+                for (int j = i; j > 0 && gfs[v][j] < gfs[v][j - 1]; j--) {
+                    double t = gfs[v][j];
+                    gfs[v][j] = gfs[v][j - 1];
+                    gfs[v][j - 1] = t;
+                }
+            double med = gfs[v][ROUNDS / 2];
+            if (v == 0)
+                base = med;
+            if (v == nw + 1)
+                base16 = med;
+            printf(" %s %6.1f (%.2fx)", names[v], med, med / (v <= nw ? base : base16));
+        }
+        if (nv > 1 + nw)
+            ember_gemm_release(&wb);
+        double gf = base, t0, dt;
+        (void)gf;
 #if defined(EMBER_BENCH_OPENBLAS)
         t0 = ember_now();
         for (int r = 0; r < reps; r++)

@@ -544,14 +544,28 @@ EMBER_API void ember_free(void *p);
 /* The CPU features Ember detected and uses, e.g. "avx2 fma f16c". Static. */
 EMBER_API const char *ember_cpu_features(void);
 
-/* Measures the practical fp32 peak of this machine: the best of a few runs
- * of Ember's CPU GEMM (the kernels the "cpu" driver picks) on a
- * 2048x1536x1024 product with `n_threads` threads (0 = all online CPUs), in
- * GFLOP/s, written to *out_gflops. The denominator of `ember bench`'s model
- * FLOP utilisation. Takes about a second; allocates about 24 MB.
+/* Measures the fp32 arithmetic peak of this machine: `n_threads` threads
+ * (0 = all online CPUs) each run a register-only loop of independent fused
+ * multiply-adds on the widest vectors the "cpu" driver uses (AVX-512, AVX2,
+ * NEON; scalar otherwise), no memory traffic; each thread's rate over its
+ * own CPU time (so other processes' load does not count), summed, the best
+ * of a few runs, in GFLOP/s (2 per multiply-add), written to *out_gflops. The denominator of
+ * `ember bench`'s model FLOP utilisation in fp32. Takes about a tenth of a
+ * second. Same as ember_cpu_peak_gflops_dtype(n_threads, EMBER_DTYPE_F32, ...).
  * Returns EMBER_OK, EMBER_E_INVALID_ARGUMENT (out NULL, n_threads outside
  * [0, 1024]), EMBER_E_NOMEM, EMBER_E_INTERNAL. */
 EMBER_API ember_status ember_cpu_peak_gflops(int32_t n_threads, double *out_gflops);
+
+/* The arithmetic peak for the precision `dtype` computes in, measured as
+ * ember_cpu_peak_gflops does: EMBER_DTYPE_AUTO and F32, the fp32 FMA peak;
+ * BF16, the AVX512_BF16 dot-product peak (vdpbf16ps, 2 operations per bf16
+ * product); INT8, the AVX512_VNNI dot-product peak (vpdpbusd, in GOP/s).
+ * Where the CPU (or the kernels Ember picks, see EMBER_CPU) has no such dot
+ * product, BF16 and INT8 run on fp32 arithmetic and give the fp32 peak.
+ * Returns the codes of ember_cpu_peak_gflops, and EMBER_E_INVALID_ARGUMENT
+ * for an unknown dtype. */
+EMBER_API ember_status ember_cpu_peak_gflops_dtype(int32_t n_threads, ember_dtype dtype,
+                                                   double *out_gflops);
 
 #ifdef __cplusplus
 }

@@ -106,7 +106,12 @@ static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, i
         g.prepack = prepack;
         wt.dtype = EMBER_DT_F32;
         ember_gemm_prepare(&g, &wt);
-        for (int ti = 0; ti < 2; ti++) {
+        /* runs: the reference, the fast table's own tile, each wide tile */
+        const int n_runs = 2 + (g_fast->gemm_wide ? g_fast->n_gemm_wide : 0);
+        for (int run = 0; run < n_runs; run++) {
+            const int ti = run ? 1 : 0;
+            g.wide = run >= 2 ? &g_fast->gemm_wide[run - 2] : NULL;
+            g.no_bf16_wide = run == 1; /* bf16: run 1 the 16-column tile, later ones the wide */
             float *y = calloc((size_t)(M * N), sizeof(float));
             /* residual_mode 2: y aliases the residual (in-place accumulate) */
             if (residual_mode == 2)
@@ -117,8 +122,8 @@ static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, i
                                    .ldr = N, .y = y, .ldy = N};
             ember_gemm_linear(&g, tables[ti], pool, scratch, &a);
             double d = max_rel_diff(y, ti ? want_fast : want, (size_t)(M * N));
-            CHECK(d < 2e-5, "gemm %s dtype %d M=%lld N=%lld K=%lld act=%d bias=%d res=%d prepack=%d: rel diff %.3g",
-                  tables[ti]->name, dtype, (long long)M, (long long)N, (long long)K, act, use_bias,
+            CHECK(d < 2e-5, "gemm %s tile %s dtype %d M=%lld N=%lld K=%lld act=%d bias=%d res=%d prepack=%d: rel diff %.3g",
+                  tables[ti]->name, ember_gemm_tile_name(&g, tables[ti]), dtype, (long long)M, (long long)N, (long long)K, act, use_bias,
                   residual_mode, prepack, d);
             free(y);
         }
@@ -141,7 +146,7 @@ static void test_gemm_shape(ember_pool *pool, float *scratch, int64_t M, int64_t
 }
 
 static void test_gemm(void) {
-    const int64_t shapes[][3] = {{1, 1, 1},    {5, 17, 7},     {6, 16, 8},      {7, 33, 513},
+    const int64_t shapes[][3] = {{1, 1, 1}, {17, 40, 24}, {20, 90, 50}, {5, 17, 7},     {6, 16, 8},      {7, 33, 513},
                                  {64, 384, 384}, {129, 100, 1025}, {13, 1536, 384}, {200, 40, 1536}};
     for (int nth = 1; nth <= 2; nth++) {
         ember_pool *pool;

@@ -126,6 +126,8 @@ int main(int argc, char **argv) {
     double g = 0;
     CHECK(ember_cpu_peak_gflops(-1, &g) == EMBER_E_INVALID_ARGUMENT, "negative threads");
     CHECK(ember_cpu_peak_gflops(1, NULL) == EMBER_E_INVALID_ARGUMENT, "NULL out");
+    CHECK(ember_cpu_peak_gflops_dtype(1, (ember_dtype)42, &g) == EMBER_E_INVALID_ARGUMENT, "bad dtype");
+    CHECK(ember_cpu_peak_gflops_dtype(1, EMBER_DTYPE_INT8, NULL) == EMBER_E_INVALID_ARGUMENT, "NULL out (dtype)");
 
     free(a);
     free(b);

@@ -52,11 +52,14 @@ static void make_avx512_table(void) {
     g_avx512 = ember_cpu_kernels_avx512;
     if (!c->avx512_bf16) {
         g_avx512.gemm_tile_bf16 = NULL;
+        g_avx512.gemm_tile_bf16_wide = NULL;
         g_avx512.pack_a_bf16 = NULL;
+        g_avx512.peak_bf16 = NULL;
     }
     if (!c->avx512_vnni) {
         g_avx512.gemm_tile_q8 = NULL;
         g_avx512.quant_a_q8 = NULL;
+        g_avx512.peak_q8 = NULL;
     }
     snprintf(g_avx512_name, sizeof g_avx512_name, "avx512%s%s", c->avx512_bf16 ? " bf16" : "",
              c->avx512_vnni ? " vnni" : "");
@@ -102,8 +105,9 @@ static ember_status cpu_init(const ember_driver_config *cfg, void **out) {
     ember_gemm_init(&impl->gemm, cfg->compute_dtype == EMBER_DTYPE_AUTO ? EMBER_DTYPE_F32
                                                                       : cfg->compute_dtype);
     impl->gemm.prepack = cfg->pack_weights;
-    snprintf(impl->kernels_desc, sizeof impl->kernels_desc, "%s, matmul: %s", impl->k->name,
-             ember_gemm_name(&impl->gemm, impl->k));
+    ember_gemm_choose(&impl->gemm, impl->k); /* the fastest fp32 tile, timed once per process */
+    snprintf(impl->kernels_desc, sizeof impl->kernels_desc, "%s, matmul: %s, fp32 tile %s", impl->k->name,
+             ember_gemm_name(&impl->gemm, impl->k), ember_gemm_tile_name(&impl->gemm, impl->k));
     *out = impl;
     return EMBER_OK;
 }
@@ -114,6 +118,7 @@ static ember_status cpu_init_ref(const ember_driver_config *cfg, void **out) {
     EMBER_TRY(cpu_init(cfg, out));
     cpu_impl *impl = *out;
     impl->k = &ember_cpu_kernels_ref;
+    impl->gemm.wide = NULL;
     snprintf(impl->kernels_desc, sizeof impl->kernels_desc, "%s, matmul: %s", impl->k->name,
              ember_gemm_name(&impl->gemm, impl->k));
     return EMBER_OK;

@@ -37,10 +37,16 @@
 #include "gemm.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/util.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #define NR EMBER_GEMM_NR
 
@@ -48,6 +54,8 @@ void ember_gemm_init(ember_gemm *g, int compute_dtype) {
     memset(g, 0, sizeof *g);
     g->compute_dtype = compute_dtype;
     g->prepack = 1;
+    const char *bw = getenv("EMBER_GEMM_BF16_WIDE");
+    g->no_bf16_wide = bw && strcmp(bw, "0") == 0;
 }
 
 const char *ember_gemm_name(const ember_gemm *g, const ember_cpu_kernels *k) {
@@ -227,6 +235,131 @@ void ember_gemm_release(ember_weight *w) {
     w->packed = NULL;
 }
 
+/* ---- the fp32 tile, chosen by measurement ---- */
+
+const char *ember_gemm_tile_name(const ember_gemm *g, const ember_cpu_kernels *k) {
+    static const char *narrow[] = {"1x16", "2x16", "3x16", "4x16", "5x16", "6x16", "7x16", "8x16",
+                                   "9x16", "10x16", "11x16", "12x16", "13x16", "14x16", "15x16", "16x16"};
+    if (g->wide)
+        return g->wide->name;
+    return k->mr >= 1 && k->mr <= 16 ? narrow[k->mr - 1] : "?";
+}
+
+static void cpu_model(char *out, size_t n) {
+    snprintf(out, n, "unknown");
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned int r[12];
+    if ((unsigned int)__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+        for (unsigned int i = 0; i < 3; i++)
+            __get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
+        char brand[49];
+        memcpy(brand, r, 48);
+        brand[48] = 0;
+        snprintf(out, n, "%s", brand);
+    }
+#endif
+}
+
+/* Seconds per flop of one tile over an L2-resident block: 24 rows of A
+ * (K = 384) against 12 panels (192 columns), the shape of a BERT-base
+ * band; the best of `reps` passes. wide NULL = the table's gemm_tile. */
+static double time_tile(const ember_cpu_kernels *k, const ember_gemm_variant *wide, const float *a,
+                        const float *b, float *c, int reps) {
+    const int64_t M = 24, K = 384, P = 12;
+    const int mr = wide ? wide->mr : k->mr, np = wide ? wide->panels : 1;
+    double best = 1e30;
+    for (int rep = 0; rep < reps; rep++) {
+        double t0 = ember_now();
+        for (int64_t r = 0; r < M; r += mr)
+            for (int64_t p = 0; p + np <= P; p += np) {
+                ember_gemm_tile t = {.mr = (int)EMBER_MIN((int64_t)mr, M - r), .nr = np * NR, .kc = K,
+                                     .a = a + r * K, .lda = K, .bp = b + p * K * NR, .ldb = NR,
+                                     .ldp = K * NR, .c = c + r * P * NR + p * NR, .ldc = P * NR,
+                                     .last = 1};
+                (wide ? wide->tile : k->gemm_tile)(&t);
+            }
+        double dt = ember_now() - t0;
+        best = dt < best ? dt : best;
+    }
+    return best / (2.0 * (double)M * (double)(P * NR) * (double)K);
+}
+
+static pthread_mutex_t g_choice_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    const ember_cpu_kernels *k;
+    char model[64];
+    int choice; /* -1 = gemm_tile, else the index in gemm_wide */
+} g_choices[8];
+static int g_n_choices;
+
+void ember_gemm_choose(ember_gemm *g, const ember_cpu_kernels *k) {
+    g->wide = NULL;
+    if (!k->gemm_wide || k->n_gemm_wide <= 0)
+        return;
+    const char *force = getenv("EMBER_GEMM_TILE");
+    if (force && *force) {
+        for (int i = 0; i < k->n_gemm_wide; i++)
+            if (strcmp(force, k->gemm_wide[i].name) == 0 && k->gemm_wide[i].mr <= k->mr)
+                g->wide = &k->gemm_wide[i];
+        return; /* any other name: the table's own tile */
+    }
+    char model[64];
+    cpu_model(model, sizeof model);
+    pthread_mutex_lock(&g_choice_lock);
+    for (int i = 0; i < g_n_choices; i++)
+        if (g_choices[i].k == k && strcmp(g_choices[i].model, model) == 0) {
+            g->wide = g_choices[i].choice >= 0 ? &k->gemm_wide[g_choices[i].choice] : NULL;
+            pthread_mutex_unlock(&g_choice_lock);
+            return;
+        }
+    int choice = -1;
+    const int64_t K = 384, P = 12, M = 24;
+    float *a = ember_aligned_alloc(sizeof(float) * (size_t)(M * K), "gemm tile choice");
+    float *b = ember_aligned_alloc(sizeof(float) * (size_t)(P * NR * K), "gemm tile choice");
+    float *c = ember_aligned_alloc(sizeof(float) * (size_t)(M * P * NR), "gemm tile choice");
+    if (a && b && c) {
+        for (int64_t i = 0; i < M * K; i++)
+            a[i] = (float)(i % 7) * 0.125f;
+        for (int64_t i = 0; i < P * NR * K; i++)
+            b[i] = (float)(i % 5) * 0.25f;
+        /* rounds alternate between the candidates, so a burst of load from
+         * other processes hits them alike; each keeps its best pass */
+        double best[9];
+        const int n = 1 + (k->n_gemm_wide < 8 ? k->n_gemm_wide : 8);
+        for (int v = 0; v < n; v++)
+            best[v] = 1e30;
+        for (int round = 0; round < 6; round++)
+            for (int v = 0; v < n; v++) {
+                const ember_gemm_variant *w = v ? &k->gemm_wide[v - 1] : NULL;
+                if (w && w->mr > k->mr)
+                    continue;
+                double spf = time_tile(k, w, a, b, c, 4);
+                best[v] = spf < best[v] ? spf : best[v];
+            }
+        /* a wide tile must win by 3%, so that noise keeps the plain one */
+        double pick = best[0] / 1.03;
+        for (int v = 1; v < n; v++)
+            if (best[v] < pick) {
+                pick = best[v];
+                choice = v - 1;
+            }
+        ember_log(EMBER_LOG_DEBUG, "gemm: fp32 tile %s on %s (%.1f GFLOP/s per thread; %s %.1f)",
+                  choice >= 0 ? k->gemm_wide[choice].name : "table's own", model,
+                  1e-9 / (choice >= 0 ? best[choice + 1] : best[0]), "narrow", 1e-9 / best[0]);
+    }
+    ember_aligned_free(a);
+    ember_aligned_free(b);
+    ember_aligned_free(c);
+    if (g_n_choices < (int)(sizeof g_choices / sizeof g_choices[0])) {
+        g_choices[g_n_choices].k = k;
+        snprintf(g_choices[g_n_choices].model, sizeof g_choices[0].model, "%s", model);
+        g_choices[g_n_choices].choice = choice;
+        g_n_choices++;
+    }
+    pthread_mutex_unlock(&g_choice_lock);
+    g->wide = choice >= 0 ? &k->gemm_wide[choice] : NULL;
+}
+
 /* Packed panels of a band (NC_MAX x KC floats); in the bf16/int8 dot-product
  * paths, the converted rows of x (at most MR_MAX x KC bytes or halves) and
  * their block scales instead. */
@@ -245,13 +378,17 @@ typedef struct {
     int64_t n_chunks, rows_per_task, kc_step;
     int residual_init;       /* residual is the starting value of y        */
     int bf16_compute;        /* bf16 dot products allowed (dtype bf16)     */
+    const ember_gemm_variant *wide; /* fp32 wide tile, or NULL           */
+    int bf16_wide;           /* bf16 dot products two panels at a time     */
+    int64_t mr;              /* rows per micro-tile                         */
 } gemm_job;
 
 static void gemm_task(void *p, int64_t task, int thread) {
     const gemm_job *j = p;
     const ember_cpu_kernels *kt = j->k;
     const ember_gemm_args *a = j->a;
-    const int64_t N = a->w->rows, K = a->w->cols, MR = kt->mr;
+    const int64_t N = a->w->rows, K = a->w->cols, MR = j->mr;
+    const ember_gemm_variant *wide = j->wide;
     const int64_t c0 = (task % j->n_chunks) * j->nc;
     const int64_t r0 = (task / j->n_chunks) * j->rows_per_task;
     const int64_t r1 = EMBER_MIN(a->rows, r0 + j->rows_per_task);
@@ -322,17 +459,25 @@ static void gemm_task(void *p, int64_t task, int thread) {
                 t.ld_a_scale = KQ / EMBER_Q8_BLOCK;
                 tile = kt->gemm_tile_q8;
             }
-            for (int64_t pi = 0; pi < n_panels; pi++) {
+            for (int64_t pi = 0, np = 1; pi < n_panels; pi += np) {
                 int64_t c = c0 + pi * NR, gp = c / NR;
-                t.nr = (int)EMBER_MIN((int64_t)NR, N - c);
+                /* the wide tile over its panels while they last, then 16 wide */
+                np = wide && pi + wide->panels <= n_panels ? wide->panels : 1;
+                if (dot_bf16)
+                    np = j->bf16_wide && pi + 2 <= n_panels ? 2 : 1;
+                t.nr = (int)EMBER_MIN(np * NR, N - c);
                 if (dot_bf16) {
                     t.bq = packed16 + (gp * ((K + 1) / 2) + k0 / 2) * NR;
+                    t.ldp = ((K + 1) / 2) * NR;
+                    tile = np > 1 ? kt->gemm_tile_bf16_wide : kt->gemm_tile_bf16;
                 } else if (dot_q8) {
                     t.bq = q8->q + gp * KQ * NR + k0 * NR;
                     t.b_scale = q8->scales + (gp * n_blocks + k0 / EMBER_Q8_BLOCK) * NR;
                     t.b_sum = q8->sums + (gp * n_blocks + k0 / EMBER_Q8_BLOCK) * NR;
                 } else {
                     t.bp = panels + pi * panel_stride;
+                    t.ldp = panel_stride;
+                    tile = np > 1 ? wide->tile : kt->gemm_tile;
                 }
                 t.c = a->y + r * a->ldy + c;
                 if (k0 > 0) {
@@ -361,13 +506,23 @@ static void gemm_task(void *p, int64_t task, int thread) {
  * split as well. */
 ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, ember_pool *pool,
                                float *scratch, const ember_gemm_args *a) {
-    const int64_t N = a->w->rows, K = a->w->cols, M = a->rows, MR = k->mr;
+    const int64_t N = a->w->rows, K = a->w->cols, M = a->rows;
     if (M <= 0 || N <= 0)
         return EMBER_OK;
     const int64_t nth = ember_pool_size(pool);
     gemm_job j = {.k = k, .a = a, .scratch = scratch};
+    /* the wide fp32 tile runs wherever the fp32 tile does (not on the bf16 /
+     * int8 dot products); its rows never exceed the table's mr */
+    const int bf16_compute = g->compute_dtype == EMBER_DTYPE_BF16;
+    const int dot = (a->w->dtype == EMBER_DT_BF16 && k->gemm_tile_bf16 && bf16_compute) ||
+                    (a->w->dtype == EMBER_DT_I8 && k->gemm_tile_q8);
+    j.wide = !dot && g->wide && g->wide->mr <= k->mr ? g->wide : NULL;
+    j.mr = j.wide ? j.wide->mr : k->mr;
+    j.bf16_wide = a->w->dtype == EMBER_DT_BF16 && k->gemm_tile_bf16 && k->gemm_tile_bf16_wide &&
+                  !g->no_bf16_wide && bf16_compute;
+    const int64_t MR = j.mr;
     j.residual_init = a->residual && a->act == EMBER_ACT_NONE;
-    j.bf16_compute = g->compute_dtype == EMBER_DTYPE_BF16;
+    j.bf16_compute = bf16_compute;
     /* K blocks of at most KC, balanced, multiples of 32 (the int8 block) */
     int64_t kblocks = (K + EMBER_GEMM_KC - 1) / EMBER_GEMM_KC;
     j.kc_step = ((K + kblocks - 1) / kblocks + 31) & ~(int64_t)31;
@@ -378,6 +533,12 @@ ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, 
     chunks = (chunks + nth - 1) / nth * nth;
     chunks = EMBER_MIN(chunks, panels);
     int64_t per = (panels + chunks - 1) / chunks;
+    if (j.wide) { /* whole wide tiles per band where that costs no balance */
+        int64_t per2 = (per + j.wide->panels - 1) / j.wide->panels * j.wide->panels;
+        int64_t chunks2 = (panels + per2 - 1) / per2;
+        if (chunks2 % nth == 0 || chunks2 >= 4 * nth)
+            per = per2;
+    }
     j.nc = per * NR;
     j.n_chunks = (N + j.nc - 1) / j.nc;
     int64_t m_chunks = 1;

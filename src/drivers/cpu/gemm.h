@@ -33,9 +33,21 @@ typedef struct ember_q8 {
 typedef struct ember_gemm {
     int prepack;       /* pack weights once at load (copies them)   */
     int compute_dtype; /* ember_dtype                               */
+    /* the fp32 tile: NULL = the table's gemm_tile (mr x 16), else one of
+     * its wider tiles, chosen by ember_gemm_choose */
+    const ember_gemm_variant *wide;
+    int no_bf16_wide;  /* 1: the bf16 dot products 16 columns at a time
+                          (tests, A/B timing; EMBER_GEMM_BF16_WIDE=0)  */
 } ember_gemm;
 
 void ember_gemm_init(ember_gemm *g, int compute_dtype);
+/* Picks the fastest fp32 tile of table k (its gemm_tile or one of its
+ * gemm_wide) by timing each on an L2-resident block, a few milliseconds the
+ * first time per kernel table and CPU model; the choice is cached in memory.
+ * EMBER_GEMM_TILE=MRxNR (e.g. 12x16, 12x32) forces a tile by name. */
+void ember_gemm_choose(ember_gemm *g, const ember_cpu_kernels *k);
+/* The name of the fp32 tile in use ("12x32"). */
+const char *ember_gemm_tile_name(const ember_gemm *g, const ember_cpu_kernels *k);
 /* What the GEMM runs for this dtype on kernel table k (static string). */
 const char *ember_gemm_name(const ember_gemm *g, const ember_cpu_kernels *k);
 /* Called once per matrix weight at load (packing, reduced precision). */

@@ -79,6 +79,8 @@ typedef struct ember_gemm_tile {
     int64_t lda;
     const float *bp;
     int64_t ldb;      /* row stride of B; 0 = EMBER_GEMM_NR (a packed panel) */
+    int64_t ldp;      /* wide tiles: floats from one panel of B to the next;
+                         nr then counts all their columns (<= 16 panels)   */
     float *c;
     int64_t ldc;
     const float *init;
@@ -97,6 +99,14 @@ typedef struct ember_gemm_tile {
     const int32_t *b_sum;
 } ember_gemm_tile;
 
+/* One fp32 GEMM micro-tile shape of a kernel table. */
+typedef struct ember_gemm_variant {
+    const char *name; /* "12x32" */
+    int mr;           /* rows of A per tile (<= EMBER_GEMM_MR_MAX)         */
+    int panels;       /* 16-column panels of B per tile                    */
+    void (*tile)(const ember_gemm_tile *t);
+} ember_gemm_variant;
+
 typedef struct ember_cpu_kernels {
     const char *name;
     int mr; /* rows per GEMM micro-tile */
@@ -106,6 +116,9 @@ typedef struct ember_cpu_kernels {
      * the ISA has no such dot product (the GEMM then widens the weights to
      * fp32 and runs gemm_tile). */
     void (*gemm_tile_bf16)(const ember_gemm_tile *t);
+    /* The same over two pair panels (t->ldp uint32 apart, nr <= 32); NULL
+     * where absent. */
+    void (*gemm_tile_bf16_wide)(const ember_gemm_tile *t);
     /* dst[i * ldd + k] = bf16(a[i * lda + k]) for k < kc, then a zero if kc
      * is odd; round to nearest even. */
     void (*pack_a_bf16)(const float *a, int64_t lda, int mr, int64_t kc, uint16_t *dst, int64_t ldd);
@@ -129,7 +142,22 @@ typedef struct ember_cpu_kernels {
     float (*row_exp)(float *x, int32_t n, float scale, float m);
     /* Rotate-half RoPE on one head vector of head_dim values. */
     void (*rope_head)(float *x, const float *cos, const float *sin, int32_t head_dim);
+    /* Wider fp32 GEMM tiles (NULL-terminated by n_gemm_wide): each consumes
+     * `panels` consecutive 16-column panels of B (see ember_gemm_tile.ldp)
+     * and `mr` rows of A; the GEMM times them at load against gemm_tile and
+     * keeps the fastest (ember_gemm_choose). */
+    const ember_gemm_variant *gemm_wide;
+    int n_gemm_wide;
+    /* Register-only peak loops, the machine's arithmetic peak for `ember
+     * bench`: `iters` rounds of independent multiply-adds on registers (no
+     * memory traffic); return the operations executed (2 per multiply-add).
+     * peak_bf16 / peak_q8: the AVX512_BF16 / VNNI dot products, NULL where
+     * absent. */
+    double (*peak_f32)(int64_t iters);
+    double (*peak_bf16)(int64_t iters);
+    double (*peak_q8)(int64_t iters);
 } ember_cpu_kernels;
+
 
 /* Scalar models of the reduced-precision activation conversions, shared by
  * the reference and the tests: the exact values the ISA kernels produce. */

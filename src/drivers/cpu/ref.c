@@ -179,6 +179,19 @@ static void ref_rope_head(float *x, const float *cos, const float *sin, int32_t 
     }
 }
 
+/* Peak of the portable kernels: 8 independent multiply-add chains. */
+static double ref_peak_f32(int64_t iters) {
+    float acc[8];
+    for (int i = 0; i < 8; i++)
+        acc[i] = (float)i;
+    for (int64_t n = 0; n < iters; n++)
+        for (int i = 0; i < 8; i++)
+            acc[i] = acc[i] * 0.999999f + 1e-7f;
+    volatile float sink = acc[0] + acc[7];
+    (void)sink;
+    return (double)iters * 8 * 2;
+}
+
 const ember_cpu_kernels ember_cpu_kernels_ref = {
     .name = "scalar",
     .mr = EMBER_GEMM_MR,
@@ -188,4 +201,5 @@ const ember_cpu_kernels ember_cpu_kernels_ref = {
     .geglu_row = ref_geglu_row,
     .attention_tile = ref_attention_tile,
     .rope_head = ref_rope_head,
+    .peak_f32 = ref_peak_f32,
 };

@@ -260,6 +260,25 @@ static void neon_attention_tile(const ember_attn_tile *t) {
         ember_attention_tiled(&ember_cpu_kernels_neon, t);
 }
 
+/* Register-only FMA peak: 24 independent accumulators, no memory operand. */
+static double neon_peak_f32(int64_t iters) {
+    float32x4_t acc[24];
+    const float32x4_t x = vdupq_n_f32(0.999999f), y = vdupq_n_f32(1e-7f);
+    for (int i = 0; i < 24; i++)
+        acc[i] = vdupq_n_f32((float)i);
+    for (int64_t n = 0; n < iters; n++) {
+#pragma GCC unroll 24
+        for (int i = 0; i < 24; i++)
+            acc[i] = vfmaq_f32(y, acc[i], x);
+    }
+    float32x4_t s = acc[0];
+    for (int i = 1; i < 24; i++)
+        s = vaddq_f32(s, acc[i]);
+    volatile float sink = vgetq_lane_f32(s, 0);
+    (void)sink;
+    return (double)iters * 24 * 4 * 2;
+}
+
 const ember_cpu_kernels ember_cpu_kernels_neon = {
     .name = "neon",
     .mr = EMBER_GEMM_MR,
@@ -271,4 +290,5 @@ const ember_cpu_kernels ember_cpu_kernels_neon = {
     .row_max = neon_row_max,
     .row_exp = neon_row_exp,
     .rope_head = neon_rope_head,
+    .peak_f32 = neon_peak_f32,
 };

@@ -324,6 +324,28 @@ static void avx2_attention_tile(const ember_attn_tile *t) {
         ember_attention_tiled(&ember_cpu_kernels_avx2, t);
 }
 
+/* Register-only FMA peak: 12 independent accumulators (FMA latency 4 x two
+ * ports, with room), no memory operand. */
+static double avx2_peak_f32(int64_t iters) {
+    __m256 acc[12];
+    const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++)
+        acc[i] = _mm256_set1_ps((float)i);
+    for (int64_t n = 0; n < iters; n++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            acc[i] = _mm256_fmadd_ps(acc[i], x, y);
+    }
+    __m256 s = acc[0];
+    for (int i = 1; i < 12; i++)
+        s = _mm256_add_ps(s, acc[i]);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, s);
+    volatile float sink = lanes[0] + lanes[7];
+    (void)sink;
+    return (double)iters * 12 * 8 * 2;
+}
+
 const ember_cpu_kernels ember_cpu_kernels_avx2 = {
     .name = "avx2",
     .mr = EMBER_GEMM_MR,
@@ -335,4 +357,5 @@ const ember_cpu_kernels ember_cpu_kernels_avx2 = {
     .row_max = ember_avx2_row_max,
     .row_exp = ember_avx2_row_exp,
     .rope_head = ember_avx2_rope_head,
+    .peak_f32 = avx2_peak_f32,
 };

@@ -187,6 +187,155 @@ static inline __m512bh as_bf16x32(__m512i v) {
     return r;
 }
 
+/* ---- wide fp32 tiles: NP panels of B per k step ----
+ *
+ * The 12 x 16 tile issues 13 loads (12 broadcasts + B) per 12 FMAs, so on a
+ * core with two FMA and two vector load ports the loads, not the FMAs, bound
+ * it. Reading NP panels per k step shares each broadcast among NP FMAs:
+ * 12 x 32 is 14 loads per 24 FMAs (24 accumulators + 2 B + broadcasts of the
+ * 32 zmm), 8 x 48 is 11 per 24. Which is fastest depends on the core, so
+ * the GEMM times them at load (ember_gemm_choose). */
+
+static ALWAYS_INLINE ember_gemm_tile panel_view(const ember_gemm_tile *t, int q) {
+    ember_gemm_tile v = *t;
+    v.nr = t->nr - 16 * q;
+    v.c = t->c + 16 * q;
+    if (t->init)
+        v.init = t->init + 16 * q;
+    if (t->bias)
+        v.bias = t->bias + 16 * q;
+    if (t->late_res)
+        v.late_res = t->late_res + 16 * q;
+    return v;
+}
+
+static ALWAYS_INLINE void f32_wide(const ember_gemm_tile *t, const int MR, const int NP) {
+    __m512 acc[3][TILE_MR];
+    ember_gemm_tile view[3];
+#pragma GCC unroll 3
+    for (int q = 0; q < NP; q++) {
+        view[q] = panel_view(t, q);
+        if (view[q].nr > 0)
+            tile_start(&view[q], acc[q], MR, column_mask(view[q].nr));
+        else
+            for (int i = 0; i < MR; i++)
+                acc[q][i] = _mm512_setzero_ps();
+    }
+    const float *a = t->a, *b = t->bp;
+    const int64_t lda = t->lda, ldb = t->ldb ? t->ldb : EMBER_GEMM_NR, ldp = t->ldp, kc = t->kc;
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 bv[3];
+#pragma GCC unroll 3
+        for (int q = 0; q < NP; q++)
+            bv[q] = _mm512_loadu_ps(b + q * ldp + k * ldb);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            const __m512 av = _mm512_set1_ps(a[i * lda + k]);
+#pragma GCC unroll 3
+            for (int q = 0; q < NP; q++)
+                acc[q][i] = _mm512_fmadd_ps(av, bv[q], acc[q][i]);
+        }
+    }
+#pragma GCC unroll 3
+    for (int q = 0; q < NP; q++)
+        if (view[q].nr > 0)
+            tile_finish(&view[q], acc[q], MR, column_mask(view[q].nr));
+}
+
+#define WIDE_CASE(MR, NP) \
+    case MR: f32_wide(t, MR, NP); break;
+
+#if defined(EMBER_AVX512_EMULATION)
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-const-variable"
+#endif
+
+static void f32_12x32(const ember_gemm_tile *t) {
+    switch (t->mr) {
+        WIDE_CASE(12, 2) WIDE_CASE(11, 2) WIDE_CASE(10, 2) WIDE_CASE(9, 2) WIDE_CASE(8, 2)
+        WIDE_CASE(7, 2) WIDE_CASE(6, 2) WIDE_CASE(5, 2) WIDE_CASE(4, 2) WIDE_CASE(3, 2)
+        WIDE_CASE(2, 2)
+    default: f32_wide(t, 1, 2); break;
+    }
+}
+
+static void f32_8x48(const ember_gemm_tile *t) {
+    switch (t->mr) {
+        WIDE_CASE(8, 3) WIDE_CASE(7, 3) WIDE_CASE(6, 3) WIDE_CASE(5, 3) WIDE_CASE(4, 3)
+        WIDE_CASE(3, 3) WIDE_CASE(2, 3)
+    default: f32_wide(t, 1, 3); break;
+    }
+}
+
+static const ember_gemm_variant wide_tiles[] = {
+    {"12x32", 12, 2, f32_12x32},
+    {"8x48", 8, 3, f32_8x48},
+};
+
+/* ---- register-only peak loops ---- */
+
+/* 24 independent accumulators: enough to cover the FMA latency (4 cycles)
+ * times two FMA ports with room to spare; no memory operand. */
+static double peak_f32(int64_t iters) {
+    __m512 acc[24];
+    const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 24; i++)
+        acc[i] = _mm512_set1_ps((float)i);
+    for (int64_t n = 0; n < iters; n++) {
+#pragma GCC unroll 24
+        for (int i = 0; i < 24; i++)
+            acc[i] = _mm512_fmadd_ps(acc[i], x, y);
+    }
+    __m512 s = acc[0];
+    for (int i = 1; i < 24; i++)
+        s = _mm512_add_ps(s, acc[i]);
+    float lanes[16];
+    _mm512_storeu_ps(lanes, s);
+    volatile float sink = lanes[0] + lanes[15];
+    (void)sink;
+    return (double)iters * 24 * 16 * 2;
+}
+
+TARGET_BF16 static double peak_bf16(int64_t iters) {
+    __m512 acc[24];
+    const __m512bh x = as_bf16x32(_mm512_set1_epi32(0x3f803f80)), y = as_bf16x32(_mm512_set1_epi32(0x33d633d6));
+    for (int i = 0; i < 24; i++)
+        acc[i] = _mm512_set1_ps((float)i);
+    for (int64_t n = 0; n < iters; n++) {
+#pragma GCC unroll 24
+        for (int i = 0; i < 24; i++)
+            acc[i] = _mm512_dpbf16_ps(acc[i], x, y);
+    }
+    __m512 s = acc[0];
+    for (int i = 1; i < 24; i++)
+        s = _mm512_add_ps(s, acc[i]);
+    float lanes[16];
+    _mm512_storeu_ps(lanes, s);
+    volatile float sink = lanes[0] + lanes[15];
+    (void)sink;
+    return (double)iters * 24 * 32 * 2;
+}
+
+TARGET_VNNI static double peak_q8(int64_t iters) {
+    __m512i acc[24];
+    const __m512i x = _mm512_set1_epi32(0x01010101), y = _mm512_set1_epi32(0x01ff01ff);
+    for (int i = 0; i < 24; i++)
+        acc[i] = _mm512_set1_epi32(i);
+    for (int64_t n = 0; n < iters; n++) {
+#pragma GCC unroll 24
+        for (int i = 0; i < 24; i++)
+            acc[i] = _mm512_dpbusd_epi32(acc[i], x, y);
+    }
+    __m512i s = acc[0];
+    for (int i = 1; i < 24; i++)
+        s = _mm512_add_epi32(s, acc[i]);
+    int32_t lanes[16];
+    _mm512_storeu_si512(lanes, s);
+    volatile int32_t sink = lanes[0] + lanes[15];
+    (void)sink;
+    return (double)iters * 24 * 64 * 2;
+}
+
 TARGET_BF16 static ALWAYS_INLINE void bf16_tile(const ember_gemm_tile *t, const int MR) {
     const __mmask16 m = column_mask(t->nr);
     __m512 acc[TILE_MR];
@@ -219,6 +368,56 @@ TARGET_BF16 static void bf16_tile_dispatch(const ember_gemm_tile *t) {
     case 3: bf16_tile(t, 3); break;
     case 2: bf16_tile(t, 2); break;
     default: bf16_tile(t, 1); break;
+    }
+}
+
+/* 12 x 32 bf16 tile: two pair panels per step (t->ldp uint32 apart), each
+ * broadcast pair shared by two vdpbf16ps, as the wide fp32 tiles. */
+TARGET_BF16 static ALWAYS_INLINE void bf16_wide(const ember_gemm_tile *t, const int MR) {
+    __m512 acc[2][TILE_MR];
+    ember_gemm_tile view[2];
+#pragma GCC unroll 2
+    for (int q = 0; q < 2; q++) {
+        view[q] = panel_view(t, q);
+        if (view[q].nr > 0)
+            tile_start(&view[q], acc[q], MR, column_mask(view[q].nr));
+        else
+            for (int i = 0; i < MR; i++)
+                acc[q][i] = _mm512_setzero_ps();
+    }
+    const uint16_t *a = t->aq;
+    const uint32_t *b = t->bq;
+    const int64_t lda = t->lda, ldp = t->ldp, pairs = (t->kc + 1) / 2;
+    for (int64_t p = 0; p < pairs; p++) {
+        const __m512bh b0 = as_bf16x32(_mm512_loadu_si512(b + p * EMBER_GEMM_NR));
+        const __m512bh b1 = as_bf16x32(_mm512_loadu_si512(b + ldp + p * EMBER_GEMM_NR));
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            const __m512bh av = as_bf16x32(_mm512_set1_epi32((int32_t)load_u32(a + i * lda + 2 * p)));
+            acc[0][i] = _mm512_dpbf16_ps(acc[0][i], av, b0);
+            acc[1][i] = _mm512_dpbf16_ps(acc[1][i], av, b1);
+        }
+    }
+#pragma GCC unroll 2
+    for (int q = 0; q < 2; q++)
+        if (view[q].nr > 0)
+            tile_finish(&view[q], acc[q], MR, column_mask(view[q].nr));
+}
+
+TARGET_BF16 static void bf16_wide_dispatch(const ember_gemm_tile *t) {
+    switch (t->mr) {
+    case 12: bf16_wide(t, 12); break;
+    case 11: bf16_wide(t, 11); break;
+    case 10: bf16_wide(t, 10); break;
+    case 9: bf16_wide(t, 9); break;
+    case 8: bf16_wide(t, 8); break;
+    case 7: bf16_wide(t, 7); break;
+    case 6: bf16_wide(t, 6); break;
+    case 5: bf16_wide(t, 5); break;
+    case 4: bf16_wide(t, 4); break;
+    case 3: bf16_wide(t, 3); break;
+    case 2: bf16_wide(t, 2); break;
+    default: bf16_wide(t, 1); break;
     }
 }
 
@@ -343,6 +542,14 @@ const ember_cpu_kernels KERNEL_TABLE = {
     .mr = TILE_MR,
     .gemm_tile = f32_tile_dispatch,
     .gemm_tile_bf16 = bf16_tile_dispatch,
+#if defined(EMBER_AVX512_EMULATION)
+    /* the wide tiles are left out of the emulated table: over SIMDe their
+     * dozens of instantiations take minutes to compile, and CPUs with
+     * AVX-512 test them natively (test_driver_ops, test_gemm_tiles) */
+    .gemm_tile_bf16_wide = NULL,
+#else
+    .gemm_tile_bf16_wide = bf16_wide_dispatch,
+#endif
     .pack_a_bf16 = avx512_pack_a_bf16,
     .gemm_tile_q8 = q8_tile_dispatch,
     .quant_a_q8 = avx512_quant_a_q8,
@@ -353,4 +560,14 @@ const ember_cpu_kernels KERNEL_TABLE = {
     .row_max = ember_avx2_row_max,
     .row_exp = ember_avx2_row_exp,
     .rope_head = ember_avx2_rope_head,
+#if defined(EMBER_AVX512_EMULATION)
+    .gemm_wide = NULL,
+    .n_gemm_wide = 0,
+#else
+    .gemm_wide = wide_tiles,
+    .n_gemm_wide = (int)(sizeof wide_tiles / sizeof wide_tiles[0]),
+#endif
+    .peak_f32 = peak_f32,
+    .peak_bf16 = peak_bf16,
+    .peak_q8 = peak_q8,
 };
