@@ -138,6 +138,29 @@ ember_status ember_cfg_rope_theta(const json_t *root, const char *what, const ch
     return ember_cfg_float(k, ctx, "rope_theta", 1.0, 1e12, *theta, theta);
 }
 
+ember_status ember_cfg_layer_types(const json_t *root, const char *what, ember_hparams *hp) {
+    const json_t *types = json_object_get(root, "layer_types");
+    if (!types || json_is_null(types))
+        return EMBER_E_NOT_FOUND;
+    if (!json_is_array(types) || json_array_size(types) != (size_t)hp->n_layers)
+        return ember_error(EMBER_E_FORMAT,
+                           "%s: 'layer_types' must be an array of %d strings (one per layer)", what,
+                           hp->n_layers);
+    for (int32_t l = 0; l < hp->n_layers; l++) {
+        const char *t = json_string_value(json_array_get(types, (size_t)l));
+        if (t && strcmp(t, "full_attention") == 0)
+            hp->layer_global[l] = 1;
+        else if (t && strcmp(t, "sliding_attention") == 0)
+            hp->layer_global[l] = 0;
+        else
+            return ember_error(EMBER_E_UNSUPPORTED,
+                               "%s: layer_types[%d] must be \"full_attention\" or "
+                               "\"sliding_attention\"",
+                               what, l);
+    }
+    return EMBER_OK;
+}
+
 ember_status ember_hparams_parse(const json_t *root, const char *what, ember_hparams *hp) {
     memset(hp, 0, sizeof *hp);
     if (!json_is_object(root))

@@ -100,6 +100,10 @@ ember_status ember_cfg_act(const json_t *root, const char *what, const char *key
  * head_dim = hidden / heads, n_kv_heads = n_heads, max_tokens = positions. */
 ember_status ember_cfg_common(const json_t *root, const char *what, ember_hparams *hp,
                               int64_t def_max_pos);
+/* layer_types (one "full_attention" / "sliding_attention" per layer) into
+ * hp->layer_global; EMBER_E_NOT_FOUND when absent or null (the caller's
+ * default pattern applies), EMBER_E_FORMAT / EMBER_E_UNSUPPORTED otherwise. */
+ember_status ember_cfg_layer_types(const json_t *root, const char *what, ember_hparams *hp);
 /* rope_parameters[kind].rope_theta into *theta (kept when absent), refusing
  * RoPE scaling types other than "default". */
 ember_status ember_cfg_rope_theta(const json_t *root, const char *what, const char *kind,

@@ -79,25 +79,10 @@ static ember_status gemma3_parse_config(const json_t *root, const char *what, em
      * with |i - j| < that, i.e. the driver's |i - j| <= sliding_window // 2
      * (EmbeddingGemma: 512 -> 256 tokens on each side). */
     hp->local_attention = window / 2;
-    const json_t *types = json_object_get(root, "layer_types");
-    if (types && !json_is_null(types)) {
-        if (!json_is_array(types) || json_array_size(types) != (size_t)hp->n_layers)
-            return ember_error(EMBER_E_FORMAT,
-                               "%s: 'layer_types' must be an array of %d strings (one per layer)",
-                               what, hp->n_layers);
-        for (int32_t l = 0; l < hp->n_layers; l++) {
-            const char *t = json_string_value(json_array_get(types, (size_t)l));
-            if (t && strcmp(t, "full_attention") == 0)
-                hp->layer_global[l] = 1;
-            else if (t && strcmp(t, "sliding_attention") == 0)
-                hp->layer_global[l] = 0;
-            else
-                return ember_error(EMBER_E_UNSUPPORTED,
-                                   "%s: layer_types[%d] must be \"full_attention\" or "
-                                   "\"sliding_attention\"",
-                                   what, l);
-        }
-    } else {
+    ember_status lt = ember_cfg_layer_types(root, what, hp);
+    if (lt != EMBER_OK && lt != EMBER_E_NOT_FOUND)
+        return lt;
+    if (lt == EMBER_E_NOT_FOUND) {
         /* Gemma 3's default: every sixth layer is global */
         int32_t every = 6;
         EMBER_TRY(ember_cfg_int(root, what, "sliding_window_pattern", 1, EMBER_MAX_LAYERS, true, 6,

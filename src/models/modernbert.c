@@ -76,25 +76,10 @@ static ember_status mb_parse_config(const json_t *root, const char *what, ember_
     EMBER_TRY(ember_cfg_rope_theta(root, what, "full_attention", &hp->global_rope_theta));
     EMBER_TRY(ember_cfg_rope_theta(root, what, "sliding_attention", &hp->local_rope_theta));
 
-    const json_t *types = json_object_get(root, "layer_types");
-    if (types && !json_is_null(types)) {
-        if (!json_is_array(types) || json_array_size(types) != (size_t)hp->n_layers)
-            return ember_error(EMBER_E_FORMAT,
-                               "%s: 'layer_types' must be an array of %d strings (one per layer)",
-                               what, hp->n_layers);
-        for (int32_t l = 0; l < hp->n_layers; l++) {
-            const char *t = json_string_value(json_array_get(types, (size_t)l));
-            if (t && strcmp(t, "full_attention") == 0)
-                hp->layer_global[l] = 1;
-            else if (t && strcmp(t, "sliding_attention") == 0)
-                hp->layer_global[l] = 0;
-            else
-                return ember_error(EMBER_E_UNSUPPORTED,
-                                   "%s: layer_types[%d] must be \"full_attention\" or "
-                                   "\"sliding_attention\"",
-                                   what, l);
-        }
-    } else {
+    ember_status lt = ember_cfg_layer_types(root, what, hp);
+    if (lt != EMBER_OK && lt != EMBER_E_NOT_FOUND)
+        return lt;
+    if (lt == EMBER_E_NOT_FOUND) {
         for (int32_t l = 0; l < hp->n_layers; l++)
             hp->layer_global[l] = (l % hp->global_attn_every_n_layers) == 0;
     }
