@@ -381,6 +381,22 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
     return EMBER_OK;
 }
 
+/* Sorts inputs by length into c->order (see ember_backend_embed). */
+static ember_status sort_inputs(ember_ctx *c, const int64_t *offsets, int64_t n) {
+    if (c->order_cap < n) {
+        int64_t *order = ember_realloc(c->order, sizeof(int64_t) * (size_t)n, "input order");
+        if (!order)
+            return EMBER_E_NOMEM;
+        c->order = order;
+        c->order_cap = n;
+    }
+    for (int64_t i = 0; i < n; i++)
+        c->order[i] = i;
+    tls_sort_offsets = offsets;
+    qsort(c->order, (size_t)n, sizeof(int64_t), cmp_by_length);
+    return EMBER_OK;
+}
+
 ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t *offsets,
                                  int64_t n, const ember_embed_options *o, float *out,
                                  int64_t out_len, ember_embed_stats *stats) {
@@ -400,17 +416,7 @@ ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t
         return EMBER_OK;
     EMBER_TRY(validate(c, ids, offsets, n));
 
-    if (c->order_cap < n) {
-        int64_t *order = ember_realloc(c->order, sizeof(int64_t) * (size_t)n, "input order");
-        if (!order)
-            return EMBER_E_NOMEM;
-        c->order = order;
-        c->order_cap = n;
-    }
-    for (int64_t i = 0; i < n; i++)
-        c->order[i] = i;
-    tls_sort_offsets = offsets;
-    qsort(c->order, (size_t)n, sizeof(int64_t), cmp_by_length);
+    EMBER_TRY(sort_inputs(c, offsets, n));
 
     uint32_t fpenv = ember_fpenv_enter();
     ember_status st = EMBER_OK;
@@ -447,21 +453,6 @@ ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t
     return EMBER_OK;
 }
 
-/* Sorts inputs by length into c->order (see ember_backend_embed). */
-static ember_status sort_inputs(ember_ctx *c, const int64_t *offsets, int64_t n) {
-    if (c->order_cap < n) {
-        int64_t *order = ember_realloc(c->order, sizeof(int64_t) * (size_t)n, "input order");
-        if (!order)
-            return EMBER_E_NOMEM;
-        c->order = order;
-        c->order_cap = n;
-    }
-    for (int64_t i = 0; i < n; i++)
-        c->order[i] = i;
-    tls_sort_offsets = offsets;
-    qsort(c->order, (size_t)n, sizeof(int64_t), cmp_by_length);
-    return EMBER_OK;
-}
 
 /* The number of sorted inputs from `first` that make one forward pass. */
 static int64_t next_batch(const ember_ctx *c, const int64_t *offsets, int64_t first, int64_t n,
