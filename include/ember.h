@@ -567,6 +567,17 @@ EMBER_API ember_status ember_cpu_peak_gflops(int32_t n_threads, double *out_gflo
 EMBER_API ember_status ember_cpu_peak_gflops_dtype(int32_t n_threads, ember_dtype dtype,
                                                    double *out_gflops);
 
+/* The nominal arithmetic peak, in GFLOP/s, of the device `model` runs on for
+ * the matrix products it runs (a GPU driver: its tensor-core rate for the
+ * model's compute dtype, from the compute capability, multiprocessor count
+ * and maximum clock: TF32 for f32 unless EMBER_CUDA_TF32=0, then the fp32
+ * FMA rate). A nominal figure, not a measurement: sustained clocks and
+ * GeForce parts (half-rate fp32 accumulation) come in below it.
+ * Returns EMBER_OK, EMBER_E_INVALID_ARGUMENT (NULL argument),
+ * EMBER_E_UNSUPPORTED (the model's driver knows no peak: the CPU drivers;
+ * measure one with ember_cpu_peak_gflops_dtype). */
+EMBER_API ember_status ember_model_peak_gflops(const ember_model *model, double *out_gflops);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,8 +3,12 @@
 # network, from a copy of the working tree. Budget: < 6 minutes.
 #
 #   1. builds for the present GPU only (CMAKE_CUDA_ARCHITECTURES=native) in
-#      build-gpu/ (no tests of other labels are run)
-#   2. test_cuda_smoke on every golden case (f32/TF32 and bf16 against the
+#      build-gpu/ (no tests of other labels are run); or, with
+#      `--prebuilt BUNDLE.tar.xz` (made by scripts/gpu-bundle.sh on a machine
+#      with the CUDA toolkit), unpacks binaries and libraries built elsewhere:
+#      for GPU machines that lack Ember's build dependencies
+#   2. the driver conformance test (every op on cuda against cpu-ref), then
+#      test_cuda_smoke on every golden case (f32/TF32 and bf16 against the
 #      Hugging Face references), the f32 goldens with EMBER_DRIVER=cuda and
 #      EMBER_CUDA_TF32=0 (full fp32 products: the strict 1e-4 bound), and the
 #      bf16 goldens (test_golden CASE bf16) through the cuda driver
@@ -15,14 +19,18 @@
 #      peak GPU memory seen by nvidia-smi while the benches ran
 #
 # Exit status: non-zero when a build step or a check failed.
-#   env: JOBS (default: all CPUs), WORK (default build-gpu/work), REPS (2)
+#   env: JOBS (default: all CPUs), WORK (default build-gpu/work), REPS (3),
+#        GPU_BATCH (sequences per pass, 512), GPU_TOKENS (tokens per pass, 65536)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
 JOBS=${JOBS:-$(nproc)}
 B=build-gpu
 WORK=${WORK:-$B/work}
-REPS=${REPS:-2}
+REPS=${REPS:-3}
+# GPU-sized passes: every workload is one or two passes
+GPU_BATCH=${GPU_BATCH:-512}
+GPU_TOKENS=${GPU_TOKENS:-65536}
 fail=0
 step() { printf '\n=== %s (%ds)\n' "$*" $(( $(date +%s) - T0 )); }
 
@@ -30,16 +38,35 @@ step "GPU"
 nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader || {
   echo "gpu-check: nvidia-smi failed: no usable NVIDIA GPU"; exit 1; }
 
-step "build (native architecture, $JOBS jobs)"
-cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DEMBER_TESTS=ON -DEMBER_CUDA=ON \
-      -DCMAKE_CUDA_ARCHITECTURES=native >"$B.configure.log" 2>&1 || {
-  tail -30 "$B.configure.log"; exit 1; }
-cmake --build "$B" -j"$JOBS" --target ember_cli test_cuda_smoke test_golden make_model \
-      >"$B.build.log" 2>&1 || { grep -E "error|Error" "$B.build.log" | head -30; exit 1; }
+if [ "${1:-}" = "--prebuilt" ]; then
+  step "unpack prebuilt bundle ${2:?--prebuilt needs the bundle file}"
+  rm -rf "$B" && mkdir -p "$B/tests" "$B/bench" && tar -C "$B" -xJf "$2" || exit 1
+  for t in test_cuda_smoke test_golden test_driver_conformance; do mv "$B/bin/$t" "$B/tests/"; done
+  mv "$B/bin/make_model" "$B/bench/" && mv "$B/bin/ember" "$B/"
+  # cuBLAS comes from this machine: the toolkit's or a Python wheel's copy
+  cublas=$(find /usr/local/cuda*/lib* /usr/local/cuda*/targets /usr/lib /opt /usr/local/lib \
+             -name 'libcublasLt.so.1[0-9]*' 2>/dev/null | head -1)
+  [ -n "$cublas" ] || { echo "gpu-check: no libcublasLt on this machine"; exit 1; }
+  echo "cuBLASLt: $cublas"
+  export LD_LIBRARY_PATH="$PWD/$B/lib:$(dirname "$cublas")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+else
+  step "build (native architecture, $JOBS jobs)"
+  cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DEMBER_TESTS=ON -DEMBER_CUDA=ON \
+        -DCMAKE_CUDA_ARCHITECTURES=native >"$B.configure.log" 2>&1 || {
+    tail -30 "$B.configure.log"; exit 1; }
+  cmake --build "$B" -j"$JOBS" --target ember_cli test_cuda_smoke test_golden \
+        test_driver_conformance make_model \
+        >"$B.build.log" 2>&1 || { grep -E "error|Error" "$B.build.log" | head -30; exit 1; }
+fi
+
+step "driver conformance: every op on cuda against cpu-ref (full fp32 products)"
+EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >"$B.conformance.log" 2>&1 \
+  || { echo "FAILED: conformance"; fail=1; }
+grep -v "^FAIL" "$B.conformance.log" | grep -E "^(cuda|test_driver)" ; grep "^FAIL" "$B.conformance.log" | head -60
 
 G=tests/fixtures/goldens
 step "test_cuda_smoke: every golden case, f32 (TF32) and bf16"
-cases=$(ls -d $G/*/ | grep -v e2e- | sed 's#/$##')
+cases=$(ls -d $G/*/ | grep -v -e e2e- -e rerank- | sed 's#/$##')
 timeout 120 "$B/tests/test_cuda_smoke" $cases || { echo "FAILED: test_cuda_smoke"; fail=1; }
 
 step "goldens through the cuda driver: f32 with full-fp32 products (strict bounds)"
@@ -59,6 +86,7 @@ mkdir -p "$WORK"
 for m in A B; do
   [ -f "$WORK/model-$m/model.safetensors" ] || "$B/bench/make_model" "$m" "$WORK/model-$m" >/dev/null || fail=1
 done
+"$B/ember" info -m "$WORK/model-A" --device cuda 2>&1 | head -30 || true
 # one 16-token sequence: [CLS] 14 words [SEP]
 echo "101 2023 2003 1037 2460 6251 2005 1996 11891 1997 2028 5537 1999 1037 2309 102" >"$WORK/one16.txt"
 # peak GPU memory while the benches run
@@ -68,12 +96,20 @@ for m in A B; do
   for dt in bf16 f32; do
     step "bench model $m, $dt"
     EMBER_DRIVER=cuda timeout 90 ./"$B"/ember bench -m "$WORK/model-$m" -w short -w code -w long \
-      --dtype "$dt" --reps "$REPS" --check-seqs 4 -b 32 || { echo "FAILED: bench $m $dt"; fail=1; }
+      --dtype "$dt" --reps "$REPS" --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" || { echo "FAILED: bench $m $dt"; fail=1; }
     EMBER_DRIVER=cuda timeout 30 ./"$B"/ember bench -m "$WORK/model-$m" -w "$WORK/one16.txt" \
       --dtype "$dt" --reps 20 --check-seqs 1 -b 1 --json \
       | sed 's/^/latency of one 16-token sequence: /' || fail=1
   done
 done
+step "long inputs: one 8,192-token sequence on model B (bf16), one 32,768-token on model Q (Qwen3-0.6B shapes, bf16)"
+awk 'BEGIN { srand(7); for (i = 0; i < 8190; i++) printf "%d ", 1000 + int(rand() * 40000); print "" }' >"$WORK/long8k.txt"
+EMBER_DRIVER=cuda timeout 60 ./"$B"/ember bench -m "$WORK/model-B" -w "$WORK/long8k.txt" --dtype bf16 \
+  --reps 3 --check-seqs 1 -b 1 --max-batch-tokens 8192 || { echo "FAILED: 8K on B"; fail=1; }
+[ -f "$WORK/model-Q/model.safetensors" ] || "$B/bench/make_model" Q "$WORK/model-Q" >/dev/null || fail=1
+awk 'BEGIN { srand(9); for (i = 0; i < 32767; i++) printf "%d ", 1000 + int(rand() * 100000); print "151643" }' >"$WORK/long32k.txt"
+EMBER_DRIVER=cuda timeout 90 ./"$B"/ember bench -m "$WORK/model-Q" -w "$WORK/long32k.txt" --dtype bf16 \
+  --reps 2 --check-seqs 0 -b 1 --max-batch-tokens 32768 || { echo "FAILED: 32K on Q"; fail=1; }
 kill "$SMI" 2>/dev/null; wait "$SMI" 2>/dev/null
 base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)
 peak=$(sort -n "$WORK/mem.log" | tail -1)

@@ -292,6 +292,19 @@ ember_status ember_embed_tokens_all(ember_ctx *ctx, const int32_t *ids, const in
     return ember_backend_embed_all(ctx, ids, offsets, n_seqs, out, out_len, stats);
 }
 
+ember_status ember_model_peak_gflops(const ember_model *m, double *out) {
+    if (!m || !out)
+        return ember_error(EMBER_E_INVALID_ARGUMENT, "ember_model_peak_gflops: NULL argument");
+    *out = 0;
+    const double g = m->drv.ops->peak_gflops ? m->drv.ops->peak_gflops(m->drv.impl) : 0;
+    if (!(g > 0))
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "the %s driver knows no nominal peak (measure one with "
+                           "ember_cpu_peak_gflops_dtype)", m->drv.ops->name);
+    *out = g;
+    return EMBER_OK;
+}
+
 int32_t ember_model_num_labels(const ember_model *m) {
     return m && m->hp.cls_head ? m->hp.num_labels : 0;
 }

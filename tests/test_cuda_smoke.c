@@ -9,9 +9,11 @@
  *
  * With a device: tests/fixtures/goldens/bert-tiny-f32 through driver
  * "cuda" in f32 (TF32 matrix products unless EMBER_CUDA_TF32=0) and bf16,
- * against the goldens' expected.jsonl: cosine >= 0.99999 (f32) and
- * >= 0.9999 (bf16) for every sequence, one batch of all of them and
- * batches of 5.
+ * against the goldens' expected.jsonl: cosine >= 0.99999 (f32, full fp32
+ * products), >= 0.9999 (f32 with TF32), and >= min(0.9999, what
+ * transformers itself reaches in bf16 - 0.0005) in bf16 (meta.json's
+ * reference_bf16, scripts/make_bf16_bounds.py), for every sequence, one
+ * batch of all of them and batches of 5.
  *
  * Usage: test_cuda_smoke CASE_DIR...
  */
@@ -155,8 +157,12 @@ int main(int argc, char **argv) {
             continue;
         }
         printf("%s\n", argv[i]);
-        run(argv[i], &g, EMBER_DTYPE_F32, 0.99999);
-        run(argv[i], &g, EMBER_DTYPE_BF16, 0.9999);
+        /* TF32 products (the default) carry 10-bit mantissas: 0.9999; the
+         * strict 0.99999 is asked with EMBER_CUDA_TF32=0 (full fp32) */
+        const char *tf = getenv("EMBER_CUDA_TF32");
+        run(argv[i], &g, EMBER_DTYPE_F32, tf && tf[0] == '0' ? 0.99999 : 0.9999);
+        /* bf16 activations: as close as the reference itself gets in bf16 */
+        run(argv[i], &g, EMBER_DTYPE_BF16, test_bf16_bound(argv[i], 0.9999));
         free(g.ids);
         free(g.offsets);
         free(g.expected);

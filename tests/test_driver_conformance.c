@@ -932,15 +932,16 @@ static void test_find(void) {
 
 /* ---- main ---- */
 
-static void add_instance(const ember_driver_ops *ops, int pack) {
+static void add_instance(const ember_driver_ops *ops, int pack, ember_dtype dtype) {
     if (g_n_inst == MAX_INST)
         return;
     drv *d = &g_inst[g_n_inst];
     memset(d, 0, sizeof *d);
     d->ops = ops;
     d->pack = pack;
-    snprintf(d->label, sizeof d->label, "%s%s", ops->name, pack ? "" : " (in place)");
-    ember_driver_config cfg = {.compute_dtype = EMBER_DTYPE_F32, .pack_weights = pack, .device = 0};
+    snprintf(d->label, sizeof d->label, "%s%s%s", ops->name, pack ? "" : " (in place)",
+             dtype == EMBER_DTYPE_BF16 ? " bf16" : "");
+    ember_driver_config cfg = {.compute_dtype = dtype, .pack_weights = pack, .device = 0};
     ember_status st = ops->init(&cfg, &d->impl);
     if (st != EMBER_OK) {
         /* the CPU drivers always start; a GPU driver without a usable
@@ -973,10 +974,18 @@ static void add_instance(const ember_driver_ops *ops, int pack) {
 }
 
 int main(void) {
+    /* the fp32 tolerance (1e-4) is for fp32 products: a GPU driver's TF32
+     * tensor-core default (10-bit mantissas) is turned off here */
+    setenv("EMBER_CUDA_TF32", "0", 1);
     test_find();
     for (int pack = 1; pack >= 0; pack--)
-        for (int i = 0; i < ember_driver_count(); i++)
-            add_instance(ember_driver_at(i), pack);
+        for (int i = 0; i < ember_driver_count(); i++) {
+            add_instance(ember_driver_at(i), pack, EMBER_DTYPE_F32);
+            /* a GPU driver's bf16 activations run other kernels (tensor-core
+             * attention): one more instance, at the bf16 tolerance */
+            if (pack && strncmp(ember_driver_at(i)->name, "cpu", 3) != 0)
+                add_instance(ember_driver_at(i), pack, EMBER_DTYPE_BF16);
+        }
     CHECK(g_ref >= 0, "no cpu-ref driver");
     if (g_ref < 0)
         return test_finish("test_driver_conformance");

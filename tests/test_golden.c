@@ -112,7 +112,9 @@ int main(int argc, char **argv) {
     ember_model_params mp = ember_model_default_params();
     if (argc > 2 && strcmp(argv[2], "bf16") == 0) {
         mp.dtype = EMBER_DTYPE_BF16;
-        COS_MIN = 0.999;
+        /* bf16 activations (a GPU driver) may be as far from fp32 as the
+         * reference's own bf16 run (meta.json reference_bf16) */
+        COS_MIN = test_bf16_bound(dir, 0.999);
         ABS_MAX = 0.05;
     }
     if (argc > 2 && strcmp(argv[2], "int8") == 0) {

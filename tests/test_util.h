@@ -68,4 +68,23 @@ static inline char *test_path(const char *dir, const char *name) {
     return p;
 }
 
+#ifdef JANSSON_H
+/* The bf16 bound of a golden case: min(cap, the cosine the reference itself
+ * reaches in bf16 minus 0.0005), the reference's number being
+ * meta.json's "reference_bf16"."min_cosine" (scripts/make_bf16_bounds.py);
+ * `cap` when the case has none. */
+static inline double test_bf16_bound(const char *dir, double cap) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/meta.json", dir);
+    json_error_t err;
+    json_t *meta = json_load_file(path, 0, &err);
+    double bound = cap;
+    json_t *c = json_object_get(json_object_get(meta, "reference_bf16"), "min_cosine");
+    if (json_is_number(c) && json_number_value(c) - 0.0005 < cap)
+        bound = json_number_value(c) - 0.0005;
+    json_decref(meta);
+    return bound;
+}
+#endif
+
 #endif

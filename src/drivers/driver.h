@@ -236,6 +236,11 @@ typedef struct ember_driver_ops {
     ember_status (*init)(const ember_driver_config *cfg, void **impl);
     void (*release)(void *impl);
     const char *(*kernels)(void *impl); /* human-readable kernel set          */
+    /* Optional: the device's nominal arithmetic peak in GFLOP/s for the
+     * matrix products this instance runs (a GPU: tensor-core rate from its
+     * compute capability, multiprocessor count and clock). NULL or 0: none
+     * known (the CPU drivers: callers measure ember_cpu_peak_gflops). */
+    double (*peak_gflops)(void *impl);
     /* Whether `op` runs on activations of `dtype` (1) or not (0). */
     int (*supports)(void *impl, ember_op_kind op, ember_dt dtype);
     /* The dtype of the activations of this instance's contexts. */

@@ -186,11 +186,15 @@ int cmd_bench(int argc, char **argv) {
         peak_f32 <= 0)
         cli_die(1, "bench", "cannot measure the peak: %s", ember_last_error());
     peak_gflops = dtype == EMBER_DTYPE_BF16 ? peak_bf16 : dtype == EMBER_DTYPE_INT8 ? peak_int8 : peak_f32;
-    double peak = peak_gflops * 1e9;
 
     ember_model_params mp = cli_model_params();
     mp.dtype = dtype;
     ember_model *m = cli_load_model(spec, &mp, "bench");
+    /* a GPU: MFU against its nominal tensor-core peak, not the CPU's */
+    double device_peak = 0;
+    if (ember_model_peak_gflops(m, &device_peak) == EMBER_OK && device_peak > 0)
+        peak_gflops = device_peak;
+    double peak = peak_gflops * 1e9;
     ember_ctx *ctx = NULL;
     if (ember_ctx_init(m, &cp, &ctx) != EMBER_OK)
         cli_die(1, "bench", "%s", ember_last_error());
@@ -205,7 +209,10 @@ int cmd_bench(int argc, char **argv) {
                "bf16 dot %.1f GFLOP/s, int8 dot %.1f GOP/s; MFU against the %s one\n",
                spec, info.architecture, (double)info.n_parameters / 1e6, dtype_arg_name(dtype),
                threads, cp.max_batch, info.kernels, threads, peak_f32, peak_bf16, peak_int8,
-               dtype_arg_name(dtype));
+               device_peak > 0 ? "device's" : dtype_arg_name(dtype));
+    if (!json && device_peak > 0)
+        printf("device: nominal peak of its matrix products %.1f TFLOP/s (MFU against it)\n",
+               device_peak / 1e3);
     int rc = 0;
     for (int wi = 0; wi < n_workloads; wi++) {
         char *path = workload_path(workloads[wi]);
@@ -256,13 +263,17 @@ int cmd_bench(int argc, char **argv) {
         float *out = malloc(sizeof(float) * (size_t)bs * (size_t)dim);
         int64_t first = bs < w.n ? bs : w.n;
         ember_embed_tokens(ctx, w.ids, w.offsets, first, NULL, out, first * dim, NULL);
-        double best = 1e300;
+        double best = 1e300, prof_dt = 0;
         int32_t n_ops = ember_ctx_profile_count(ctx);
         n_ops = n_ops < MAX_OPS ? n_ops : MAX_OPS;
         ember_op_stats prof_best[MAX_OPS];
         memset(prof_best, 0, sizeof prof_best);
-        for (int r = 0; r < reps; r++) {
-            ember_ctx_enable_profiling(ctx, 1);
+        /* reps timed without the per-op profile (on a GPU every profiled op
+         * waits for its own completion), then one more pass with it for the
+         * op shares and the FLOP count */
+        for (int r = 0; r <= reps; r++) {
+            const int profiled = r == reps;
+            ember_ctx_enable_profiling(ctx, profiled);
             double t0 = now_s();
             for (int64_t s = 0; s < w.n; s += bs) {
                 int64_t n = w.n - s < bs ? w.n - s : bs;
@@ -273,8 +284,10 @@ int cmd_bench(int argc, char **argv) {
                 }
             }
             double dt = now_s() - t0;
-            if (dt < best) {
+            if (!profiled && dt < best)
                 best = dt;
+            if (profiled) {
+                prof_dt = dt;
                 for (int32_t k = 0; k < n_ops; k++) {
                     prof_best[k].struct_size = sizeof prof_best[k];
                     ember_ctx_profile_get(ctx, k, &prof_best[k]);
@@ -313,11 +326,12 @@ int cmd_bench(int argc, char **argv) {
                    "check: min cosine %.7f vs %s\n",
                    tps, sps, flops / best / 1e9, 100.0 * mfu, rss_mb, min_cos,
                    dtype == EMBER_DTYPE_F32 ? "scalar reference" : "fp32");
-            printf("  time per op:");
+            /* shares of the profiled pass (its ops wait for completion) */
+            printf("  time per op (profiled pass, %.3f s):", prof_dt);
             for (int32_t k = 0; k < n_ops; k++)
                 if (prof_best[k].calls)
-                    printf(" %s %.1f%%", prof_best[k].name, 100.0 * prof_best[k].seconds / best);
-            printf(" (other %.1f%%)\n", 100.0 * (best - op_total) / best);
+                    printf(" %s %.1f%%", prof_best[k].name, 100.0 * prof_best[k].seconds / prof_dt);
+            printf(" (other %.1f%%)\n", 100.0 * (prof_dt - op_total) / prof_dt);
         }
         free(w.ids);
         free(w.offsets);

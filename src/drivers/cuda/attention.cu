@@ -15,6 +15,9 @@
  * nearly uniform), y = heads. With rows FIRST/LAST one query per sequence:
  * x = n_seqs, and only warp 0's first query slot is live.
  *
+ * The tensor-core kernel (attention_tc.cu) takes the common case (bf16,
+ * all rows, head_dim 32/64/128); this one runs the rest.
+ *
  * Keys of query i: j <= i when causal, |i - j| <= window when window > 0;
  * a block visits only the key tiles that some of its queries can see.
  * GQA: query head h reads key/value head h / (n_heads / n_kv_heads).
@@ -125,6 +128,9 @@ k_attention(ecu_attn a, int32_t tiles_per_seq) {
                 for (int c = 0; c < d; c++)
                     acc = fmaf(qrow[c], krow[c], acc);
                 sc = acc;
+                if (a.rel) /* the bias is on the scaled scores: base 2 here too */
+                    sc += a.rel[(int64_t)head * a.rel_ld + j - i + a.rel_span - 1] *
+                          1.44269504088896341f;
             }
             const float m_new = fmaxf(m[qi], ecu_warp_max(sc));
             if (m_new == -INFINITY)
@@ -194,5 +200,8 @@ extern "C" int ecu_attention(cudaStream_t s, const ecu_attn *a) {
     if (a->head_dim <= 0 || a->head_dim > ECU_ATTN_MAX_HEAD_DIM || a->n_kv_heads <= 0 ||
         a->n_heads % a->n_kv_heads)
         return (int)cudaErrorInvalidValue;
+    const int tc = ecu_attention_tc(s, a);
+    if (tc != -1)
+        return tc;
     return a->bf16 ? launch_d<__nv_bfloat16>(s, a) : launch_d<float>(s, a);
 }

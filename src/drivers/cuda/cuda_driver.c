@@ -200,10 +200,28 @@ static ember_status cuda_init(const ember_driver_config *cfg, void **out) {
 
 static const char *cuda_kernels(void *impl) { return ((cuda_impl *)impl)->desc; }
 
+/* Dense tensor-core bf16 FLOP per multiprocessor per clock, by compute
+ * capability (the vendors' datasheet peaks divided by SMs x boost clock:
+ * A100 312 TF, L40S 362 TF, H100 SXM 989 TF, B200 2.25 PF). TF32 runs at
+ * half the bf16 rate; plain fp32 FMA at 128 (sm_80: 64) lanes x 2. */
+static double cuda_peak_gflops(void *p) {
+    const cuda_impl *impl = p;
+    int major = 0, minor = 0, sms = 0, khz = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, impl->device) ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, impl->device) ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, impl->device) ||
+        cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, impl->device))
+        return 0;
+    double bf16 = major >= 10 ? 8192 : major == 9 ? 4096 : major == 8 && minor == 0 ? 2048 : 1024;
+    double per_clock = impl->mat == EMBER_DT_BF16 ? bf16
+                       : impl->tf32              ? bf16 / 2
+                                                 : (major == 8 && minor == 0 ? 128 : 256);
+    return per_clock * sms * (double)khz * 1e-6; /* kHz x FLOP/clock -> GFLOP/s */
+}
+
 static int cuda_supports(void *p, ember_op_kind op, ember_dt dtype) {
     const cuda_impl *impl = p;
-    /* the relative-position attention bias (MPNet) has no kernel yet */
-    return op >= 0 && op < EMBER_OP_COUNT && op != EMBER_OP_ATTN_REL_BIAS && dtype == impl->act;
+    return op >= 0 && op < EMBER_OP_COUNT && dtype == impl->act;
 }
 
 static ember_dt cuda_act_dtype(void *p) { return ((cuda_impl *)p)->act; }
@@ -522,9 +540,6 @@ static ember_status cuda_rope(void *p, const ember_rope_args *a) {
 static ember_status cuda_attention(void *p, const ember_attn_args *a) {
     cuda_ctx *c = p;
     const ember_seqs *sq = a->seqs;
-    if (a->rel_bias)
-        return ember_error(EMBER_E_UNSUPPORTED,
-                           "cuda attention: the relative-position bias (MPNet) is not implemented");
     if (a->n_heads <= 0 || a->n_kv_heads <= 0 || a->n_heads % a->n_kv_heads)
         return ember_error(EMBER_E_INTERNAL, "attention: %d heads over %d key/value heads",
                            a->n_heads, a->n_kv_heads);
@@ -540,6 +555,14 @@ static ember_status cuda_attention(void *p, const ember_attn_args *a) {
     CHECK_VIEW("attention", "k", a->k, ACT(c), sq->n_tokens, hkv);
     CHECK_VIEW("attention", "v", a->v, ACT(c), sq->n_tokens, hkv);
     CHECK_VIEW("attention", "out", a->out, ACT(c), q_rows, hq);
+    if (a->rel_bias && (a->rel_span < sq->max_len || a->rel_bias->rows != a->n_heads ||
+                        a->rel_bias->cols != 2 * (int64_t)a->rel_span - 1 ||
+                        a->rel_bias->dtype != EMBER_DT_F32))
+        return ember_error(EMBER_E_INTERNAL,
+                           "cuda attention: relative bias %s %lldx%lld does not fit %d heads and "
+                           "span %d (sequences up to %d)",
+                           ember_dt_name(a->rel_bias->dtype), (long long)a->rel_bias->rows,
+                           (long long)a->rel_bias->cols, a->n_heads, a->rel_span, sq->max_len);
     if (a->k.ld != a->v.ld)
         return ember_error(EMBER_E_INTERNAL, "attention: k and v must share a row stride");
     /* the kernel reads lengths on the device; max_len sizes the grid */
@@ -553,7 +576,10 @@ static ember_status cuda_attention(void *p, const ember_attn_args *a) {
                   .n_kv_heads = a->n_kv_heads, .head_dim = a->head_dim, .scale = a->scale,
                   .window = a->window, .causal = a->causal,
                   .rows = a->rows == EMBER_ROWS_ALL ? 0 : a->rows == EMBER_ROWS_FIRST ? 1 : 2,
-                  .bf16 = IS_BF16(c)};
+                  .bf16 = IS_BF16(c),
+                  .rel = a->rel_bias ? (const float *)a->rel_bias->data : NULL,
+                  .rel_ld = a->rel_bias ? a->rel_bias->cols : 0,
+                  .rel_span = a->rel_span};
     ENTER(c);
     KERNEL_TRY("attention", ecu_attention(c->stream, &k));
     return EMBER_OK;
@@ -714,6 +740,12 @@ static ember_status cuda_linear(void *p, const ember_linear_args *a) {
         if (a->residual.data == a->y.data && a->residual.ld != a->y.ld)
             return ember_error(EMBER_E_INTERNAL, "linear: residual aliases y with another stride");
     }
+    if (a->bias && (a->bias->rows * a->bias->cols != out_cols || a->bias->dtype != EMBER_DT_F32))
+        return ember_error(EMBER_E_INTERNAL,
+                           "cuda linear: bias '%s' is %s %lldx%lld, expected an F32 vector of %lld",
+                           a->bias->name ? a->bias->name : "?", ember_dt_name(a->bias->dtype),
+                           (long long)a->bias->rows, (long long)a->bias->cols,
+                           (long long)out_cols);
     if (wdt == EMBER_DT_F32 && ydt != EMBER_DT_F32)
         return ember_error(EMBER_E_INTERNAL, "cuda linear: fp32 weights with %s output",
                            ember_dt_name(ydt));
@@ -766,7 +798,9 @@ static ember_status cuda_linear(void *p, const ember_linear_args *a) {
             lt_matmul(c, &d, &la, x, ldx, wdt, epi, res_in_c ? a->residual.data : a->y.data,
                       res_in_c ? a->residual.ld : a->y.ld, res_in_c ? 1.0f : 0.0f);
         lt_descs_free(&d);
-        if (st == EMBER_E_UNSUPPORTED && lt_bias && ydt == EMBER_DT_BF16 && !c->no_f32_bias) {
+        /* cuBLASLt 13 answers INVALID_VALUE (not NOT_SUPPORTED) to an fp32
+         * bias with bf16 output: any refusal of that plan falls back */
+        if (st != EMBER_OK && lt_bias && ydt == EMBER_DT_BF16 && !c->no_f32_bias) {
             c->no_f32_bias = 1;
             continue;
         }
@@ -788,6 +822,7 @@ const ember_driver_ops ember_cuda_driver_ops = {
     .init = cuda_init,
     .release = cuda_release,
     .kernels = cuda_kernels,
+    .peak_gflops = cuda_peak_gflops,
     .supports = cuda_supports,
     .act_dtype = cuda_act_dtype,
     .ctx_init = cuda_ctx_init,

@@ -72,8 +72,17 @@ typedef struct ecu_attn {
     float scale;
     int32_t window, causal, rows;
     int bf16;
+    /* relative-position bias (MPNet): score(i, j) += rel[h * rel_ld + j - i
+     * + rel_span - 1], fp32; NULL: none */
+    const float *rel;
+    int64_t rel_ld;
+    int32_t rel_span;
 } ecu_attn;
 int ecu_attention(cudaStream_t s, const ecu_attn *a);
+/* The tensor-core kernel (attention_tc.cu): -1 when the case is not its own
+ * (fp32 activations, first/last rows, head_dim other than 32/64/128,
+ * misaligned operands), else the launch status. */
+int ecu_attention_tc(cudaStream_t s, const ecu_attn *a);
 
 #ifdef __cplusplus
 }
