@@ -261,6 +261,14 @@ typedef struct ember_ctx_params {
 
 EMBER_API ember_ctx_params ember_ctx_default_params(void);
 
+/* The context parameters that suit the device `model` runs on: those of
+ * ember_ctx_default_params() on a CPU (32 sequences, 2,048 tokens per pass:
+ * passes that stay in cache); on a GPU 512 sequences and 65,536 tokens per
+ * pass (a GPU is only busy with tens of thousands of tokens at once; a
+ * context whose arena does not fit in device memory halves the tokens per
+ * pass, down to the model's max_tokens). NULL model: the defaults. */
+EMBER_API ember_ctx_params ember_model_ctx_params(const ember_model *model);
+
 /* Creates an execution context for `model` (which must outlive it). Reserves
  * the worst-case scratch memory once, so embedding calls do not allocate in
  * the hot path. A context is used by one thread at a time; create one per

@@ -41,6 +41,15 @@ ember_ctx_params ember_ctx_default_params(void) {
     return p;
 }
 
+ember_ctx_params ember_model_ctx_params(const ember_model *m) {
+    ember_ctx_params p = ember_ctx_default_params();
+    if (m && m->drv.ops && m->drv.ops->is_device) {
+        p.max_batch = 512;
+        p.max_batch_tokens = 65536;
+    }
+    return p;
+}
+
 ember_embed_options ember_embed_default_options(void) {
     ember_embed_options o;
     memset(&o, 0, sizeof o);

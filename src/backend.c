@@ -139,8 +139,54 @@ void ember_backend_release(ember_model *m) {
 
 /* ---- contexts ---- */
 
+static ember_status ctx_init_once(const ember_model *m, const ember_ctx_params *p,
+                                   ember_ctx **out);
+
+/* One pass of one short sequence: a GPU loads its kernels and plans its
+ * matrix products on the first call, which should not be a user's. */
+static ember_status warm_up(ember_ctx *c) {
+    const int64_t n = c->model->max_tokens < 16 ? c->model->max_tokens : 16;
+    int32_t ids[16] = {0};
+    const int64_t offsets[2] = {0, n};
+    float *out = ember_calloc((size_t)c->model->dim, sizeof(float), "warm-up");
+    if (!out)
+        return EMBER_E_NOMEM;
+    ember_embed_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.normalize = -1;
+    o.truncate = 1;
+    ember_status st = ember_backend_embed(c, ids, offsets, 1, &o, out, c->model->dim, NULL);
+    free(out);
+    return st;
+}
+
 ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params *p,
                                     ember_ctx **out) {
+    ember_ctx_params q = *p;
+    for (;;) {
+        ember_status st = ctx_init_once(m, &q, out);
+        /* a device whose memory cannot hold this pass: half the tokens */
+        if (st == EMBER_E_NOMEM && m->drv.ops->is_device && q.max_batch_tokens > m->max_tokens &&
+            q.max_batch_tokens > 2048) {
+            q.max_batch_tokens /= 2;
+            ember_log(EMBER_LOG_INFO, "context: device memory is short, %d tokens per pass",
+                      q.max_batch_tokens);
+            continue;
+        }
+        if (st != EMBER_OK || !m->drv.ops->is_device)
+            return st;
+        st = warm_up(*out);
+        if (st != EMBER_OK) {
+            ember_backend_ctx_free(*out);
+            *out = NULL;
+        }
+        return st;
+    }
+}
+
+static ember_status ctx_init_once(const ember_model *m, const ember_ctx_params *p,
+                                  ember_ctx **out) {
     ember_ctx *c = ember_calloc(1, sizeof *c, "context");
     if (!c)
         return EMBER_E_NOMEM;
@@ -206,6 +252,9 @@ ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params
 void ember_backend_ctx_free(ember_ctx *c) {
     if (!c)
         return;
+    for (int i = 0; i < EMBER_PASS_GRAPHS; i++)
+        if (c->graphs[i].graph)
+            c->model->drv.ops->graph_free(c->dctx, c->graphs[i].graph);
     if (c->dctx)
         c->model->drv.ops->ctx_free(c->dctx);
     free(c->h_ids);
@@ -317,29 +366,14 @@ static ember_status pack_batch(ember_ctx *c, const ember_driver_ops *op, void *d
     return EMBER_OK;
 }
 
-/* Runs one forward pass over sorted inputs order[first .. first+count) and
- * writes their vectors. */
-static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *offsets,
-                              const int64_t *order, int64_t count, const ember_embed_options *o,
-                              int32_t dims, int normalize, float *out) {
+/* The architecture's forward, pooling and the Dense chain of one packed
+ * batch: *rows receives the (count, width) fp32 vectors in driver memory. */
+static ember_status forward_rows(ember_ctx *c, const ember_driver_ops *op, void *dctx,
+                                 ember_batch *b, float *pooled, int64_t count, ember_view *out) {
     const ember_model *m = c->model;
-    /* with profiling on, every op goes through the timing wrapper */
-    const ember_driver *drv = c->profiling ? &c->profiler.driver : &m->drv;
-    void *dctx = c->profiling ? (void *)&c->profiler : c->dctx;
-    const ember_driver_ops *op = drv->ops;
     const int64_t H = m->hp.hidden_size;
-    float *pooled;
-    ember_batch b;
-    EMBER_TRY(pack_batch(c, op, dctx, ids, NULL, offsets, order, count, &b));
-    const int64_t T = b.n_tokens;
-    (void)T;
-    EMBER_ARENA_ALLOC(&c->arena, pooled, count * H); /* fp32 whatever the activations */
-    if (!c->full_last_layer)
-        b.only = m->st.pooling == EMBER_POOLING_CLS          ? EMBER_ROWS_FIRST
-                 : m->st.pooling == EMBER_POOLING_LAST_TOKEN ? EMBER_ROWS_LAST
-                                                             : EMBER_ROWS_ALL;
     ember_fwd f = {.hp = &m->hp, .weights = m->weights, .op = op, .dctx = dctx,
-                   .arena = &c->arena, .act = c->act_dtype, .b = &b};
+                   .arena = &c->arena, .act = c->act_dtype, .b = b};
     ember_view hidden = ember_view_none();
     int compact = 0;
     EMBER_TRY(m->arch->forward(&f, &hidden, &compact));
@@ -356,7 +390,7 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
                            .start = c->h_unit, .start_dev = c->d_unit};
         EMBER_TRY(op->pool(dctx, hidden, &unit, EMBER_POOLING_CLS, rows));
     } else {
-        EMBER_TRY(op->pool(dctx, hidden, &b.seqs, m->st.pooling, rows));
+        EMBER_TRY(op->pool(dctx, hidden, &b->seqs, m->st.pooling, rows));
     }
     /* sentence-transformers Dense modules: rows = act(rows W^T + b) */
     for (int32_t i = 0; i < m->st.n_dense; i++) {
@@ -369,6 +403,84 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
         EMBER_TRY(op->linear(dctx, &dl));
         rows = dl.y;
     }
+    *out = rows;
+    return EMBER_OK;
+}
+
+/* The pass through a recorded graph when the driver has them: a shape seen
+ * before is recorded the second time and replayed from then on (a pass's
+ * addresses in the arena follow from its shape alone). Large passes, which
+ * launch overhead does not slow, and profiled ones run op by op. */
+static ember_status forward_rows_graph(ember_ctx *c, const ember_driver_ops *op, void *dctx,
+                                       ember_batch *b, float *pooled, int64_t count,
+                                       ember_view *rows) {
+    if (!op->graph_begin || c->profiling || b->n_tokens > EMBER_PASS_GRAPH_MAX_TOKENS)
+        return forward_rows(c, op, dctx, b, pooled, count, rows);
+    const int64_t key[4] = {b->n_tokens, count, b->seqs.max_len, (int64_t)b->only};
+    ember_pass_graph *g = NULL;
+    for (int i = 0; i < EMBER_PASS_GRAPHS && !g; i++)
+        if (c->graphs[i].seen && memcmp(c->graphs[i].key, key, sizeof key) == 0)
+            g = &c->graphs[i];
+    if (g && g->graph) {
+        *rows = g->rows;
+        return op->graph_launch(dctx, g->graph);
+    }
+    if (!g) { /* first sight: remember the shape (evicting round robin), run op by op */
+        g = &c->graphs[c->next_graph];
+        c->next_graph = (c->next_graph + 1) % EMBER_PASS_GRAPHS;
+        if (g->graph)
+            op->graph_free(dctx, g->graph);
+        memset(g, 0, sizeof *g);
+        memcpy(g->key, key, sizeof key);
+        g->seen = 1;
+        return forward_rows(c, op, dctx, b, pooled, count, rows);
+    }
+    if (g->failures >= 2) /* this shape does not record: op by op */
+        return forward_rows(c, op, dctx, b, pooled, count, rows);
+    const size_t arena_used = c->arena.used;
+    void *graph = NULL;
+    ember_status st = op->graph_begin(dctx);
+    if (st == EMBER_OK) {
+        st = forward_rows(c, op, dctx, b, pooled, count, rows);
+        ember_status end = op->graph_end(dctx, st == EMBER_OK, &graph);
+        if (st == EMBER_OK)
+            st = end;
+    }
+    if (st == EMBER_OK && graph) {
+        g->graph = graph;
+        g->rows = *rows;
+        return op->graph_launch(dctx, graph);
+    }
+    /* nothing ran while recording: run the pass op by op */
+    ember_log(EMBER_LOG_DEBUG, "pass of %lld tokens: no graph (%s)", (long long)key[0],
+              ember_last_error());
+    ember_error_clear();
+    g->failures++;
+    c->arena.used = arena_used;
+    return forward_rows(c, op, dctx, b, pooled, count, rows);
+}
+
+/* Runs one forward pass over sorted inputs order[first .. first+count) and
+ * writes their vectors. */
+static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *offsets,
+                              const int64_t *order, int64_t count, const ember_embed_options *o,
+                              int32_t dims, int normalize, float *out) {
+    const ember_model *m = c->model;
+    /* with profiling on, every op goes through the timing wrapper */
+    const ember_driver *drv = c->profiling ? &c->profiler.driver : &m->drv;
+    void *dctx = c->profiling ? (void *)&c->profiler : c->dctx;
+    const ember_driver_ops *op = drv->ops;
+    const int64_t H = m->hp.hidden_size;
+    float *pooled;
+    ember_batch b;
+    EMBER_TRY(pack_batch(c, op, dctx, ids, NULL, offsets, order, count, &b));
+    EMBER_ARENA_ALLOC(&c->arena, pooled, count * H); /* fp32 whatever the activations */
+    if (!c->full_last_layer)
+        b.only = m->st.pooling == EMBER_POOLING_CLS          ? EMBER_ROWS_FIRST
+                 : m->st.pooling == EMBER_POOLING_LAST_TOKEN ? EMBER_ROWS_LAST
+                                                             : EMBER_ROWS_ALL;
+    ember_view rows;
+    EMBER_TRY(forward_rows_graph(c, op, dctx, &b, pooled, count, &rows));
     const int64_t width = rows.cols; /* = m->dim */
     EMBER_TRY(op->download(dctx, c->h_pooled, rows.data, sizeof(float) * (size_t)(count * width)));
     for (int64_t s = 0; s < count; s++) {

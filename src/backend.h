@@ -39,6 +39,19 @@ struct ember_model {
     ember_tokenizer *tokenizer; /* NULL when the directory has none      */
 };
 
+/* A recorded pass: the ops of one forward + pooling + Dense chain for one
+ * shape (tokens, sequences, longest sequence, rows kept), replayed by the
+ * driver; `rows` is where the pooled vectors land. seen: times the shape
+ * came by before it was recorded (shapes seen once are not recorded). */
+#define EMBER_PASS_GRAPHS 32
+#define EMBER_PASS_GRAPH_MAX_TOKENS 2048
+typedef struct ember_pass_graph {
+    int64_t key[4];
+    void *graph;
+    ember_view rows;
+    int32_t seen, failures;
+} ember_pass_graph;
+
 struct ember_ctx {
     const ember_model *model;
     void *dctx;              /* driver context (threads, scratch)         */
@@ -70,6 +83,9 @@ struct ember_ctx {
     int profiling;
     ember_profiler profiler;
     ember_dt act_dtype;      /* the driver's activation dtype             */
+    /* replayable passes (a driver with graph_begin): small passes by shape */
+    ember_pass_graph graphs[EMBER_PASS_GRAPHS];
+    int32_t next_graph;
 };
 
 /* Loads weights of the directory's model through the chosen driver (fills

@@ -223,6 +223,12 @@ typedef struct ember_driver_config {
 
 typedef struct ember_driver_ops {
     const char *name;
+    /* 1: a device with its own memory and a launch cost per op (a GPU). The
+     * backend then warms each new context up with one small pass (the first
+     * request is not the slow one), halves the tokens per pass when the
+     * arena does not fit in device memory, and ember_model_ctx_params()
+     * proposes device-sized passes. */
+    int is_device;
 
     /* Optional: whether this machine can run the driver at all (a GPU
      * driver: is a device present and its kernel driver loadable). "auto"
@@ -256,6 +262,18 @@ typedef struct ember_driver_ops {
      * profiler synchronizes and reads the host clock. */
     void (*timer_start)(void *dctx);
     double (*timer_stop)(void *dctx);
+
+    /* Optional: record the ops queued on dctx between graph_begin and
+     * graph_end instead of running them (CUDA graphs), and replay them with
+     * graph_launch: a small pass then costs one launch, not one per op.
+     * graph_end(keep = 0) discards the recording (an op failed while
+     * recording; nothing ran); with keep = 1 it returns the graph in *graph
+     * or an error. A graph replays the same kernels on the same addresses:
+     * the caller keys it by every shape the ops saw. */
+    ember_status (*graph_begin)(void *dctx);
+    ember_status (*graph_end)(void *dctx, int keep, void **graph);
+    ember_status (*graph_launch)(void *dctx, void *graph);
+    void (*graph_free)(void *dctx, void *graph);
 
     /* Memory transfers between host and driver memory. */
     ember_status (*upload)(void *dctx, void *dst, const void *src, size_t bytes);

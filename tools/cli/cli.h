@@ -92,6 +92,9 @@ const char *cli_model_spec(const char *m);
 ember_model_params cli_model_params(void);
 /* Loads a model (p NULL: cli_model_params()) or prints the error (with hints) and exits 1. */
 ember_model *cli_load_model(const char *spec, const ember_model_params *p, const char *cmd);
+/* Pass sizes the user left unset (0) get the model's device's choice
+ * (ember_model_ctx_params: 32 / 2,048 on a CPU, 512 / 65,536 on a GPU). */
+void cli_fill_ctx_params(const ember_model *m, ember_ctx_params *cp);
 /* stderr logger for the library. */
 void cli_log(ember_log_level level, const char *msg, void *user);
 void cli_setup_logging(int verbosity);

@@ -37,7 +37,7 @@ static void help(void) {
            "                       repeat for several; default: short, code and long\n"
            "  --dtype D            f32 (default), bf16 or int8 weights\n"
            "  -t, --threads N      worker threads (default: all CPUs)\n"
-           "  -b, --batch-size N   sequences per call (default 32)\n"
+           "  -b, --batch-size N   sequences per call (default 32; 512 on a GPU)\n"
            "  --reps N             timed passes, the best is reported (default 3)\n"
            "  --check-seqs N       sequences checked against the reference path (default 8)\n"
            "  --json               one JSON object per workload\n");
@@ -132,6 +132,7 @@ int cmd_bench(int argc, char **argv) {
     int64_t check_seqs = 8;
     ember_dtype dtype = EMBER_DTYPE_F32;
     ember_ctx_params cp = ember_ctx_default_params();
+    cp.max_batch = cp.max_batch_tokens = 0; /* unset: the device's choice, after the load */
     for (a.i = 1; a.i < argc; a.i++) {
         if (cli_opt_value(&a, "--model", "-m"))
             model = a.value;
@@ -190,6 +191,7 @@ int cmd_bench(int argc, char **argv) {
     ember_model_params mp = cli_model_params();
     mp.dtype = dtype;
     ember_model *m = cli_load_model(spec, &mp, "bench");
+    cli_fill_ctx_params(m, &cp);
     /* a GPU: MFU against its nominal tensor-core peak, not the CPU's */
     double device_peak = 0;
     if (ember_model_peak_gflops(m, &device_peak) == EMBER_OK && device_peak > 0)

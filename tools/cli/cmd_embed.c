@@ -48,8 +48,8 @@ static void help(void) {
            "  --dimensions N           keep the first N dimensions (Matryoshka), re-normalized\n"
            "  --no-normalize           output the pooled vector without L2 normalization\n"
            "  --no-truncate            fail on texts longer than the model's limit instead of cutting\n"
-           "  --batch-size N           sequences per forward pass (default 32)\n"
-           "  --max-batch-tokens N     tokens per forward pass (default 2048)\n"
+           "  --batch-size N           sequences per forward pass (default 32; 512 on a GPU)\n"
+           "  --max-batch-tokens N     tokens per forward pass (default 2048; 65536 on a GPU)\n"
            "  -t, --threads N          worker threads (default: all CPUs)\n"
            "  -v, --verbose            more messages on stderr\n",
            EMBER_DEFAULT_MODEL);
@@ -60,6 +60,7 @@ int cmd_embed(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *output = NULL, *prompt = NULL, *prompt_name = NULL;
     cli_input_format fmt = INPUT_LINES;
     ember_ctx_params cp = ember_ctx_default_params();
+    cp.max_batch = cp.max_batch_tokens = 0; /* unset: the device's choice, after the load */
     ember_embed_options eo = ember_embed_default_options();
     int verbose = 0, npy = 0;
     char **texts = calloc((size_t)argc, sizeof(char *));
@@ -119,6 +120,7 @@ int cmd_embed(int argc, char **argv) {
 
     const char *spec = cli_model_spec(model);
     ember_model *m = cli_load_model(spec, NULL, "embed");
+    cli_fill_ctx_params(m, &cp);
     if (prompt_name) {
         prompt = ember_model_prompt(m, prompt_name);
         if (!prompt)

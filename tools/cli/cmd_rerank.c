@@ -79,7 +79,7 @@ int cmd_rerank(int argc, char **argv) {
         free(pos);
         return 1;
     }
-    ember_ctx_params cp = ember_ctx_default_params();
+    ember_ctx_params cp = ember_model_ctx_params(m);
     cp.n_threads = threads;
     ember_ctx *ctx = NULL;
     if (ember_ctx_init(m, &cp, &ctx) != EMBER_OK) {

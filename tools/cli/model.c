@@ -69,3 +69,11 @@ ember_model *cli_load_model(const char *spec, const ember_model_params *p, const
     }
     exit(1);
 }
+
+void cli_fill_ctx_params(const ember_model *m, ember_ctx_params *cp) {
+    const ember_ctx_params d = ember_model_ctx_params(m);
+    if (cp->max_batch <= 0)
+        cp->max_batch = d.max_batch;
+    if (cp->max_batch_tokens <= 0)
+        cp->max_batch_tokens = d.max_batch_tokens;
+}

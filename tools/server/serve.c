@@ -48,8 +48,8 @@ static void help(void) {
         "\n"
         "batching and limits:\n"
         "  --max-batch-tokens N       tokens per forward pass; concurrent requests are merged up to\n"
-        "                             this (default 2048)\n"
-        "  --max-batch-size N         sequences per forward pass (default 32)\n"
+        "                             this (default 2048 on a CPU, 65536 on a GPU)\n"
+        "  --max-batch-size N         sequences per forward pass (default 32; 512 on a GPU)\n"
         "  --max-client-batch N       inputs per request, more is 413 (default 32)\n"
         "  --max-concurrent N         embedding requests admitted at once (reading, queued or\n"
         "                             running); more is 503 at once (default 512)\n"
@@ -81,8 +81,8 @@ static srv_config default_config(void) {
     memset(&c, 0, sizeof c);
     c.host = "127.0.0.1";
     c.port = 8080;
-    c.max_batch_tokens = 2048;
-    c.max_batch_size = 32;
+    c.max_batch_tokens = 0; /* 0: the device's choice once the model is loaded */
+    c.max_batch_size = 0;
     c.max_client_batch = 32;
     c.max_concurrent = 512;
     c.workers = 1;
@@ -267,6 +267,11 @@ int cmd_serve(int argc, char **argv) {
         cfg.threads = (int32_t)(cpu_count() / cfg.workers > 0 ? cpu_count() / cfg.workers : 1);
 
     ember_model *model = cli_load_model(spec, NULL, "serve");
+    const ember_ctx_params device_cp = ember_model_ctx_params(model);
+    if (!cfg.max_batch_tokens)
+        cfg.max_batch_tokens = device_cp.max_batch_tokens;
+    if (!cfg.max_batch_size)
+        cfg.max_batch_size = device_cp.max_batch;
     srv_model sm;
     memset(&sm, 0, sizeof sm);
     sm.model = model;

@@ -46,7 +46,7 @@ typedef struct cuda_impl {
     void *stage_dev[2];  /* device copies of the raw chunks to convert    */
     cudaEvent_t stage_done[2];
     int stage_used[2];
-    char desc[256];
+    char desc[384];
 } cuda_impl;
 
 typedef struct plan {
@@ -185,10 +185,13 @@ static ember_status cuda_init(const ember_driver_config *cfg, void **out) {
     const char *tf = getenv("EMBER_CUDA_TF32");
     impl->tf32 = !(tf && tf[0] == '0');
     snprintf(impl->desc, sizeof impl->desc,
-             "cuda:%d %.96s (sm_%d%d, %.1f GiB), activations %s, matmul: cuBLASLt %s", cfg->device,
+             "cuda:%d %.96s (sm_%d%d, %.1f GiB), activations %s, matmul: cuBLASLt %s, "
+             "attention: %s, graphs for passes <= %d tokens", cfg->device,
              prop.name, prop.major, prop.minor, (double)prop.totalGlobalMem / (1 << 30),
              mat == EMBER_DT_BF16 ? "bf16" : "fp32",
-             mat == EMBER_DT_BF16 ? "bf16" : impl->tf32 ? "tf32" : "fp32");
+             mat == EMBER_DT_BF16 ? "bf16" : impl->tf32 ? "tf32" : "fp32",
+             mat == EMBER_DT_BF16 ? "tensor-core (head dim 32/64/128, else SIMT)" : "SIMT fp32",
+             2048);
     e = cudaStreamCreateWithFlags(&impl->load, cudaStreamNonBlocking);
     if (e != cudaSuccess) {
         cuda_release(impl);
@@ -304,6 +307,54 @@ static double cuda_timer_stop(void *p) {
     return (double)ms * 1e-3;
 }
 
+/* ---- graphs ---- */
+
+static ember_status cuda_graph_begin(void *p) {
+    cuda_ctx *c = p;
+    CU_TRY("cudaSetDevice", cudaSetDevice(c->impl->device));
+    /* relaxed: cuBLASLt's heuristic query and cudaFuncSetAttribute are host
+     * calls that may run while the stream records */
+    CU_TRY("graph capture", cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed));
+    return EMBER_OK;
+}
+
+static ember_status cuda_graph_end(void *p, int keep, void **out) {
+    cuda_ctx *c = p;
+    *out = NULL;
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &g);
+    if (e != cudaSuccess || !keep) {
+        if (g)
+            cudaGraphDestroy(g);
+        (void)cudaGetLastError(); /* an invalidated capture is no sticky error */
+        return keep ? cu_fail("graph capture", e) : EMBER_OK;
+    }
+    cudaGraphExec_t x = NULL;
+    e = cudaGraphInstantiate(&x, g, 0);
+    cudaGraphDestroy(g);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return cu_fail("graph instantiate", e);
+    }
+    *out = x;
+    return EMBER_OK;
+}
+
+static ember_status cuda_graph_launch(void *p, void *graph) {
+    cuda_ctx *c = p;
+    CU_TRY("cudaSetDevice", cudaSetDevice(c->impl->device));
+    CU_TRY("graph launch", cudaGraphLaunch((cudaGraphExec_t)graph, c->stream));
+    return EMBER_OK;
+}
+
+static void cuda_graph_free(void *p, void *graph) {
+    cuda_ctx *c = p;
+    if (!graph)
+        return;
+    cudaSetDevice(c->impl->device);
+    cudaGraphExecDestroy((cudaGraphExec_t)graph);
+}
+
 /* From pageable host memory the copy has left `src` when this returns
  * (CUDA stages it), so the caller may reuse its buffer at once. */
 static ember_status cuda_upload(void *p, void *dst, const void *src, size_t bytes) {
@@ -404,6 +455,22 @@ static ember_status cuda_weight_prepare(void *p, const ember_st_tensor *t, ember
     }
     w->data = dst;
     w->owned = dst;
+    /* a vector of a bf16 model also gets a bf16 copy: cuBLASLt's bias
+     * epilogue on bf16 output takes bf16 biases (fp32 ones are refused) */
+    if (kind == EMBER_W_VECTOR && impl->mat == EMBER_DT_BF16 && bytes) {
+        void *half = NULL;
+        CU_TRY("weight (bf16 copy)", cudaMalloc(&half, (size_t)t->n_elements * 2));
+        int e = ecu_cast2d(impl->load, dst, 0, 0, half, 0, 1, 1, (int64_t)t->n_elements);
+        if (e == 0)
+            e = (int)cudaStreamSynchronize(impl->load);
+        if (e != 0) {
+            cudaFree(half);
+            cudaFree(dst);
+            memset(w, 0, sizeof *w);
+            return cu_fail("weight (bf16 copy)", (cudaError_t)e);
+        }
+        w->packed = half;
+    }
     if (t->map) /* read once: the page cache may drop it */
         ember_mapping_drop_pages(t->map, t->data, (size_t)t->nbytes);
     return EMBER_OK;
@@ -412,9 +479,10 @@ static ember_status cuda_weight_prepare(void *p, const ember_st_tensor *t, ember
 static void cuda_weight_release(void *p, ember_weight *w) {
     if (!w)
         return;
-    if (w->owned) {
+    if (w->owned || w->packed) {
         cudaSetDevice(((cuda_impl *)p)->device);
         cudaFree(w->owned);
+        cudaFree(w->packed);
     }
     memset(w, 0, sizeof *w);
 }
@@ -644,7 +712,7 @@ static void lt_descs_free(lt_descs *d) {
 
 static ember_status lt_matmul(cuda_ctx *c, lt_descs *d, const ember_linear_args *a, const void *x,
                               int64_t ldx, ember_dt xdt, cublasLtEpilogue_t epi, const void *cptr,
-                              int64_t ldc, float beta) {
+                              int64_t ldc, float beta, const void *bias, cudaDataType_t bias_type) {
     const int64_t m = a->w->rows, n = a->x.rows, k = a->w->cols;
     const ember_dt ydt = a->y.dtype;
     const cublasComputeType_t ct = xdt == EMBER_DT_F32 && c->impl->tf32
@@ -658,13 +726,12 @@ static ember_status lt_matmul(cuda_ctx *c, lt_descs *d, const ember_linear_args 
                                                              &nt, sizeof nt));
     LT_TRY("linear: epilogue", cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_EPILOGUE,
                                                                &epi, sizeof epi));
-    if (a->bias) {
-        const void *bp = a->bias->data;
-        const cudaDataType_t bt = CUDA_R_32F; /* biases are fp32 vectors */
+    if (bias) {
         LT_TRY("linear: bias", cublasLtMatmulDescSetAttribute(
-                                   d->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof bp));
-        LT_TRY("linear: bias type", cublasLtMatmulDescSetAttribute(
-                                        d->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+                                   d->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        LT_TRY("linear: bias type",
+               cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+                                              &bias_type, sizeof bias_type));
     }
     const cudaDataType_t at = cuda_type(a->w->dtype), yt = cuda_type(ydt);
     LT_TRY("linear: layout", cublasLtMatrixLayoutCreate(&d->a, at, (uint64_t)k, (uint64_t)m, k));
@@ -679,7 +746,7 @@ static ember_status lt_matmul(cuda_ctx *c, lt_descs *d, const ember_linear_args 
     /* the algorithm for this shape, from the cache or the heuristic */
     const int64_t key[14] = {m, n, k, ldx, ldc, a->y.ld, (int64_t)at, (int64_t)yt, (int64_t)epi,
                              (int64_t)ct, al[0] | (int64_t)al[1] << 16, al[2] | (int64_t)al[3] << 16,
-                             beta != 0.0f, a->bias != NULL};
+                             beta != 0.0f, bias ? (int64_t)bias_type + 1 : 0};
     plan *pl = NULL;
     for (int i = 0; i < PLAN_CACHE && !pl; i++)
         if (c->plans[i].used && memcmp(c->plans[i].key, key, sizeof key) == 0)
@@ -794,13 +861,18 @@ static ember_status cuda_linear(void *p, const ember_linear_args *a) {
         ember_linear_args la = *a;
         if (!lt_bias)
             la.bias = NULL;
-        ember_status st =
-            lt_matmul(c, &d, &la, x, ldx, wdt, epi, res_in_c ? a->residual.data : a->y.data,
-                      res_in_c ? a->residual.ld : a->y.ld, res_in_c ? 1.0f : 0.0f);
+        /* bf16 output: the bias's bf16 copy (made at load), which every
+         * cuBLASLt takes; fp32 output: the fp32 vector */
+        const int bf16_bias = lt_bias && ydt == EMBER_DT_BF16 && a->bias->packed;
+        ember_status st = lt_matmul(
+            c, &d, &la, x, ldx, wdt, epi, res_in_c ? a->residual.data : a->y.data,
+            res_in_c ? a->residual.ld : a->y.ld, res_in_c ? 1.0f : 0.0f,
+            lt_bias ? (bf16_bias ? a->bias->packed : a->bias->data) : NULL,
+            bf16_bias ? CUDA_R_16BF : CUDA_R_32F);
         lt_descs_free(&d);
         /* cuBLASLt 13 answers INVALID_VALUE (not NOT_SUPPORTED) to an fp32
          * bias with bf16 output: any refusal of that plan falls back */
-        if (st != EMBER_OK && lt_bias && ydt == EMBER_DT_BF16 && !c->no_f32_bias) {
+        if (st != EMBER_OK && lt_bias && !bf16_bias && ydt == EMBER_DT_BF16 && !c->no_f32_bias) {
             c->no_f32_bias = 1;
             continue;
         }
@@ -818,11 +890,16 @@ static ember_status cuda_linear(void *p, const ember_linear_args *a) {
 
 const ember_driver_ops ember_cuda_driver_ops = {
     .name = "cuda",
+    .is_device = 1,
     .probe = cuda_probe,
     .init = cuda_init,
     .release = cuda_release,
     .kernels = cuda_kernels,
     .peak_gflops = cuda_peak_gflops,
+    .graph_begin = cuda_graph_begin,
+    .graph_end = cuda_graph_end,
+    .graph_launch = cuda_graph_launch,
+    .graph_free = cuda_graph_free,
     .supports = cuda_supports,
     .act_dtype = cuda_act_dtype,
     .ctx_init = cuda_ctx_init,

@@ -20,6 +20,23 @@
             KERNEL<float><<<GRID, BLOCK, SHMEM, STREAM>>>(__VA_ARGS__);                      \
     } while (0)
 
+/* Row-wise element kernels: blockIdx.x walks rows (up to 2^31 - 1), the
+ * threads of blockIdx.y's column block walk 256 columns each; no 64-bit
+ * division per element (emulated on the GPU, it made these kernels
+ * arithmetic-bound). */
+#define ROW_COLS(r, c, cols)                                                                  \
+    const int64_t r = blockIdx.x;                                                             \
+    for (int64_t c = (int64_t)blockIdx.y * blockDim.x * 4 + threadIdx.x;                     \
+         c < (cols) && c < ((int64_t)blockIdx.y + 1) * blockDim.x * 4; c += blockDim.x)
+
+static inline dim3 row_grid(int64_t rows, int64_t cols) {
+    int64_t cb = (cols + 1023) / 1024; /* 256 threads x 4 columns per block */
+    return dim3((unsigned)rows, (unsigned)(cb > 0 ? cb : 1));
+}
+static inline int row_grid_ok(int64_t rows, int64_t cols) {
+    return rows > 0 && rows <= 0x7fffffff && (cols + 1023) / 1024 <= 65535;
+}
+
 #define GRID_STRIDE(i, n)                                                                     \
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n);                \
          i += (int64_t)gridDim.x * blockDim.x)
@@ -74,11 +91,10 @@ extern "C" int ecu_cast2d(cudaStream_t s, const void *src, int64_t ld_src, int s
 /* y = act(y + bias) + r: what a matrix product's epilogue did not do. */
 template <typename T>
 __global__ void k_epilogue(void *yv, int64_t ldy, const float *bias, int act, const void *rv,
-                           int64_t ldr, int64_t rows, int64_t cols) {
+                           int64_t ldr, int64_t cols) {
     T *y = (T *)yv;
     const T *r = (const T *)rv;
-    GRID_STRIDE(i, rows * cols) {
-        int64_t row = i / cols, c = i % cols;
+    ROW_COLS(row, c, cols) {
         float v = ecu_ld(y + row * ldy + c) + (bias ? bias[c] : 0.0f);
         v = ecu_act(act, v);
         if (r)
@@ -91,8 +107,9 @@ extern "C" int ecu_epilogue(cudaStream_t s, void *y, int64_t ldy, const float *b
                             const void *r, int64_t ldr, int64_t rows, int64_t cols, int bf16) {
     if (rows * cols <= 0 || (!bias && act == ECU_ACT_NONE && !r))
         return 0;
-    DISPATCH(bf16, k_epilogue, ecu_blocks(rows * cols, 256), 256, 0, s, y, ldy, bias, act, r, ldr,
-             rows, cols);
+    if (!row_grid_ok(rows, cols))
+        return (int)cudaErrorInvalidValue;
+    DISPATCH(bf16, k_epilogue, row_grid(rows, cols), 256, 0, s, y, ldy, bias, act, r, ldr, cols);
     return (int)cudaGetLastError();
 }
 
@@ -100,10 +117,9 @@ extern "C" int ecu_epilogue(cudaStream_t s, void *y, int64_t ldy, const float *b
 
 template <typename T>
 __global__ void k_gather(const void *table, int table_bf16, int64_t cols, const int32_t *idx,
-                         void *outv, int64_t ld, int64_t rows, int accumulate) {
+                         void *outv, int64_t ld, int accumulate) {
     T *out = (T *)outv;
-    GRID_STRIDE(i, rows * cols) {
-        int64_t r = i / cols, c = i % cols;
+    ROW_COLS(r, c, cols) {
         float v = ecu_ldw(table, table_bf16, (int64_t)idx[r] * cols + c);
         T *o = out + r * ld + c;
         ecu_st(o, accumulate ? ecu_ld(o) + v : v);
@@ -115,8 +131,10 @@ extern "C" int ecu_gather(cudaStream_t s, const void *table, int table_bf16, int
                           int bf16) {
     if (rows * cols <= 0)
         return 0;
-    DISPATCH(bf16, k_gather, ecu_blocks(rows * cols, 256), 256, 0, s, table, table_bf16, cols, idx,
-             out, ld, rows, accumulate);
+    if (!row_grid_ok(rows, cols))
+        return (int)cudaErrorInvalidValue;
+    DISPATCH(bf16, k_gather, row_grid(rows, cols), 256, 0, s, table, table_bf16, cols, idx, out, ld,
+             accumulate);
     return (int)cudaGetLastError();
 }
 
@@ -175,6 +193,60 @@ __global__ void k_layer_norm(const void *xv, int64_t ldx, const void *resv, int6
 
 static int row_threads(int64_t cols) { return cols >= 1024 ? 256 : cols >= 256 ? 128 : 64; }
 
+/* Rows of at most 32 NV columns: one warp per row, the row in registers (NV
+ * values per lane), so x and the residual are read once; same two-pass
+ * arithmetic as k_layer_norm. Lanes write only the columns they read: out
+ * may alias x. */
+template <typename T, int NV>
+__global__ void __launch_bounds__(128)
+k_layer_norm_warp(const void *xv, int64_t ldx, const void *resv, int64_t ldr, const float *gamma,
+                  const float *beta, float eps, void *outv, int64_t ldo, int64_t rows, int cols) {
+    const int64_t r = blockIdx.x * 4 + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (r >= rows)
+        return;
+    const T *x = (const T *)xv + r * ldx;
+    const T *res = resv ? (const T *)resv + r * ldr : NULL;
+    float v[NV];
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+        const int c = lane + 32 * i;
+        v[i] = c < cols ? ecu_ld(x + c) + (res ? ecu_ld(res + c) : 0.0f) : 0.0f;
+        sum += v[i];
+    }
+    const float mean = ecu_warp_sum(sum) / (float)cols;
+    float var = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+        const int c = lane + 32 * i;
+        const float d = c < cols ? v[i] - mean : 0.0f;
+        var += d * d;
+    }
+    const float inv = rsqrtf(ecu_warp_sum(var) / (float)cols + eps);
+    T *out = (T *)outv + r * ldo;
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+        const int c = lane + 32 * i;
+        if (c < cols) {
+            const float o = (v[i] - mean) * inv * gamma[c];
+            ecu_st(out + c, beta ? o + beta[c] : o);
+        }
+    }
+}
+
+template <int NV>
+static void launch_ln_warp(int bf16, unsigned blocks, cudaStream_t s, const void *x, int64_t ldx,
+                           const void *res, int64_t ldr, const float *gamma, const float *beta,
+                           float eps, void *out, int64_t ldo, int64_t rows, int64_t cols) {
+    if (bf16)
+        k_layer_norm_warp<__nv_bfloat16, NV>
+            <<<blocks, 128, 0, s>>>(x, ldx, res, ldr, gamma, beta, eps, out, ldo, rows, (int)cols);
+    else
+        k_layer_norm_warp<float, NV>
+            <<<blocks, 128, 0, s>>>(x, ldx, res, ldr, gamma, beta, eps, out, ldo, rows, (int)cols);
+}
+
 extern "C" int ecu_layer_norm(cudaStream_t s, const void *x, int64_t ldx, const void *res,
                               int64_t ldr, const float *gamma, const float *beta, float eps,
                               void *out, int64_t ldo, int64_t rows, int64_t cols, int bf16) {
@@ -182,6 +254,17 @@ extern "C" int ecu_layer_norm(cudaStream_t s, const void *x, int64_t ldx, const 
         return 0;
     if (rows > 0x7fffffff)
         return (int)cudaErrorInvalidValue;
+    if (cols <= 1024 && (rows + 3) / 4 <= 0x7fffffff) {
+        const unsigned blocks = (unsigned)((rows + 3) / 4);
+        const int nv = (int)((cols + 31) / 32);
+        if (nv <= 8)
+            launch_ln_warp<8>(bf16, blocks, s, x, ldx, res, ldr, gamma, beta, eps, out, ldo, rows, cols);
+        else if (nv <= 16)
+            launch_ln_warp<16>(bf16, blocks, s, x, ldx, res, ldr, gamma, beta, eps, out, ldo, rows, cols);
+        else
+            launch_ln_warp<32>(bf16, blocks, s, x, ldx, res, ldr, gamma, beta, eps, out, ldo, rows, cols);
+        return (int)cudaGetLastError();
+    }
     DISPATCH(bf16, k_layer_norm, (unsigned)rows, row_threads(cols), 0, s, x, ldx, res, ldr, gamma,
              beta, eps, out, ldo, cols);
     return (int)cudaGetLastError();
@@ -226,12 +309,11 @@ extern "C" int ecu_rms_norm(cudaStream_t s, const void *x, int64_t ldx, const fl
 /* ---- gated linear units ---- */
 
 template <typename T>
-__global__ void k_glu(const void *inv, int64_t ld_in, void *outv, int64_t ld_out, int64_t rows,
-                      int64_t inter, int act) {
+__global__ void k_glu(const void *inv, int64_t ld_in, void *outv, int64_t ld_out, int64_t inter,
+                      int act) {
     const T *in = (const T *)inv;
     T *out = (T *)outv;
-    GRID_STRIDE(i, rows * inter) {
-        int64_t r = i / inter, c = i % inter;
+    ROW_COLS(r, c, inter) {
         const T *row = in + r * ld_in;
         ecu_st(out + r * ld_out + c, ecu_act(act, ecu_ld(row + c)) * ecu_ld(row + inter + c));
     }
@@ -241,23 +323,21 @@ extern "C" int ecu_glu(cudaStream_t s, const void *in, int64_t ld_in, void *out,
                        int64_t rows, int64_t inter, int act, int bf16) {
     if (rows * inter <= 0)
         return 0;
-    DISPATCH(bf16, k_glu, ecu_blocks(rows * inter, 256), 256, 0, s, in, ld_in, out, ld_out, rows,
-             inter, act);
+    if (!row_grid_ok(rows, inter))
+        return (int)cudaErrorInvalidValue;
+    DISPATCH(bf16, k_glu, row_grid(rows, inter), 256, 0, s, in, ld_in, out, ld_out, inter, act);
     return (int)cudaGetLastError();
 }
 
 /* ---- RoPE: one thread per (row, head, pair) over q's heads then k's ---- */
 
 template <typename T>
-__global__ void k_rope(void *qv, int64_t ldq, int64_t nq, void *kv, int64_t ldk, int64_t nk,
-                       int64_t rows, int32_t d, const int32_t *positions, const void *table,
-                       int table_bf16) {
+__global__ void k_rope(void *qv, int64_t ldq, int32_t nq, void *kv, int64_t ldk, int32_t nk,
+                       int32_t d, const int32_t *positions, const void *table, int table_bf16) {
     const int32_t half = d / 2;
-    const int64_t heads = nq + nk;
-    GRID_STRIDE(i, rows * heads * half) {
-        int64_t r = i / (heads * half), rem = i % (heads * half);
-        int64_t h = rem / half;
-        int32_t j = (int32_t)(rem % half);
+    const int64_t r = blockIdx.x;
+    for (int32_t i = threadIdx.x; i < (nq + nk) * half; i += blockDim.x) {
+        const int32_t h = i / half, j = i - h * half;
         T *x = h < nq ? (T *)qv + r * ldq + h * d : (T *)kv + r * ldk + (h - nq) * d;
         const int64_t p = (int64_t)positions[r] * d;
         float c = ecu_ldw(table, table_bf16, p + j), sn = ecu_ldw(table, table_bf16, p + half + j);
@@ -273,8 +353,10 @@ extern "C" int ecu_rope(cudaStream_t s, void *q, int64_t ldq, int64_t nq, void *
     const int64_t n = rows * (nq + (k ? nk : 0)) * (head_dim / 2);
     if (n <= 0)
         return 0;
-    DISPATCH(bf16, k_rope, ecu_blocks(n, 256), 256, 0, s, q, ldq, nq, k, ldk, k ? nk : 0, rows,
-             head_dim, positions, table, table_bf16);
+    if (rows > 0x7fffffff || nq + nk > 65536)
+        return (int)cudaErrorInvalidValue;
+    DISPATCH(bf16, k_rope, (unsigned)rows, 128, 0, s, q, ldq, (int32_t)nq, k, ldk,
+             (int32_t)(k ? nk : 0), head_dim, positions, table, table_bf16);
     return (int)cudaGetLastError();
 }
 
