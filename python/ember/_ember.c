@@ -94,7 +94,8 @@ static ember_status pool_acquire(ModelObject *self, ember_ctx **out)
         return EMBER_OK;
     }
     pthread_mutex_unlock(&self->mu);
-    ember_ctx_params cp = ember_ctx_default_params();
+    /* the device's pass sizes (GPU: 512 sequences, 65,536 tokens) */
+    ember_ctx_params cp = ember_model_ctx_params(self->model);
     cp.n_threads = self->n_threads;
     ember_status st = ember_ctx_init(self->model, &cp, out);
     if (st == EMBER_OK) {
