@@ -102,6 +102,10 @@ for m in A B; do
       | sed 's/^/latency of one 16-token sequence: /' || fail=1
   done
 done
+step "A/B: model A, code, bf16, with the SIMT attention kernel instead of the tensor-core one"
+EMBER_DRIVER=cuda EMBER_CUDA_SIMT_ATTENTION=1 timeout 60 ./"$B"/ember bench -m "$WORK/model-A" -w code \
+  --dtype bf16 --reps "$REPS" --check-seqs 4 || { echo "FAILED: SIMT A/B"; fail=1; }
+
 step "long inputs: one 8,192-token sequence on model B (bf16), one 32,768-token on model Q (Qwen3-0.6B shapes, bf16)"
 awk 'BEGIN { srand(7); for (i = 0; i < 8190; i++) printf "%d ", 1000 + int(rand() * 40000); print "" }' >"$WORK/long8k.txt"
 EMBER_DRIVER=cuda timeout 60 ./"$B"/ember bench -m "$WORK/model-B" -w "$WORK/long8k.txt" --dtype bf16 \

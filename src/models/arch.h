@@ -94,6 +94,14 @@ void *ember_wloader_alloc(ember_wloader *L, size_t bytes);
  * EMBER_E_MODEL naming the tensor with the expected and found dtype/shape. */
 ember_status ember_wload(ember_wloader *L, const char *name, ember_wkind kind, int64_t d0,
                          int64_t d1, bool optional, ember_weight *out);
+/* Loads n tensors prefix + names[i], each [d0, d1] (or [d0] when d1 < 0)
+ * and all of one dtype, stacked row-wise into one [n d0, d1] weight: Q, K
+ * and V as one [3H, H] product. For device drivers only (they copy the
+ * temporary host stack; the CPU drivers read weights in place):
+ * EMBER_E_UNSUPPORTED otherwise, or when the dtypes differ, and the caller
+ * loads the tensors one by one. */
+ember_status ember_wload_stacked(ember_wloader *L, const char *const *names, int n, int64_t d0,
+                                 int64_t d1, ember_wkind kind, ember_weight *out);
 /* printf-style name. */
 ember_status ember_wloadf(ember_wloader *L, ember_wkind kind, int64_t d0, int64_t d1,
                           bool optional, ember_weight *out, const char *fmt, ...)

@@ -27,6 +27,7 @@
 
 typedef struct bert_layer {
     ember_weight q, q_b, k, k_b, v, v_b;  /* attention.self.{query,key,value} */
+    ember_weight qkv, qkv_b;              /* or the three stacked [3H, H] (GPU) */
     ember_weight o, o_b, ln1_g, ln1_b;    /* attention.output.{dense,LayerNorm} */
     ember_weight in, in_b;                /* intermediate.dense */
     ember_weight out, out_b, ln2_g, ln2_b; /* output.{dense,LayerNorm} */
@@ -265,9 +266,31 @@ static ember_status load_layer(const ember_hparams *hp, ember_wloader *L, int32_
     const bert_names *n = names_for(hp);
     const int64_t h = hp->hidden_size, inter = hp->intermediate_size;
     char base[160];
-    EMBER_TRY(load_lin(L, n, n->q, l, h, h, &y->q, &y->q_b));
-    EMBER_TRY(load_lin(L, n, n->k, l, h, h, &y->k, &y->k_b));
-    EMBER_TRY(load_lin(L, n, n->v, l, h, h, &y->v, &y->v_b));
+    /* a device driver gets Q, K and V as one [3H, H] product (and bias) */
+    ember_status fused = EMBER_E_UNSUPPORTED;
+    if (L->drv->ops->is_device) {
+        char nw[3][160], nb[3][160];
+        const char *parts[3] = {n->q, n->k, n->v};
+        for (int i = 0; i < 3; i++) {
+            snprintf(nw[i], sizeof nw[i], "%s.%d.%s.weight", n->layer, l, parts[i]);
+            snprintf(nb[i], sizeof nb[i], "%s.%d.%s.bias", n->layer, l, parts[i]);
+        }
+        const char *w3[3] = {nw[0], nw[1], nw[2]}, *b3[3] = {nb[0], nb[1], nb[2]};
+        fused = ember_wload_stacked(L, w3, 3, h, h, EMBER_W_MATRIX, &y->qkv);
+        if (fused == EMBER_OK)
+            fused = ember_wload_stacked(L, b3, 3, h, -1, EMBER_W_VECTOR, &y->qkv_b);
+        if (fused != EMBER_OK && fused != EMBER_E_UNSUPPORTED)
+            return fused;
+        if (fused != EMBER_OK) {
+            ember_wrelease(L->drv, &y->qkv);
+            ember_error_clear();
+        }
+    }
+    if (fused != EMBER_OK) {
+        EMBER_TRY(load_lin(L, n, n->q, l, h, h, &y->q, &y->q_b));
+        EMBER_TRY(load_lin(L, n, n->k, l, h, h, &y->k, &y->k_b));
+        EMBER_TRY(load_lin(L, n, n->v, l, h, h, &y->v, &y->v_b));
+    }
     EMBER_TRY(load_lin(L, n, n->o, l, h, h, &y->o, &y->o_b));
     snprintf(base, sizeof base, "%s.%d.%s", n->layer, l, n->ln1);
     EMBER_TRY(load_ln(L, base, h, &y->ln1_g, &y->ln1_b));
@@ -375,6 +398,24 @@ static size_t bert_arena_bytes(const ember_hparams *hp, int64_t t) {
            (hp->cls_head ? ember_act_bytes(t, h) + ember_act_bytes(t, hp->num_labels) : 0);
 }
 
+/* qkv (T, 3H) = x Wq|Wk|Wv^T + b: one stacked product when the loader
+ * made one, else three. */
+static ember_status project_qkv(const ember_fwd *f, const bert_layer *y, ember_view x,
+                                ember_view qkv) {
+    const int64_t H = f->hp->hidden_size;
+    if (y->qkv.data) {
+        ember_linear_args a = {.x = x, .w = &y->qkv, .bias = ember_wopt(&y->qkv_b), .y = qkv};
+        return f->op->linear(f->dctx, &a);
+    }
+    const ember_weight *wq[3] = {&y->q, &y->k, &y->v}, *bq[3] = {&y->q_b, &y->k_b, &y->v_b};
+    for (int i = 0; i < 3; i++) {
+        ember_linear_args a = {.x = x, .w = wq[i], .bias = bq[i],
+                               .y = ember_view_cols(qkv, i * H, H)};
+        EMBER_TRY(f->op->linear(f->dctx, &a));
+    }
+    return EMBER_OK;
+}
+
 /* The last layer when only each sequence's first token is wanted (CLS
  * pooling): K and V still cover every token, but Q, attention output, the
  * FFN and both LayerNorms run on one row per sequence. For bge-small that
@@ -394,14 +435,21 @@ static ember_status last_layer_first_only(const ember_fwd *f, const bert_layer *
     EMBER_TRY(ember_fwd_alloc(f, n, H, &ctx)); /* (n, H)                       */
     EMBER_TRY(ember_fwd_alloc(f, n, H, &tmp)); /* (n, H)                       */
     ember_view kv[2] = {ember_view_cols(qkv, H, H), ember_view_cols(qkv, 2 * H, H)};
-    for (int i = 0; i < 2; i++) {
-        ember_linear_args a = {.x = x, .w = i == 0 ? &y->k : &y->v,
-                               .bias = i == 0 ? &y->k_b : &y->v_b, .y = kv[i]};
-        EMBER_TRY(op->linear(dctx, &a));
-    }
     EMBER_TRY(op->select_rows(dctx, x, &b->seqs, EMBER_ROWS_FIRST, xq));
-    ember_linear_args aq = {.x = xq, .w = &y->q, .bias = &y->q_b, .y = q};
-    EMBER_TRY(op->linear(dctx, &aq));
+    if (y->qkv.data) {
+        /* stacked Q/K/V: one product over every row (Q of the other rows is
+         * wasted, one product beats two), then the first rows' queries */
+        EMBER_TRY(project_qkv(f, y, x, qkv));
+        EMBER_TRY(op->select_rows(dctx, ember_view_cols(qkv, 0, H), &b->seqs, EMBER_ROWS_FIRST, q));
+    } else {
+        for (int i = 0; i < 2; i++) {
+            ember_linear_args a = {.x = x, .w = i == 0 ? &y->k : &y->v,
+                                   .bias = i == 0 ? &y->k_b : &y->v_b, .y = kv[i]};
+            EMBER_TRY(op->linear(dctx, &a));
+        }
+        ember_linear_args aq = {.x = xq, .w = &y->q, .bias = &y->q_b, .y = q};
+        EMBER_TRY(op->linear(dctx, &aq));
+    }
     const bert_weights *w = f->weights;
     ember_attn_args at = {.q = q, .k = kv[0], .v = kv[1], .seqs = &b->seqs,
                           .n_heads = hp->n_heads, .n_kv_heads = hp->n_heads,
@@ -456,12 +504,7 @@ static ember_status bert_forward(const ember_fwd *f, ember_view *hidden, int *co
             *compact = 1;
             return last_layer_first_only(f, y, x, qkv, inter, hidden);
         }
-        const ember_weight *wq[3] = {&y->q, &y->k, &y->v}, *bq[3] = {&y->q_b, &y->k_b, &y->v_b};
-        const ember_view dst[3] = {q, k, v};
-        for (int i = 0; i < 3; i++) {
-            ember_linear_args a = {.x = x, .w = wq[i], .bias = bq[i], .y = dst[i]};
-            EMBER_TRY(op->linear(dctx, &a));
-        }
+        EMBER_TRY(project_qkv(f, y, x, qkv));
         ember_attn_args at = {.q = q, .k = k, .v = v, .seqs = &b->seqs, .n_heads = hp->n_heads,
                               .n_kv_heads = hp->n_heads, .head_dim = hp->head_dim,
                               .scale = scale, .rel_bias = ember_wopt(&w->rel),

@@ -58,9 +58,11 @@ void ember_weight_set_release(ember_weight_set *s, const ember_driver *drv) {
     memset(s, 0, sizeof *s);
 }
 
-ember_status ember_wload(ember_wloader *L, const char *name, ember_wkind kind, int64_t d0,
-                         int64_t d1, bool optional, ember_weight *out) {
-    memset(out, 0, sizeof *out);
+/* Finds tensor prefix + name and checks it is F32/F16/BF16 of shape [d0]
+ * (d1 < 0) or [d0, d1]; *out = NULL when optional and absent. */
+static ember_status find_checked(ember_wloader *L, const char *name, int64_t d0, int64_t d1,
+                                 bool optional, const ember_st_tensor **out) {
+    *out = NULL;
     char full[512];
     snprintf(full, sizeof full, "%s%s", L->prefix, name);
     const ember_st_tensor *t = ember_tensor_store_find(L->store, full);
@@ -87,6 +89,17 @@ ember_status ember_wload(ember_wloader *L, const char *name, ember_wkind kind, i
                            full, want_dt,
                            ember_st_describe(t->dtype, t->n_dims, t->shape, found, sizeof found));
     }
+    *out = t;
+    return EMBER_OK;
+}
+
+ember_status ember_wload(ember_wloader *L, const char *name, ember_wkind kind, int64_t d0,
+                         int64_t d1, bool optional, ember_weight *out) {
+    memset(out, 0, sizeof *out);
+    const ember_st_tensor *t;
+    EMBER_TRY(find_checked(L, name, d0, d1, optional, &t));
+    if (!t)
+        return EMBER_OK;
     if (!L->have_file_dtype && kind == EMBER_W_MATRIX) {
         L->file_dtype = t->dtype;
         L->have_file_dtype = true;
@@ -97,6 +110,50 @@ ember_status ember_wload(ember_wloader *L, const char *name, ember_wkind kind, i
         return st;
     L->n_params += (int64_t)t->n_elements;
     return EMBER_OK;
+}
+
+ember_status ember_wload_stacked(ember_wloader *L, const char *const *names, int n, int64_t d0,
+                                 int64_t d1, ember_wkind kind, ember_weight *out) {
+    memset(out, 0, sizeof *out);
+    if (!L->drv->ops->is_device)
+        return ember_error(EMBER_E_UNSUPPORTED, "stacked weights are for device drivers");
+    const ember_st_tensor *t[8];
+    if (n < 1 || n > 8)
+        return ember_error(EMBER_E_INTERNAL, "ember_wload_stacked: %d tensors", n);
+    for (int i = 0; i < n; i++) {
+        EMBER_TRY(find_checked(L, names[i], d0, d1, false, &t[i]));
+        if (t[i]->dtype != t[0]->dtype)
+            return ember_error(EMBER_E_UNSUPPORTED, "'%s' and '%s' differ in dtype", names[0],
+                               names[i]);
+    }
+    const size_t each = (size_t)t[0]->nbytes;
+    uint8_t *buf = ember_malloc(each * (size_t)n, "stacked weight");
+    if (!buf)
+        return EMBER_E_NOMEM;
+    for (int i = 0; i < n; i++)
+        memcpy(buf + each * (size_t)i, t[i]->data, each);
+    ember_st_tensor st_t;
+    memset(&st_t, 0, sizeof st_t);
+    st_t.name = t[0]->name;
+    st_t.dtype = t[0]->dtype;
+    st_t.n_dims = d1 < 0 ? 1 : 2;
+    st_t.shape[0] = d0 * n;
+    st_t.shape[1] = d1 < 0 ? 0 : d1;
+    st_t.n_elements = t[0]->n_elements * (uint64_t)n;
+    st_t.nbytes = each * (size_t)n;
+    st_t.data = buf;
+    st_t.map = NULL; /* host memory: the (device) driver copies it */
+    if (!L->have_file_dtype && kind == EMBER_W_MATRIX) {
+        L->file_dtype = t[0]->dtype;
+        L->have_file_dtype = true;
+    }
+    ember_status st = record(L, out);
+    if (st == EMBER_OK)
+        st = L->drv->ops->weight_prepare(L->drv->impl, &st_t, kind, out);
+    free(buf);
+    if (st == EMBER_OK)
+        L->n_params += (int64_t)st_t.n_elements;
+    return st;
 }
 
 ember_status ember_wloadf(ember_wloader *L, ember_wkind kind, int64_t d0, int64_t d1,
