@@ -232,6 +232,8 @@ typedef struct ember_model_info {
     int32_t n_shards;              /* safetensors files mapped                 */
     int32_t lowercase_input;       /* sentence_bert_config do_lower_case       */
     int32_t n_prompts;             /* prompts in config_sentence_transformers  */
+    int32_t n_kv_heads;            /* key/value heads (< n_heads: grouped-query) */
+    int32_t head_dim;              /* per head; not always hidden / heads (Qwen3, Gemma 3) */
 } ember_model_info;
 
 /* Fills *info (whose struct_size the caller sets). Returns EMBER_OK or

@@ -231,6 +231,8 @@ ember_status ember_model_get_info(const ember_model *m, ember_model_info *info) 
     i.n_shards = m->store ? m->store->n_files : 0;
     i.lowercase_input = m->st.do_lower_case;
     i.n_prompts = m->st.n_prompts;
+    i.n_kv_heads = m->hp.n_kv_heads;
+    i.head_dim = m->hp.head_dim;
     memcpy(info, &i, info->struct_size);
     return EMBER_OK;
 }
