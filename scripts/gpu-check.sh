@@ -66,7 +66,7 @@ grep -v "^FAIL" "$B.conformance.log" | grep -E "^(cuda|test_driver)" ; grep "^FA
 
 G=tests/fixtures/goldens
 step "test_cuda_smoke: every golden case, f32 (TF32) and bf16"
-cases=$(ls -d $G/*/ | grep -v -e e2e- -e rerank- | sed 's#/$##')
+cases=$(ls -d $G/*/ | grep -v -e e2e- -e rerank- -e realshape- | sed 's#/$##')
 timeout 120 "$B/tests/test_cuda_smoke" $cases || { echo "FAILED: test_cuda_smoke"; fail=1; }
 
 step "goldens through the cuda driver: f32 with full-fp32 products (strict bounds)"
@@ -79,6 +79,24 @@ step "goldens through the cuda driver: bf16"
 for c in $cases; do
   EMBER_DRIVER=cuda timeout 60 "$B/tests/test_golden" "$c" bf16 >/dev/null 2>"$B.golden.err" \
     && echo "ok   $c" || { echo "FAIL $c: $(tail -3 "$B.golden.err")"; fail=1; }
+done
+
+step "real-shape goldens through the cuda driver (Qwen3-0.6B / EmbeddingGemma-300m shapes; f32 strict, bf16)"
+mkdir -p "$WORK"
+for c in q2 g2 g2-bf16weights q g; do
+  # the model is not stored: make_model writes it, its hash must be the golden's
+  d=$WORK/realshape-$c; gold=$G/realshape-$c
+  preset=$(grep -o '"preset": "[A-Z0-9]*"' "$gold/meta.json" | cut -d'"' -f4)
+  dtype=$(grep -o '"dtype": "[A-Z0-9]*"' "$gold/meta.json" | head -1 | cut -d'"' -f4)
+  want=$(grep -o '"model.safetensors": "[0-9a-f]*"' "$gold/meta.json" | cut -d'"' -f4)
+  rm -rf "$d"; mkdir -p "$d"
+  "$B/bench/make_model" "$preset" "$d" --dtype "$dtype" >/dev/null || { echo "FAIL $c: make_model"; fail=1; continue; }
+  [ "$(sha256sum "$d/model.safetensors" | cut -d' ' -f1)" = "$want" ] || { echo "FAIL $c: make_model's bytes differ from the golden's"; fail=1; continue; }
+  EMBER_DRIVER=cuda EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_golden" "$gold" f32 --model "$d" --quick >/dev/null \
+    2>"$B.golden.err" && echo "ok   $c f32" || { echo "FAIL $c f32: $(tail -3 "$B.golden.err")"; fail=1; }
+  EMBER_DRIVER=cuda timeout 120 "$B/tests/test_golden" "$gold" bf16 --model "$d" --quick >/dev/null \
+    2>"$B.golden.err" && echo "ok   $c bf16" || { echo "FAIL $c bf16: $(tail -3 "$B.golden.err")"; fail=1; }
+  rm -rf "$d"
 done
 
 step "bench models A and B"

@@ -15,7 +15,8 @@ tests/test_cuda_smoke.c and tests/test_golden.c (bf16 on a driver whose
 activations are bf16) accept min(0.9999, that - 0.0005).
 
 Usage: python scripts/make_bf16_bounds.py [CASE_DIR...]
-       (default: every case of tests/fixtures/goldens but e2e-* and rerank-*)
+       (default: every case of tests/fixtures/goldens but e2e-*, rerank-* and realshape-*,
+       whose bounds scripts/make_realshape_goldens.py writes)
 Needs torch, transformers, sentence-transformers (see scripts/make_goldens.py).
 """
 import glob
@@ -72,7 +73,7 @@ def main():
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "goldens")
     cases = sys.argv[1:] or sorted(
         d for d in glob.glob(os.path.join(root, "*"))
-        if os.path.isdir(d) and not os.path.basename(d).startswith(("e2e-", "rerank-")))
+        if os.path.isdir(d) and not os.path.basename(d).startswith(("e2e-", "rerank-", "realshape-")))
     for c in cases:
         print(f"{os.path.basename(c)}: reference bf16 min cosine {bf16_min_cosine(c):.7f}")
 
