@@ -32,14 +32,18 @@ def default_model() -> str:
     return str(Path(list(spec.submodule_search_locations)[0]) / "model")
 
 
-def best(fn, reps: int) -> float:
-    fn()  # warm-up (JIT of the cluster's own code paths, page cache of the model)
+def best(fn, reps: int) -> tuple[float, str]:
+    """Best time of `reps` runs after a warm-up (the cluster's own code paths,
+    the page cache of the model), and the 1-minute load average before and
+    after: other processes on the machine show there."""
+    fn()
+    before = os.getloadavg()[0]
     times = []
     for _ in range(reps):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return min(times)
+    return min(times), f"{before:.1f} -> {os.getloadavg()[0]:.1f}"
 
 
 def main() -> None:
@@ -64,8 +68,9 @@ def main() -> None:
     rows = []
 
     if "single" not in skip:
-        t = best(lambda: ember.Model(model, threads=1).encode(texts, batch_size=256), args.reps)
-        rows.append(("ember.Model, 1 process", 1, t))
+        t, load = best(lambda: ember.Model(model, threads=1).encode(texts, batch_size=256),
+                       args.reps)
+        rows.append(("ember.Model, 1 thread", 1, t, load))
 
     if "ray" not in skip:
         import ray
@@ -77,9 +82,9 @@ def main() -> None:
         ds = ray.data.from_items([{"id": i, "text": s} for i, s in enumerate(texts)],
                                  override_num_blocks=32)
         for workers in (1, 2):
-            t = best(lambda: ember.ray.embed_dataset(ds, model, concurrency=workers,
-                                                     batch_size=128).materialize(), args.reps)
-            rows.append(("Ray Data, actors x 1 CPU", workers, t))
+            t, load = best(lambda: ember.ray.embed_dataset(ds, model, concurrency=workers,
+                                                           batch_size=128).materialize(), args.reps)
+            rows.append(("Ray Data, actors x 1 CPU", workers, t, load))
         ray.shutdown()
 
     if "spark" not in skip:
@@ -97,16 +102,16 @@ def main() -> None:
             df = spark.createDataFrame([(i, s) for i, s in enumerate(texts)],
                                        "id long, text string").repartition(8).cache()
             df.count()
-            t = best(lambda: ember.spark.embed_dataframe(df, model).write.format("noop")
-                     .mode("overwrite").save(), args.reps)
-            rows.append((f"Spark local[{workers}], tasks x 1 thread", workers, t))
+            t, load = best(lambda: ember.spark.embed_dataframe(df, model).write.format("noop")
+                           .mode("overwrite").save(), args.reps)
+            rows.append((f"Spark local[{workers}], tasks x 1 thread", workers, t, load))
             spark.stop()
 
-    print("\n| engine | workers | seconds | texts/s | tokens/s | tokens/s per worker |")
-    print("|---|---|---|---|---|---|")
-    for name, w, t in rows:
+    print("\n| engine | workers | seconds | texts/s | tokens/s | tokens/s per worker | load avg |")
+    print("|---|---|---|---|---|---|---|")
+    for name, w, t, load in rows:
         print(f"| {name} | {w} | {t:.2f} | {len(texts) / t:,.0f} | {tokens / t:,.0f} | "
-              f"{tokens / t / w:,.0f} |")
+              f"{tokens / t / w:,.0f} | {load} |")
 
 
 if __name__ == "__main__":
