@@ -77,7 +77,8 @@ def main() -> None:
 
         import ember.ray
 
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 _node_ip_address="127.0.0.1")
         ray.data.DataContext.get_current().enable_progress_bars = False
         ds = ray.data.from_items([{"id": i, "text": s} for i, s in enumerate(texts)],
                                  override_num_blocks=32)
@@ -93,8 +94,11 @@ def main() -> None:
         import ember.spark
 
         os.environ["PYSPARK_PYTHON"] = sys.executable
+        os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
         for workers in (1, 2):
             spark = (SparkSession.builder.master(f"local[{workers}]")
+                     .config("spark.driver.host", "127.0.0.1")
+                     .config("spark.driver.bindAddress", "127.0.0.1")
                      .config("spark.ui.enabled", "false")
                      .config("spark.ui.showConsoleProgress", "false")
                      .config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate())

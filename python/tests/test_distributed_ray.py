@@ -23,8 +23,9 @@ from ember.ray import Embedder, FailOnce, embed_dataset  # noqa: E402
 
 @pytest.fixture(scope="module", autouse=True)
 def cluster():
+    # everything on loopback: the tests reach no other address
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             object_store_memory=300 * 1024 * 1024)
+             object_store_memory=300 * 1024 * 1024, _node_ip_address="127.0.0.1")
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False

@@ -35,9 +35,12 @@ PARTITIONS = 8
 def spark():
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # everything on loopback
     s = (SparkSession.builder.master("local[2,4]")  # 2 cores, 4 attempts per task
          .appName("ember-tests")
          .config("spark.task.maxFailures", "4")
+         .config("spark.driver.host", "127.0.0.1")
+         .config("spark.driver.bindAddress", "127.0.0.1")
          .config("spark.ui.enabled", "false")
          .config("spark.ui.showConsoleProgress", "false")
          .config("spark.driver.memory", "1g")
