@@ -5,7 +5,8 @@ that retry failed batches.
 >>> import ray, ember.ray
 >>> ds = ray.data.from_items([{"id": i, "text": t} for i, t in enumerate(texts)])
 >>> out = ds.map_batches(ember.ray.Embedder, fn_constructor_kwargs={"model": "BAAI/bge-small-en-v1.5"},
-...                      concurrency=2, batch_size=256, batch_format="numpy")
+...                      compute=ray.data.ActorPoolStrategy(size=2), batch_size=256,
+...                      batch_format="numpy")
 >>> out.take_batch(3)["embedding"].shape
 (3, 384)
 
@@ -27,7 +28,7 @@ import numpy as np
 from ._distributed import FailOnce, InjectedFailure, embed, texts_of
 
 try:
-    import ray  # noqa: F401  (only to fail early with a clear message)
+    import ray
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("ember.ray needs Ray: pip install \"ray[data]\"") from e
 
