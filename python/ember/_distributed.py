@@ -10,7 +10,7 @@ import functools
 import os
 import threading
 import time
-from typing import Any, Dict, Hashable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Hashable, List, Sequence, Tuple
 
 import numpy as np
 

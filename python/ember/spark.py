@@ -43,6 +43,7 @@ __all__ = [
     "InjectedFailure",
 ]
 
+
 def _task_cpus() -> int:
     """CPUs of the running Spark task (``spark.task.cpus``, default 1)."""
     from pyspark import TaskContext

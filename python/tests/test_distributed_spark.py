@@ -25,7 +25,6 @@ if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
 
 from pyspark.sql import SparkSession  # noqa: E402
 
-import ember.spark  # noqa: E402
 from ember.spark import FailOnce, embed_dataframe, embed_udf  # noqa: E402
 
 PARTITIONS = 8
