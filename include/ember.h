@@ -236,6 +236,8 @@ typedef struct ember_model_info {
                                       e.g. "Transformer(bert) -> Pooling(cls)
                                       -> Dense(768->768, tanh) -> Normalize"
                                       (owned by the model)                     */
+    int32_t n_kv_heads;            /* key/value heads (< n_heads: grouped-query) */
+    int32_t head_dim;              /* per head; not always hidden / heads (Qwen3, Gemma 3) */
 } ember_model_info;
 
 /* Fills *info (whose struct_size the caller sets). Returns EMBER_OK or

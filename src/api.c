@@ -250,6 +250,8 @@ ember_status ember_model_get_info(const ember_model *m, ember_model_info *info) 
     i.lowercase_input = m->st.do_lower_case;
     i.n_prompts = m->st.n_prompts;
     i.modules = m->modules;
+    i.n_kv_heads = m->hp.n_kv_heads;
+    i.head_dim = m->hp.head_dim;
     memcpy(info, &i, info->struct_size);
     return EMBER_OK;
 }

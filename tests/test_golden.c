@@ -5,10 +5,19 @@
  * difference <= 1e-4, whatever the batch size (1, 5, 7, 32) and thread count
  * (1, 2), and an input's embedding must not depend on its batch (<= 1e-5).
  *
- * Usage: test_golden CASE_DIR [f32|bf16|int8|zero-copy]   (ids.txt + expected.jsonl inside)
+ * Usage: test_golden CASE_DIR [f32|bf16|int8|zero-copy] [--model DIR] [--quick]
+ * CASE_DIR holds ids.txt + expected.jsonl, and the model unless --model names
+ * another directory (the real-shape cases: bench/make_model writes the
+ * model into the build tree, the goldens are in tests/fixtures). --quick
+ * runs two passes instead of eight: every sequence alone on 1 thread (batch
+ * 1), then all of them packed into one pass of mixed lengths on 2 threads
+ * (batch 32): the batch- and thread-independence checks at the cost of two
+ * passes, for the real-shape models.
  * The driver is EMBER_DRIVER's ("cpu", "cpu-ref", ...), or auto when unset.
  * With bf16 the matrices run in bf16 (reduced precision, opt-in): cosine
- * >= 0.999 against the fp32 reference is required instead.
+ * >= 0.999 against the fp32 reference is required instead. Rows that carry
+ * "embedding_bf16" (the reference's own bf16 run) are compared with it too,
+ * against the bound that run sets (meta.json reference_bf16).
  */
 #include <jansson.h>
 
@@ -25,6 +34,7 @@ typedef struct {
     int32_t *ids;
     int64_t *offsets;
     float *expected; /* n x dim */
+    float *expected_bf16; /* n x dim, or NULL: the reference run in bf16 */
     int dim;
 } golden;
 
@@ -75,12 +85,17 @@ static int load_expected(const char *path, golden *g) {
         json_t *o = json_loads(line, 0, &err);
         json_t *e = json_object_get(o, "embedding");
         int dim = (int)json_array_size(e);
+        json_t *e16 = json_object_get(o, "embedding_bf16");
         if (!g->expected) {
             g->dim = dim;
             g->expected = calloc((size_t)g->n * (size_t)dim, sizeof(float));
+            if (e16)
+                g->expected_bf16 = calloc((size_t)g->n * (size_t)dim, sizeof(float));
         }
         for (int i = 0; i < dim && i < g->dim; i++)
             g->expected[(size_t)row * g->dim + i] = (float)json_number_value(json_array_get(e, i));
+        for (int i = 0; g->expected_bf16 && i < g->dim; i++)
+            g->expected_bf16[(size_t)row * g->dim + i] = (float)json_number_value(json_array_get(e16, i));
         json_decref(o);
         row++;
     }
@@ -91,10 +106,20 @@ static int load_expected(const char *path, golden *g) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s CASE_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s CASE_DIR [f32|bf16|int8|zero-copy] [--model DIR] [--quick]\n",
+                argv[0]);
         return 2;
     }
-    const char *dir = argv[1];
+    const char *dir = argv[1], *model_dir = argv[1], *mode = "";
+    int quick = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--model") == 0 && i + 1 < argc)
+            model_dir = argv[++i];
+        else if (strcmp(argv[i], "--quick") == 0)
+            quick = 1;
+        else
+            mode = argv[i];
+    }
 #if defined(EMBER_TEST_AVX512_EMULATION)
     ember_cpu_kernels_forced = &ember_cpu_kernels_avx512_emulated;
     printf("kernels: %s\n", ember_cpu_kernels_avx512_emulated.name);
@@ -110,27 +135,29 @@ int main(int argc, char **argv) {
 
     ember_model *model = NULL;
     ember_model_params mp = ember_model_default_params();
-    if (argc > 2 && strcmp(argv[2], "bf16") == 0) {
+    if (strcmp(mode, "bf16") == 0) {
         mp.dtype = EMBER_DTYPE_BF16;
         /* bf16 activations (a GPU driver) may be as far from fp32 as the
          * reference's own bf16 run (meta.json reference_bf16) */
         COS_MIN = test_bf16_bound(dir, 0.999);
         ABS_MAX = 0.05;
     }
-    if (argc > 2 && strcmp(argv[2], "int8") == 0) {
+    if (strcmp(mode, "int8") == 0) {
         mp.dtype = EMBER_DTYPE_INT8;
         COS_MIN = 0.999;
         ABS_MAX = 0.05;
     }
-    if (argc > 2 && strcmp(argv[2], "f32") == 0) /* explicit: a GPU driver's auto is bf16 */
+    if (strcmp(mode, "f32") == 0) /* explicit: a GPU driver's auto is bf16 */
         mp.dtype = EMBER_DTYPE_F32;
-    if (argc > 2 && strcmp(argv[2], "zero-copy") == 0)
+    if (strcmp(mode, "zero-copy") == 0)
         mp.pack_weights = 0;
     /* EMBER_DRIVER=cpu-ref (say) runs the case on that driver; unset = auto */
     const char *driver = getenv("EMBER_DRIVER");
     if (driver && *driver)
         mp.driver = driver;
-    CHECK_OK(ember_model_load(dir, &mp, &model));
+    /* the reference's own bf16 run: as far from it as it is from fp32 */
+    const double cos_min_bf16 = test_bf16_bound(dir, 0.9999);
+    CHECK_OK(ember_model_load(model_dir, &mp, &model));
     if (!model)
         return test_finish(dir);
     CHECK(ember_model_dim(model) == g.dim, "dim %d vs golden %d", ember_model_dim(model), g.dim);
@@ -149,6 +176,9 @@ int main(int argc, char **argv) {
     int first_done = 0;
     for (size_t ti = 0; ti < sizeof threads / sizeof threads[0]; ti++) {
         for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+            /* quick: batch 1 on 1 thread, batch 32 on 2 threads */
+            if (quick && !((ti == 0 && bi == 0) || (ti == 1 && bi == 3)))
+                continue;
             ember_ctx_params cp = ember_ctx_default_params();
             cp.n_threads = threads[ti];
             cp.max_batch = batches[bi];
@@ -178,6 +208,19 @@ int main(int argc, char **argv) {
             }
             printf("batch %2d threads %d: worst cosine %.9f, worst max abs %.3g (row %d)\n",
                    batches[bi], threads[ti], worst_cos, worst_abs, worst_row);
+            if (g.expected_bf16 && !first_done) {
+                double worst16 = 1.0;
+                for (int i = 0; i < g.n; i++) {
+                    double c, a;
+                    test_compare(out + (size_t)i * g.dim, g.expected_bf16 + (size_t)i * g.dim, g.dim,
+                                 &c, &a);
+                    worst16 = fmin(worst16, c);
+                    CHECK(c >= cos_min_bf16, "row %d: cosine %.7f to the reference's bf16 run, below %.7f",
+                          i, c, cos_min_bf16);
+                }
+                printf("  against the reference's bf16 run: worst cosine %.7f (bound %.7f)\n", worst16,
+                       cos_min_bf16);
+            }
             if (!first_done) {
                 memcpy(first, out, sizeof(float) * (size_t)g.n * g.dim);
                 first_done = 1;
@@ -198,5 +241,6 @@ int main(int argc, char **argv) {
     free(g.ids);
     free(g.offsets);
     free(g.expected);
+    free(g.expected_bf16);
     return test_finish(dir);
 }

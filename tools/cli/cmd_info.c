@@ -44,13 +44,14 @@ int cmd_info(int argc, char **argv) {
         printf(",\"directory\":");
         cli_json_string(stdout, i.directory, strlen(i.directory));
         printf(",\"architecture\":\"%s\",\"dimension\":%d,\"hidden_size\":%d,\"layers\":%d,"
-               "\"heads\":%d,\"intermediate_size\":%d,\"vocab_size\":%d,"
+               "\"heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,\"intermediate_size\":%d,\"vocab_size\":%d,"
                "\"max_position_embeddings\":%d,\"max_tokens\":%d,\"pooling\":\"%s\","
                "\"pooling_from_files\":%s,\"normalize\":%s,\"lowercase\":%s,\"file_dtype\":\"%s\","
                "\"compute_dtype\":\"%s\",\"parameters\":%lld,\"shards\":%d,\"driver\":\"%s\","
                "\"kernels\":\"%s\",\"cpu_features\":\"%s\",\"tokenizer\":%s,\"modules\":\"%s\","
                "\"prompts\":{",
-               i.architecture, i.dim, i.hidden_size, i.n_layers, i.n_heads, i.intermediate_size,
+               i.architecture, i.dim, i.hidden_size, i.n_layers, i.n_heads, i.n_kv_heads, i.head_dim,
+               i.intermediate_size,
                i.vocab_size, i.max_position_embeddings, i.max_tokens, ember_pooling_name(i.pooling),
                i.pooling_from_files ? "true" : "false", i.normalize ? "true" : "false",
                i.lowercase_input ? "true" : "false", i.file_dtype, i.compute_dtype,
@@ -71,7 +72,11 @@ int cmd_info(int argc, char **argv) {
         printf("architecture   %s\n", i.architecture);
         printf("dimension      %d\n", i.dim);
         printf("layers         %d\n", i.n_layers);
-        printf("heads          %d (head dim %d)\n", i.n_heads, i.hidden_size / i.n_heads);
+        if (i.n_kv_heads != i.n_heads)
+            printf("heads          %d over %d key/value heads (head dim %d)\n", i.n_heads, i.n_kv_heads,
+                   i.head_dim);
+        else
+            printf("heads          %d (head dim %d)\n", i.n_heads, i.head_dim);
         printf("hidden size    %d, intermediate %d\n", i.hidden_size, i.intermediate_size);
         printf("vocabulary     %d\n", i.vocab_size);
         printf("max tokens     %d (position limit %d)\n", i.max_tokens, i.max_position_embeddings);
