@@ -4,7 +4,8 @@
 # fp32 and int8 (dynamic quantization); sentence-transformers on PyTorch.
 #
 #   bench/peers/run_peers.sh [MODELS] [REGIMES] [ENGINES]
-#     MODELS   A, B or AB (default AB)     REGIMES short,code,long (default all)
+#     MODELS   letters of bench/make_model presets: A, B, X (XLM-R-base shapes),
+#              M (MPNet-base shapes) (default AB)   REGIMES short,code,long (default all)
 #     ENGINES  comma list of ember,ember-bf16,ember-int8,ort,ort-int8,st (default all)
 #   env WORK=/tmp/ember-peers (models, ONNX files), REPS=3, THREADS=2, CHECK_SEQS=8 (ember's check),
 #       EMBER_BIN=build/ember, VENV=bench/peers/.venv (onnxruntime from PyPI, made on first use),
@@ -36,6 +37,8 @@ for m in $(echo "$models" | grep -o .); do
   # with the tokenizer files of the model whose shapes it has (sentence-transformers wants one)
   tok=$root/tests/fixtures/tokenizer/BAAI--bge-small-en-v1.5
   [ "$m" = B ] && tok=$root/tests/fixtures/tokenizer/answerdotai--ModernBERT-base
+  [ "$m" = X ] && tok=$root/tests/fixtures/tokenizer/spm-xlmr-nmt
+  [ "$m" = M ] && tok=$root/tests/fixtures/tokenizer/google-bert--bert-base-uncased
   [ -f "$d/tokenizer.json" ] || "$root/build/bench/make_model" "$m" "$d" "$tok" >/dev/null
   if [[ $engines == *ort* ]]; then
     # torch.onnx needs the onnx package, which the read-only reference venv lacks:
