@@ -24,7 +24,7 @@ bf16 vectors themselves ("embedding_bf16" in expected.jsonl).
 Usage (not run by CI; a few minutes for the 2-layer cases, ~10 for all):
     /tmp/refvenv/bin/python scripts/make_realshape_goldens.py [--make-model build/bench/make_model]
         [--out tests/fixtures/goldens] [--keep DIR] [CASE ...]
-CASE: q2, g2, q (28 layers), g (24 layers); default all.
+CASE: q2, g2, q (28 layers), g (24 layers), g2-bf16weights; default all.
 """
 import argparse
 import hashlib
@@ -55,6 +55,10 @@ CASES = {
                lengths=[2, 9, 40, 200, 257, 258, 300, 513, 700, 1030]),
     "g": dict(preset="G", dtype="F32", tokenizer="gemma3-bpe", seed=152,
               lengths=[2, 9, 40, 257, 258, 513, 1030]),
+    # EmbeddingGemma on BF16 weights (the real one ships F32): the BF16
+    # table gathered with the sqrt(hidden) scale, bf16 matrices
+    "g2-bf16weights": dict(preset="G2", dtype="BF16", tokenizer="gemma3-bpe", seed=153,
+                           lengths=[3, 20, 100, 257, 400, 700]),
 }
 # the files whose bytes decide the vectors (the tokenizer copy does not)
 HASHED = ["model.safetensors", "config.json", "modules.json", "1_Pooling/config.json",
@@ -216,7 +220,7 @@ def main():
     torch.set_num_threads(args.threads)
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
-    for c in args.cases or ["q2", "g2", "q", "g"]:
+    for c in args.cases or list(CASES):
         make_case(c, CASES[c], args)
 
 

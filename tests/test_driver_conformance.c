@@ -230,6 +230,7 @@ static void check_case(ember_op_kind op, const char *what, run_fn fn, const void
 typedef struct {
     int64_t V, dim, rows, ld, off;
     int acc;
+    float scale; /* gather_scale (0: none) */
     const float *table, *init;
     const int32_t *idx;
 } gather_case;
@@ -238,6 +239,7 @@ static void run_gather(drv *d, const void *p, float *out) {
     const gather_case *c = p;
     ember_weight t;
     wprep(d, EMBER_W_TABLE, c->table, c->V, c->dim, "table", &t);
+    t.gather_scale = c->scale;
     ember_view o = dmat(d, c->init, c->rows, c->ld);
     int32_t *idx = dints(d, c->idx, (size_t)c->rows);
     CHECK_OK(d->ops->gather(d->dctx, &t, idx, ember_view_cols(o, c->off, c->dim), c->acc));
@@ -245,8 +247,9 @@ static void run_gather(drv *d, const void *p, float *out) {
     wfree(d, &t);
 }
 
-static void test_gather(int64_t V, int64_t dim, int64_t rows, int64_t ld, int64_t off, int acc) {
-    gather_case c = {V, dim, rows, ld, off, acc, NULL, NULL, NULL};
+static void test_gather(int64_t V, int64_t dim, int64_t rows, int64_t ld, int64_t off, int acc,
+                        float scale) {
+    gather_case c = {V, dim, rows, ld, off, acc, scale, NULL, NULL, NULL};
     float *table = rvec((size_t)(V * dim), 1.0f), *init = rvec((size_t)(rows * ld), 1.0f);
     int32_t *idx = malloc(sizeof(int32_t) * (size_t)rows);
     for (int64_t r = 0; r < rows; r++)
@@ -254,7 +257,7 @@ static void test_gather(int64_t V, int64_t dim, int64_t rows, int64_t ld, int64_
     float *want = fdup(init, (size_t)(rows * ld));
     for (int64_t r = 0; r < rows; r++)
         for (int64_t k = 0; k < dim; k++) {
-            float t = table[(int64_t)idx[r] * dim + k];
+            float t = table[(int64_t)idx[r] * dim + k] * (scale != 0.0f ? scale : 1.0f);
             float *o = &want[r * ld + off + k];
             *o = acc ? (float)((double)*o + t) : t;
         }
@@ -262,8 +265,8 @@ static void test_gather(int64_t V, int64_t dim, int64_t rows, int64_t ld, int64_
     c.init = init;
     c.idx = idx;
     char what[96];
-    snprintf(what, sizeof what, "V %lld dim %lld rows %lld ld %lld acc %d", (long long)V,
-             (long long)dim, (long long)rows, (long long)ld, acc);
+    snprintf(what, sizeof what, "V %lld dim %lld rows %lld ld %lld acc %d scale %g", (long long)V,
+             (long long)dim, (long long)rows, (long long)ld, acc, (double)scale);
     check_case(EMBER_OP_GATHER, what, run_gather, &c, want, (size_t)(rows * ld), 0, 0, 0);
     free(table);
     free(init);
@@ -994,10 +997,12 @@ int main(void) {
     const int32_t L3[3] = {1, 77, 200}, L2[2] = {1, 13}, LQ[3] = {5, 37, 19};
     const int64_t T3 = 278;
 
-    test_gather(1000, 384, T3, 384, 0, 0);
-    test_gather(1000, 384, T3, 384, 0, 1);
-    test_gather(50, 72, 13, 80, 5, 0);
-    test_gather(50, 40, 14, 47, 7, 1);
+    test_gather(1000, 384, T3, 384, 0, 0, 0.0f);
+    test_gather(1000, 384, T3, 384, 0, 1, 0.0f);
+    test_gather(50, 72, 13, 80, 5, 0, 0.0f);
+    test_gather(50, 40, 14, 47, 7, 1, 0.0f);
+    test_gather(1000, 768, T3, 768, 0, 0, 27.7128129f); /* Gemma's sqrt(768) */
+    test_gather(50, 40, 14, 47, 7, 1, 27.7128129f);
 
     for (int w = EMBER_ROWS_FIRST; w <= EMBER_ROWS_LAST; w++) {
         test_select(3, L3, 384, 384, 0, 384, 0, (ember_rows)w);

@@ -5,7 +5,9 @@
 
 ort: ONNX Runtime CPU, graph optimization 'all', 2 intra-op threads.
 st:  sentence-transformers on PyTorch (2 threads), the model's own modules
-     (transformer, pooling, normalize) called on token ids.
+     (transformer, pooling, normalize) called on token ids; in fp32 (ST_DTYPE=float32,
+     the default, whatever the checkpoint's dtype) or bf16 (ST_DTYPE=bfloat16: weights and
+     activations, as a bf16 checkpoint loads by default in transformers 5).
 Both pad each batch of BATCH (32) consecutive sequences to its longest and
 time REPS full passes after one warm-up batch (tokenization is not timed).
 Prints one JSON line: real tokens, the best and median pass, peak RSS."""
@@ -49,7 +51,9 @@ else:
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(threads)
-    st = SentenceTransformer(model, device="cpu").eval()
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[os.environ.get("ST_DTYPE", "float32")]
+    st = SentenceTransformer(model, device="cpu", model_kwargs={"dtype": dtype}).eval()
+    st.to(dtype)  # the Dense modules too
     feeds = []
     for b in batches:
         L = max(len(s) for s in b)
@@ -65,7 +69,8 @@ else:
             return st(dict(f))["sentence_embedding"]
 
     import sentence_transformers
-    version = f"sentence-transformers {sentence_transformers.__version__}, torch {torch.__version__}"
+    version = (f"sentence-transformers {sentence_transformers.__version__}, torch {torch.__version__}, "
+               f"{str(dtype).replace('torch.', '')}")
 
 run(feeds[0])  # warm-up
 times = []

@@ -54,6 +54,8 @@ typedef struct ember_weight {
     ember_mapping *map;     /* retained mapping when zero-copy, or NULL       */
     void *packed;           /* driver-specific fast layout, or NULL           */
     const char *name;       /* tensor name (for messages), static or owned by the model */
+    float gather_scale;     /* tables: gathered rows are multiplied by this (0: by 1);
+                               set by the architecture after the load (Gemma's sqrt(hidden)) */
 } ember_weight;
 
 /* An activation matrix in driver memory: rows x cols elements of `dtype`,
@@ -287,7 +289,8 @@ typedef struct ember_driver_ops {
     void (*weight_release)(void *impl, ember_weight *w);
 
     /* Ops. */
-    /* out[r, :] (+)= table[idx[r], :] for r < out.rows (idx in driver memory). */
+    /* out[r, :] (+)= table[idx[r], :] * s for r < out.rows (idx in driver memory), with
+     * s = table->gather_scale, or 1 when that is 0: one fp32 product per element. */
     ember_status (*gather)(void *dctx, const ember_weight *table, const int32_t *idx,
                            ember_view out, int accumulate);
     /* out[s, :] = in[first or last row of sequence s, :]. */

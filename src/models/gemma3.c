@@ -3,7 +3,7 @@
  * (google/embeddinggemma-300m: Gemma3TextModel + mean pooling + Dense
  * 768 -> 3072 -> 768 + Normalize; the Dense chain is the backend's).
  *
- *   x = embed[id] * sqrt(hidden)            (the scale is folded into the table at load)
+ *   x = embed[id] * sqrt(hidden)            (the gather multiplies: table->gather_scale)
  *   per layer l: h = RMSNorm1p(x); q, k, v = h Wq, h Wk, h Wv
  *                q, k = RMSNorm1p per head; q, k = RoPE(theta_l)
  *                x += RMSNorm1p(Attn_l(q, k, v) Wo)          (post-attention norm)
@@ -17,7 +17,6 @@
  */
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
@@ -117,21 +116,18 @@ static ember_status load_layer(const ember_hparams *hp, ember_wloader *L, int32_
     return load_norm(L, H, l, "post_feedforward_layernorm", &y->post_ff_norm);
 }
 
-/* The embedding table times sqrt(hidden): Gemma3TextScaledWordEmbedding
- * multiplies each gathered row by the fp32 scale, the same single product
- * per element as scaling the table once. */
+/* The embedding table, gathered times sqrt(hidden): Gemma3TextScaledWordEmbedding
+ * multiplies each gathered row by the fp32 scale, one product per element,
+ * which the gather does (gather_scale). The table itself is loaded like any
+ * other: scaling a copy of it at load held three copies of EmbeddingGemma's
+ * 805 MB F32 table at once (file pages, the scaled copy, the driver's copy:
+ * 2.5 GB of peak RSS for 1.2 GB of weights) and widened a BF16 one to F32. */
 static ember_status load_scaled_embedding(const ember_hparams *hp, ember_wloader *L,
                                           ember_weight *out) {
-    float *tab = NULL;
-    EMBER_TRY(ember_wread_f32(L, "embed_tokens.weight", hp->vocab_size, hp->hidden_size, &tab));
-    const float scale = sqrtf((float)hp->hidden_size);
-    const int64_t n = (int64_t)hp->vocab_size * hp->hidden_size;
-    for (int64_t i = 0; i < n; i++)
-        tab[i] *= scale;
-    ember_status st = ember_wload_host(L, tab, hp->vocab_size, hp->hidden_size, "embed_tokens.weight",
-                                       out);
-    free(tab);
-    return st;
+    EMBER_TRY(ember_wload(L, "embed_tokens.weight", EMBER_W_TABLE, hp->vocab_size, hp->hidden_size,
+                          false, out));
+    out->gather_scale = sqrtf((float)hp->hidden_size);
+    return EMBER_OK;
 }
 
 static ember_status gemma3_load(const ember_hparams *hp, ember_wloader *L, void **out) {

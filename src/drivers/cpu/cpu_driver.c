@@ -195,6 +195,11 @@ static ember_status cpu_copy(void *dctx, void *dst, const void *src, size_t byte
 
 /* ---- weights ---- */
 
+/* Copies out of the file mapping drop its pages every DROP_CHUNK bytes, not
+ * after the whole tensor: a big table (EmbeddingGemma's: 805 MB of F32)
+ * would otherwise be resident twice, file pages and copy, at the peak. */
+#define DROP_CHUNK ((size_t)16 << 20)
+
 static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, ember_wkind kind,
                                        ember_weight *w) {
     cpu_impl *impl = implp;
@@ -226,8 +231,13 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
         void *copy = ember_aligned_alloc((size_t)t->nbytes, t->name);
         if (!copy)
             return EMBER_E_NOMEM;
-        memcpy(copy, t->data, (size_t)t->nbytes);
-        if (t->map)
+        for (size_t off = 0; off < (size_t)t->nbytes; off += DROP_CHUNK) {
+            size_t len = (size_t)t->nbytes - off < DROP_CHUNK ? (size_t)t->nbytes - off : DROP_CHUNK;
+            memcpy((uint8_t *)copy + off, t->data + off, len);
+            if (t->map)
+                ember_mapping_drop_pages(t->map, t->data + off, len);
+        }
+        if (t->map) /* the pages straddling two chunks */
             ember_mapping_drop_pages(t->map, t->data, (size_t)t->nbytes);
         w->data = copy;
         w->owned = copy;
@@ -250,8 +260,11 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
         if (!dst)
             return EMBER_E_NOMEM;
         const uint8_t *src = t->data;
+        const size_t esize = ember_dt_size(t->dtype), chunk = DROP_CHUNK / (esize ? esize : 1);
         for (size_t i = 0; i < n; i++) {
             uint16_t h;
+            if (t->map && i % chunk == 0 && i > 0) /* the chunk before is copied */
+                ember_mapping_drop_pages(t->map, src + (i - chunk) * esize, chunk * esize);
             switch (t->dtype) {
             case EMBER_DT_F32: memcpy(&dst[i], src + 4 * i, 4); break;
             case EMBER_DT_F16:
@@ -367,6 +380,7 @@ typedef struct {
     float *out;
     int64_t ld_out;
     int accumulate;
+    float scale; /* 1: rows copied as they are */
 } gather_job;
 
 static void gather_rows(void *p, int64_t r0, int64_t r1, int thread) {
@@ -378,7 +392,7 @@ static void gather_rows(void *p, int64_t r0, int64_t r1, int thread) {
             for (int64_t c = 0; c < j->cols; c++) {
                 uint16_t h;
                 memcpy(&h, src + 2 * c, 2);
-                dst[c] = (j->accumulate ? dst[c] : 0.0f) + ember_bf16_to_f32(h);
+                dst[c] = (j->accumulate ? dst[c] : 0.0f) + ember_bf16_to_f32(h) * j->scale;
             }
         }
         return;
@@ -386,7 +400,10 @@ static void gather_rows(void *p, int64_t r0, int64_t r1, int thread) {
     for (int64_t r = r0; r < r1; r++) {
         const float *src = j->table + (int64_t)j->idx[r] * j->cols;
         float *dst = j->out + r * j->ld_out;
-        if (j->accumulate)
+        if (j->scale != 1.0f)
+            for (int64_t c = 0; c < j->cols; c++)
+                dst[c] = (j->accumulate ? dst[c] : 0.0f) + src[c] * j->scale;
+        else if (j->accumulate)
             for (int64_t c = 0; c < j->cols; c++)
                 dst[c] += src[c];
         else
@@ -402,7 +419,7 @@ static ember_status cpu_gather(void *dctx, const ember_weight *table, const int3
                            ember_dt_name(table->dtype));
     const int bf16 = table->dtype == EMBER_DT_BF16;
     gather_job j = {bf16 ? NULL : table->data, bf16 ? table->data : NULL, table->cols, idx,
-                    fp(out), out.ld, accumulate};
+                    fp(out), out.ld, accumulate, table->gather_scale != 0.0f ? table->gather_scale : 1.0f};
     parallel_rows(dctx, out.rows, 64, gather_rows, &j);
     return EMBER_OK;
 }

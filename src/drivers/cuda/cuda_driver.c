@@ -521,6 +521,7 @@ static ember_status cuda_gather(void *p, const ember_weight *table, const int32_
     ENTER(c);
     KERNEL_TRY("gather", ecu_gather(c->stream, table->data, table->dtype == EMBER_DT_BF16,
                                     table->cols, idx, out.data, out.ld, out.rows, accumulate,
+                                    table->gather_scale != 0.0f ? table->gather_scale : 1.0f,
                                     IS_BF16(c)));
     return EMBER_OK;
 }

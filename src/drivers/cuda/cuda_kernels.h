@@ -34,7 +34,8 @@ int ecu_epilogue(cudaStream_t s, void *y, int64_t ldy, const float *bias, int ac
                  int64_t ldr, int64_t rows, int64_t cols, int bf16);
 /* out[r, :] (+)= table[idx[r], :], r < rows. */
 int ecu_gather(cudaStream_t s, const void *table, int table_bf16, int64_t cols,
-               const int32_t *idx, void *out, int64_t ld, int64_t rows, int accumulate, int bf16);
+               const int32_t *idx, void *out, int64_t ld, int64_t rows, int accumulate, float scale,
+               int bf16);
 /* out[s, :] = in[start[s] (first) or start[s+1] - 1 (last), :]. */
 int ecu_select_rows(cudaStream_t s, const void *in, int64_t ld_in, void *out, int64_t ld_out,
                     int64_t cols, int32_t n_seqs, const int32_t *start_dev, int last, int bf16);

@@ -117,10 +117,10 @@ extern "C" int ecu_epilogue(cudaStream_t s, void *y, int64_t ldy, const float *b
 
 template <typename T>
 __global__ void k_gather(const void *table, int table_bf16, int64_t cols, const int32_t *idx,
-                         void *outv, int64_t ld, int accumulate) {
+                         void *outv, int64_t ld, int accumulate, float scale) {
     T *out = (T *)outv;
     ROW_COLS(r, c, cols) {
-        float v = ecu_ldw(table, table_bf16, (int64_t)idx[r] * cols + c);
+        float v = ecu_ldw(table, table_bf16, (int64_t)idx[r] * cols + c) * scale;
         T *o = out + r * ld + c;
         ecu_st(o, accumulate ? ecu_ld(o) + v : v);
     }
@@ -128,13 +128,13 @@ __global__ void k_gather(const void *table, int table_bf16, int64_t cols, const 
 
 extern "C" int ecu_gather(cudaStream_t s, const void *table, int table_bf16, int64_t cols,
                           const int32_t *idx, void *out, int64_t ld, int64_t rows, int accumulate,
-                          int bf16) {
+                          float scale, int bf16) {
     if (rows * cols <= 0)
         return 0;
     if (!row_grid_ok(rows, cols))
         return (int)cudaErrorInvalidValue;
     DISPATCH(bf16, k_gather, row_grid(rows, cols), 256, 0, s, table, table_bf16, cols, idx, out, ld,
-             accumulate);
+             accumulate, scale);
     return (int)cudaGetLastError();
 }
 
