@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
     ember_gemm g;
     ember_gemm_init(&g, 1);
     const ember_cpu_kernels *k = ember_cpu_kernels_best();
-    float *scratch = ember_aligned_alloc(sizeof(float) * ember_gemm_scratch_floats() * (size_t)nth, "s");
+    ember_gemm_ws ws = {.scratch = ember_aligned_alloc(sizeof(float) * ember_gemm_scratch_floats() * (size_t)nth, "s")};
     ember_gemm_choose(&g, k);
     printf("kernels %s, %s, %d threads; tile chosen at load: %s; GFLOP per thread-CPU-second, medians of 7 alternating rounds\n", k->name,
            ember_gemm_name(&g, k), nth, ember_gemm_tile_name(&g, k));
@@ -71,12 +71,12 @@ int main(int argc, char **argv) {
                 g.wide = v && v <= nw ? &k->gemm_wide[v - 1] : NULL;
                 gb.no_bf16_wide = v == nw + 1;
                 names[v] = v <= nw ? ember_gemm_tile_name(&g, k) : v == nw + 1 ? "bf16 12x16" : "bf16 12x32";
-                ember_gemm_linear(gv, k, pool, scratch, &a);
+                ember_gemm_linear(gv, k, pool, &ws, &a);
                 /* CPU seconds of the process: what the threads got, less
                  * sensitive to other processes than the wall clock */
                 double c0 = cpu_seconds();
                 for (int r = 0; r < reps; r++)
-                    ember_gemm_linear(gv, k, pool, scratch, &a);
+                    ember_gemm_linear(gv, k, pool, &ws, &a);
                 gfs[v][round] = 2.0 * m * n * kk * reps / ((cpu_seconds() - c0) / nth) / 1e9;
             }
         a.w = &wt;
@@ -111,7 +111,8 @@ int main(int argc, char **argv) {
         ember_gemm_release(&wt);
         free(x); free(w); free(y);
     }
-    ember_aligned_free(scratch);
+    ember_aligned_free(ws.scratch);
+    ember_gemm_ws_release(&ws);
     ember_pool_free(pool);
     return 0;
 }

@@ -113,15 +113,15 @@ static inline int64_t q8_index(int64_t p, int64_t KQ, int64_t k, int j) {
 
 /* int8 panels: q = round(W[c][k] / s), with s = max |W[c][block]| / 127
  * per column and block of 32 k (scales[(p * n_blocks + b) * 16 + j]), and
- * the sum of each block's q (for the uint8 offset of the activations). */
+ * -128 x the sum of each block's q (offs: the start of the dot products
+ * with the uint8 activations). K is padded with zeros to EMBER_Q8_KPAD. */
 static ember_status pack_panels_int8(const float *w, int64_t K, int64_t N, ember_q8 *q8,
                                     const char *name) {
-    const int64_t n_panels = (N + NR - 1) / NR, n_blocks = (K + EMBER_Q8_BLOCK - 1) / EMBER_Q8_BLOCK;
-    const int64_t KQ = n_blocks * EMBER_Q8_BLOCK;
+    const int64_t n_panels = (N + NR - 1) / NR, KQ = ember_q8_kpad(K), n_blocks = KQ / EMBER_Q8_BLOCK;
     q8->q = ember_aligned_alloc((size_t)(n_panels * KQ * NR), name);
     q8->scales = ember_aligned_alloc(sizeof(float) * (size_t)(n_panels * n_blocks * NR), name);
-    q8->sums = ember_aligned_alloc(sizeof(int32_t) * (size_t)(n_panels * n_blocks * NR), name);
-    if (!q8->q || !q8->scales || !q8->sums)
+    q8->offs = ember_aligned_alloc(sizeof(int32_t) * (size_t)(n_panels * n_blocks * NR), name);
+    if (!q8->q || !q8->scales || !q8->offs)
         return EMBER_E_NOMEM;
     for (int64_t p = 0; p < n_panels; p++)
         for (int j = 0; j < NR; j++) {
@@ -140,7 +140,7 @@ static ember_status pack_panels_int8(const float *w, int64_t K, int64_t N, ember
                     sum += (int32_t)r;
                 }
                 q8->scales[(p * n_blocks + b) * NR + j] = s;
-                q8->sums[(p * n_blocks + b) * NR + j] = sum;
+                q8->offs[(p * n_blocks + b) * NR + j] = -128 * sum;
             }
         }
     return EMBER_OK;
@@ -167,7 +167,7 @@ static void widen_panels_bf16(const uint32_t *packed, int64_t K, int64_t c0, int
  * int8 panels (k0 is a multiple of the quantization block). */
 static void dequant_panels(const ember_q8 *q8, int64_t K, int64_t c0, int64_t n_panels, int64_t k0,
                            int64_t kc, float *dst) {
-    const int64_t n_blocks = (K + EMBER_Q8_BLOCK - 1) / EMBER_Q8_BLOCK, KQ = n_blocks * EMBER_Q8_BLOCK;
+    const int64_t KQ = ember_q8_kpad(K), n_blocks = KQ / EMBER_Q8_BLOCK;
     for (int64_t p = 0; p < n_panels; p++) {
         int64_t gp = c0 / NR + p;
         float *out = dst + p * kc * NR;
@@ -193,7 +193,7 @@ ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w) {
         if (st != EMBER_OK) {
             ember_aligned_free(q8->q);
             ember_aligned_free(q8->scales);
-            ember_aligned_free(q8->sums);
+            ember_aligned_free(q8->offs);
             free(q8);
             return st;
         }
@@ -227,7 +227,7 @@ void ember_gemm_release(ember_weight *w) {
         ember_q8 *q8 = w->packed;
         ember_aligned_free(q8->q);
         ember_aligned_free(q8->scales);
-        ember_aligned_free(q8->sums);
+        ember_aligned_free(q8->offs);
         free(q8);
     } else {
         ember_aligned_free(w->packed);
@@ -360,14 +360,81 @@ void ember_gemm_choose(ember_gemm *g, const ember_cpu_kernels *k) {
     g->wide = choice >= 0 ? &k->gemm_wide[choice] : NULL;
 }
 
-/* Packed panels of a band (NC_MAX x KC floats); in the bf16/int8 dot-product
- * paths, the converted rows of x (at most MR_MAX x KC bytes or halves) and
- * their block scales instead. */
+/* Packed panels of a band (NC_MAX x KC floats); in the bf16 dot-product
+ * path, the converted rows of x (at most MR_MAX x KC halves) instead. */
 size_t ember_gemm_scratch_floats(void) {
-    _Static_assert(EMBER_GEMM_MR_MAX * EMBER_GEMM_KC * 2 + EMBER_GEMM_MR_MAX * (EMBER_GEMM_KC / 32 + 1) * 4 <=
-                       EMBER_GEMM_NC_MAX * EMBER_GEMM_KC * 4,
+    _Static_assert(EMBER_GEMM_MR_MAX * EMBER_GEMM_KC * 2 <= EMBER_GEMM_NC_MAX * EMBER_GEMM_KC * 4,
                    "the row conversions fit in the panel scratch");
     return (size_t)EMBER_GEMM_NC_MAX * EMBER_GEMM_KC;
+}
+
+void ember_gemm_ws_release(ember_gemm_ws *ws) {
+    ember_aligned_free(ws->act);
+    ws->act = NULL;
+    ws->act_bytes = 0;
+}
+
+/* The activations of one int8 call, quantized once (quant_a_q8) and read by
+ * every band and thread: rows of KQ bytes, their block scales, outliers. */
+typedef struct {
+    uint8_t *q;
+    int64_t ldq;     /* KQ: K padded to EMBER_Q8_KPAD                     */
+    float *scales;
+    int64_t lds;     /* KQ / 32                                           */
+    uint8_t *o_n;
+    int32_t *o_idx;
+    float *o_val;
+} q8_act;
+
+/* Carves q8_act for M rows of K out of ws->act, grown when too small. */
+static ember_status q8_act_reserve(ember_gemm_ws *ws, int64_t M, int64_t K, q8_act *qa) {
+    const int64_t KQ = ember_q8_kpad(K), nb = KQ / EMBER_Q8_BLOCK;
+    const size_t q_bytes = (size_t)(M * KQ), s_bytes = sizeof(float) * (size_t)(M * nb);
+    const size_t oi_bytes = sizeof(int32_t) * (size_t)(M * EMBER_Q8_OUTLIERS);
+    const size_t ov_bytes = sizeof(float) * (size_t)(M * EMBER_Q8_OUTLIERS);
+    /* each part on a 64-byte boundary */
+    const size_t a = 64, q_end = (q_bytes + a - 1) / a * a, s_end = q_end + (s_bytes + a - 1) / a * a;
+    const size_t oi_end = s_end + (oi_bytes + a - 1) / a * a, ov_end = oi_end + (ov_bytes + a - 1) / a * a;
+    const size_t need = ov_end + (size_t)M;
+    if (need > ws->act_bytes) {
+        ember_aligned_free(ws->act);
+        ws->act_bytes = 0;
+        /* room for growth, so that a pass of slowly growing batches does not
+         * reallocate on every call */
+        size_t want = need + need / 4;
+        ws->act = ember_aligned_alloc(want, "int8 activations");
+        if (!ws->act)
+            return EMBER_E_NOMEM;
+        ws->act_bytes = want;
+    }
+    char *base = ws->act;
+    qa->q = (uint8_t *)base;
+    qa->ldq = KQ;
+    qa->scales = (float *)(base + q_end);
+    qa->lds = nb;
+    qa->o_idx = (int32_t *)(base + s_end);
+    qa->o_val = (float *)(base + oi_end);
+    qa->o_n = (uint8_t *)(base + ov_end);
+    return EMBER_OK;
+}
+
+typedef struct {
+    const ember_cpu_kernels *k;
+    const ember_gemm_args *a;
+    const q8_act *qa;
+} q8_quant_job;
+
+#define Q8_QUANT_ROWS 16
+
+static void q8_quant_task(void *p, int64_t task, int thread) {
+    (void)thread;
+    const q8_quant_job *j = p;
+    const ember_gemm_args *a = j->a;
+    const q8_act *qa = j->qa;
+    const int64_t r0 = task * Q8_QUANT_ROWS, r1 = EMBER_MIN(a->rows, r0 + Q8_QUANT_ROWS);
+    j->k->quant_a_q8(a->x + r0 * a->ldx, a->ldx, (int)(r1 - r0), a->w->cols, qa->q + r0 * qa->ldq, qa->ldq,
+                     qa->scales + r0 * qa->lds, qa->lds, qa->o_n + r0, qa->o_idx + r0 * EMBER_Q8_OUTLIERS,
+                     qa->o_val + r0 * EMBER_Q8_OUTLIERS);
 }
 
 typedef struct {
@@ -381,6 +448,7 @@ typedef struct {
     const ember_gemm_variant *wide; /* fp32 wide tile, or NULL           */
     int bf16_wide;           /* bf16 dot products two panels at a time     */
     int64_t mr;              /* rows per micro-tile                         */
+    const q8_act *qa;        /* int8 dot products: x quantized once         */
 } gemm_job;
 
 static void gemm_task(void *p, int64_t task, int thread) {
@@ -401,11 +469,12 @@ static void gemm_task(void *p, int64_t task, int thread) {
      * was asked for; bf16 weights stored as the checkpoint has them (dtype
      * auto) are widened per call and multiplied in fp32, exactly */
     const int dot_bf16 = bf16 && kt->gemm_tile_bf16 && j->bf16_compute;
-    const int dot_q8 = int8 && kt->gemm_tile_q8;
+    const int dot_q8 = j->qa != NULL;
     const float *prepacked = bf16 || int8 ? NULL : a->w->packed;
     const uint32_t *packed16 = bf16 ? a->w->packed : NULL;
     const ember_q8 *q8 = int8 ? a->w->packed : NULL;
-    const int64_t n_blocks = (K + EMBER_Q8_BLOCK - 1) / EMBER_Q8_BLOCK, KQ = n_blocks * EMBER_Q8_BLOCK;
+    const int64_t KQ = ember_q8_kpad(K), n_blocks = KQ / EMBER_Q8_BLOCK;
+    const q8_act *qa = j->qa;
     float *scratch = j->scratch + (int64_t)thread * (int64_t)ember_gemm_scratch_floats();
     if (nc <= 0 || r0 >= r1)
         return;
@@ -430,10 +499,9 @@ static void gemm_task(void *p, int64_t task, int thread) {
             pack_panels(w, K, N, c0, n_panels, k0, kc, scratch);
             panels = scratch;
         }
-        /* converted rows: bf16 (kc rounded up to even) or uint8 (to 32) */
-        const int64_t ld_conv = dot_q8 ? (kc + 31) / 32 * 32 : (kc + 1) / 2 * 2;
-        uint8_t *conv = (uint8_t *)scratch;
-        float *conv_scales = scratch + EMBER_GEMM_MR_MAX * EMBER_GEMM_KC; /* after the rows */
+        /* converted rows: bf16 (kc rounded up to even) */
+        const int64_t ld_conv = (kc + 1) / 2 * 2;
+        uint16_t *conv = (uint16_t *)scratch;
         for (int64_t r = r0; r < r1; r += MR) {
             ember_gemm_tile t = {
                 .mr = (int)EMBER_MIN(MR, r1 - r),
@@ -447,16 +515,19 @@ static void gemm_task(void *p, int64_t task, int thread) {
             };
             void (*tile)(const ember_gemm_tile *) = kt->gemm_tile;
             if (dot_bf16) {
-                kt->pack_a_bf16(t.a, a->ldx, t.mr, kc, (uint16_t *)conv, ld_conv);
+                kt->pack_a_bf16(t.a, a->ldx, t.mr, kc, conv, ld_conv);
                 t.aq = conv;
                 t.lda = ld_conv;
                 tile = kt->gemm_tile_bf16;
             } else if (dot_q8) {
-                kt->quant_a_q8(t.a, a->ldx, t.mr, kc, conv, ld_conv, conv_scales, KQ / EMBER_Q8_BLOCK);
-                t.aq = conv;
-                t.lda = ld_conv;
-                t.a_scale = conv_scales;
-                t.ld_a_scale = KQ / EMBER_Q8_BLOCK;
+                t.aq = qa->q + r * qa->ldq + k0;
+                t.lda = qa->ldq;
+                t.a_scale = qa->scales + r * qa->lds + k0 / EMBER_Q8_BLOCK;
+                t.ld_a_scale = qa->lds;
+                t.k0 = k0;
+                t.o_n = qa->o_n + r;
+                t.o_idx = qa->o_idx + r * EMBER_Q8_OUTLIERS;
+                t.o_val = qa->o_val + r * EMBER_Q8_OUTLIERS;
                 tile = kt->gemm_tile_q8;
             }
             for (int64_t pi = 0, np = 1; pi < n_panels; pi += np) {
@@ -465,6 +536,8 @@ static void gemm_task(void *p, int64_t task, int thread) {
                 np = wide && pi + wide->panels <= n_panels ? wide->panels : 1;
                 if (dot_bf16)
                     np = j->bf16_wide && pi + 2 <= n_panels ? 2 : 1;
+                if (dot_q8)
+                    np = pi + 2 <= n_panels ? 2 : 1;
                 t.nr = (int)EMBER_MIN(np * NR, N - c);
                 if (dot_bf16) {
                     t.bq = packed16 + (gp * ((K + 1) / 2) + k0 / 2) * NR;
@@ -472,8 +545,10 @@ static void gemm_task(void *p, int64_t task, int thread) {
                     tile = np > 1 ? kt->gemm_tile_bf16_wide : kt->gemm_tile_bf16;
                 } else if (dot_q8) {
                     t.bq = q8->q + gp * KQ * NR + k0 * NR;
+                    t.ldp_q8 = KQ * NR;
                     t.b_scale = q8->scales + (gp * n_blocks + k0 / EMBER_Q8_BLOCK) * NR;
-                    t.b_sum = q8->sums + (gp * n_blocks + k0 / EMBER_Q8_BLOCK) * NR;
+                    t.b_offs = q8->offs + (gp * n_blocks + k0 / EMBER_Q8_BLOCK) * NR;
+                    t.ld_bs = n_blocks * NR;
                 } else {
                     t.bp = panels + pi * panel_stride;
                     t.ldp = panel_stride;
@@ -505,12 +580,22 @@ static void gemm_task(void *p, int64_t task, int thread) {
  * Only when the columns cannot give every thread two bands are the rows
  * split as well. */
 ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, ember_pool *pool,
-                               float *scratch, const ember_gemm_args *a) {
+                               ember_gemm_ws *ws, const ember_gemm_args *a) {
     const int64_t N = a->w->rows, K = a->w->cols, M = a->rows;
     if (M <= 0 || N <= 0)
         return EMBER_OK;
     const int64_t nth = ember_pool_size(pool);
-    gemm_job j = {.k = k, .a = a, .scratch = scratch};
+    gemm_job j = {.k = k, .a = a, .scratch = ws->scratch};
+    /* int8 dot products: x is quantized once here, by row blocks over the
+     * pool, for every band and thread to read (quantizing per band redid
+     * it N / nc times) */
+    q8_act qa;
+    if (a->w->dtype == EMBER_DT_I8 && k->gemm_tile_q8 && k->quant_a_q8) {
+        EMBER_TRY(q8_act_reserve(ws, M, K, &qa));
+        q8_quant_job qj = {.k = k, .a = a, .qa = &qa};
+        ember_pool_run(pool, q8_quant_task, &qj, (M + Q8_QUANT_ROWS - 1) / Q8_QUANT_ROWS);
+        j.qa = &qa;
+    }
     /* the wide fp32 tile runs wherever the fp32 tile does (not on the bf16 /
      * int8 dot products); its rows never exceed the table's mr */
     const int bf16_compute = g->compute_dtype == EMBER_DTYPE_BF16;

@@ -442,41 +442,100 @@ static void avx512_pack_a_bf16(const float *a, int64_t lda, int mr, int64_t kc, 
 
 /* ---- int8 tile (AVX512_VNNI) ---- */
 
-TARGET_VNNI static ALWAYS_INLINE void q8_rows(const ember_gemm_tile *t, const int MR) {
-    const __mmask16 m = column_mask(t->nr);
-    __m512 acc[Q8_MR];
-    tile_start(t, acc, MR, m);
+/* Column c (relative to the panel pointer, which sits at a multiple of 32)
+ * of an int8 panel [k / 4][16][4] as 16 int8 values widened to floats: the
+ * 64 bytes of its group of 4 k, byte c % 4 of each lane moved to the top and
+ * shifted down with its sign. */
+static ALWAYS_INLINE __m512 q8_column(const int8_t *panel, int64_t c) {
+    const int64_t g = c >= 0 ? c / 4 : -((3 - c) / 4); /* floor(c / 4) */
+    __m512i w = _mm512_loadu_si512(panel + g * 64);
+    w = _mm512_sllv_epi32(w, _mm512_set1_epi32(24 - 8 * (int)(c - 4 * g)));
+    return _mm512_cvtepi32_ps(_mm512_srai_epi32(w, 24));
+}
+
+/* MR rows x NP panels. Per block of 32 k, every (row, panel) pair has an
+ * int32 dot product that starts at the weights' -128 x sum (so the uint8
+ * offset of the activations cancels) and takes 8 vpdpbusd; it is then
+ * scaled by the row's and the column's block scales into an fp32
+ * accumulator. 6 x 2 holds 12 dot products + 12 accumulators + 2 B vectors
+ * + 1 broadcast in the 32 zmm registers; each broadcast of 4 activation
+ * bytes feeds two vpdpbusd. */
+TARGET_VNNI static ALWAYS_INLINE void q8_tile(const ember_gemm_tile *t, const int MR, const int NP) {
+    __m512 acc[2][Q8_MR];
+    ember_gemm_tile view[2];
+#pragma GCC unroll 2
+    for (int q = 0; q < NP; q++) {
+        view[q] = panel_view(t, q);
+        if (view[q].nr > 0)
+            tile_start(&view[q], acc[q], MR, column_mask(view[q].nr));
+        else
+            for (int i = 0; i < MR; i++)
+                acc[q][i] = _mm512_setzero_ps();
+    }
     const uint8_t *a = t->aq;
     const int8_t *b = t->bq;
-    const int64_t lda = t->lda, blocks = (t->kc + 31) / 32;
+    const int64_t lda = t->lda, ldp = t->ldp_q8, ldbs = t->ld_bs, blocks = (t->kc + 31) / 32;
     for (int64_t blk = 0; blk < blocks; blk++) {
-        __m512i dot[Q8_MR];
+        __m512i dot[2][Q8_MR];
+#pragma GCC unroll 2
+        for (int q = 0; q < NP; q++) {
+            const __m512i start = _mm512_loadu_si512(t->b_offs + q * ldbs + blk * EMBER_GEMM_NR);
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++)
-            dot[i] = _mm512_setzero_si512();
+            for (int i = 0; i < MR; i++)
+                dot[q][i] = start;
+        }
         const int8_t *bb = b + blk * 32 * EMBER_GEMM_NR;
         const uint8_t *ab = a + blk * 32;
 #pragma GCC unroll 8
         for (int g = 0; g < 8; g++) { /* 4 k per step */
-            const __m512i bv = _mm512_loadu_si512(bb + g * 4 * EMBER_GEMM_NR);
+            __m512i bv[2];
+#pragma GCC unroll 2
+            for (int q = 0; q < NP; q++)
+                bv[q] = _mm512_loadu_si512(bb + q * ldp + g * 4 * EMBER_GEMM_NR);
 #pragma GCC unroll 8
-            for (int i = 0; i < MR; i++)
-                dot[i] = _mm512_dpbusd_epi32(
-                    dot[i], _mm512_set1_epi32((int32_t)load_u32(ab + i * lda + 4 * g)), bv);
+            for (int i = 0; i < MR; i++) {
+                const __m512i av = _mm512_set1_epi32((int32_t)load_u32(ab + i * lda + 4 * g));
+#pragma GCC unroll 2
+                for (int q = 0; q < NP; q++)
+                    dot[q][i] = _mm512_dpbusd_epi32(dot[q][i], av, bv[q]);
+            }
         }
-        /* sum((q_a + 128) q_w) - 128 sum(q_w) = sum(q_a q_w), exact in int32 */
-        const __m512i offset = _mm512_slli_epi32(_mm512_loadu_si512(t->b_sum + blk * EMBER_GEMM_NR), 7);
-        const __m512 w_scale = _mm512_loadu_ps(t->b_scale + blk * EMBER_GEMM_NR);
+#pragma GCC unroll 2
+        for (int q = 0; q < NP; q++) {
+            const __m512 w_scale = _mm512_loadu_ps(t->b_scale + q * ldbs + blk * EMBER_GEMM_NR);
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) {
-            __m512 s = _mm512_mul_ps(w_scale, _mm512_set1_ps(t->a_scale[i * t->ld_a_scale + blk]));
-            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(dot[i], offset)), s, acc[i]);
+            for (int i = 0; i < MR; i++) {
+                __m512 s = _mm512_mul_ps(w_scale, _mm512_set1_ps(t->a_scale[i * t->ld_a_scale + blk]));
+                acc[q][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[q][i]), s, acc[q][i]);
+            }
         }
     }
-    tile_finish(t, acc, MR, m);
+    /* the rows' outliers, in fp32 against the dequantized weights (rare:
+     * a few rows of a batch, at most EMBER_Q8_OUTLIERS values each) */
+    if (t->last && t->o_n)
+        for (int i = 0; i < MR; i++)
+            for (int e = 0; e < t->o_n[i]; e++) {
+                const int64_t c = t->o_idx[i * EMBER_Q8_OUTLIERS + e] - t->k0;
+                const int64_t cb = c >= 0 ? c / 32 : -((31 - c) / 32); /* floor(c / 32) */
+                const __m512 v = _mm512_set1_ps(t->o_val[i * EMBER_Q8_OUTLIERS + e]);
+#pragma GCC unroll 2
+                for (int q = 0; q < NP; q++) {
+                    __m512 w = _mm512_mul_ps(q8_column(b + q * ldp, c),
+                                             _mm512_loadu_ps(t->b_scale + q * ldbs + cb * EMBER_GEMM_NR));
+                    acc[q][i] = _mm512_fmadd_ps(v, w, acc[q][i]);
+                }
+            }
+#pragma GCC unroll 2
+    for (int q = 0; q < NP; q++)
+        if (view[q].nr > 0)
+            tile_finish(&view[q], acc[q], MR, column_mask(view[q].nr));
 }
 
-/* The table's mr (12) rows in passes of at most Q8_MR. */
+#define Q8_CASE(MR, NP) \
+    case MR: q8_tile(&s, MR, NP); break;
+
+/* The table's mr (12) rows in passes of at most Q8_MR; two panels when nr
+ * exceeds 16. */
 TARGET_VNNI static void q8_tile_dispatch(const ember_gemm_tile *t) {
     for (int r0 = 0; r0 < t->mr; r0 += Q8_MR) {
         ember_gemm_tile s = *t;
@@ -488,32 +547,74 @@ TARGET_VNNI static void q8_tile_dispatch(const ember_gemm_tile *t) {
             s.init = t->init + r0 * t->ld_init;
         if (t->late_res)
             s.late_res = t->late_res + r0 * t->ld_res;
-        switch (s.mr) {
-        case 6: q8_rows(&s, 6); break;
-        case 5: q8_rows(&s, 5); break;
-        case 4: q8_rows(&s, 4); break;
-        case 3: q8_rows(&s, 3); break;
-        case 2: q8_rows(&s, 2); break;
-        default: q8_rows(&s, 1); break;
+        if (t->o_n) {
+            s.o_n = t->o_n + r0;
+            s.o_idx = t->o_idx + r0 * EMBER_Q8_OUTLIERS;
+            s.o_val = t->o_val + r0 * EMBER_Q8_OUTLIERS;
+        }
+        if (s.nr > 16) {
+            switch (s.mr) {
+                Q8_CASE(6, 2) Q8_CASE(5, 2) Q8_CASE(4, 2) Q8_CASE(3, 2) Q8_CASE(2, 2)
+            default: q8_tile(&s, 1, 2); break;
+            }
+        } else {
+            switch (s.mr) {
+                Q8_CASE(6, 1) Q8_CASE(5, 1) Q8_CASE(4, 1) Q8_CASE(3, 1) Q8_CASE(2, 1)
+            default: q8_tile(&s, 1, 1); break;
+            }
         }
     }
 }
 
-/* Per row and block of 32: s = max|a| / 127, q = round(a * (127 / max|a|))
- * + 128. The same arithmetic as ember_ref_quant_a_q8, so the same bytes. */
-static void avx512_quant_a_q8(const float *a, int64_t lda, int mr, int64_t kc, uint8_t *dst,
-                              int64_t ldd, float *scales, int64_t lds) {
+static ALWAYS_INLINE __mmask16 mask_upto(int64_t n) {
+    return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+}
+
+/* ember_ref_quant_a_q8 in vectors, bit for bit: the threshold's sum of
+ * squares in the same 16 lanes and reduction order, the outliers picked by
+ * the shared scalar routine (only for rows that have one), then per block of
+ * 32: s = max|a| / 127, q = round(a * (127 / max|a|)) + 128. */
+static void avx512_quant_a_q8(const float *a, int64_t lda, int rows, int64_t K, uint8_t *dst,
+                              int64_t ldd, float *scales, int64_t lds, uint8_t *o_n, int32_t *o_idx,
+                              float *o_val) {
     const __m512i offset = _mm512_set1_epi32(128);
     const __m512i qmin = _mm512_set1_epi32(-127), qmax = _mm512_set1_epi32(127);
-    for (int i = 0; i < mr; i++)
-        for (int64_t k0 = 0; k0 < kc; k0 += 32) {
-            const float *src = a + i * lda + k0;
-            const int64_t n = kc - k0 < 32 ? kc - k0 : 32;
-            const __m512 x0 = _mm512_maskz_loadu_ps(column_mask((int)n), src);
-            const __m512 x1 = _mm512_maskz_loadu_ps(column_mask(n > 16 ? (int)n - 16 : 0), src + 16);
+    for (int i = 0; i < rows; i++) {
+        const float *x = a + i * lda;
+        __m512 ss = _mm512_setzero_ps(), mx = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K; k += 16) {
+            const __m512 v = _mm512_maskz_loadu_ps(mask_upto(K - k), x + k);
+            ss = _mm512_fmadd_ps(v, v, ss);
+            mx = _mm512_max_ps(mx, _mm512_abs_ps(v));
+        }
+        /* lanes l + 8, l + 4, l + 2, l + 1, as the reference */
+        __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(ss),
+                                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ss), 1)));
+        __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+        __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+        const float thr2 = _mm_cvtss_f32(s1) * (EMBER_Q8_OUTLIER_T * EMBER_Q8_OUTLIER_T / (float)K);
+        const float amax_row = _mm512_reduce_max_ps(mx);
+        int32_t *idx = o_idx + (int64_t)i * EMBER_Q8_OUTLIERS;
+        const int n = amax_row * amax_row > thr2
+                          ? ember_q8_row_outliers(x, K, thr2, idx, o_val + (int64_t)i * EMBER_Q8_OUTLIERS)
+                          : 0;
+        o_n[i] = (uint8_t)n;
+        int e = 0;
+        for (int64_t k0 = 0; k0 < ldd; k0 += 32) {
+            __m512 x0 = _mm512_maskz_loadu_ps(mask_upto(K - k0), x + k0);
+            __m512 x1 = _mm512_maskz_loadu_ps(mask_upto(K - k0 - 16), x + k0 + 16);
+            if (e < n && idx[e] < k0 + 32) { /* this block holds outliers: they count as 0 */
+                uint32_t drop = 0;
+                for (; e < n && idx[e] < k0 + 32; e++)
+                    drop |= 1u << (idx[e] - k0);
+                x0 = _mm512_maskz_mov_ps((__mmask16)~drop, x0);
+                x1 = _mm512_maskz_mov_ps((__mmask16)~(drop >> 16), x1);
+            }
             float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
             const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-            scales[i * lds + k0 / 32] = amax / 127.0f;
+            if (k0 < K)
+                scales[i * lds + k0 / 32] = amax / 127.0f;
             const __m512 vinv = _mm512_set1_ps(inv);
             __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vinv));
             __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vinv));
@@ -522,6 +623,7 @@ static void avx512_quant_a_q8(const float *a, int64_t lda, int mr, int64_t kc, u
             _mm_storeu_si128((void *)(dst + i * ldd + k0), _mm512_cvtepi32_epi8(q0));
             _mm_storeu_si128((void *)(dst + i * ldd + k0 + 16), _mm512_cvtepi32_epi8(q1));
         }
+    }
 }
 
 /* ---- attention: the shared tiled kernel over the fp32 tile ---- */
