@@ -89,15 +89,27 @@ static void test_gemm_shape_dtype(ember_pool *pool, ember_gemm_ws *ws, int64_t M
         free(q);
         free(sc);
     }
+    /* AMX multiplies bf16 activations by bf16 weights (int8 ones dequantized
+     * and rounded) */
+    const int amx_rows = dtype == EMBER_DTYPE_BF16 || (dtype == EMBER_DTYPE_INT8 && M >= 64);
+    const int amx_runs = g_fast->amx_bf16 && dtype != EMBER_DTYPE_F32;
+    float *x_b16 = malloc(sizeof(float) * (size_t)(M * K)), *w_b16 = malloc(sizeof(float) * (size_t)(N * K));
+    for (int64_t i = 0; i < M * K; i++)
+        x_b16[i] = ember_bf16_to_f32(ember_f32_to_bf16(x[i]));
+    for (int64_t i = 0; i < N * K; i++)
+        w_b16[i] = ember_bf16_to_f32(ember_f32_to_bf16(w[i]));
     float *want = malloc(sizeof(float) * (size_t)(M * N)), *want_fast = malloc(sizeof(float) * (size_t)(M * N));
-    for (int variant = 0; variant < 2; variant++) {
-        const float *xv = variant ? x_fast : x;
-        float *out = variant ? want_fast : want;
+    float *want_amx = malloc(sizeof(float) * (size_t)(M * N));
+    for (int variant = 0; variant < 3; variant++) {
+        const float *xv = variant == 2 ? x_b16 : variant ? x_fast : x, *wv = variant == 2 ? w_b16 : w;
+        float *out = variant == 2 ? want_amx : variant ? want_fast : want;
+        if (variant == 2 && !amx_runs)
+            break;
         for (int64_t r = 0; r < M; r++)
             for (int64_t c = 0; c < N; c++) {
                 double s = 0;
                 for (int64_t k = 0; k < K; k++)
-                    s += (double)xv[r * K + k] * w[c * K + k];
+                    s += (double)xv[r * K + k] * wv[c * K + k];
                 float v = (float)s + (use_bias ? bias[c] : 0.0f);
                 v = ember_ref_act(act, v);
                 out[r * N + c] = residual_mode ? v + res[r * N + c] : v;
@@ -114,12 +126,15 @@ static void test_gemm_shape_dtype(ember_pool *pool, ember_gemm_ws *ws, int64_t M
         g.prepack = prepack;
         wt.dtype = EMBER_DT_F32;
         ember_gemm_prepare(&g, &wt);
-        /* runs: the reference, the fast table's own tile, each wide tile */
-        const int n_runs = 2 + (g_fast->gemm_wide ? g_fast->n_gemm_wide : 0);
+        /* runs: the reference, the fast table's own tile, each wide tile,
+         * then AMX where the table has it (bf16 and int8) */
+        const int n_wide = g_fast->gemm_wide ? g_fast->n_gemm_wide : 0;
+        const int n_runs = 2 + n_wide + amx_runs;
         for (int run = 0; run < n_runs; run++) {
-            const int ti = run ? 1 : 0;
-            g.wide = run >= 2 ? &g_fast->gemm_wide[run - 2] : NULL;
+            const int ti = run ? 1 : 0, amx = run == 2 + n_wide;
+            g.wide = run >= 2 && !amx ? &g_fast->gemm_wide[run - 2] : NULL;
             g.no_bf16_wide = run == 1; /* bf16: run 1 the 16-column tile, later ones the wide */
+            g.amx = amx;
             float *y = calloc((size_t)(M * N), sizeof(float));
             /* residual_mode 2: y aliases the residual (in-place accumulate) */
             if (residual_mode == 2)
@@ -129,10 +144,10 @@ static void test_gemm_shape_dtype(ember_pool *pool, ember_gemm_ws *ws, int64_t M
                                    .residual = residual_mode == 2 ? y : residual_mode ? res : NULL,
                                    .ldr = N, .y = y, .ldy = N};
             ember_gemm_linear(&g, tables[ti], pool, ws, &a);
-            double d = max_rel_diff(y, ti ? want_fast : want, (size_t)(M * N));
-            CHECK(d < 2e-5, "gemm %s tile %s dtype %d M=%lld N=%lld K=%lld act=%d bias=%d res=%d prepack=%d: rel diff %.3g",
-                  tables[ti]->name, ember_gemm_tile_name(&g, tables[ti]), dtype, (long long)M, (long long)N, (long long)K, act, use_bias,
-                  residual_mode, prepack, d);
+            double d = max_rel_diff(y, amx && amx_rows ? want_amx : ti ? want_fast : want, (size_t)(M * N));
+            CHECK(d < 2e-5, "gemm %s tile %s%s dtype %d M=%lld N=%lld K=%lld act=%d bias=%d res=%d prepack=%d: rel diff %.3g",
+                  tables[ti]->name, ember_gemm_tile_name(&g, tables[ti]), amx ? " amx" : "", dtype, (long long)M,
+                  (long long)N, (long long)K, act, use_bias, residual_mode, prepack, d);
             free(y);
         }
         ember_gemm_release(&wt);
@@ -144,6 +159,9 @@ static void test_gemm_shape_dtype(ember_pool *pool, ember_gemm_ws *ws, int64_t M
     free(res);
     free(want);
     free(want_fast);
+    free(want_amx);
+    free(x_b16);
+    free(w_b16);
 }
 
 static void test_gemm_shape(ember_pool *pool, ember_gemm_ws *ws, int64_t M, int64_t N, int64_t K,

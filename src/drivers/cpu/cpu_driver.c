@@ -25,7 +25,7 @@ typedef struct cpu_impl {
     const ember_cpu_kernels *k;
     ember_gemm gemm;
     int keep_bf16;         /* dtype auto: BF16 checkpoints stay BF16 in memory */
-    char kernels_desc[192];
+    char kernels_desc[320];
 } cpu_impl;
 
 typedef struct cpu_ctx {
@@ -61,8 +61,15 @@ static void make_avx512_table(void) {
         g_avx512.quant_a_q8 = NULL;
         g_avx512.peak_q8 = NULL;
     }
-    snprintf(g_avx512_name, sizeof g_avx512_name, "avx512%s%s", c->avx512_bf16 ? " bf16" : "",
-             c->avx512_vnni ? " vnni" : "");
+    if (!c->amx_bf16) {
+        g_avx512.amx_begin = NULL;
+        g_avx512.amx_end = NULL;
+        g_avx512.amx_bf16 = NULL;
+        g_avx512.q8_panels_bf16 = NULL;
+        g_avx512.peak_amx_bf16 = NULL;
+    }
+    snprintf(g_avx512_name, sizeof g_avx512_name, "avx512%s%s%s", c->avx512_bf16 ? " bf16" : "",
+             c->avx512_vnni ? " vnni" : "", c->amx_bf16 ? " amx" : "");
     g_avx512.name = g_avx512_name;
 }
 #endif

@@ -42,13 +42,18 @@ typedef struct ember_gemm {
     const ember_gemm_variant *wide;
     int no_bf16_wide;  /* 1: the bf16 dot products 16 columns at a time
                           (tests, A/B timing; EMBER_GEMM_BF16_WIDE=0)  */
+    int amx;           /* 1: bf16 and int8 weights on AMX tiles where the
+                          table has them (ember_gemm_choose)            */
 } ember_gemm;
 
 void ember_gemm_init(ember_gemm *g, int compute_dtype);
 /* Picks the fastest fp32 tile of table k (its gemm_tile or one of its
  * gemm_wide) by timing each on an L2-resident block, a few milliseconds the
  * first time per kernel table and CPU model; the choice is cached in memory.
- * EMBER_GEMM_TILE=MRxNR (e.g. 12x16, 12x32) forces a tile by name. */
+ * Where the table has AMX, times the AMX-BF16 block against the AVX512_BF16
+ * tile the same way and sets g->amx when it wins. EMBER_GEMM_TILE, a comma
+ * list, forces: MRxNR (e.g. 12x16, 12x32) the fp32 tile by name, `amx` /
+ * `noamx` the AMX choice. */
 void ember_gemm_choose(ember_gemm *g, const ember_cpu_kernels *k);
 /* The name of the fp32 tile in use ("12x32"). */
 const char *ember_gemm_tile_name(const ember_gemm *g, const ember_cpu_kernels *k);

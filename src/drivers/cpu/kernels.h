@@ -124,6 +124,7 @@ typedef struct ember_gemm_tile {
     const uint8_t *o_n;
     const int32_t *o_idx;
     const float *o_val;
+    float *scratch;   /* amx_bf16: 32 x 32 floats                          */
 } ember_gemm_tile;
 
 /* One fp32 GEMM micro-tile shape of a kernel table. */
@@ -187,6 +188,25 @@ typedef struct ember_cpu_kernels {
     double (*peak_f32)(int64_t iters);
     double (*peak_bf16)(int64_t iters);
     double (*peak_q8)(int64_t iters);
+    /* AMX (NULL where the CPU or OS lacks it). amx_begin configures the
+     * calling thread's tiles (8 tiles of 16 rows x 64 bytes), amx_end
+     * releases them; amx_bf16 runs between the two.
+     * amx_bf16: C[mr x nr] (+)= A B for mr <= 32, nr <= 32 with AMX-BF16
+     * (tdpbf16ps, fp32 accumulation in the tiles): aq = bf16 rows (stride
+     * lda elements; 32 rows readable, K zero-padded to a multiple of 32),
+     * bq = a pair panel [kc / 2][16] (the bf16 tile's layout; a second one
+     * ldp uint32 further when nr > 16), kc a multiple of 32; C, init and the
+     * epilogue as gemm_tile. `scratch`: 32 x 32 floats of the thread's own,
+     * for partial tiles.
+     * q8_panels_bf16: n_panels int8 panels (stride ldp_q8 bytes, scales
+     * stride ld_bs, see gemm_tile_q8) over kc values (a multiple of 32) of
+     * K, dequantized and rounded to bf16 pair panels [p][kc / 2][16]. */
+    void (*amx_begin)(void);
+    void (*amx_end)(void);
+    void (*amx_bf16)(const ember_gemm_tile *t);
+    void (*q8_panels_bf16)(const int8_t *q, int64_t ldp_q8, const float *scales, int64_t ld_bs,
+                           int64_t n_panels, int64_t kc, uint32_t *dst);
+    double (*peak_amx_bf16)(int64_t iters);
 } ember_cpu_kernels;
 
 
