@@ -53,10 +53,8 @@
 /* Pairs per bf16 panel: K padded with zeros to a multiple of 32, so that an
  * AMX tile (16 pairs) never reads past a panel. */
 static inline int64_t bf16_kp(int64_t K) { return (K + 31) / 32 * 16; }
-/* AMX: rows per block (two 16-row tiles), and the fewest rows of an int8
- * call worth dequantizing the weights to bf16 for (below it, VNNI). */
+/* AMX: rows per block (two 16-row tiles). */
 #define AMX_MR 32
-#define AMX_MIN_ROWS_INT8 64
 
 void ember_gemm_init(ember_gemm *g, int compute_dtype) {
     memset(g, 0, sizeof *g);
@@ -73,7 +71,7 @@ const char *ember_gemm_name(const ember_gemm *g, const ember_cpu_kernels *k) {
                : k->gemm_tile_bf16 ? "ember GEMM (bf16 weights and activations, AVX512-BF16 dot products, fp32 accumulation)"
                                    : "ember GEMM (bf16 weights packed at load, widened per call, fp32 arithmetic)";
     if (g->compute_dtype == EMBER_DTYPE_INT8)
-        return amx ? "ember GEMM (int8 weights, 32-value blocks; from 64 rows dequantized per band to bf16 for AMX-BF16 tiles with bf16 activations, below VNNI dot products with int8 activations)"
+        return amx ? "ember GEMM (int8 weights, 32-value blocks, dequantized per band to bf16; AMX-BF16 tiles, bf16 activations)"
                : k->gemm_tile_q8 ? "ember GEMM (int8 weights and activations, 32-value blocks, outliers in fp32, VNNI dot products)"
                                  : "ember GEMM (int8 weights, 32-value blocks, dequantized per call, fp32 arithmetic)";
     return g->prepack ? "ember GEMM (weights packed at load)" : "ember GEMM (zero-copy weights, packed per call)";
@@ -814,11 +812,14 @@ ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, 
     gemm_job j = {.k = k, .a = a, .scratch = ws->scratch};
     const int bf16_compute = g->compute_dtype == EMBER_DTYPE_BF16;
     const int dot_bf16 = a->w->dtype == EMBER_DT_BF16 && k->gemm_tile_bf16 && bf16_compute;
-    /* AMX where the load-time choice took it: bf16 weights always; int8
-     * ones when the call has rows enough to pay for the dequantization */
+    /* AMX where the load-time choice took it, for bf16 and int8 weights
+     * alike and whatever the number of rows: a row's result must not
+     * depend on the rows batched with it (VNNI and AMX round the
+     * activations differently). Even 16 rows of int8 lose only 10-20% to
+     * VNNI for the dequantization (gemm_bench "one text"). */
     const int amx = g->amx && k->amx_bf16 &&
                     ((a->w->dtype == EMBER_DT_BF16 && bf16_compute) ||
-                     (a->w->dtype == EMBER_DT_I8 && k->q8_panels_bf16 && M >= AMX_MIN_ROWS_INT8 &&
+                     (a->w->dtype == EMBER_DT_I8 && k->q8_panels_bf16 &&
                       bf16_kp(K) * NR <= (int64_t)ember_gemm_scratch_floats() - AMX_MR * AMX_MR));
     /* int8 dot products: x is quantized once here, by row blocks over the
      * pool, for every band and thread to read (quantizing per band redid
