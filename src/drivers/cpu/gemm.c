@@ -22,9 +22,14 @@
  * together (the operand layout of AVX512_VNNI's vpdpbusd).
  *
  * Where the kernel table has a dot product for the format (gemm_tile_bf16,
- * gemm_tile_q8), the GEMM converts each 16-row block of x once per K block
- * (to bf16, or to uint8 with a scale per 32 values: activations quantized on
- * the fly) and runs those tiles on the packed weights directly. Elsewhere
+ * gemm_tile_q8), the GEMM converts x once per call, before the bands start
+ * (to bf16 rows, or to uint8 rows with a scale per row and 32 values and the
+ * row's outliers kept in fp32: quant_a_q8), and every band and thread reads
+ * that copy; the tiles then run on the packed weights directly. Converting
+ * per band instead redid it N / nc times (4x for N = 384 on two threads,
+ * 8x for 1536), a quarter of the int8 time. Where the table has AMX, bf16
+ * and int8 weights run on AMX-BF16 tiles (amx_task) with x in bf16; int8
+ * weights are dequantized per band into bf16 panels for them. Elsewhere
  * (AVX2, NEON, scalar) the weights are widened per call, once per band, into
  * the fp32 scratch panels that every row block then reuses (widening inside
  * the micro-kernel redid it for every 6 rows: 11% slower measured for bf16);
