@@ -32,7 +32,8 @@ int main(int argc, char **argv) {
         {512, 384, 384, "A q/k/v/o"},   {512, 1536, 384, "A ffn in"}, {512, 384, 1536, "A ffn out"},
         {2048, 384, 384, "A q (2048)"}, {2048, 1536, 384, "A ffn in (2048)"},
         {512, 2304, 768, "B Wqkv"},     {512, 768, 768, "B Wo"},      {512, 2304, 768, "B Wi"},
-        {512, 768, 1152, "B mlp Wo"},   {64, 384, 384, "A tiny M"},
+        {512, 768, 1152, "B mlp Wo"},   {64, 384, 384, "A tiny M"},   {16, 384, 384, "A one text q"},
+        {16, 1536, 384, "A one text ffn in"},
     };
     ember_pool *pool;
     ember_pool_create(nth, &pool);

@@ -67,9 +67,8 @@ def test_fp32_matches_sentence_transformers(minilm: ember.Model, sentences: list
 # Every sentence within cosine 0.999 of fp32. int8: weights in 32-value
 # blocks; activations quantized per row and block of 32 with their outliers
 # (|x| > 6 rms, the attention sinks' spikes) kept in fp32 on VNNI CPUs, or
-# rounded to bf16 for AMX tiles (every matmul, whatever its rows, so that a
-# vector does not depend on its batch); "noamx" forces the
-# VNNI path on a CPU with AMX (EMBER_GEMM_TILE is read when a model loads).
+# rounded to bf16 for AMX tiles; "noamx" forces the VNNI path on a CPU with
+# AMX (EMBER_GEMM_TILE is read when a model loads).
 @pytest.mark.parametrize("dtype,tile", [("bf16", None), ("int8", None), ("int8", "noamx")])
 def test_reduced_precision(minilm_path: Path, sentences: list[str], expected: np.ndarray,
                            dtype: str, tile: str | None, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,9 +22,14 @@
  * together (the operand layout of AVX512_VNNI's vpdpbusd).
  *
  * Where the kernel table has a dot product for the format (gemm_tile_bf16,
- * gemm_tile_q8), the GEMM converts each 16-row block of x once per K block
- * (to bf16, or to uint8 with a scale per 32 values: activations quantized on
- * the fly) and runs those tiles on the packed weights directly. Elsewhere
+ * gemm_tile_q8), the GEMM converts x once per call, before the bands start
+ * (to bf16 rows, or to uint8 rows with a scale per row and 32 values and the
+ * row's outliers kept in fp32: quant_a_q8), and every band and thread reads
+ * that copy; the tiles then run on the packed weights directly. Converting
+ * per band instead redid it N / nc times (4x for N = 384 on two threads,
+ * 8x for 1536), a quarter of the int8 time. Where the table has AMX, bf16
+ * and int8 weights run on AMX-BF16 tiles (amx_task) with x in bf16; int8
+ * weights are dequantized per band into bf16 panels for them. Elsewhere
  * (AVX2, NEON, scalar) the weights are widened per call, once per band, into
  * the fp32 scratch panels that every row block then reuses (widening inside
  * the micro-kernel redid it for every 6 rows: 11% slower measured for bf16);
@@ -71,7 +76,7 @@ const char *ember_gemm_name(const ember_gemm *g, const ember_cpu_kernels *k) {
                : k->gemm_tile_bf16 ? "ember GEMM (bf16 weights and activations, AVX512-BF16 dot products, fp32 accumulation)"
                                    : "ember GEMM (bf16 weights packed at load, widened per call, fp32 arithmetic)";
     if (g->compute_dtype == EMBER_DTYPE_INT8)
-        return amx ? "ember GEMM (int8 weights, 32-value blocks, dequantized per band to bf16 for AMX-BF16 tiles with bf16 activations)"
+        return amx ? "ember GEMM (int8 weights, 32-value blocks, dequantized per band to bf16; AMX-BF16 tiles, bf16 activations)"
                : k->gemm_tile_q8 ? "ember GEMM (int8 weights and activations, 32-value blocks, outliers in fp32, VNNI dot products)"
                                  : "ember GEMM (int8 weights, 32-value blocks, dequantized per call, fp32 arithmetic)";
     return g->prepack ? "ember GEMM (weights packed at load)" : "ember GEMM (zero-copy weights, packed per call)";
@@ -813,9 +818,10 @@ ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, 
     const int bf16_compute = g->compute_dtype == EMBER_DTYPE_BF16;
     const int dot_bf16 = a->w->dtype == EMBER_DT_BF16 && k->gemm_tile_bf16 && bf16_compute;
     /* AMX where the load-time choice took it, for bf16 and int8 weights
-     * alike and whatever the number of rows: choosing by rows (VNNI below
-     * some count) made a sequence's vector depend on what shared its pass,
-     * the two paths rounding differently (test_golden's batch check) */
+     * alike and whatever the number of rows: a row's result must not
+     * depend on the rows batched with it (VNNI and AMX round the
+     * activations differently). Even 16 rows of int8 lose only 10-20% to
+     * VNNI for the dequantization (gemm_bench "one text"). */
     const int amx = g->amx && k->amx_bf16 &&
                     ((a->w->dtype == EMBER_DT_BF16 && bf16_compute) ||
                      (a->w->dtype == EMBER_DT_I8 && k->q8_panels_bf16 &&

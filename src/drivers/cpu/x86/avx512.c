@@ -1,21 +1,26 @@
 /*
  * avx512.c — the CPU driver's kernels for x86-64 with AVX-512 (F, BW, DQ, VL;
  * compiled with those flags, selected at run time only when the CPU and the
- * OS allow them), plus two reduced-precision GEMM tiles compiled for their
+ * OS allow them), plus reduced-precision GEMM kernels compiled for their
  * own extensions and used only where the CPU has them:
  *
  *   fp32  12 x 16 tile: one zmm of B per k, 12 accumulators, the A value
  *         broadcast from memory into each FMA. Twice the rows of the AVX2
  *         tile, so that CPUs with two 512-bit FMA units have the 8+
- *         independent accumulators their latency needs.
+ *         independent accumulators their latency needs; wider 12 x 32 and
+ *         8 x 48 tiles share each broadcast among panels.
  *   bf16  AVX512_BF16 vdpbf16ps: 32 products of bf16 pairs per instruction
- *         into fp32 accumulators (twice the fp32 FMA rate). A is rounded to
- *         bf16 once per row block; B is the weights' pair panel.
+ *         into fp32 accumulators (2x the fp32 FMA rate on Zen 4, half of it
+ *         on Sapphire Rapids). A is rounded to bf16 once per call; B is the
+ *         weights' pair panel.
  *   int8  AVX512_VNNI vpdpbusd: 64 uint8 x int8 products per instruction
- *         into int32 (four times the fp32 rate). Activations are quantized
- *         per 32 values on the fly (uint8 with an offset of 128, corrected by
- *         the weights' block sums), each block's int32 sum is scaled into an
- *         fp32 accumulator: the Q8_0 x Q8_0 scheme of llama.cpp.
+ *         into int32. Activations are quantized once per call per row and
+ *         32 values (uint8 with an offset of 128, cancelled by starting each
+ *         block's dot product at -128 x the weights' block sum; outliers
+ *         kept in fp32), each block's int32 sum is scaled into an fp32
+ *         accumulator: the Q8_0 x Q8_0 scheme of llama.cpp.
+ *   AMX   AMX-BF16 tdpbf16ps on 32 x 32 output blocks, for bf16 weights and
+ *         for int8 ones dequantized to bf16 panels (see the AMX section).
  *
  * The row kernels (LayerNorm, GELU, RoPE, softmax) are the AVX2 ones: they
  * stream memory and gain nothing from wider vectors.
@@ -48,7 +53,7 @@
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #define TILE_MR 12 /* rows per fp32 and bf16 tile */
-#define Q8_MR 6    /* rows per int8 pass: 6 int32 + 6 fp32 accumulators */
+#define Q8_MR 6    /* rows per int8 pass: 6 x 2 int32 + 6 x 2 fp32 accumulators */
 
 /* ---- vector math for the fused epilogue ---- */
 
