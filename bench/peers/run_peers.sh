@@ -66,8 +66,10 @@ for m in $(echo "$models" | grep -o .); do
     for e in ${engines//,/ }; do
       case $e in
         ember|ember-bf16|ember-int8)
-          dt=f32; [ "$e" = ember-bf16 ] && dt=bf16; [ "$e" = ember-int8 ] && dt=int8
-          line=$("${EMBER_BIN:-$root/build/ember}" bench -m "$WORK/model-$m" -w "$w" --dtype "$dt" --threads "$THREADS" \
+          # plain "ember": the library's default (auto: fp32 arithmetic, a BF16 checkpoint kept BF16)
+          dt=f32; arg=auto; [ "$e" = ember-bf16 ] && dt=bf16; [ "$e" = ember-int8 ] && dt=int8
+          [ "$e" != ember ] && arg=$dt
+          line=$("${EMBER_BIN:-$root/build/ember}" bench -m "$WORK/model-$m" -w "$w" --dtype "$arg" --threads "$THREADS" \
                    --reps "$REPS" --check-seqs "${CHECK_SEQS:-8}" --json | tail -1)
           tps=$(echo "$line" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["tokens_per_s"], j["peak_rss_mb"])')
           rows+=("$m $r ember $dt $tps") ;;

@@ -35,7 +35,8 @@ static void help(void) {
            "options:\n"
            "  -w, --workload W     short, code, long (bench/workloads/W.txt) or a FILE of token ids;\n"
            "                       repeat for several; default: short, code and long\n"
-           "  --dtype D            f32 (default), bf16 or int8 weights\n"
+           "  --dtype D            auto (default: as ember embed; fp32 arithmetic on a CPU, BF16\n"
+           "                       checkpoints kept BF16 in memory), f32, bf16 or int8 weights\n"
            "  -t, --threads N      worker threads (default: all CPUs)\n"
            "  -b, --batch-size N   sequences per call (default 32; 512 on a GPU)\n"
            "  --reps N             timed passes, the best is reported (default 3)\n"
@@ -125,12 +126,24 @@ static const char *dtype_arg_name(ember_dtype d) {
     return d == EMBER_DTYPE_BF16 ? "bf16" : d == EMBER_DTYPE_INT8 ? "int8" : "f32";
 }
 
+/* The precision "auto" runs in on the model's driver: bf16 where the driver's
+ * default is reduced (a GPU), else fp32. */
+static ember_dtype effective_dtype(ember_dtype asked, const ember_model_info *info) {
+    if (asked != EMBER_DTYPE_AUTO)
+        return asked;
+    return info->compute_dtype && strncmp(info->compute_dtype, "bf16", 4) == 0 ? EMBER_DTYPE_BF16
+                                                                                 : EMBER_DTYPE_F32;
+}
+
 int cmd_bench(int argc, char **argv) {
     cli_args a = {argc, argv, 0, NULL};
     const char *model = NULL, *workloads[16];
     int n_workloads = 0, json = 0, reps = 3, verbose = 0;
     int64_t check_seqs = 8;
-    ember_dtype dtype = EMBER_DTYPE_F32;
+    /* auto, as ember embed and serve: an explicit f32 would widen a BF16
+     * checkpoint to fp32 (Qwen3-0.6B shapes: 2.3 GB of RSS instead of 1.3) and
+     * time a configuration nobody runs by default */
+    ember_dtype dtype = EMBER_DTYPE_AUTO;
     ember_ctx_params cp = ember_ctx_default_params();
     cp.max_batch = cp.max_batch_tokens = 0; /* unset: the device's choice, after the load */
     for (a.i = 1; a.i < argc; a.i++) {
@@ -140,14 +153,16 @@ int cmd_bench(int argc, char **argv) {
             if (n_workloads < 16)
                 workloads[n_workloads++] = a.value;
         } else if (cli_opt_value(&a, "--dtype", NULL)) {
-            if (strcmp(a.value, "f32") == 0)
+            if (strcmp(a.value, "auto") == 0)
+                dtype = EMBER_DTYPE_AUTO;
+            else if (strcmp(a.value, "f32") == 0)
                 dtype = EMBER_DTYPE_F32;
             else if (strcmp(a.value, "bf16") == 0)
                 dtype = EMBER_DTYPE_BF16;
             else if (strcmp(a.value, "int8") == 0)
                 dtype = EMBER_DTYPE_INT8;
             else
-                cli_die(2, "bench", "--dtype must be f32, bf16 or int8");
+                cli_die(2, "bench", "--dtype must be auto, f32, bf16 or int8");
         } else if (cli_opt_value(&a, "--threads", "-t"))
             cp.n_threads = (int32_t)cli_int("--threads", a.value, 1, 1024);
         else if (cli_opt_value(&a, "--batch-size", "-b"))
@@ -201,6 +216,8 @@ int cmd_bench(int argc, char **argv) {
     memset(&info, 0, sizeof info);
     info.struct_size = sizeof info;
     ember_model_get_info(m, &info);
+    const ember_dtype asked = dtype;
+    dtype = effective_dtype(asked, &info);
     int dim = ember_model_dim(m);
     /* where the matmuls run on AMX-BF16 tiles (bf16, and int8 weights
      * dequantized for them), the bf16 peak is the tiles' and int8 is
@@ -213,10 +230,11 @@ int cmd_bench(int argc, char **argv) {
                                               : peak_f32;
     double peak = peak_gflops * 1e9;
     if (!json)
-        printf("model %s (%s, %.1fM parameters), dtype %s, %d threads, batch %d, kernels: %s\n"
+        printf("model %s (%s, %.1fM parameters), dtype %s%s (compute %s), %d threads, batch %d, kernels: %s\n"
                "measured peaks, %d threads, register-only loops: fp32 FMA %.1f GFLOP/s, "
                "bf16 %s %.1f GFLOP/s, int8 dot %.1f GOP/s; MFU against the %s one\n",
-               spec, info.architecture, (double)info.n_parameters / 1e6, dtype_arg_name(dtype),
+               spec, info.architecture, (double)info.n_parameters / 1e6,
+               asked == EMBER_DTYPE_AUTO ? "auto: " : "", dtype_arg_name(dtype), info.compute_dtype,
                threads, cp.max_batch, info.kernels, threads, peak_f32, amx_cpu ? "AMX tiles" : "dot",
                peak_bf16, peak_int8,
                device_peak > 0                       ? "device's"
@@ -319,11 +337,11 @@ int cmd_bench(int argc, char **argv) {
         double tps = (double)w.n_tokens / best, sps = (double)w.n / best;
         double mfu = flops / best / peak;
         if (json) {
-            printf("{\"workload\":\"%s\",\"model\":\"%s\",\"dtype\":\"%s\",\"threads\":%d,\"batch\":%d,"
+            printf("{\"workload\":\"%s\",\"model\":\"%s\",\"dtype\":\"%s\",\"compute\":\"%s\",\"threads\":%d,\"batch\":%d,"
                    "\"sequences\":%lld,\"tokens\":%lld,\"seconds\":%.6f,\"tokens_per_s\":%.1f,"
                    "\"sequences_per_s\":%.2f,\"gflop\":%.3f,\"gflops\":%.2f,\"peak_gflops\":%.2f,"
                    "\"fma_peak_gflops\":%.2f,\"mfu\":%.4f,\"peak_rss_mb\":%.1f,\"check_cosine_min\":%.7f,\"ops\":{",
-                   workloads[wi], spec, dtype_arg_name(dtype), threads, cp.max_batch, (long long)w.n,
+                   workloads[wi], spec, dtype_arg_name(dtype), info.compute_dtype, threads, cp.max_batch, (long long)w.n,
                    (long long)w.n_tokens, best, tps, sps, flops / 1e9, flops / best / 1e9, peak / 1e9,
                    peak_f32, mfu, rss_mb, min_cos);
             for (int32_t k = 0; k < n_ops; k++)
