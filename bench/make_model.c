@@ -100,6 +100,44 @@ static void bert_tensors(void) {
     }
 }
 
+/* XLM-RoBERTa-base (multilingual-e5-base, paraphrase-multilingual-mpnet)
+ * and MPNet-base (all-mpnet-base-v2) shapes: hidden 768, 12 layers, FFN
+ * 3072; XLM-R with its 250,002-row vocabulary and 514 positions, MPNet with
+ * BERT's layout under attention.attn and the relative-position table. */
+static void base_tensors(int mpnet) {
+    const int h = 768, inter = 3072, layers = 12;
+    add("embeddings.word_embeddings.weight", mpnet ? 30527 : 250002, h, 0);
+    add("embeddings.position_embeddings.weight", 514, h, 0);
+    if (!mpnet)
+        add("embeddings.token_type_embeddings.weight", 1, h, 0);
+    add("embeddings.LayerNorm.weight", h, 0, 1);
+    add("embeddings.LayerNorm.bias", h, 0, 2);
+    if (mpnet)
+        add("encoder.relative_attention_bias.weight", 32, 12, 0);
+    const char *att[4] = {"attention.self.query", "attention.self.key", "attention.self.value",
+                          "attention.output.dense"};
+    const char *att_mp[4] = {"attention.attn.q", "attention.attn.k", "attention.attn.v",
+                             "attention.attn.o"};
+    for (int l = 0; l < layers; l++) {
+        char n[128];
+        for (int i = 0; i < 4; i++) {
+            snprintf(n, sizeof n, "encoder.layer.%d.%s.weight", l, mpnet ? att_mp[i] : att[i]);
+            add(n, h, h, 0);
+            snprintf(n, sizeof n, "encoder.layer.%d.%s.bias", l, mpnet ? att_mp[i] : att[i]);
+            add(n, h, 0, 2);
+        }
+        const char *ln1 = mpnet ? "attention.LayerNorm" : "attention.output.LayerNorm";
+        snprintf(n, sizeof n, "encoder.layer.%d.%s.weight", l, ln1); add(n, h, 0, 1);
+        snprintf(n, sizeof n, "encoder.layer.%d.%s.bias", l, ln1); add(n, h, 0, 2);
+        snprintf(n, sizeof n, "encoder.layer.%d.intermediate.dense.weight", l); add(n, inter, h, 0);
+        snprintf(n, sizeof n, "encoder.layer.%d.intermediate.dense.bias", l); add(n, inter, 0, 2);
+        snprintf(n, sizeof n, "encoder.layer.%d.output.dense.weight", l); add(n, h, inter, 0);
+        snprintf(n, sizeof n, "encoder.layer.%d.output.dense.bias", l); add(n, h, 0, 2);
+        snprintf(n, sizeof n, "encoder.layer.%d.output.LayerNorm.weight", l); add(n, h, 0, 1);
+        snprintf(n, sizeof n, "encoder.layer.%d.output.LayerNorm.bias", l); add(n, h, 0, 2);
+    }
+}
+
 static void modernbert_tensors(void) {
     const int h = 768, inter = 1152, layers = 22;
     add("embeddings.tok_embeddings.weight", 50368, h, 0);
@@ -281,7 +319,7 @@ static const char *torch_dtype(ember_dt dt) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s A|B|Q|Q2|G|G2 OUT_DIR [TOKENIZER_DIR] [--dtype F32|F16|BF16]\n",
+        fprintf(stderr, "usage: %s A|B|Q|Q2|G|G2|X|M OUT_DIR [TOKENIZER_DIR] [--dtype F32|F16|BF16]\n",
                 argv[0]);
         return 2;
     }
@@ -289,8 +327,9 @@ int main(int argc, char **argv) {
     const int is_b = strcmp(preset, "B") == 0;
     const int is_q = strcmp(preset, "Q") == 0 || strcmp(preset, "Q2") == 0;
     const int is_g = strcmp(preset, "G") == 0 || strcmp(preset, "G2") == 0;
-    if (!is_b && !is_q && !is_g && strcmp(preset, "A") != 0) {
-        fprintf(stderr, "unknown preset %s (A, B, Q, Q2, G, G2)\n", preset);
+    const int is_x = strcmp(preset, "X") == 0, is_m = strcmp(preset, "M") == 0;
+    if (!is_b && !is_q && !is_g && !is_x && !is_m && strcmp(preset, "A") != 0) {
+        fprintf(stderr, "unknown preset %s (A, B, Q, Q2, G, G2, X, M)\n", preset);
         return 2;
     }
     const int layers = preset[1] == '2' ? 2 : is_q ? 28 : 24;
@@ -318,6 +357,8 @@ int main(int argc, char **argv) {
         gemma3_tensors(layers);
     else if (is_b)
         modernbert_tensors();
+    else if (is_x || is_m)
+        base_tensors(is_m);
     else
         bert_tensors();
     char path[1100];
@@ -400,6 +441,29 @@ int main(int argc, char **argv) {
         write_text(out, "config_sentence_transformers.json",
                    "{\"prompts\":{\"query\":\"search_query: \",\"document\":\"search_document: \"},"
                    "\"default_prompt_name\":null}\n");
+    } else if (is_x) {
+        write_text(out, "config.json",
+                   "{\"architectures\":[\"XLMRobertaModel\"],\"model_type\":\"xlm-roberta\","
+                   "\"hidden_size\":768,\"num_hidden_layers\":12,\"num_attention_heads\":12,"
+                   "\"intermediate_size\":3072,\"vocab_size\":250002,\"max_position_embeddings\":514,"
+                   "\"type_vocab_size\":1,\"layer_norm_eps\":1e-05,\"hidden_act\":\"gelu\","
+                   "\"pad_token_id\":1,\"bos_token_id\":0,\"eos_token_id\":2,"
+                   "\"position_embedding_type\":\"absolute\","
+                   "\"_name_or_path\":\"random-multilingual-e5-base-shapes\"}\n");
+        write_text(out, "1_Pooling/config.json",
+                   "{\"word_embedding_dimension\":768,\"pooling_mode_mean_tokens\":true}\n");
+        write_text(out, "sentence_bert_config.json", "{\"max_seq_length\":512,\"do_lower_case\":false}\n");
+    } else if (is_m) {
+        write_text(out, "config.json",
+                   "{\"architectures\":[\"MPNetModel\"],\"model_type\":\"mpnet\",\"hidden_size\":768,"
+                   "\"num_hidden_layers\":12,\"num_attention_heads\":12,\"intermediate_size\":3072,"
+                   "\"vocab_size\":30527,\"max_position_embeddings\":514,\"layer_norm_eps\":1e-05,"
+                   "\"hidden_act\":\"gelu\",\"pad_token_id\":1,\"bos_token_id\":0,\"eos_token_id\":2,"
+                   "\"relative_attention_num_buckets\":32,"
+                   "\"_name_or_path\":\"random-all-mpnet-base-v2-shapes\"}\n");
+        write_text(out, "1_Pooling/config.json",
+                   "{\"word_embedding_dimension\":768,\"pooling_mode_mean_tokens\":true}\n");
+        write_text(out, "sentence_bert_config.json", "{\"max_seq_length\":512,\"do_lower_case\":false}\n");
     } else {
         write_text(out, "config.json",
                    "{\"architectures\":[\"BertModel\"],\"model_type\":\"bert\",\"hidden_size\":384,"

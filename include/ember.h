@@ -232,6 +232,10 @@ typedef struct ember_model_info {
     int32_t n_shards;              /* safetensors files mapped                 */
     int32_t lowercase_input;       /* sentence_bert_config do_lower_case       */
     int32_t n_prompts;             /* prompts in config_sentence_transformers  */
+    const char *modules;           /* the sentence-transformers chain as run,
+                                      e.g. "Transformer(bert) -> Pooling(cls)
+                                      -> Dense(768->768, tanh) -> Normalize"
+                                      (owned by the model)                     */
     int32_t n_kv_heads;            /* key/value heads (< n_heads: grouped-query) */
     int32_t head_dim;              /* per head; not always hidden / heads (Qwen3, Gemma 3) */
 } ember_model_info;

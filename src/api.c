@@ -88,6 +88,23 @@ const char *ember_pooling_name(ember_pooling pooling) {
 
 /* ---- models ---- */
 
+/* "Transformer(bert) -> Pooling(cls) -> Dense(384->768, tanh) -> Normalize":
+ * the chain the backend runs, for ember info. */
+static void describe_modules(ember_model *m) {
+    static const char *const acts[] = {"identity", "gelu", "gelu_tanh", "relu", "silu", "tanh"};
+    const size_t cap = sizeof m->modules;
+    size_t n = (size_t)snprintf(m->modules, cap, "Transformer(%s) -> Pooling(%s)", m->arch->name,
+                                ember_pooling_name((ember_pooling)m->st.pooling));
+    for (int32_t i = 0; i < m->st.n_dense && n < cap; i++) {
+        const ember_st_dense *d = &m->st.dense[i];
+        const int a = d->act >= 0 && d->act < (int)(sizeof acts / sizeof *acts) ? d->act : 0;
+        n += (size_t)snprintf(m->modules + n, cap - n, " -> Dense(%d->%d%s, %s)", d->in_features,
+                              d->out_features, d->bias ? "" : ", no bias", acts[a]);
+    }
+    if (m->st.normalize && n < cap)
+        snprintf(m->modules + n, cap - n, " -> Normalize");
+}
+
 static ember_status load_model(ember_model *m, const char *path, const ember_model_params *p) {
     m->source = ember_strdup(path);
     if (!m->source)
@@ -124,6 +141,7 @@ static ember_status load_model(ember_model *m, const char *path, const ember_mod
     m->max_tokens = max_tokens;
 
     EMBER_TRY(ember_backend_load(m, p));
+    describe_modules(m);
 
     if (p->load_tokenizer) {
         char *tj = ember_path_join(m->directory, "tokenizer.json");
@@ -231,6 +249,7 @@ ember_status ember_model_get_info(const ember_model *m, ember_model_info *info) 
     i.n_shards = m->store ? m->store->n_files : 0;
     i.lowercase_input = m->st.do_lower_case;
     i.n_prompts = m->st.n_prompts;
+    i.modules = m->modules;
     i.n_kv_heads = m->hp.n_kv_heads;
     i.head_dim = m->hp.head_dim;
     memcpy(info, &i, info->struct_size);

@@ -30,6 +30,7 @@ struct ember_model {
     ember_weight dense_w[EMBER_ST_MAX_DENSE], dense_b[EMBER_ST_MAX_DENSE];
     ember_tensor_store *dense_store[EMBER_ST_MAX_DENSE]; /* own the tensor names */
     int32_t pooled_width;    /* widest row from pooling through the Denses */
+    char modules[512];       /* the module chain, as ember info prints it  */
     int64_t n_params;
     ember_dt file_dtype;
     int32_t compute_dtype;   /* ember_dtype actually used                 */

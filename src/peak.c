@@ -1,7 +1,7 @@
 /*
  * peak.c — ember_cpu_peak_gflops(): the arithmetic peak of the machine,
  * measured with the register-only multiply-add loops of the kernel table the
- * CPU driver picks (kernels.h: peak_f32, peak_bf16, peak_q8), run on every
+ * CPU driver picks (kernels.h: peak_f32, peak_bf16 or peak_amx_bf16, peak_q8), run on every
  * thread of a pool at once, so `ember bench` reports model FLOP utilisation
  * against the hardware rather than against Ember's own GEMM.
  */
@@ -51,9 +51,12 @@ ember_status ember_cpu_peak_gflops_dtype(int32_t n_threads, ember_dtype dtype, d
     *out_gflops = 0;
     const ember_cpu_kernels *k = ember_cpu_kernels_best();
     double (*loop)(int64_t) = k->peak_f32;
-    /* the dot products only where the GEMM uses them */
+    /* the dot products only where the GEMM uses them; bf16 runs on AMX
+     * tiles where the CPU has them */
     if (dtype == EMBER_DTYPE_BF16 && k->gemm_tile_bf16 && k->peak_bf16)
         loop = k->peak_bf16;
+    if (dtype == EMBER_DTYPE_BF16 && k->amx_bf16 && k->peak_amx_bf16)
+        loop = k->peak_amx_bf16;
     if (dtype == EMBER_DTYPE_INT8 && k->gemm_tile_q8 && k->peak_q8)
         loop = k->peak_q8;
     if (!loop)

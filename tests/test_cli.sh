@@ -14,7 +14,11 @@ trap 'rm -rf "$TMP"' EXIT
 grep -q "^architecture   bert" "$TMP/info.txt"
 grep -q "^dimension      64" "$TMP/info.txt"
 grep -q "^pooling        cls (sentence-transformers files)" "$TMP/info.txt"
-"$EMBER" info -m "$CASE" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["dimension"]==64 and d["pooling"]=="cls" and d["normalize"], d'
+grep -q "^modules        Transformer(bert) -> Pooling(cls) -> Normalize$" "$TMP/info.txt"
+# the Dense chain of a LaBSE-like model, in order, with activations
+DENSE="$(dirname "$CASE")/bert-dense-f32"
+"$EMBER" info -m "$DENSE" | grep -q "^modules        Transformer(bert) -> Pooling(.*) -> Dense(.*->.*, tanh) -> Dense(.*) -> Normalize$"
+"$EMBER" info -m "$CASE" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["dimension"]==64 and d["pooling"]=="cls" and d["normalize"] and d["modules"].startswith("Transformer(bert)"), d'
 
 "$EMBER" embed -m "$CASE" --input-format ids --input "$CASE/ids.txt" --batch-size 7 --threads 2 > "$TMP/out.jsonl"
 "$EMBER" embed -m "$CASE" --input-format ids < "$CASE/ids.txt" > "$TMP/out_stdin.jsonl"

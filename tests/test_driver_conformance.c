@@ -14,7 +14,10 @@
  * Tolerances, as max |a - b| / max |b| over the buffer:
  *   driver vs cpu-ref: 1e-4 (fp32 kernels that sum in another order), 0 for
  *   the copies (gather, select_rows, pool cls/max/lasttoken); 3e-2 when the
- *   driver's activations are bf16/fp16.
+ *   driver's activations are bf16/fp16, and for the linear op of the cpu
+ *   driver loaded with bf16 or int8 weights (its AVX512_BF16 / VNNI dot
+ *   products, or AMX tiles where the CPU has them; "noamx": the same with
+ *   AMX turned off through EMBER_GEMM_TILE).
  *   cpu-ref vs double: 1e-4 for linear and attention, 1e-5 for the rest.
  * Also: supports() on act_dtype() for every op, wrong views refused with
  * EMBER_E_INTERNAL naming the op, ember_driver_find() on "cpu:1" and "nope".
@@ -87,6 +90,7 @@ typedef struct {
     size_t used;
     ember_dt act;
     int pack;
+    int compute; /* ember_dtype of the matrix weights (EMBER_DTYPE_F32 but for the extra cpu instances) */
     char label[64];
 } drv;
 
@@ -210,7 +214,9 @@ static void check_case(ember_op_kind op, const char *what, run_fn fn, const void
             continue;
         if (!d->ops->supports(d->impl, op, d->act)) /* declared missing: refused at load */
             continue;
-        double tol = d->act == EMBER_DT_F32 ? tol_drv : 3e-2;
+        double tol = d->act == EMBER_DT_F32 && (op != EMBER_OP_LINEAR || d->compute == EMBER_DTYPE_F32)
+                         ? tol_drv
+                         : 3e-2;
         d->used = 0;
         memset(out, 0, n * sizeof(float));
         fn(d, cs, out);
@@ -935,17 +941,24 @@ static void test_find(void) {
 
 /* ---- main ---- */
 
-static void add_instance(const ember_driver_ops *ops, int pack, ember_dtype dtype) {
+static void add_instance(const ember_driver_ops *ops, int pack, int compute, const char *tile) {
     if (g_n_inst == MAX_INST)
         return;
     drv *d = &g_inst[g_n_inst];
     memset(d, 0, sizeof *d);
     d->ops = ops;
     d->pack = pack;
-    snprintf(d->label, sizeof d->label, "%s%s%s", ops->name, pack ? "" : " (in place)",
-             dtype == EMBER_DTYPE_BF16 ? " bf16" : "");
-    ember_driver_config cfg = {.compute_dtype = dtype, .pack_weights = pack, .device = 0};
+    d->compute = compute;
+    snprintf(d->label, sizeof d->label, "%s%s%s%s%s", ops->name, pack ? "" : " (in place)",
+             compute == EMBER_DTYPE_BF16 ? " bf16" : compute == EMBER_DTYPE_INT8 ? " int8" : "",
+             tile ? " " : "", tile ? tile : "");
+    ember_driver_config cfg = {.compute_dtype = compute, .pack_weights = pack, .device = 0};
+    /* the GEMM reads its forced choices at init */
+    if (tile)
+        setenv("EMBER_GEMM_TILE", tile, 1);
     ember_status st = ops->init(&cfg, &d->impl);
+    if (tile)
+        unsetenv("EMBER_GEMM_TILE");
     if (st != EMBER_OK) {
         /* the CPU drivers always start; a GPU driver without a usable
          * device says why and is skipped */
@@ -983,12 +996,17 @@ int main(void) {
     test_find();
     for (int pack = 1; pack >= 0; pack--)
         for (int i = 0; i < ember_driver_count(); i++) {
-            add_instance(ember_driver_at(i), pack, EMBER_DTYPE_F32);
+            add_instance(ember_driver_at(i), pack, EMBER_DTYPE_F32, NULL);
             /* a GPU driver's bf16 activations run other kernels (tensor-core
              * attention): one more instance, at the bf16 tolerance */
             if (pack && strncmp(ember_driver_at(i)->name, "cpu", 3) != 0)
-                add_instance(ember_driver_at(i), pack, EMBER_DTYPE_BF16);
+                add_instance(ember_driver_at(i), pack, EMBER_DTYPE_BF16, NULL);
         }
+    /* the cpu driver's reduced-precision matmuls, with and without AMX */
+    for (int dt = EMBER_DTYPE_BF16; dt <= EMBER_DTYPE_INT8; dt++) {
+        add_instance(&ember_cpu_driver_ops, 1, dt, NULL);
+        add_instance(&ember_cpu_driver_ops, 1, dt, "noamx");
+    }
     CHECK(g_ref >= 0, "no cpu-ref driver");
     if (g_ref < 0)
         return test_finish("test_driver_conformance");

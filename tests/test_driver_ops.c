@@ -43,9 +43,13 @@ static const ember_cpu_kernels *g_fast;
 /* EMBER_TEST_QUICK=1: small shapes only (for slow emulators). */
 static int g_quick;
 
-static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, int64_t N, int64_t K,
+static void test_gemm_shape_dtype(ember_pool *pool, ember_gemm_ws *ws, int64_t M, int64_t N, int64_t K,
                                   int act, int use_bias, int residual_mode, int dtype) {
     float *x = rand_vec((size_t)(M * K), 1.0f), *w = rand_vec((size_t)(N * K), 0.5f);
+    if (dtype == EMBER_DTYPE_INT8 && K >= 8) /* activation outliers: rows with spikes, one with more than fit */
+        for (int64_t r = 1; r < M; r += 3)
+            for (int64_t e = 0; e < (r % 4 == 1 ? 2 * EMBER_Q8_OUTLIERS + 1 : 1 + r % 3); e++)
+                x[r * K + (r * 7 + e * 5) % K] = (e % 2 ? -20.0f : 30.0f) + (float)e;
     if (dtype == EMBER_DTYPE_BF16) /* the expected result uses the rounded weights */
         for (int64_t i = 0; i < N * K; i++)
             w[i] = ember_bf16_to_f32(ember_f32_to_bf16(w[i]));
@@ -70,26 +74,41 @@ static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, i
         for (int64_t i = 0; i < M * K; i++)
             x_fast[i] = ember_bf16_to_f32(ember_f32_to_bf16(x[i]));
     if (dtype == EMBER_DTYPE_INT8 && g_fast->gemm_tile_q8) {
-        int64_t ldq = (K + 31) / 32 * 32, nb = ldq / 32;
-        uint8_t *q = malloc((size_t)ldq);
-        float *sc = malloc(sizeof(float) * (size_t)nb);
+        /* per row: blocks of 32 quantized, the outliers exact */
+        int64_t ldq = ember_q8_kpad(K), nb = ldq / 32;
+        uint8_t *q = malloc((size_t)ldq), n_out;
+        float *sc = malloc(sizeof(float) * (size_t)nb), oval[EMBER_Q8_OUTLIERS];
+        int32_t oidx[EMBER_Q8_OUTLIERS];
         for (int64_t r = 0; r < M; r++) {
-            ember_ref_quant_a_q8(x + r * K, K, 1, K, q, ldq, sc, nb);
+            ember_ref_quant_a_q8(x + r * K, K, 1, K, q, ldq, sc, nb, &n_out, oidx, oval);
             for (int64_t k = 0; k < K; k++)
                 x_fast[r * K + k] = (float)((int)q[k] - 128) * sc[k / 32];
+            for (int e = 0; e < n_out; e++)
+                x_fast[r * K + oidx[e]] = oval[e];
         }
         free(q);
         free(sc);
     }
+    /* AMX multiplies bf16 activations by bf16 weights (int8 ones dequantized
+     * and rounded) */
+    const int amx_runs = g_fast->amx_bf16 && dtype != EMBER_DTYPE_F32;
+    float *x_b16 = malloc(sizeof(float) * (size_t)(M * K)), *w_b16 = malloc(sizeof(float) * (size_t)(N * K));
+    for (int64_t i = 0; i < M * K; i++)
+        x_b16[i] = ember_bf16_to_f32(ember_f32_to_bf16(x[i]));
+    for (int64_t i = 0; i < N * K; i++)
+        w_b16[i] = ember_bf16_to_f32(ember_f32_to_bf16(w[i]));
     float *want = malloc(sizeof(float) * (size_t)(M * N)), *want_fast = malloc(sizeof(float) * (size_t)(M * N));
-    for (int variant = 0; variant < 2; variant++) {
-        const float *xv = variant ? x_fast : x;
-        float *out = variant ? want_fast : want;
+    float *want_amx = malloc(sizeof(float) * (size_t)(M * N));
+    for (int variant = 0; variant < 3; variant++) {
+        const float *xv = variant == 2 ? x_b16 : variant ? x_fast : x, *wv = variant == 2 ? w_b16 : w;
+        float *out = variant == 2 ? want_amx : variant ? want_fast : want;
+        if (variant == 2 && !amx_runs)
+            break;
         for (int64_t r = 0; r < M; r++)
             for (int64_t c = 0; c < N; c++) {
                 double s = 0;
                 for (int64_t k = 0; k < K; k++)
-                    s += (double)xv[r * K + k] * w[c * K + k];
+                    s += (double)xv[r * K + k] * wv[c * K + k];
                 float v = (float)s + (use_bias ? bias[c] : 0.0f);
                 v = ember_ref_act(act, v);
                 out[r * N + c] = residual_mode ? v + res[r * N + c] : v;
@@ -106,12 +125,15 @@ static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, i
         g.prepack = prepack;
         wt.dtype = EMBER_DT_F32;
         ember_gemm_prepare(&g, &wt);
-        /* runs: the reference, the fast table's own tile, each wide tile */
-        const int n_runs = 2 + (g_fast->gemm_wide ? g_fast->n_gemm_wide : 0);
+        /* runs: the reference, the fast table's own tile, each wide tile,
+         * then AMX where the table has it (bf16 and int8) */
+        const int n_wide = g_fast->gemm_wide ? g_fast->n_gemm_wide : 0;
+        const int n_runs = 2 + n_wide + amx_runs;
         for (int run = 0; run < n_runs; run++) {
-            const int ti = run ? 1 : 0;
-            g.wide = run >= 2 ? &g_fast->gemm_wide[run - 2] : NULL;
+            const int ti = run ? 1 : 0, amx = run == 2 + n_wide;
+            g.wide = run >= 2 && !amx ? &g_fast->gemm_wide[run - 2] : NULL;
             g.no_bf16_wide = run == 1; /* bf16: run 1 the 16-column tile, later ones the wide */
+            g.amx = amx;
             float *y = calloc((size_t)(M * N), sizeof(float));
             /* residual_mode 2: y aliases the residual (in-place accumulate) */
             if (residual_mode == 2)
@@ -120,11 +142,11 @@ static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, i
                                    .bias = use_bias ? &bt : NULL, .act = act,
                                    .residual = residual_mode == 2 ? y : residual_mode ? res : NULL,
                                    .ldr = N, .y = y, .ldy = N};
-            ember_gemm_linear(&g, tables[ti], pool, scratch, &a);
-            double d = max_rel_diff(y, ti ? want_fast : want, (size_t)(M * N));
-            CHECK(d < 2e-5, "gemm %s tile %s dtype %d M=%lld N=%lld K=%lld act=%d bias=%d res=%d prepack=%d: rel diff %.3g",
-                  tables[ti]->name, ember_gemm_tile_name(&g, tables[ti]), dtype, (long long)M, (long long)N, (long long)K, act, use_bias,
-                  residual_mode, prepack, d);
+            ember_gemm_linear(&g, tables[ti], pool, ws, &a);
+            double d = max_rel_diff(y, amx ? want_amx : ti ? want_fast : want, (size_t)(M * N));
+            CHECK(d < 2e-5, "gemm %s tile %s%s dtype %d M=%lld N=%lld K=%lld act=%d bias=%d res=%d prepack=%d: rel diff %.3g",
+                  tables[ti]->name, ember_gemm_tile_name(&g, tables[ti]), amx ? " amx" : "", dtype, (long long)M,
+                  (long long)N, (long long)K, act, use_bias, residual_mode, prepack, d);
             free(y);
         }
         ember_gemm_release(&wt);
@@ -136,13 +158,16 @@ static void test_gemm_shape_dtype(ember_pool *pool, float *scratch, int64_t M, i
     free(res);
     free(want);
     free(want_fast);
+    free(want_amx);
+    free(x_b16);
+    free(w_b16);
 }
 
-static void test_gemm_shape(ember_pool *pool, float *scratch, int64_t M, int64_t N, int64_t K,
+static void test_gemm_shape(ember_pool *pool, ember_gemm_ws *ws, int64_t M, int64_t N, int64_t K,
                             int act, int use_bias, int residual_mode) {
-    test_gemm_shape_dtype(pool, scratch, M, N, K, act, use_bias, residual_mode, EMBER_DTYPE_F32);
-    test_gemm_shape_dtype(pool, scratch, M, N, K, act, use_bias, residual_mode, EMBER_DTYPE_BF16);
-    test_gemm_shape_dtype(pool, scratch, M, N, K, act, use_bias, residual_mode, EMBER_DTYPE_INT8);
+    test_gemm_shape_dtype(pool, ws, M, N, K, act, use_bias, residual_mode, EMBER_DTYPE_F32);
+    test_gemm_shape_dtype(pool, ws, M, N, K, act, use_bias, residual_mode, EMBER_DTYPE_BF16);
+    test_gemm_shape_dtype(pool, ws, M, N, K, act, use_bias, residual_mode, EMBER_DTYPE_INT8);
 }
 
 static void test_gemm(void) {
@@ -151,20 +176,21 @@ static void test_gemm(void) {
     for (int nth = 1; nth <= 2; nth++) {
         ember_pool *pool;
         ember_pool_create(nth, &pool);
-        float *scratch = ember_aligned_alloc(sizeof(float) * ember_gemm_scratch_floats() * (size_t)nth, "t");
+        ember_gemm_ws ws = {.scratch = ember_aligned_alloc(sizeof(float) * ember_gemm_scratch_floats() * (size_t)nth, "t")};
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             if (g_quick && shapes[s][0] * shapes[s][1] * shapes[s][2] > 4000000)
                 continue;
-            test_gemm_shape(pool, scratch, shapes[s][0], shapes[s][1], shapes[s][2], EMBER_ACT_NONE, 1, 0);
-            test_gemm_shape(pool, scratch, shapes[s][0], shapes[s][1], shapes[s][2], EMBER_ACT_GELU, 1, 0);
+            test_gemm_shape(pool, &ws, shapes[s][0], shapes[s][1], shapes[s][2], EMBER_ACT_NONE, 1, 0);
+            test_gemm_shape(pool, &ws, shapes[s][0], shapes[s][1], shapes[s][2], EMBER_ACT_GELU, 1, 0);
         }
-        test_gemm_shape(pool, scratch, 70, 50, 300, EMBER_ACT_NONE, 1, 1);
-        test_gemm_shape(pool, scratch, 70, 50, 600, EMBER_ACT_NONE, 0, 2);
-        test_gemm_shape(pool, scratch, 70, 50, 300, EMBER_ACT_GELU, 1, 1);
-        test_gemm_shape(pool, scratch, 9, 20, 30, EMBER_ACT_GELU_TANH, 1, 1);
-        test_gemm_shape(pool, scratch, 9, 20, 30, EMBER_ACT_RELU, 0, 0);
-        test_gemm_shape(pool, scratch, 9, 20, 30, EMBER_ACT_SILU, 1, 0);
-        ember_aligned_free(scratch);
+        test_gemm_shape(pool, &ws, 70, 50, 300, EMBER_ACT_NONE, 1, 1);
+        test_gemm_shape(pool, &ws, 70, 50, 600, EMBER_ACT_NONE, 0, 2);
+        test_gemm_shape(pool, &ws, 70, 50, 300, EMBER_ACT_GELU, 1, 1);
+        test_gemm_shape(pool, &ws, 9, 20, 30, EMBER_ACT_GELU_TANH, 1, 1);
+        test_gemm_shape(pool, &ws, 9, 20, 30, EMBER_ACT_RELU, 0, 0);
+        test_gemm_shape(pool, &ws, 9, 20, 30, EMBER_ACT_SILU, 1, 0);
+        ember_aligned_free(ws.scratch);
+        ember_gemm_ws_release(&ws);
         ember_pool_free(pool);
     }
 }
@@ -187,21 +213,56 @@ static void test_conversions(void) {
             CHECK(memcmp(d1, d2, sizeof d1) == 0, "pack_a_bf16 kc=%lld differs", (long long)kc);
         }
         if (g_fast->quant_a_q8) {
-            uint8_t q1[3 * 520], q2[3 * 520];
-            float s1[3 * 17], s2[3 * 17];
+            /* rows with outliers: none, a few (one in the last partial
+             * block), more than fit with a tie, and all-zero blocks */
+            /* (a row of K values has none above 6 rms unless K > 36) */
+            const int spikes = kc >= 512 ? EMBER_Q8_OUTLIERS + 2 : kc >= 64 ? 2 : 0;
+            for (int e = 0; e < spikes; e++) /* row 1: +-100..106, two of 103 */
+                a[ld + e * (kc / spikes)] = (e % 2 ? -1.0f : 1.0f) * (100.0f + (float)(e == 8 ? 3 : e % 7));
+            if (kc >= 100)
+                a[2 * ld + kc - 1] = 200.0f;
+            enum { LDQ = 576, NB = 18, NO = EMBER_Q8_OUTLIERS };
+            uint8_t q1[3 * LDQ], q2[3 * LDQ], n1[3], n2[3];
+            float s1[3 * NB], s2[3 * NB], v1[3 * NO], v2[3 * NO];
+            int32_t i1[3 * NO], i2[3 * NO];
             memset(q1, 0, sizeof q1);
             memset(q2, 0, sizeof q2);
             memset(s1, 0, sizeof s1);
             memset(s2, 0, sizeof s2);
-            ember_ref_quant_a_q8(a, ld, 3, kc, q1, ld, s1, 17);
-            g_fast->quant_a_q8(a, ld, 3, kc, q2, ld, s2, 17);
+            memset(i1, 0, sizeof i1);
+            memset(i2, 0, sizeof i2);
+            memset(v1, 0, sizeof v1);
+            memset(v2, 0, sizeof v2);
+            const int64_t ldq = ember_q8_kpad(kc);
+            ember_ref_quant_a_q8(a, ld, 3, kc, q1, ldq, s1, NB, n1, i1, v1);
+            g_fast->quant_a_q8(a, ld, 3, kc, q2, ldq, s2, NB, n2, i2, v2);
             CHECK(memcmp(q1, q2, sizeof q1) == 0 && memcmp(s1, s2, sizeof s1) == 0,
                   "quant_a_q8 kc=%lld differs", (long long)kc);
-            /* and the quantization itself: within half a step of each value */
-            for (int64_t k = 0; k < kc; k++) {
-                float v = (float)((int)q1[k] - 128) * s1[k / 32];
-                CHECK(fabsf(v - a[k]) <= 0.5f * s1[k / 32] * 1.0001f, "q8 of %g is %g", a[k], v);
+            CHECK(memcmp(n1, n2, sizeof n1) == 0 && memcmp(i1, i2, sizeof i1) == 0 &&
+                      memcmp(v1, v2, sizeof v1) == 0,
+                  "quant_a_q8 kc=%lld: outliers differ", (long long)kc);
+            for (int i = 0; i < 3; i++) {
+                /* within half a step of each value; outliers exact, their
+                 * place 0; nothing left above the threshold unless full */
+                const float *row = a + i * ld;
+                const float thr2 = ember_ref_q8_threshold2(row, kc);
+                CHECK(n1[i] <= NO, "row %d: %d outliers", i, n1[i]);
+                for (int64_t k = 0, e = 0; k < kc; k++) {
+                    float v = (float)((int)q1[i * ldq + k] - 128) * s1[i * NB + k / 32];
+                    if (e < n1[i] && i1[i * NO + e] == k) {
+                        CHECK(v == 0.0f && v1[i * NO + e] == row[k] && row[k] * row[k] > thr2,
+                              "row %d outlier %lld", i, (long long)k);
+                        e++;
+                        continue;
+                    }
+                    CHECK(fabsf(v - row[k]) <= 0.5f * s1[i * NB + k / 32] * 1.0001f, "q8 of %g is %g", row[k], v);
+                    CHECK(n1[i] == NO || !(row[k] * row[k] > thr2), "row %d: %g left in", i, row[k]);
+                }
+                for (int64_t k = kc; k < ldq; k++)
+                    CHECK(q1[i * ldq + k] == 128, "padding at %lld", (long long)k);
             }
+            CHECK(n1[1] == (spikes < NO ? spikes : NO) && n1[2] == (kc >= 100), "kc=%lld: %d and %d outliers",
+                  (long long)kc, n1[1], n1[2]);
         }
         free(a);
     }

@@ -4,7 +4,8 @@
 # fp32 and int8 (dynamic quantization); sentence-transformers on PyTorch.
 #
 #   bench/peers/run_peers.sh [MODELS] [REGIMES] [ENGINES]
-#     MODELS   letters of A, B, Q (default AB; Q = Qwen3-Embedding-0.6B shapes, BF16
+#     MODELS   letters of bench/make_model presets (default AB): A, B, X (XLM-R-base
+#              shapes), M (MPNet-base shapes), Q (Qwen3-Embedding-0.6B shapes, BF16
 #              weights as that checkpoint ships: use ENGINES ember,ember-bf16,st,st-bf16)
 #     REGIMES  short,code,long (default all)
 #     ENGINES  comma list of ember,ember-bf16,ember-int8,ort,ort-int8,st,st-bf16
@@ -41,6 +42,8 @@ for m in $(echo "$models" | grep -o .); do
   # with the tokenizer files of the model whose shapes it has (sentence-transformers wants one)
   tok=$root/tests/fixtures/tokenizer/BAAI--bge-small-en-v1.5
   [ "$m" = B ] && tok=$root/tests/fixtures/tokenizer/answerdotai--ModernBERT-base
+  [ "$m" = X ] && tok=$root/tests/fixtures/tokenizer/spm-xlmr-nmt
+  [ "$m" = M ] && tok=$root/tests/fixtures/tokenizer/google-bert--bert-base-uncased
   [ "$m" = Q ] && tok=$root/tests/fixtures/tokenizer/qwen3-bpe
   [ -f "$d/tokenizer.json" ] || "$root/build/bench/make_model" "$m" "$d" "$tok" >/dev/null
   if [[ $engines == *ort* ]]; then

@@ -15,7 +15,8 @@ import pytest
 import ember
 from conftest import GOLDENS, cosine_rows
 
-# realshape-* hold no model (bench/make_model writes it for the CTest)
+# cases with their model files (realshape-* hold only the expected vectors:
+# CTest generates those models with bench/make_model and checks them in C)
 CASES = sorted(p.name for p in GOLDENS.iterdir()
                if (p / "ids.txt").is_file() and (p / "config.json").is_file())
 

@@ -201,7 +201,6 @@ int cmd_bench(int argc, char **argv) {
         ember_cpu_peak_gflops_dtype(threads, EMBER_DTYPE_INT8, &peak_int8) != EMBER_OK ||
         peak_f32 <= 0)
         cli_die(1, "bench", "cannot measure the peak: %s", ember_last_error());
-
     ember_model_params mp = cli_model_params();
     mp.dtype = dtype;
     ember_model *m = cli_load_model(spec, &mp, "bench");
@@ -219,18 +218,28 @@ int cmd_bench(int argc, char **argv) {
     ember_model_get_info(m, &info);
     const ember_dtype asked = dtype;
     dtype = effective_dtype(asked, &info);
-    peak_gflops = dtype == EMBER_DTYPE_BF16 ? peak_bf16 : dtype == EMBER_DTYPE_INT8 ? peak_int8 : peak_f32;
-    if (device_peak > 0)
-        peak_gflops = device_peak;
-    const double peak = peak_gflops * 1e9;
     int dim = ember_model_dim(m);
+    /* where the matmuls run on AMX-BF16 tiles (bf16, and int8 weights
+     * dequantized for them), the bf16 peak is the tiles' and int8 is
+     * measured against it */
+    const int amx_cpu = strstr(ember_cpu_features(), "amx-bf16") != NULL;
+    const int amx_gemm = info.kernels && strstr(info.kernels, "AMX-BF16") != NULL;
+    peak_gflops = device_peak > 0              ? device_peak
+                  : dtype == EMBER_DTYPE_BF16 ? peak_bf16
+                  : dtype == EMBER_DTYPE_INT8 ? (amx_gemm ? peak_bf16 : peak_int8)
+                                              : peak_f32;
+    double peak = peak_gflops * 1e9;
     if (!json)
         printf("model %s (%s, %.1fM parameters), dtype %s%s (compute %s), %d threads, batch %d, kernels: %s\n"
                "measured peaks, %d threads, register-only loops: fp32 FMA %.1f GFLOP/s, "
-               "bf16 dot %.1f GFLOP/s, int8 dot %.1f GOP/s; MFU against the %s one\n",
+               "bf16 %s %.1f GFLOP/s, int8 dot %.1f GOP/s; MFU against the %s one\n",
                spec, info.architecture, (double)info.n_parameters / 1e6,
-               asked == EMBER_DTYPE_AUTO ? "auto: " : "", dtype_arg_name(dtype), info.compute_dtype, threads, cp.max_batch, info.kernels, threads, peak_f32, peak_bf16, peak_int8,
-               device_peak > 0 ? "device's" : dtype_arg_name(dtype));
+               asked == EMBER_DTYPE_AUTO ? "auto: " : "", dtype_arg_name(dtype), info.compute_dtype,
+               threads, cp.max_batch, info.kernels, threads, peak_f32, amx_cpu ? "AMX tiles" : "dot",
+               peak_bf16, peak_int8,
+               device_peak > 0                       ? "device's"
+               : dtype == EMBER_DTYPE_INT8 && amx_gemm ? "bf16 (AMX)"
+                                                       : dtype_arg_name(dtype));
     if (!json && device_peak > 0)
         printf("device: nominal peak of its matrix products %.1f TFLOP/s (MFU against it)\n",
                device_peak / 1e3);

@@ -48,14 +48,15 @@ int cmd_info(int argc, char **argv) {
                "\"max_position_embeddings\":%d,\"max_tokens\":%d,\"pooling\":\"%s\","
                "\"pooling_from_files\":%s,\"normalize\":%s,\"lowercase\":%s,\"file_dtype\":\"%s\","
                "\"compute_dtype\":\"%s\",\"parameters\":%lld,\"shards\":%d,\"driver\":\"%s\","
-               "\"kernels\":\"%s\",\"cpu_features\":\"%s\",\"tokenizer\":%s,\"prompts\":{",
+               "\"kernels\":\"%s\",\"cpu_features\":\"%s\",\"tokenizer\":%s,\"modules\":\"%s\","
+               "\"prompts\":{",
                i.architecture, i.dim, i.hidden_size, i.n_layers, i.n_heads, i.n_kv_heads, i.head_dim,
                i.intermediate_size,
                i.vocab_size, i.max_position_embeddings, i.max_tokens, ember_pooling_name(i.pooling),
                i.pooling_from_files ? "true" : "false", i.normalize ? "true" : "false",
                i.lowercase_input ? "true" : "false", i.file_dtype, i.compute_dtype,
                (long long)i.n_parameters, i.n_shards, i.driver, i.kernels, i.cpu_features,
-               i.has_tokenizer ? "true" : "false");
+               i.has_tokenizer ? "true" : "false", i.modules ? i.modules : "");
         for (int32_t p = 0; p < i.n_prompts; p++) {
             const char *name = ember_model_prompt_name(m, p), *text = ember_model_prompt_text(m, p);
             if (p)
@@ -79,6 +80,7 @@ int cmd_info(int argc, char **argv) {
         printf("hidden size    %d, intermediate %d\n", i.hidden_size, i.intermediate_size);
         printf("vocabulary     %d\n", i.vocab_size);
         printf("max tokens     %d (position limit %d)\n", i.max_tokens, i.max_position_embeddings);
+        printf("modules        %s\n", i.modules ? i.modules : "?");
         printf("pooling        %s (%s)\n", ember_pooling_name(i.pooling), pool_src);
         printf("normalize      %s (%s)\n", i.normalize ? "yes, L2" : "no", pool_src);
         printf("lowercase      %s\n", i.lowercase_input ? "yes (do_lower_case)" : "no");

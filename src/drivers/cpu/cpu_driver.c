@@ -25,7 +25,7 @@ typedef struct cpu_impl {
     const ember_cpu_kernels *k;
     ember_gemm gemm;
     int keep_bf16;         /* dtype auto: BF16 checkpoints stay BF16 in memory */
-    char kernels_desc[192];
+    char kernels_desc[320];
 } cpu_impl;
 
 typedef struct cpu_ctx {
@@ -33,7 +33,7 @@ typedef struct cpu_ctx {
     ember_pool *pool;
     int n_threads;
     float *attn_scratch;   /* n_threads x attn_floats */
-    float *gemm_scratch;   /* n_threads x ember_gemm_scratch_floats() */
+    ember_gemm_ws gemm_ws; /* scratch: n_threads x ember_gemm_scratch_floats() */
     int64_t attn_floats;
     int64_t *task_prefix;  /* attention task prefix sums, max_seqs + 1 */
     int32_t max_seqs;
@@ -61,8 +61,15 @@ static void make_avx512_table(void) {
         g_avx512.quant_a_q8 = NULL;
         g_avx512.peak_q8 = NULL;
     }
-    snprintf(g_avx512_name, sizeof g_avx512_name, "avx512%s%s", c->avx512_bf16 ? " bf16" : "",
-             c->avx512_vnni ? " vnni" : "");
+    if (!c->amx_bf16) {
+        g_avx512.amx_begin = NULL;
+        g_avx512.amx_end = NULL;
+        g_avx512.amx_bf16 = NULL;
+        g_avx512.q8_panels_bf16 = NULL;
+        g_avx512.peak_amx_bf16 = NULL;
+    }
+    snprintf(g_avx512_name, sizeof g_avx512_name, "avx512%s%s%s", c->avx512_bf16 ? " bf16" : "",
+             c->avx512_vnni ? " vnni" : "", c->amx_bf16 ? " amx" : "");
     g_avx512.name = g_avx512_name;
 }
 #endif
@@ -134,7 +141,8 @@ static void cpu_ctx_free(void *p) {
         return;
     ember_pool_free(c->pool);
     ember_aligned_free(c->attn_scratch);
-    ember_aligned_free(c->gemm_scratch);
+    ember_aligned_free(c->gemm_ws.scratch);
+    ember_gemm_ws_release(&c->gemm_ws);
     free(c->task_prefix);
     ember_aligned_free(c->arena);
     free(c);
@@ -155,7 +163,7 @@ static ember_status cpu_ctx_init(void *impl, int n_threads, const ember_ctx_limi
         (!(c->attn_scratch = ember_aligned_alloc(sizeof(float) * (size_t)c->attn_floats *
                                                      (size_t)c->n_threads,
                                                  "attention scratch")) ||
-         !(c->gemm_scratch = ember_aligned_alloc(sizeof(float) * ember_gemm_scratch_floats() *
+         !(c->gemm_ws.scratch = ember_aligned_alloc(sizeof(float) * ember_gemm_scratch_floats() *
                                                      (size_t)c->n_threads,
                                                  "matmul scratch")) ||
          !(c->task_prefix = ember_calloc((size_t)c->max_seqs + 1, sizeof(int64_t), "attention tasks")) ||
@@ -538,7 +546,7 @@ static ember_status cpu_linear(void *dctx, const ember_linear_args *a) {
     ember_gemm_args g = {.x = fp(a->x), .ldx = a->x.ld, .rows = rows, .w = a->w, .bias = a->bias,
                          .act = a->act, .residual = fp(a->residual), .ldr = a->residual.ld,
                          .y = fp(a->y), .ldy = a->y.ld};
-    return ember_gemm_linear(&c->impl->gemm, c->impl->k, c->pool, c->gemm_scratch, &g);
+    return ember_gemm_linear(&c->impl->gemm, c->impl->k, c->pool, &c->gemm_ws, &g);
 }
 
 /* ---- gated linear units ---- */

@@ -22,9 +22,14 @@
  * together (the operand layout of AVX512_VNNI's vpdpbusd).
  *
  * Where the kernel table has a dot product for the format (gemm_tile_bf16,
- * gemm_tile_q8), the GEMM converts each 16-row block of x once per K block
- * (to bf16, or to uint8 with a scale per 32 values: activations quantized on
- * the fly) and runs those tiles on the packed weights directly. Elsewhere
+ * gemm_tile_q8), the GEMM converts x once per call, before the bands start
+ * (to bf16 rows, or to uint8 rows with a scale per row and 32 values and the
+ * row's outliers kept in fp32: quant_a_q8), and every band and thread reads
+ * that copy; the tiles then run on the packed weights directly. Converting
+ * per band instead redid it N / nc times (4x for N = 384 on two threads,
+ * 8x for 1536), a quarter of the int8 time. Where the table has AMX, bf16
+ * and int8 weights run on AMX-BF16 tiles (amx_task) with x in bf16; int8
+ * weights are dequantized per band into bf16 panels for them. Elsewhere
  * (AVX2, NEON, scalar) the weights are widened per call, once per band, into
  * the fp32 scratch panels that every row block then reuses (widening inside
  * the micro-kernel redid it for every 6 rows: 11% slower measured for bf16);
@@ -50,6 +55,12 @@
 
 #define NR EMBER_GEMM_NR
 
+/* Pairs per bf16 panel: K padded with zeros to a multiple of 32, so that an
+ * AMX tile (16 pairs) never reads past a panel. */
+static inline int64_t bf16_kp(int64_t K) { return (K + 31) / 32 * 16; }
+/* AMX: rows per block (two 16-row tiles). */
+#define AMX_MR 32
+
 void ember_gemm_init(ember_gemm *g, int compute_dtype) {
     memset(g, 0, sizeof *g);
     g->compute_dtype = compute_dtype;
@@ -59,12 +70,15 @@ void ember_gemm_init(ember_gemm *g, int compute_dtype) {
 }
 
 const char *ember_gemm_name(const ember_gemm *g, const ember_cpu_kernels *k) {
+    const int amx = g->amx && k->amx_bf16;
     if (g->compute_dtype == EMBER_DTYPE_BF16)
-        return k->gemm_tile_bf16 ? "ember GEMM (bf16 weights and activations, AVX512-BF16 dot products, fp32 accumulation)"
-                                 : "ember GEMM (bf16 weights packed at load, widened per call, fp32 arithmetic)";
+        return amx ? "ember GEMM (bf16 weights and activations, AMX-BF16 tiles, fp32 accumulation)"
+               : k->gemm_tile_bf16 ? "ember GEMM (bf16 weights and activations, AVX512-BF16 dot products, fp32 accumulation)"
+                                   : "ember GEMM (bf16 weights packed at load, widened per call, fp32 arithmetic)";
     if (g->compute_dtype == EMBER_DTYPE_INT8)
-        return k->gemm_tile_q8 ? "ember GEMM (int8 weights and activations, 32-value blocks, VNNI dot products)"
-                               : "ember GEMM (int8 weights, 32-value blocks, dequantized per call, fp32 arithmetic)";
+        return amx ? "ember GEMM (int8 weights, 32-value blocks, dequantized per band to bf16; AMX-BF16 tiles, bf16 activations)"
+               : k->gemm_tile_q8 ? "ember GEMM (int8 weights and activations, 32-value blocks, outliers in fp32, VNNI dot products)"
+                                 : "ember GEMM (int8 weights, 32-value blocks, dequantized per call, fp32 arithmetic)";
     return g->prepack ? "ember GEMM (weights packed at load)" : "ember GEMM (zero-copy weights, packed per call)";
 }
 
@@ -89,16 +103,16 @@ static void pack_panels(const float *w, int64_t K, int64_t N, int64_t c0, int64_
 }
 
 /* bf16 pair panels: dst[(p * KP + kp) * 16 + j] = bf16(W[c][2kp]) |
- * bf16(W[c][2kp + 1]) << 16 for column c = p * 16 + j, KP = ceil(K / 2);
+ * bf16(W[c][2kp + 1]) << 16 for column c = p * 16 + j, KP = bf16_kp(K);
  * zero beyond N and K. */
 static void pack_panels_bf16(const float *w, int64_t K, int64_t N, uint32_t *dst) {
-    const int64_t n_panels = (N + NR - 1) / NR, kp_n = (K + 1) / 2;
+    const int64_t n_panels = (N + NR - 1) / NR, kp_n = bf16_kp(K);
     for (int64_t p = 0; p < n_panels; p++)
         for (int64_t kp = 0; kp < kp_n; kp++) {
             uint32_t *lanes = dst + (p * kp_n + kp) * NR;
             for (int j = 0; j < NR; j++) {
                 int64_t c = p * NR + j, k = 2 * kp;
-                uint32_t lo = c < N ? ember_f32_to_bf16(w[c * K + k]) : 0;
+                uint32_t lo = c < N && k < K ? ember_f32_to_bf16(w[c * K + k]) : 0;
                 uint32_t hi = c < N && k + 1 < K ? ember_f32_to_bf16(w[c * K + k + 1]) : 0;
                 lanes[j] = lo | (hi << 16);
             }
@@ -113,15 +127,15 @@ static inline int64_t q8_index(int64_t p, int64_t KQ, int64_t k, int j) {
 
 /* int8 panels: q = round(W[c][k] / s), with s = max |W[c][block]| / 127
  * per column and block of 32 k (scales[(p * n_blocks + b) * 16 + j]), and
- * the sum of each block's q (for the uint8 offset of the activations). */
+ * -128 x the sum of each block's q (offs: the start of the dot products
+ * with the uint8 activations). K is padded with zeros to EMBER_Q8_KPAD. */
 static ember_status pack_panels_int8(const float *w, int64_t K, int64_t N, ember_q8 *q8,
                                     const char *name) {
-    const int64_t n_panels = (N + NR - 1) / NR, n_blocks = (K + EMBER_Q8_BLOCK - 1) / EMBER_Q8_BLOCK;
-    const int64_t KQ = n_blocks * EMBER_Q8_BLOCK;
+    const int64_t n_panels = (N + NR - 1) / NR, KQ = ember_q8_kpad(K), n_blocks = KQ / EMBER_Q8_BLOCK;
     q8->q = ember_aligned_alloc((size_t)(n_panels * KQ * NR), name);
     q8->scales = ember_aligned_alloc(sizeof(float) * (size_t)(n_panels * n_blocks * NR), name);
-    q8->sums = ember_aligned_alloc(sizeof(int32_t) * (size_t)(n_panels * n_blocks * NR), name);
-    if (!q8->q || !q8->scales || !q8->sums)
+    q8->offs = ember_aligned_alloc(sizeof(int32_t) * (size_t)(n_panels * n_blocks * NR), name);
+    if (!q8->q || !q8->scales || !q8->offs)
         return EMBER_E_NOMEM;
     for (int64_t p = 0; p < n_panels; p++)
         for (int j = 0; j < NR; j++) {
@@ -140,7 +154,7 @@ static ember_status pack_panels_int8(const float *w, int64_t K, int64_t N, ember
                     sum += (int32_t)r;
                 }
                 q8->scales[(p * n_blocks + b) * NR + j] = s;
-                q8->sums[(p * n_blocks + b) * NR + j] = sum;
+                q8->offs[(p * n_blocks + b) * NR + j] = -128 * sum;
             }
         }
     return EMBER_OK;
@@ -150,7 +164,7 @@ static ember_status pack_panels_int8(const float *w, int64_t K, int64_t N, ember
  * bf16 pair panels (k0 even). */
 static void widen_panels_bf16(const uint32_t *packed, int64_t K, int64_t c0, int64_t n_panels,
                               int64_t k0, int64_t kc, float *dst) {
-    const int64_t kp_n = (K + 1) / 2;
+    const int64_t kp_n = bf16_kp(K);
     for (int64_t p = 0; p < n_panels; p++) {
         const uint32_t *src = packed + ((c0 / NR + p) * kp_n + k0 / 2) * NR;
         float *out = dst + p * kc * NR;
@@ -167,7 +181,7 @@ static void widen_panels_bf16(const uint32_t *packed, int64_t K, int64_t c0, int
  * int8 panels (k0 is a multiple of the quantization block). */
 static void dequant_panels(const ember_q8 *q8, int64_t K, int64_t c0, int64_t n_panels, int64_t k0,
                            int64_t kc, float *dst) {
-    const int64_t n_blocks = (K + EMBER_Q8_BLOCK - 1) / EMBER_Q8_BLOCK, KQ = n_blocks * EMBER_Q8_BLOCK;
+    const int64_t KQ = ember_q8_kpad(K), n_blocks = KQ / EMBER_Q8_BLOCK;
     for (int64_t p = 0; p < n_panels; p++) {
         int64_t gp = c0 / NR + p;
         float *out = dst + p * kc * NR;
@@ -193,7 +207,7 @@ ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w) {
         if (st != EMBER_OK) {
             ember_aligned_free(q8->q);
             ember_aligned_free(q8->scales);
-            ember_aligned_free(q8->sums);
+            ember_aligned_free(q8->offs);
             free(q8);
             return st;
         }
@@ -203,7 +217,7 @@ ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w) {
     }
     if (g->compute_dtype == EMBER_DTYPE_BF16) {
         int64_t n_panels = (w->rows + NR - 1) / NR;
-        uint32_t *packed = ember_aligned_alloc(sizeof(uint32_t) * (size_t)(n_panels * ((w->cols + 1) / 2) * NR), w->name);
+        uint32_t *packed = ember_aligned_alloc(sizeof(uint32_t) * (size_t)(n_panels * bf16_kp(w->cols) * NR), w->name);
         if (!packed)
             return EMBER_E_NOMEM;
         pack_panels_bf16(w->data, w->cols, w->rows, packed);
@@ -227,7 +241,7 @@ void ember_gemm_release(ember_weight *w) {
         ember_q8 *q8 = w->packed;
         ember_aligned_free(q8->q);
         ember_aligned_free(q8->scales);
-        ember_aligned_free(q8->sums);
+        ember_aligned_free(q8->offs);
         free(q8);
     } else {
         ember_aligned_free(w->packed);
@@ -284,31 +298,115 @@ static double time_tile(const ember_cpu_kernels *k, const ember_gemm_variant *wi
     return best / (2.0 * (double)M * (double)(P * NR) * (double)K);
 }
 
+/* Seconds per flop of the AMX-BF16 block (amx 1) or of the AVX512_BF16
+ * tile (amx 0) over the block of time_tile, in bf16: 24 rows (32 for AMX,
+ * whose tiles take 16) against 12 pair panels, K = 384. */
+static double time_bf16(const ember_cpu_kernels *k, int amx, const uint16_t *a, const uint32_t *b,
+                        float *c, float *scratch, int reps) {
+    const int64_t M = amx ? 32 : 24, K = 384, P = 12, KP = K / 2;
+    double best = 1e30;
+    for (int rep = 0; rep < reps; rep++) {
+        double t0 = ember_now();
+        if (amx)
+            k->amx_begin();
+        for (int64_t r = 0; r < M; r += amx ? 32 : k->mr)
+            for (int64_t p = 0; p < P; p += 2) {
+                ember_gemm_tile t = {.mr = (int)EMBER_MIN((int64_t)(amx ? 32 : k->mr), M - r), .nr = 2 * NR,
+                                     .kc = K, .aq = a + r * K, .lda = K, .bq = b + p * KP * NR,
+                                     .ldp = KP * NR, .c = c + r * P * NR + p * NR, .ldc = P * NR,
+                                     .last = 1, .scratch = scratch};
+                if (amx)
+                    k->amx_bf16(&t);
+                else
+                    (k->gemm_tile_bf16_wide ? k->gemm_tile_bf16_wide : k->gemm_tile_bf16)(&t);
+            }
+        if (amx)
+            k->amx_end();
+        double dt = ember_now() - t0;
+        best = dt < best ? dt : best;
+    }
+    return best / (2.0 * (double)M * (double)(P * NR) * (double)K);
+}
+
+/* Whether AMX-BF16 beats the AVX512_BF16 tile on this machine. */
+static int choose_amx(const ember_cpu_kernels *k) {
+    if (!k->amx_bf16 || !k->amx_begin)
+        return 0;
+    if (!k->gemm_tile_bf16)
+        return 1;
+    const int64_t M = 32, K = 384, P = 12;
+    uint16_t *a = ember_aligned_alloc(sizeof(uint16_t) * (size_t)(M * K), "gemm tile choice");
+    uint32_t *b = ember_aligned_alloc(sizeof(uint32_t) * (size_t)(P * NR * K / 2), "gemm tile choice");
+    float *c = ember_aligned_alloc(sizeof(float) * (size_t)(M * P * NR + 32 * 32), "gemm tile choice");
+    int amx = 0;
+    if (a && b && c) {
+        for (int64_t i = 0; i < M * K; i++)
+            a[i] = ember_f32_to_bf16((float)(i % 7) * 0.125f);
+        for (int64_t i = 0; i < P * NR * K / 2; i++)
+            b[i] = 0x3e803e80u + (uint32_t)(i % 5);
+        double best[2] = {1e30, 1e30};
+        for (int round = 0; round < 4; round++)
+            for (int v = 0; v < 2; v++) {
+                double spf = time_bf16(k, v, a, b, c, c + M * P * NR, 4);
+                best[v] = spf < best[v] ? spf : best[v];
+            }
+        amx = best[1] < best[0] / 1.03;
+        ember_log(EMBER_LOG_DEBUG, "gemm: bf16 on %s (AMX %.1f GFLOP/s per thread, AVX512_BF16 %.1f)",
+                  amx ? "AMX" : "AVX512_BF16", 1e-9 / best[1], 1e-9 / best[0]);
+    }
+    ember_aligned_free(a);
+    ember_aligned_free(b);
+    ember_aligned_free(c);
+    return amx;
+}
+
 static pthread_mutex_t g_choice_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     const ember_cpu_kernels *k;
     char model[64];
     int choice; /* -1 = gemm_tile, else the index in gemm_wide */
+    int amx;
 } g_choices[8];
 static int g_n_choices;
 
 void ember_gemm_choose(ember_gemm *g, const ember_cpu_kernels *k) {
     g->wide = NULL;
-    if (!k->gemm_wide || k->n_gemm_wide <= 0)
-        return;
+    g->amx = 0;
+    /* forced choices: fp32 tile by name, AMX on or off */
+    int force_tile = 0, force_amx = -1;
     const char *force = getenv("EMBER_GEMM_TILE");
     if (force && *force) {
-        for (int i = 0; i < k->n_gemm_wide; i++)
-            if (strcmp(force, k->gemm_wide[i].name) == 0 && k->gemm_wide[i].mr <= k->mr)
-                g->wide = &k->gemm_wide[i];
-        return; /* any other name: the table's own tile */
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", force);
+        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            if (strcmp(tok, "amx") == 0) {
+                force_amx = 1;
+                continue;
+            }
+            if (strcmp(tok, "noamx") == 0) {
+                force_amx = 0;
+                continue;
+            }
+            force_tile = 1; /* any other name: the table's own tile unless it names a wide one */
+            for (int i = 0; i < k->n_gemm_wide; i++)
+                if (k->gemm_wide && strcmp(tok, k->gemm_wide[i].name) == 0 && k->gemm_wide[i].mr <= k->mr)
+                    g->wide = &k->gemm_wide[i];
+        }
     }
+    const int has_amx = k->amx_bf16 && k->amx_begin;
+    if (force_amx >= 0)
+        g->amx = force_amx && has_amx;
+    if ((force_tile || !k->gemm_wide || k->n_gemm_wide <= 0) && (force_amx >= 0 || !has_amx))
+        return;
     char model[64];
     cpu_model(model, sizeof model);
     pthread_mutex_lock(&g_choice_lock);
     for (int i = 0; i < g_n_choices; i++)
         if (g_choices[i].k == k && strcmp(g_choices[i].model, model) == 0) {
-            g->wide = g_choices[i].choice >= 0 ? &k->gemm_wide[g_choices[i].choice] : NULL;
+            if (!force_tile)
+                g->wide = g_choices[i].choice >= 0 ? &k->gemm_wide[g_choices[i].choice] : NULL;
+            if (force_amx < 0)
+                g->amx = g_choices[i].amx;
             pthread_mutex_unlock(&g_choice_lock);
             return;
         }
@@ -317,7 +415,7 @@ void ember_gemm_choose(ember_gemm *g, const ember_cpu_kernels *k) {
     float *a = ember_aligned_alloc(sizeof(float) * (size_t)(M * K), "gemm tile choice");
     float *b = ember_aligned_alloc(sizeof(float) * (size_t)(P * NR * K), "gemm tile choice");
     float *c = ember_aligned_alloc(sizeof(float) * (size_t)(M * P * NR), "gemm tile choice");
-    if (a && b && c) {
+    if (a && b && c && k->gemm_wide && k->n_gemm_wide > 0) {
         for (int64_t i = 0; i < M * K; i++)
             a[i] = (float)(i % 7) * 0.125f;
         for (int64_t i = 0; i < P * NR * K; i++)
@@ -350,24 +448,149 @@ void ember_gemm_choose(ember_gemm *g, const ember_cpu_kernels *k) {
     ember_aligned_free(a);
     ember_aligned_free(b);
     ember_aligned_free(c);
+    const int amx = choose_amx(k);
     if (g_n_choices < (int)(sizeof g_choices / sizeof g_choices[0])) {
         g_choices[g_n_choices].k = k;
         snprintf(g_choices[g_n_choices].model, sizeof g_choices[0].model, "%s", model);
         g_choices[g_n_choices].choice = choice;
+        g_choices[g_n_choices].amx = amx;
         g_n_choices++;
     }
     pthread_mutex_unlock(&g_choice_lock);
-    g->wide = choice >= 0 ? &k->gemm_wide[choice] : NULL;
+    if (!force_tile)
+        g->wide = choice >= 0 ? &k->gemm_wide[choice] : NULL;
+    if (force_amx < 0)
+        g->amx = amx;
 }
 
-/* Packed panels of a band (NC_MAX x KC floats); in the bf16/int8 dot-product
- * paths, the converted rows of x (at most MR_MAX x KC bytes or halves) and
- * their block scales instead. */
+/* Packed panels of a band (NC_MAX x KC floats); in the bf16 dot-product
+ * path, the converted rows of x (at most MR_MAX x KC halves) instead. */
 size_t ember_gemm_scratch_floats(void) {
-    _Static_assert(EMBER_GEMM_MR_MAX * EMBER_GEMM_KC * 2 + EMBER_GEMM_MR_MAX * (EMBER_GEMM_KC / 32 + 1) * 4 <=
-                       EMBER_GEMM_NC_MAX * EMBER_GEMM_KC * 4,
+    _Static_assert(EMBER_GEMM_MR_MAX * EMBER_GEMM_KC * 2 <= EMBER_GEMM_NC_MAX * EMBER_GEMM_KC * 4,
                    "the row conversions fit in the panel scratch");
     return (size_t)EMBER_GEMM_NC_MAX * EMBER_GEMM_KC;
+}
+
+void ember_gemm_ws_release(ember_gemm_ws *ws) {
+    ember_aligned_free(ws->act);
+    ws->act = NULL;
+    ws->act_bytes = 0;
+}
+
+/* The activations of one int8 call, quantized once (quant_a_q8) and read by
+ * every band and thread: rows of KQ bytes, their block scales, outliers. */
+typedef struct {
+    uint8_t *q;
+    int64_t ldq;     /* KQ: K padded to EMBER_Q8_KPAD                     */
+    float *scales;
+    int64_t lds;     /* KQ / 32                                           */
+    uint8_t *o_n;
+    int32_t *o_idx;
+    float *o_val;
+} q8_act;
+
+/* Carves q8_act for M rows of K out of ws->act, grown when too small. */
+static ember_status q8_act_reserve(ember_gemm_ws *ws, int64_t M, int64_t K, q8_act *qa) {
+    const int64_t KQ = ember_q8_kpad(K), nb = KQ / EMBER_Q8_BLOCK;
+    const size_t q_bytes = (size_t)(M * KQ), s_bytes = sizeof(float) * (size_t)(M * nb);
+    const size_t oi_bytes = sizeof(int32_t) * (size_t)(M * EMBER_Q8_OUTLIERS);
+    const size_t ov_bytes = sizeof(float) * (size_t)(M * EMBER_Q8_OUTLIERS);
+    /* each part on a 64-byte boundary */
+    const size_t a = 64, q_end = (q_bytes + a - 1) / a * a, s_end = q_end + (s_bytes + a - 1) / a * a;
+    const size_t oi_end = s_end + (oi_bytes + a - 1) / a * a, ov_end = oi_end + (ov_bytes + a - 1) / a * a;
+    const size_t need = ov_end + (size_t)M;
+    if (need > ws->act_bytes) {
+        ember_aligned_free(ws->act);
+        ws->act_bytes = 0;
+        /* room for growth, so that a pass of slowly growing batches does not
+         * reallocate on every call */
+        size_t want = need + need / 4;
+        ws->act = ember_aligned_alloc(want, "int8 activations");
+        if (!ws->act)
+            return EMBER_E_NOMEM;
+        ws->act_bytes = want;
+    }
+    char *base = ws->act;
+    qa->q = (uint8_t *)base;
+    qa->ldq = KQ;
+    qa->scales = (float *)(base + q_end);
+    qa->lds = nb;
+    qa->o_idx = (int32_t *)(base + s_end);
+    qa->o_val = (float *)(base + oi_end);
+    qa->o_n = (uint8_t *)(base + ov_end);
+    return EMBER_OK;
+}
+
+typedef struct {
+    const ember_cpu_kernels *k;
+    const ember_gemm_args *a;
+    const q8_act *qa;
+} q8_quant_job;
+
+/* The activations of one bf16 call (AVX512_BF16 tiles, AMX), converted
+ * once: rows of KB = K rounded up to 32 (zeros after K), and zero rows up to
+ * a multiple of AMX_MR (AMX loads whole 16-row tiles). */
+typedef struct {
+    uint16_t *a;
+    int64_t lda; /* KB */
+    int64_t rows;
+} bf16_act;
+
+static ember_status bf16_act_reserve(ember_gemm_ws *ws, int64_t M, int64_t K, bf16_act *ba) {
+    ba->lda = (K + 31) / 32 * 32;
+    ba->rows = (M + AMX_MR - 1) / AMX_MR * AMX_MR;
+    const size_t need = sizeof(uint16_t) * (size_t)(ba->rows * ba->lda);
+    if (need > ws->act_bytes) {
+        ember_aligned_free(ws->act);
+        ws->act_bytes = 0;
+        size_t want = need + need / 4;
+        ws->act = ember_aligned_alloc(want, "bf16 activations");
+        if (!ws->act)
+            return EMBER_E_NOMEM;
+        ws->act_bytes = want;
+    }
+    ba->a = ws->act;
+    return EMBER_OK;
+}
+
+typedef struct {
+    const ember_cpu_kernels *k;
+    const ember_gemm_args *a;
+    const bf16_act *ba;
+} bf16_conv_job;
+
+static void bf16_conv_task(void *p, int64_t task, int thread) {
+    (void)thread;
+    const bf16_conv_job *j = p;
+    const ember_gemm_args *a = j->a;
+    const bf16_act *ba = j->ba;
+    const int64_t K = a->w->cols, r0 = task * AMX_MR, r1 = EMBER_MIN(ba->rows, r0 + AMX_MR);
+    void (*pack)(const float *, int64_t, int, int64_t, uint16_t *, int64_t) =
+        j->k->pack_a_bf16 ? j->k->pack_a_bf16 : ember_ref_pack_a_bf16;
+    const int64_t real = EMBER_MAX((int64_t)0, EMBER_MIN(a->rows, r1) - r0);
+    if (real > 0)
+        pack(a->x + r0 * a->ldx, a->ldx, (int)real, K, ba->a + r0 * ba->lda, ba->lda);
+    const int64_t done = (K + 1) / 2 * 2; /* pack_a_bf16 writes K values, then a zero if K is odd */
+    for (int64_t r = r0; r < r1; r++) {
+        uint16_t *row = ba->a + r * ba->lda;
+        if (r < a->rows)
+            memset(row + done, 0, sizeof(uint16_t) * (size_t)(ba->lda - done));
+        else
+            memset(row, 0, sizeof(uint16_t) * (size_t)ba->lda);
+    }
+}
+
+#define Q8_QUANT_ROWS 16
+
+static void q8_quant_task(void *p, int64_t task, int thread) {
+    (void)thread;
+    const q8_quant_job *j = p;
+    const ember_gemm_args *a = j->a;
+    const q8_act *qa = j->qa;
+    const int64_t r0 = task * Q8_QUANT_ROWS, r1 = EMBER_MIN(a->rows, r0 + Q8_QUANT_ROWS);
+    j->k->quant_a_q8(a->x + r0 * a->ldx, a->ldx, (int)(r1 - r0), a->w->cols, qa->q + r0 * qa->ldq, qa->ldq,
+                     qa->scales + r0 * qa->lds, qa->lds, qa->o_n + r0, qa->o_idx + r0 * EMBER_Q8_OUTLIERS,
+                     qa->o_val + r0 * EMBER_Q8_OUTLIERS);
 }
 
 typedef struct {
@@ -381,6 +604,8 @@ typedef struct {
     const ember_gemm_variant *wide; /* fp32 wide tile, or NULL           */
     int bf16_wide;           /* bf16 dot products two panels at a time     */
     int64_t mr;              /* rows per micro-tile                         */
+    const q8_act *qa;        /* int8 dot products: x quantized once         */
+    const bf16_act *ba;      /* bf16 dot products (and AMX): x in bf16      */
 } gemm_job;
 
 static void gemm_task(void *p, int64_t task, int thread) {
@@ -401,11 +626,12 @@ static void gemm_task(void *p, int64_t task, int thread) {
      * was asked for; bf16 weights stored as the checkpoint has them (dtype
      * auto) are widened per call and multiplied in fp32, exactly */
     const int dot_bf16 = bf16 && kt->gemm_tile_bf16 && j->bf16_compute;
-    const int dot_q8 = int8 && kt->gemm_tile_q8;
+    const int dot_q8 = j->qa != NULL;
     const float *prepacked = bf16 || int8 ? NULL : a->w->packed;
     const uint32_t *packed16 = bf16 ? a->w->packed : NULL;
     const ember_q8 *q8 = int8 ? a->w->packed : NULL;
-    const int64_t n_blocks = (K + EMBER_Q8_BLOCK - 1) / EMBER_Q8_BLOCK, KQ = n_blocks * EMBER_Q8_BLOCK;
+    const int64_t KQ = ember_q8_kpad(K), n_blocks = KQ / EMBER_Q8_BLOCK;
+    const q8_act *qa = j->qa;
     float *scratch = j->scratch + (int64_t)thread * (int64_t)ember_gemm_scratch_floats();
     if (nc <= 0 || r0 >= r1)
         return;
@@ -416,7 +642,7 @@ static void gemm_task(void *p, int64_t task, int thread) {
         const float *panels = NULL;
         int64_t panel_stride = kc * NR;
         if (dot_bf16 || dot_q8) {
-            /* the scratch holds the converted rows of x instead */
+            /* the dot products read the packed weights in place */
         } else if (packed16) {
             widen_panels_bf16(packed16, K, c0, n_panels, k0, kc, scratch);
             panels = scratch;
@@ -430,10 +656,6 @@ static void gemm_task(void *p, int64_t task, int thread) {
             pack_panels(w, K, N, c0, n_panels, k0, kc, scratch);
             panels = scratch;
         }
-        /* converted rows: bf16 (kc rounded up to even) or uint8 (to 32) */
-        const int64_t ld_conv = dot_q8 ? (kc + 31) / 32 * 32 : (kc + 1) / 2 * 2;
-        uint8_t *conv = (uint8_t *)scratch;
-        float *conv_scales = scratch + EMBER_GEMM_MR_MAX * EMBER_GEMM_KC; /* after the rows */
         for (int64_t r = r0; r < r1; r += MR) {
             ember_gemm_tile t = {
                 .mr = (int)EMBER_MIN(MR, r1 - r),
@@ -447,16 +669,18 @@ static void gemm_task(void *p, int64_t task, int thread) {
             };
             void (*tile)(const ember_gemm_tile *) = kt->gemm_tile;
             if (dot_bf16) {
-                kt->pack_a_bf16(t.a, a->ldx, t.mr, kc, (uint16_t *)conv, ld_conv);
-                t.aq = conv;
-                t.lda = ld_conv;
+                t.aq = j->ba->a + r * j->ba->lda + k0;
+                t.lda = j->ba->lda;
                 tile = kt->gemm_tile_bf16;
             } else if (dot_q8) {
-                kt->quant_a_q8(t.a, a->ldx, t.mr, kc, conv, ld_conv, conv_scales, KQ / EMBER_Q8_BLOCK);
-                t.aq = conv;
-                t.lda = ld_conv;
-                t.a_scale = conv_scales;
-                t.ld_a_scale = KQ / EMBER_Q8_BLOCK;
+                t.aq = qa->q + r * qa->ldq + k0;
+                t.lda = qa->ldq;
+                t.a_scale = qa->scales + r * qa->lds + k0 / EMBER_Q8_BLOCK;
+                t.ld_a_scale = qa->lds;
+                t.k0 = k0;
+                t.o_n = qa->o_n + r;
+                t.o_idx = qa->o_idx + r * EMBER_Q8_OUTLIERS;
+                t.o_val = qa->o_val + r * EMBER_Q8_OUTLIERS;
                 tile = kt->gemm_tile_q8;
             }
             for (int64_t pi = 0, np = 1; pi < n_panels; pi += np) {
@@ -465,15 +689,19 @@ static void gemm_task(void *p, int64_t task, int thread) {
                 np = wide && pi + wide->panels <= n_panels ? wide->panels : 1;
                 if (dot_bf16)
                     np = j->bf16_wide && pi + 2 <= n_panels ? 2 : 1;
+                if (dot_q8)
+                    np = pi + 2 <= n_panels ? 2 : 1;
                 t.nr = (int)EMBER_MIN(np * NR, N - c);
                 if (dot_bf16) {
-                    t.bq = packed16 + (gp * ((K + 1) / 2) + k0 / 2) * NR;
-                    t.ldp = ((K + 1) / 2) * NR;
+                    t.bq = packed16 + (gp * bf16_kp(K) + k0 / 2) * NR;
+                    t.ldp = bf16_kp(K) * NR;
                     tile = np > 1 ? kt->gemm_tile_bf16_wide : kt->gemm_tile_bf16;
                 } else if (dot_q8) {
                     t.bq = q8->q + gp * KQ * NR + k0 * NR;
+                    t.ldp_q8 = KQ * NR;
                     t.b_scale = q8->scales + (gp * n_blocks + k0 / EMBER_Q8_BLOCK) * NR;
-                    t.b_sum = q8->sums + (gp * n_blocks + k0 / EMBER_Q8_BLOCK) * NR;
+                    t.b_offs = q8->offs + (gp * n_blocks + k0 / EMBER_Q8_BLOCK) * NR;
+                    t.ld_bs = n_blocks * NR;
                 } else {
                     t.bp = panels + pi * panel_stride;
                     t.ldp = panel_stride;
@@ -498,6 +726,82 @@ static void gemm_task(void *p, int64_t task, int thread) {
     }
 }
 
+/* AMX: the same bands, blocks of 32 rows x 32 columns over each K block,
+ * the C tiles continued from y between K blocks. bf16 weights are read in
+ * place (the pair panels are the B tile layout); int8 weights are
+ * dequantized to bf16 panels once per band and K block into the thread's
+ * scratch, then multiplied with the bf16 activations: for an int8 model the
+ * activations stay bf16 (more exact than their 8-bit quantization) and the
+ * weights' quarter-size memory stays as it is. */
+static void amx_task(void *p, int64_t task, int thread) {
+    const gemm_job *j = p;
+    const ember_cpu_kernels *kt = j->k;
+    const ember_gemm_args *a = j->a;
+    const int64_t N = a->w->rows, K = a->w->cols;
+    const int64_t c0 = (task % j->n_chunks) * j->nc;
+    const int64_t r0 = (task / j->n_chunks) * j->rows_per_task;
+    const int64_t r1 = EMBER_MIN(a->rows, r0 + j->rows_per_task);
+    const int64_t nc = EMBER_MIN(j->nc, N - c0);
+    const int64_t n_panels = (nc + NR - 1) / NR;
+    const int int8 = a->w->dtype == EMBER_DT_I8;
+    const uint32_t *packed16 = int8 ? NULL : a->w->packed;
+    const ember_q8 *q8 = int8 ? a->w->packed : NULL;
+    const int64_t KQ = ember_q8_kpad(K), n_blocks = KQ / EMBER_Q8_BLOCK, KP = bf16_kp(K);
+    const bf16_act *ba = j->ba;
+    float *scratch = j->scratch + (int64_t)thread * (int64_t)ember_gemm_scratch_floats();
+    float *cbuf = scratch;                         /* 32 x 32 floats     */
+    uint32_t *panels = (uint32_t *)(scratch + AMX_MR * AMX_MR); /* int8: bf16 panels */
+    if (nc <= 0 || r0 >= r1)
+        return;
+    kt->amx_begin();
+    for (int64_t k0 = 0; k0 < K; k0 += j->kc_step) {
+        const int64_t kc = EMBER_MIN(j->kc_step, K - k0), kc32 = (kc + 31) / 32 * 32;
+        const int last = k0 + kc == K;
+        const uint32_t *bq;
+        int64_t ldp;
+        if (int8) {
+            kt->q8_panels_bf16(q8->q + (c0 / NR) * KQ * NR + k0 * NR, KQ * NR,
+                               q8->scales + ((c0 / NR) * n_blocks + k0 / EMBER_Q8_BLOCK) * NR, n_blocks * NR,
+                               n_panels, kc32, panels);
+            bq = panels;
+            ldp = kc32 / 2 * NR;
+        } else {
+            bq = packed16 + ((c0 / NR) * KP + k0 / 2) * NR;
+            ldp = KP * NR;
+        }
+        for (int64_t r = r0; r < r1; r += AMX_MR)
+            for (int64_t pi = 0; pi < n_panels; pi += 2) {
+                const int64_t c = c0 + pi * NR;
+                ember_gemm_tile t = {
+                    .mr = (int)EMBER_MIN((int64_t)AMX_MR, r1 - r),
+                    .nr = (int)EMBER_MIN((pi + 2 <= n_panels ? 2 : 1) * NR, N - c),
+                    .kc = kc32,
+                    .aq = ba->a + r * ba->lda + k0,
+                    .lda = ba->lda,
+                    .bq = bq + pi * ldp,
+                    .ldp = ldp,
+                    .c = a->y + r * a->ldy + c,
+                    .ldc = a->ldy,
+                    .last = last,
+                    .act = a->act,
+                    .scratch = cbuf,
+                };
+                if (k0 > 0) {
+                    t.init = t.c;
+                    t.ld_init = a->ldy;
+                } else if (j->residual_init) {
+                    t.init = a->residual + r * a->ldr + c;
+                    t.ld_init = a->ldr;
+                }
+                t.bias = a->bias ? (const float *)a->bias->data + c : NULL;
+                t.late_res = (a->residual && !j->residual_init) ? a->residual + r * a->ldr + c : NULL;
+                t.ld_res = a->ldr;
+                kt->amx_bf16(&t);
+            }
+    }
+    kt->amx_end();
+}
+
 /* Work split. Each task owns a band of output columns for all rows, so the
  * weight panels of that band are packed once per call and reused by every
  * row; bands are sized so the pool gets an even number of them per thread
@@ -505,19 +809,44 @@ static void gemm_task(void *p, int64_t task, int thread) {
  * Only when the columns cannot give every thread two bands are the rows
  * split as well. */
 ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, ember_pool *pool,
-                               float *scratch, const ember_gemm_args *a) {
+                               ember_gemm_ws *ws, const ember_gemm_args *a) {
     const int64_t N = a->w->rows, K = a->w->cols, M = a->rows;
     if (M <= 0 || N <= 0)
         return EMBER_OK;
     const int64_t nth = ember_pool_size(pool);
-    gemm_job j = {.k = k, .a = a, .scratch = scratch};
+    gemm_job j = {.k = k, .a = a, .scratch = ws->scratch};
+    const int bf16_compute = g->compute_dtype == EMBER_DTYPE_BF16;
+    const int dot_bf16 = a->w->dtype == EMBER_DT_BF16 && k->gemm_tile_bf16 && bf16_compute;
+    /* AMX where the load-time choice took it, for bf16 and int8 weights
+     * alike and whatever the number of rows: a row's result must not
+     * depend on the rows batched with it (VNNI and AMX round the
+     * activations differently). Even 16 rows of int8 lose only 10-20% to
+     * VNNI for the dequantization (gemm_bench "one text"). */
+    const int amx = g->amx && k->amx_bf16 &&
+                    ((a->w->dtype == EMBER_DT_BF16 && bf16_compute) ||
+                     (a->w->dtype == EMBER_DT_I8 && k->q8_panels_bf16 &&
+                      bf16_kp(K) * NR <= (int64_t)ember_gemm_scratch_floats() - AMX_MR * AMX_MR));
+    /* int8 dot products: x is quantized once here, by row blocks over the
+     * pool, for every band and thread to read (quantizing per band redid
+     * it N / nc times); for bf16 it is rounded once the same way */
+    q8_act qa;
+    bf16_act ba;
+    if (amx || dot_bf16) {
+        EMBER_TRY(bf16_act_reserve(ws, M, K, &ba));
+        bf16_conv_job cj = {.k = k, .a = a, .ba = &ba};
+        ember_pool_run(pool, bf16_conv_task, &cj, ba.rows / AMX_MR);
+        j.ba = &ba;
+    } else if (a->w->dtype == EMBER_DT_I8 && k->gemm_tile_q8 && k->quant_a_q8) {
+        EMBER_TRY(q8_act_reserve(ws, M, K, &qa));
+        q8_quant_job qj = {.k = k, .a = a, .qa = &qa};
+        ember_pool_run(pool, q8_quant_task, &qj, (M + Q8_QUANT_ROWS - 1) / Q8_QUANT_ROWS);
+        j.qa = &qa;
+    }
     /* the wide fp32 tile runs wherever the fp32 tile does (not on the bf16 /
      * int8 dot products); its rows never exceed the table's mr */
-    const int bf16_compute = g->compute_dtype == EMBER_DTYPE_BF16;
-    const int dot = (a->w->dtype == EMBER_DT_BF16 && k->gemm_tile_bf16 && bf16_compute) ||
-                    (a->w->dtype == EMBER_DT_I8 && k->gemm_tile_q8);
-    j.wide = !dot && g->wide && g->wide->mr <= k->mr ? g->wide : NULL;
-    j.mr = j.wide ? j.wide->mr : k->mr;
+    const int dot = dot_bf16 || j.qa;
+    j.wide = !dot && !amx && g->wide && g->wide->mr <= k->mr ? g->wide : NULL;
+    j.mr = amx ? AMX_MR : j.wide ? j.wide->mr : k->mr;
     j.bf16_wide = a->w->dtype == EMBER_DT_BF16 && k->gemm_tile_bf16 && k->gemm_tile_bf16_wide &&
                   !g->no_bf16_wide && bf16_compute;
     const int64_t MR = j.mr;
@@ -528,7 +857,19 @@ ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, 
     j.kc_step = ((K + kblocks - 1) / kblocks + 31) & ~(int64_t)31;
     if (j.kc_step > EMBER_GEMM_KC)
         j.kc_step = EMBER_GEMM_KC;
-    const int64_t panels = (N + NR - 1) / NR, max_panels = EMBER_GEMM_NC_MAX / NR;
+    int64_t max_panels = EMBER_GEMM_NC_MAX / NR;
+    if (amx) {
+        /* the C tiles stay in the tile registers for the whole of K (storing
+         * and reloading them between K blocks cost more than the blocks
+         * saved); int8 bands are as wide as their bf16 panels fit in the
+         * thread's scratch */
+        j.kc_step = K;
+        if (a->w->dtype == EMBER_DT_I8) {
+            int64_t fit = ((int64_t)ember_gemm_scratch_floats() - AMX_MR * AMX_MR) / (bf16_kp(K) * NR);
+            max_panels = EMBER_MAX((int64_t)1, EMBER_MIN(max_panels, fit));
+        }
+    }
+    const int64_t panels = (N + NR - 1) / NR;
     int64_t chunks = EMBER_MAX(2 * nth, (panels + max_panels - 1) / max_panels);
     chunks = (chunks + nth - 1) / nth * nth;
     chunks = EMBER_MIN(chunks, panels);
@@ -549,6 +890,6 @@ ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, 
     j.rows_per_task = (M + m_chunks - 1) / m_chunks;
     j.rows_per_task = (j.rows_per_task + MR - 1) / MR * MR;
     m_chunks = (M + j.rows_per_task - 1) / j.rows_per_task;
-    ember_pool_run(pool, gemm_task, &j, j.n_chunks * m_chunks);
+    ember_pool_run(pool, amx ? amx_task : gemm_task, &j, j.n_chunks * m_chunks);
     return EMBER_OK;
 }

@@ -21,14 +21,18 @@
 #define EMBER_GEMM_NC_MAX 192
 #define EMBER_GEMM_KC 512
 
-/* int8 weights: 32 values per fp32 scale along K. */
-#define EMBER_Q8_BLOCK 32
-
+/* int8 weights (EMBER_Q8_BLOCK, EMBER_Q8_KPAD: kernels.h) */
 typedef struct ember_q8 {
-    int8_t *q;      /* panels: [panel][k / 4][16][k % 4], K padded to 32 */
-    float *scales;  /* [panel][k / 32][16]                               */
-    int32_t *sums;  /* [panel][k / 32][16]: sum of the block's q         */
+    int8_t *q;      /* panels: [panel][k / 4][16][k % 4], K padded to KPAD */
+    float *scales;  /* [panel][k / 32][16]                                 */
+    int32_t *offs;  /* [panel][k / 32][16]: -128 x the block's sum of q, the
+                       int32 start of each block's dot product with uint8
+                       activations (cancels their +128)                     */
 } ember_q8;
+
+static inline int64_t ember_q8_kpad(int64_t K) {
+    return (K + EMBER_Q8_KPAD - 1) / EMBER_Q8_KPAD * EMBER_Q8_KPAD;
+}
 
 typedef struct ember_gemm {
     int prepack;       /* pack weights once at load (copies them)   */
@@ -38,13 +42,18 @@ typedef struct ember_gemm {
     const ember_gemm_variant *wide;
     int no_bf16_wide;  /* 1: the bf16 dot products 16 columns at a time
                           (tests, A/B timing; EMBER_GEMM_BF16_WIDE=0)  */
+    int amx;           /* 1: bf16 and int8 weights on AMX tiles where the
+                          table has them (ember_gemm_choose)            */
 } ember_gemm;
 
 void ember_gemm_init(ember_gemm *g, int compute_dtype);
 /* Picks the fastest fp32 tile of table k (its gemm_tile or one of its
  * gemm_wide) by timing each on an L2-resident block, a few milliseconds the
  * first time per kernel table and CPU model; the choice is cached in memory.
- * EMBER_GEMM_TILE=MRxNR (e.g. 12x16, 12x32) forces a tile by name. */
+ * Where the table has AMX, times the AMX-BF16 block against the AVX512_BF16
+ * tile the same way and sets g->amx when it wins. EMBER_GEMM_TILE, a comma
+ * list, forces: MRxNR (e.g. 12x16, 12x32) the fp32 tile by name, `amx` /
+ * `noamx` the AMX choice. */
 void ember_gemm_choose(ember_gemm *g, const ember_cpu_kernels *k);
 /* The name of the fp32 tile in use ("12x32"). */
 const char *ember_gemm_tile_name(const ember_gemm *g, const ember_cpu_kernels *k);
@@ -69,10 +78,21 @@ typedef struct ember_gemm_args {
     int64_t ldy;
 } ember_gemm_args;
 
+/* What ember_gemm_linear works in, owned by the caller (one per context):
+ * per-thread scratch, and the activations converted once per call for the
+ * int8 dot products (quantized rows, their scales and outliers), grown on
+ * demand and kept for the next call. */
+typedef struct ember_gemm_ws {
+    float *scratch;    /* ember_gemm_scratch_floats() floats per pool thread */
+    void *act;
+    size_t act_bytes;
+} ember_gemm_ws;
+
 /* Per-thread scratch the caller provides to ember_gemm_linear. */
 size_t ember_gemm_scratch_floats(void);
-/* `scratch` holds ember_gemm_scratch_floats() floats per pool thread. */
+/* Frees ws->act (not ws->scratch, which the caller allocated). */
+void ember_gemm_ws_release(ember_gemm_ws *ws);
 ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, ember_pool *pool,
-                               float *scratch, const ember_gemm_args *a);
+                               ember_gemm_ws *ws, const ember_gemm_args *a);
 
 #endif

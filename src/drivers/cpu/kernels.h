@@ -64,13 +64,34 @@ static inline int64_t ember_attn_scratch_floats(int32_t head_dim) {
  *         with a zero), bq = a pair panel: uint32 [kc / 2][16], lane j of
  *         pair p = W[j][2p] | W[j][2p + 1] << 16 (bf16 bits).
  *   int8: aq = rows of activations quantized per block of 32 k as uint8 with
- *         an offset of 128 (stride lda bytes, kc rounded up to 32 with 128s),
- *         a_scale[i * ld_a_scale + b] their scales; bq = an int8 panel:
- *         [kc / 4][16][4] (4 consecutive k of a column together), b_scale and
- *         b_sum = [block][16] scales and sums of the weights of each block. */
+ *         an offset of 128 (stride lda bytes; see quant_a_q8), a_scale[i *
+ *         ld_a_scale + b] their scales; bq = an int8 panel: [kc / 4][16][4]
+ *         (4 consecutive k of a column together), b_scale and b_offs =
+ *         [block][16] scales of the weights and -128 x their sums. nr <= 32:
+ *         a second panel, if any, starts ldp bytes after bq, its scales and
+ *         offsets ld_bs values after b_scale and b_offs. The tile starts
+ *         from init (or zero) and adds each block's int32 dot product times
+ *         both scales. On the last K block it also adds each row's outliers
+ *         (o_n[i] values o_val[i * EMBER_Q8_OUTLIERS + e] at columns o_idx[...],
+ *         kept out of the quantized row) times the dequantized weights; k0 is
+ *         the K offset of this block (aq, bq, a_scale, b_scale, b_offs all
+ *         point at it), so an outlier at column c reads the panel at c - k0. */
 #define EMBER_GEMM_MR 6      /* rows per micro-tile of the scalar and AVX2 tables */
 #define EMBER_GEMM_MR_MAX 16 /* the most any table uses                          */
 #define EMBER_GEMM_NR 16
+
+/* int8: 32 values of K per fp32 scale (weights per column, activations per
+ * row); K of the panels and of the quantized rows padded to a multiple of
+ * KPAD (one AMX tile row; 16 VNNI steps of 4). */
+#define EMBER_Q8_BLOCK 32
+#define EMBER_Q8_KPAD 64
+/* Activation outliers: values with |x| > EMBER_Q8_OUTLIER_T x rms(row) are
+ * kept in fp32 out of the quantized row, at most EMBER_Q8_OUTLIERS per row
+ * (the largest). One such value (the attention sinks' [CLS]/[SEP] rows of
+ * BERT models have a few at 15-40 rms) would otherwise set its block's scale
+ * and leave the other 31 values of the block a handful of levels. */
+#define EMBER_Q8_OUTLIERS 8
+#define EMBER_Q8_OUTLIER_T 6.0f
 
 typedef struct ember_gemm_tile {
     int mr, nr;
@@ -96,7 +117,14 @@ typedef struct ember_gemm_tile {
     const float *a_scale;
     int64_t ld_a_scale;
     const float *b_scale;
-    const int32_t *b_sum;
+    const int32_t *b_offs;
+    int64_t ldp_q8;   /* int8: bytes from one panel to the next            */
+    int64_t ld_bs;    /* int8: scales/offsets from one panel to the next    */
+    int64_t k0;       /* int8: K offset of this block (outlier columns)     */
+    const uint8_t *o_n;
+    const int32_t *o_idx;
+    const float *o_val;
+    float *scratch;   /* amx_bf16: 32 x 32 floats                          */
 } ember_gemm_tile;
 
 /* One fp32 GEMM micro-tile shape of a kernel table. */
@@ -123,10 +151,14 @@ typedef struct ember_cpu_kernels {
      * is odd; round to nearest even. */
     void (*pack_a_bf16)(const float *a, int64_t lda, int mr, int64_t kc, uint16_t *dst, int64_t ldd);
     void (*gemm_tile_q8)(const ember_gemm_tile *t);
-    /* Per row and block of 32 k: s = max|a| / 127, dst = round(a / s) + 128
-     * (padded with 128 to a multiple of 32), scales[i * lds + block] = s. */
-    void (*quant_a_q8)(const float *a, int64_t lda, int mr, int64_t kc, uint8_t *dst, int64_t ldd,
-                       float *scales, int64_t lds);
+    /* Quantizes rows of K values once per linear layer: first each row's
+     * outliers (|a| > EMBER_Q8_OUTLIER_T x rms, at most EMBER_Q8_OUTLIERS,
+     * the largest) go to o_n[i], o_idx/o_val[i * EMBER_Q8_OUTLIERS + e] in
+     * column order and count as 0 below; then per block of 32: s = max|a| /
+     * 127, dst = round(a / s) + 128 (padded with 128 to ldd, a multiple of
+     * EMBER_Q8_KPAD), scales[i * lds + block] = s (0 for all-zero blocks). */
+    void (*quant_a_q8)(const float *a, int64_t lda, int rows, int64_t K, uint8_t *dst, int64_t ldd,
+                       float *scales, int64_t lds, uint8_t *o_n, int32_t *o_idx, float *o_val);
     /* out = LayerNorm(x + res) * gamma + beta over n values; res, beta may be
      * NULL; out may alias x. */
     void (*layer_norm_row)(const float *x, const float *res, const float *gamma,
@@ -156,14 +188,43 @@ typedef struct ember_cpu_kernels {
     double (*peak_f32)(int64_t iters);
     double (*peak_bf16)(int64_t iters);
     double (*peak_q8)(int64_t iters);
+    /* AMX (NULL where the CPU or OS lacks it). amx_begin configures the
+     * calling thread's tiles (8 tiles of 16 rows x 64 bytes), amx_end
+     * releases them; amx_bf16 runs between the two.
+     * amx_bf16: C[mr x nr] (+)= A B for mr <= 32, nr <= 32 with AMX-BF16
+     * (tdpbf16ps, fp32 accumulation in the tiles): aq = bf16 rows (stride
+     * lda elements; 32 rows readable, K zero-padded to a multiple of 32),
+     * bq = a pair panel [kc / 2][16] (the bf16 tile's layout; a second one
+     * ldp uint32 further when nr > 16), kc a multiple of 32; C, init and the
+     * epilogue as gemm_tile. `scratch`: 32 x 32 floats of the thread's own,
+     * for partial tiles.
+     * q8_panels_bf16: n_panels int8 panels (stride ldp_q8 bytes, scales
+     * stride ld_bs, see gemm_tile_q8) over kc values (a multiple of 32) of
+     * K, dequantized and rounded to bf16 pair panels [p][kc / 2][16]. */
+    void (*amx_begin)(void);
+    void (*amx_end)(void);
+    void (*amx_bf16)(const ember_gemm_tile *t);
+    void (*q8_panels_bf16)(const int8_t *q, int64_t ldp_q8, const float *scales, int64_t ld_bs,
+                           int64_t n_panels, int64_t kc, uint32_t *dst);
+    double (*peak_amx_bf16)(int64_t iters);
 } ember_cpu_kernels;
 
 
 /* Scalar models of the reduced-precision activation conversions, shared by
  * the reference and the tests: the exact values the ISA kernels produce. */
 void ember_ref_pack_a_bf16(const float *a, int64_t lda, int mr, int64_t kc, uint16_t *dst, int64_t ldd);
-void ember_ref_quant_a_q8(const float *a, int64_t lda, int mr, int64_t kc, uint8_t *dst, int64_t ldd,
-                          float *scales, int64_t lds);
+void ember_ref_quant_a_q8(const float *a, int64_t lda, int rows, int64_t K, uint8_t *dst, int64_t ldd,
+                          float *scales, int64_t lds, uint8_t *o_n, int32_t *o_idx, float *o_val);
+/* The outlier threshold of one row: T^2 x mean(a^2), the sum of squares
+ * taken with fused multiply-adds in 16 lanes (lane l: k = l mod 16, in
+ * order) reduced pairwise
+ * (l + 8, l + 4, l + 2, l + 1): the order of the AVX-512 kernel, so both
+ * give the same bits. */
+float ember_ref_q8_threshold2(const float *a, int64_t K);
+/* Picks row a's outliers (a[k]^2 > thr2), the EMBER_Q8_OUTLIERS largest in
+ * |a| (ties: the lower k) in column order; returns their count. Shared by
+ * every quant_a_q8. */
+int ember_q8_row_outliers(const float *a, int64_t K, float thr2, int32_t *idx, float *val);
 
 extern const ember_cpu_kernels ember_cpu_kernels_ref;
 #if defined(EMBER_HAVE_X86)

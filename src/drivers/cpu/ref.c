@@ -151,23 +151,73 @@ void ember_ref_pack_a_bf16(const float *a, int64_t lda, int mr, int64_t kc, uint
     }
 }
 
-void ember_ref_quant_a_q8(const float *a, int64_t lda, int mr, int64_t kc, uint8_t *dst, int64_t ldd,
-                          float *scales, int64_t lds) {
-    for (int i = 0; i < mr; i++)
-        for (int64_t k0 = 0; k0 < kc; k0 += 32) {
-            const float *x = a + i * lda;
-            int64_t k1 = k0 + 32 < kc ? k0 + 32 : kc;
+float ember_ref_q8_threshold2(const float *a, int64_t K) {
+    float lane[16] = {0};
+    for (int64_t k = 0; k < K; k++) /* fused, as the kernel's vfmadd */
+        lane[k % 16] = fmaf(a[k], a[k], lane[k % 16]);
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++)
+            lane[l] = lane[l] + lane[l + w];
+    return lane[0] * (EMBER_Q8_OUTLIER_T * EMBER_Q8_OUTLIER_T / (float)K);
+}
+
+int ember_q8_row_outliers(const float *a, int64_t K, float thr2, int32_t *idx, float *val) {
+    int n = 0;
+    for (int64_t k = 0; k < K; k++) {
+        if (!(a[k] * a[k] > thr2))
+            continue;
+        if (n < EMBER_Q8_OUTLIERS) {
+            idx[n++] = (int32_t)k;
+            continue;
+        }
+        /* full: replace the smallest kept one if this one is larger */
+        int lo = 0;
+        for (int e = 1; e < n; e++)
+            if (fabsf(a[idx[e]]) < fabsf(a[idx[lo]]))
+                lo = e;
+        if (fabsf(a[k]) > fabsf(a[idx[lo]])) {
+            for (int e = lo; e + 1 < n; e++) /* keep column order */
+                idx[e] = idx[e + 1];
+            idx[n - 1] = (int32_t)k;
+        }
+    }
+    for (int e = 0; e < n; e++)
+        val[e] = a[idx[e]];
+    return n;
+}
+
+/* One row: outliers out, then blocks of 32 of what is left. */
+void ember_ref_quant_a_q8(const float *a, int64_t lda, int rows, int64_t K, uint8_t *dst, int64_t ldd,
+                          float *scales, int64_t lds, uint8_t *o_n, int32_t *o_idx, float *o_val) {
+    for (int i = 0; i < rows; i++) {
+        const float *x = a + i * lda;
+        int32_t *idx = o_idx + (int64_t)i * EMBER_Q8_OUTLIERS;
+        int n = ember_q8_row_outliers(x, K, ember_ref_q8_threshold2(x, K), idx,
+                                      o_val + (int64_t)i * EMBER_Q8_OUTLIERS);
+        o_n[i] = (uint8_t)n;
+        int e = 0;
+        for (int64_t k0 = 0; k0 < ldd; k0 += 32) {
+            int64_t k1 = k0 + 32 < K ? k0 + 32 : K;
             float amax = 0.0f;
-            for (int64_t k = k0; k < k1; k++)
-                amax = fabsf(x[k]) > amax ? fabsf(x[k]) : amax;
+            for (int64_t k = k0, f = e; k < k1; k++) {
+                float v = f < n && idx[f] == k ? (f++, 0.0f) : x[k];
+                amax = fabsf(v) > amax ? fabsf(v) : amax;
+            }
             float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-            scales[i * lds + k0 / 32] = amax / 127.0f;
+            if (k0 < K)
+                scales[i * lds + k0 / 32] = amax / 127.0f;
             for (int64_t k = k0; k < k0 + 32; k++) {
-                long q = k < k1 ? lrintf(x[k] * inv) : 0;
+                float v = k < k1 ? x[k] : 0.0f;
+                if (e < n && idx[e] == k) {
+                    v = 0.0f;
+                    e++;
+                }
+                long q = lrintf(v * inv);
                 q = q > 127 ? 127 : q < -127 ? -127 : q;
                 dst[i * ldd + k] = (uint8_t)(q + 128);
             }
         }
+    }
 }
 
 static void ref_rope_head(float *x, const float *cos, const float *sin, int32_t head_dim) {

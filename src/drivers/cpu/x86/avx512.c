@@ -1,21 +1,26 @@
 /*
  * avx512.c — the CPU driver's kernels for x86-64 with AVX-512 (F, BW, DQ, VL;
  * compiled with those flags, selected at run time only when the CPU and the
- * OS allow them), plus two reduced-precision GEMM tiles compiled for their
+ * OS allow them), plus reduced-precision GEMM kernels compiled for their
  * own extensions and used only where the CPU has them:
  *
  *   fp32  12 x 16 tile: one zmm of B per k, 12 accumulators, the A value
  *         broadcast from memory into each FMA. Twice the rows of the AVX2
  *         tile, so that CPUs with two 512-bit FMA units have the 8+
- *         independent accumulators their latency needs.
+ *         independent accumulators their latency needs; wider 12 x 32 and
+ *         8 x 48 tiles share each broadcast among panels.
  *   bf16  AVX512_BF16 vdpbf16ps: 32 products of bf16 pairs per instruction
- *         into fp32 accumulators (twice the fp32 FMA rate). A is rounded to
- *         bf16 once per row block; B is the weights' pair panel.
+ *         into fp32 accumulators (2x the fp32 FMA rate on Zen 4, half of it
+ *         on Sapphire Rapids). A is rounded to bf16 once per call; B is the
+ *         weights' pair panel.
  *   int8  AVX512_VNNI vpdpbusd: 64 uint8 x int8 products per instruction
- *         into int32 (four times the fp32 rate). Activations are quantized
- *         per 32 values on the fly (uint8 with an offset of 128, corrected by
- *         the weights' block sums), each block's int32 sum is scaled into an
- *         fp32 accumulator: the Q8_0 x Q8_0 scheme of llama.cpp.
+ *         into int32. Activations are quantized once per call per row and
+ *         32 values (uint8 with an offset of 128, cancelled by starting each
+ *         block's dot product at -128 x the weights' block sum; outliers
+ *         kept in fp32), each block's int32 sum is scaled into an fp32
+ *         accumulator: the Q8_0 x Q8_0 scheme of llama.cpp.
+ *   AMX   AMX-BF16 tdpbf16ps on 32 x 32 output blocks, for bf16 weights and
+ *         for int8 ones dequantized to bf16 panels (see the AMX section).
  *
  * The row kernels (LayerNorm, GELU, RoPE, softmax) are the AVX2 ones: they
  * stream memory and gain nothing from wider vectors.
@@ -48,7 +53,7 @@
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #define TILE_MR 12 /* rows per fp32 and bf16 tile */
-#define Q8_MR 6    /* rows per int8 pass: 6 int32 + 6 fp32 accumulators */
+#define Q8_MR 6    /* rows per int8 pass: 6 x 2 int32 + 6 x 2 fp32 accumulators */
 
 /* ---- vector math for the fused epilogue ---- */
 
@@ -442,41 +447,100 @@ static void avx512_pack_a_bf16(const float *a, int64_t lda, int mr, int64_t kc, 
 
 /* ---- int8 tile (AVX512_VNNI) ---- */
 
-TARGET_VNNI static ALWAYS_INLINE void q8_rows(const ember_gemm_tile *t, const int MR) {
-    const __mmask16 m = column_mask(t->nr);
-    __m512 acc[Q8_MR];
-    tile_start(t, acc, MR, m);
+/* Column c (relative to the panel pointer, which sits at a multiple of 32)
+ * of an int8 panel [k / 4][16][4] as 16 int8 values widened to floats: the
+ * 64 bytes of its group of 4 k, byte c % 4 of each lane moved to the top and
+ * shifted down with its sign. */
+static ALWAYS_INLINE __m512 q8_column(const int8_t *panel, int64_t c) {
+    const int64_t g = c >= 0 ? c / 4 : -((3 - c) / 4); /* floor(c / 4) */
+    __m512i w = _mm512_loadu_si512(panel + g * 64);
+    w = _mm512_sllv_epi32(w, _mm512_set1_epi32(24 - 8 * (int)(c - 4 * g)));
+    return _mm512_cvtepi32_ps(_mm512_srai_epi32(w, 24));
+}
+
+/* MR rows x NP panels. Per block of 32 k, every (row, panel) pair has an
+ * int32 dot product that starts at the weights' -128 x sum (so the uint8
+ * offset of the activations cancels) and takes 8 vpdpbusd; it is then
+ * scaled by the row's and the column's block scales into an fp32
+ * accumulator. 6 x 2 holds 12 dot products + 12 accumulators + 2 B vectors
+ * + 1 broadcast in the 32 zmm registers; each broadcast of 4 activation
+ * bytes feeds two vpdpbusd. */
+TARGET_VNNI static ALWAYS_INLINE void q8_tile(const ember_gemm_tile *t, const int MR, const int NP) {
+    __m512 acc[2][Q8_MR];
+    ember_gemm_tile view[2];
+#pragma GCC unroll 2
+    for (int q = 0; q < NP; q++) {
+        view[q] = panel_view(t, q);
+        if (view[q].nr > 0)
+            tile_start(&view[q], acc[q], MR, column_mask(view[q].nr));
+        else
+            for (int i = 0; i < MR; i++)
+                acc[q][i] = _mm512_setzero_ps();
+    }
     const uint8_t *a = t->aq;
     const int8_t *b = t->bq;
-    const int64_t lda = t->lda, blocks = (t->kc + 31) / 32;
+    const int64_t lda = t->lda, ldp = t->ldp_q8, ldbs = t->ld_bs, blocks = (t->kc + 31) / 32;
     for (int64_t blk = 0; blk < blocks; blk++) {
-        __m512i dot[Q8_MR];
+        __m512i dot[2][Q8_MR];
+#pragma GCC unroll 2
+        for (int q = 0; q < NP; q++) {
+            const __m512i start = _mm512_loadu_si512(t->b_offs + q * ldbs + blk * EMBER_GEMM_NR);
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++)
-            dot[i] = _mm512_setzero_si512();
+            for (int i = 0; i < MR; i++)
+                dot[q][i] = start;
+        }
         const int8_t *bb = b + blk * 32 * EMBER_GEMM_NR;
         const uint8_t *ab = a + blk * 32;
 #pragma GCC unroll 8
         for (int g = 0; g < 8; g++) { /* 4 k per step */
-            const __m512i bv = _mm512_loadu_si512(bb + g * 4 * EMBER_GEMM_NR);
+            __m512i bv[2];
+#pragma GCC unroll 2
+            for (int q = 0; q < NP; q++)
+                bv[q] = _mm512_loadu_si512(bb + q * ldp + g * 4 * EMBER_GEMM_NR);
 #pragma GCC unroll 8
-            for (int i = 0; i < MR; i++)
-                dot[i] = _mm512_dpbusd_epi32(
-                    dot[i], _mm512_set1_epi32((int32_t)load_u32(ab + i * lda + 4 * g)), bv);
+            for (int i = 0; i < MR; i++) {
+                const __m512i av = _mm512_set1_epi32((int32_t)load_u32(ab + i * lda + 4 * g));
+#pragma GCC unroll 2
+                for (int q = 0; q < NP; q++)
+                    dot[q][i] = _mm512_dpbusd_epi32(dot[q][i], av, bv[q]);
+            }
         }
-        /* sum((q_a + 128) q_w) - 128 sum(q_w) = sum(q_a q_w), exact in int32 */
-        const __m512i offset = _mm512_slli_epi32(_mm512_loadu_si512(t->b_sum + blk * EMBER_GEMM_NR), 7);
-        const __m512 w_scale = _mm512_loadu_ps(t->b_scale + blk * EMBER_GEMM_NR);
+#pragma GCC unroll 2
+        for (int q = 0; q < NP; q++) {
+            const __m512 w_scale = _mm512_loadu_ps(t->b_scale + q * ldbs + blk * EMBER_GEMM_NR);
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) {
-            __m512 s = _mm512_mul_ps(w_scale, _mm512_set1_ps(t->a_scale[i * t->ld_a_scale + blk]));
-            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(dot[i], offset)), s, acc[i]);
+            for (int i = 0; i < MR; i++) {
+                __m512 s = _mm512_mul_ps(w_scale, _mm512_set1_ps(t->a_scale[i * t->ld_a_scale + blk]));
+                acc[q][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[q][i]), s, acc[q][i]);
+            }
         }
     }
-    tile_finish(t, acc, MR, m);
+    /* the rows' outliers, in fp32 against the dequantized weights (rare:
+     * a few rows of a batch, at most EMBER_Q8_OUTLIERS values each) */
+    if (t->last && t->o_n)
+        for (int i = 0; i < MR; i++)
+            for (int e = 0; e < t->o_n[i]; e++) {
+                const int64_t c = t->o_idx[i * EMBER_Q8_OUTLIERS + e] - t->k0;
+                const int64_t cb = c >= 0 ? c / 32 : -((31 - c) / 32); /* floor(c / 32) */
+                const __m512 v = _mm512_set1_ps(t->o_val[i * EMBER_Q8_OUTLIERS + e]);
+#pragma GCC unroll 2
+                for (int q = 0; q < NP; q++) {
+                    __m512 w = _mm512_mul_ps(q8_column(b + q * ldp, c),
+                                             _mm512_loadu_ps(t->b_scale + q * ldbs + cb * EMBER_GEMM_NR));
+                    acc[q][i] = _mm512_fmadd_ps(v, w, acc[q][i]);
+                }
+            }
+#pragma GCC unroll 2
+    for (int q = 0; q < NP; q++)
+        if (view[q].nr > 0)
+            tile_finish(&view[q], acc[q], MR, column_mask(view[q].nr));
 }
 
-/* The table's mr (12) rows in passes of at most Q8_MR. */
+#define Q8_CASE(MR, NP) \
+    case MR: q8_tile(&s, MR, NP); break;
+
+/* The table's mr (12) rows in passes of at most Q8_MR; two panels when nr
+ * exceeds 16. */
 TARGET_VNNI static void q8_tile_dispatch(const ember_gemm_tile *t) {
     for (int r0 = 0; r0 < t->mr; r0 += Q8_MR) {
         ember_gemm_tile s = *t;
@@ -488,32 +552,74 @@ TARGET_VNNI static void q8_tile_dispatch(const ember_gemm_tile *t) {
             s.init = t->init + r0 * t->ld_init;
         if (t->late_res)
             s.late_res = t->late_res + r0 * t->ld_res;
-        switch (s.mr) {
-        case 6: q8_rows(&s, 6); break;
-        case 5: q8_rows(&s, 5); break;
-        case 4: q8_rows(&s, 4); break;
-        case 3: q8_rows(&s, 3); break;
-        case 2: q8_rows(&s, 2); break;
-        default: q8_rows(&s, 1); break;
+        if (t->o_n) {
+            s.o_n = t->o_n + r0;
+            s.o_idx = t->o_idx + r0 * EMBER_Q8_OUTLIERS;
+            s.o_val = t->o_val + r0 * EMBER_Q8_OUTLIERS;
+        }
+        if (s.nr > 16) {
+            switch (s.mr) {
+                Q8_CASE(6, 2) Q8_CASE(5, 2) Q8_CASE(4, 2) Q8_CASE(3, 2) Q8_CASE(2, 2)
+            default: q8_tile(&s, 1, 2); break;
+            }
+        } else {
+            switch (s.mr) {
+                Q8_CASE(6, 1) Q8_CASE(5, 1) Q8_CASE(4, 1) Q8_CASE(3, 1) Q8_CASE(2, 1)
+            default: q8_tile(&s, 1, 1); break;
+            }
         }
     }
 }
 
-/* Per row and block of 32: s = max|a| / 127, q = round(a * (127 / max|a|))
- * + 128. The same arithmetic as ember_ref_quant_a_q8, so the same bytes. */
-static void avx512_quant_a_q8(const float *a, int64_t lda, int mr, int64_t kc, uint8_t *dst,
-                              int64_t ldd, float *scales, int64_t lds) {
+static ALWAYS_INLINE __mmask16 mask_upto(int64_t n) {
+    return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+}
+
+/* ember_ref_quant_a_q8 in vectors, bit for bit: the threshold's sum of
+ * squares in the same 16 lanes and reduction order, the outliers picked by
+ * the shared scalar routine (only for rows that have one), then per block of
+ * 32: s = max|a| / 127, q = round(a * (127 / max|a|)) + 128. */
+static void avx512_quant_a_q8(const float *a, int64_t lda, int rows, int64_t K, uint8_t *dst,
+                              int64_t ldd, float *scales, int64_t lds, uint8_t *o_n, int32_t *o_idx,
+                              float *o_val) {
     const __m512i offset = _mm512_set1_epi32(128);
     const __m512i qmin = _mm512_set1_epi32(-127), qmax = _mm512_set1_epi32(127);
-    for (int i = 0; i < mr; i++)
-        for (int64_t k0 = 0; k0 < kc; k0 += 32) {
-            const float *src = a + i * lda + k0;
-            const int64_t n = kc - k0 < 32 ? kc - k0 : 32;
-            const __m512 x0 = _mm512_maskz_loadu_ps(column_mask((int)n), src);
-            const __m512 x1 = _mm512_maskz_loadu_ps(column_mask(n > 16 ? (int)n - 16 : 0), src + 16);
+    for (int i = 0; i < rows; i++) {
+        const float *x = a + i * lda;
+        __m512 ss = _mm512_setzero_ps(), mx = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K; k += 16) {
+            const __m512 v = _mm512_maskz_loadu_ps(mask_upto(K - k), x + k);
+            ss = _mm512_fmadd_ps(v, v, ss);
+            mx = _mm512_max_ps(mx, _mm512_abs_ps(v));
+        }
+        /* lanes l + 8, l + 4, l + 2, l + 1, as the reference */
+        __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(ss),
+                                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ss), 1)));
+        __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+        __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+        const float thr2 = _mm_cvtss_f32(s1) * (EMBER_Q8_OUTLIER_T * EMBER_Q8_OUTLIER_T / (float)K);
+        const float amax_row = _mm512_reduce_max_ps(mx);
+        int32_t *idx = o_idx + (int64_t)i * EMBER_Q8_OUTLIERS;
+        const int n = amax_row * amax_row > thr2
+                          ? ember_q8_row_outliers(x, K, thr2, idx, o_val + (int64_t)i * EMBER_Q8_OUTLIERS)
+                          : 0;
+        o_n[i] = (uint8_t)n;
+        int e = 0;
+        for (int64_t k0 = 0; k0 < ldd; k0 += 32) {
+            __m512 x0 = _mm512_maskz_loadu_ps(mask_upto(K - k0), x + k0);
+            __m512 x1 = _mm512_maskz_loadu_ps(mask_upto(K - k0 - 16), x + k0 + 16);
+            if (e < n && idx[e] < k0 + 32) { /* this block holds outliers: they count as 0 */
+                uint32_t drop = 0;
+                for (; e < n && idx[e] < k0 + 32; e++)
+                    drop |= 1u << (idx[e] - k0);
+                x0 = _mm512_maskz_mov_ps((__mmask16)~drop, x0);
+                x1 = _mm512_maskz_mov_ps((__mmask16)~(drop >> 16), x1);
+            }
             float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
             const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-            scales[i * lds + k0 / 32] = amax / 127.0f;
+            if (k0 < K)
+                scales[i * lds + k0 / 32] = amax / 127.0f;
             const __m512 vinv = _mm512_set1_ps(inv);
             __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vinv));
             __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vinv));
@@ -522,7 +628,204 @@ static void avx512_quant_a_q8(const float *a, int64_t lda, int mr, int64_t kc, u
             _mm_storeu_si128((void *)(dst + i * ldd + k0), _mm512_cvtepi32_epi8(q0));
             _mm_storeu_si128((void *)(dst + i * ldd + k0 + 16), _mm512_cvtepi32_epi8(q1));
         }
+    }
 }
+
+/* ---- AMX (AMX-TILE, AMX-BF16) ----
+ *
+ * One tdpbf16ps multiplies a 16 x 32 bf16 tile of A by a 32 x 16 tile of B
+ * (16 rows of 16 pairs: exactly 16 rows of the pair panels, contiguous) into
+ * a 16 x 16 fp32 tile: 8192 multiply-adds per instruction, sixteen times the
+ * fp32 FMA rate of AVX-512 on Sapphire Rapids. A block of 32 x 32 outputs
+ * keeps its four C tiles in tmm4-7 for the whole of K, loading two A tiles
+ * (tmm0-1) and two B tiles (tmm2-3) per 32 k. Left out of the emulated table
+ * (SIMDe has no AMX): tested natively where the CPU has it. */
+#if !defined(EMBER_AVX512_EMULATION)
+#define TARGET_AMX __attribute__((target("amx-tile,amx-bf16,amx-int8")))
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_config;
+
+/* Palette 1, tiles 0-7 of 16 rows x 64 bytes. A constant: GCC 12's
+ * _tile_loadconfig tells the compiler it reads 8 bytes of the 64, so the
+ * stores that filled a local copy were dropped as dead. */
+static const amx_config amx_cfg = {
+    .palette = 1,
+    .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
+    .rows = {16, 16, 16, 16, 16, 16, 16, 16},
+};
+
+/* GCC 12's _tile_loadd does not tell the compiler it reads memory: a
+ * barrier before each load of something just written from C. */
+#define AMX_MEMORY_BARRIER() __asm__ volatile("" ::: "memory")
+
+TARGET_AMX static void avx512_amx_begin(void) { _tile_loadconfig(&amx_cfg); }
+
+TARGET_AMX static void avx512_amx_end(void) { _tile_release(); }
+
+/* The stored block (rows of `src`, stride lds) through the epilogue into C,
+ * 8 rows at a time. */
+static void amx_finish(const ember_gemm_tile *t, const float *src, int64_t lds) {
+    for (int q = 0; q * 16 < t->nr; q++) {
+        ember_gemm_tile v = panel_view(t, q);
+        const __mmask16 m = column_mask(v.nr);
+        for (int r0 = 0; r0 < t->mr; r0 += 8) {
+            const int n = t->mr - r0 < 8 ? t->mr - r0 : 8;
+            ember_gemm_tile w = v;
+            w.c = v.c + r0 * v.ldc;
+            if (v.late_res)
+                w.late_res = v.late_res + r0 * v.ld_res;
+            __m512 acc[8];
+            for (int i = 0; i < n; i++)
+                acc[i] = _mm512_maskz_loadu_ps(m, src + (r0 + i) * lds + 16 * q);
+            tile_finish(&w, acc, n, m);
+        }
+    }
+}
+
+TARGET_AMX static ALWAYS_INLINE void amx_bf16_block(const ember_gemm_tile *t, const int TWO_ROWS,
+                                                    const int TWO_COLS) {
+    /* a whole block without epilogue goes to C directly; a partial one
+     * (rows past M, columns past N) or one with an epilogue through the
+     * scratch (reading back from C what the tiles just stored there was
+     * slower) */
+    const int epilogue = t->last && (t->bias || t->act != EMBER_ACT_NONE || t->late_res);
+    const int direct = t->mr == (TWO_ROWS ? 32 : 16) && t->nr == (TWO_COLS ? 32 : 16) && !epilogue;
+    float *buf = t->scratch;
+    float *c = direct ? t->c : buf;
+    const int64_t ldc = direct ? t->ldc : 32;
+    if (t->init) {
+        const float *ip = t->init;
+        int64_t ldi = t->ld_init;
+        if (!direct) {
+            /* init into the scratch: only the rows and columns that exist */
+            memset(buf, 0, sizeof(float) * 32 * 32);
+            for (int i = 0; i < t->mr; i++)
+                memcpy(buf + i * 32, t->init + i * t->ld_init, sizeof(float) * (size_t)t->nr);
+            ip = buf;
+            ldi = 32;
+        }
+        AMX_MEMORY_BARRIER();
+        _tile_loadd(4, ip, ldi * 4);
+        if (TWO_COLS)
+            _tile_loadd(5, ip + 16, ldi * 4);
+        if (TWO_ROWS) {
+            _tile_loadd(6, ip + 16 * ldi, ldi * 4);
+            if (TWO_COLS)
+                _tile_loadd(7, ip + 16 * ldi + 16, ldi * 4);
+        }
+    } else {
+        _tile_zero(4);
+        if (TWO_COLS)
+            _tile_zero(5);
+        if (TWO_ROWS) {
+            _tile_zero(6);
+            if (TWO_COLS)
+                _tile_zero(7);
+        }
+    }
+    const uint16_t *a = t->aq;
+    const uint32_t *b = t->bq;
+    const int64_t lda = t->lda, ldp = t->ldp;
+    AMX_MEMORY_BARRIER(); /* A and B may come from this thread's stores */
+    for (int64_t k = 0; k < t->kc; k += 32) {
+        _tile_loadd(0, a + k, lda * 2);
+        _tile_loadd(2, b + k / 2 * EMBER_GEMM_NR, 64);
+        if (TWO_COLS)
+            _tile_loadd(3, b + ldp + k / 2 * EMBER_GEMM_NR, 64);
+        _tile_dpbf16ps(4, 0, 2);
+        if (TWO_COLS)
+            _tile_dpbf16ps(5, 0, 3);
+        if (TWO_ROWS) {
+            _tile_loadd(1, a + 16 * lda + k, lda * 2);
+            _tile_dpbf16ps(6, 1, 2);
+            if (TWO_COLS)
+                _tile_dpbf16ps(7, 1, 3);
+        }
+    }
+    _tile_stored(4, c, ldc * 4);
+    if (TWO_COLS)
+        _tile_stored(5, c + 16, ldc * 4);
+    if (TWO_ROWS) {
+        _tile_stored(6, c + 16 * ldc, ldc * 4);
+        if (TWO_COLS)
+            _tile_stored(7, c + 16 * ldc + 16, ldc * 4);
+    }
+    if (!direct)
+        amx_finish(t, c, ldc);
+}
+
+TARGET_AMX static void avx512_amx_bf16(const ember_gemm_tile *t) {
+    if (t->mr > 16) {
+        if (t->nr > 16)
+            amx_bf16_block(t, 1, 1);
+        else
+            amx_bf16_block(t, 1, 0);
+    } else {
+        if (t->nr > 16)
+            amx_bf16_block(t, 0, 1);
+        else
+            amx_bf16_block(t, 0, 0);
+    }
+}
+
+/* int8 panels to bf16 pair panels: per group of 4 k, the 64 bytes of 16
+ * columns x 4 k give four vectors of 16 values (byte kk of each lane, with
+ * its sign), times the column scales of their block, rounded to bf16 (to
+ * nearest even) and paired: (k, k + 1) and (k + 2, k + 3). */
+static void avx512_q8_panels_bf16(const int8_t *q, int64_t ldp_q8, const float *scales, int64_t ld_bs,
+                                  int64_t n_panels, int64_t kc, uint32_t *dst) {
+    const __m512i round = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    for (int64_t p = 0; p < n_panels; p++) {
+        const int8_t *src = q + p * ldp_q8;
+        uint32_t *out = dst + p * (kc / 2) * EMBER_GEMM_NR;
+        for (int64_t k = 0; k < kc; k += 4) {
+            const __m512 s = _mm512_loadu_ps(scales + p * ld_bs + (k / 32) * EMBER_GEMM_NR);
+            const __m512i w = _mm512_loadu_si512(src + k * EMBER_GEMM_NR);
+            /* byte kk of each lane to the top, then down with its sign */
+            const __m512i bytes[4] = {_mm512_slli_epi32(w, 24), _mm512_slli_epi32(w, 16),
+                                      _mm512_slli_epi32(w, 8), w};
+            __m512i r[4];
+            for (int kk = 0; kk < 4; kk++) {
+                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(bytes[kk], 24)), s);
+                __m512i u = _mm512_castps_si512(f);
+                __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
+                r[kk] = _mm512_add_epi32(u, _mm512_add_epi32(round, odd));
+            }
+            _mm512_storeu_si512(out + (k / 2) * EMBER_GEMM_NR,
+                                _mm512_or_si512(_mm512_srli_epi32(r[0], 16), _mm512_and_si512(r[1], hi)));
+            _mm512_storeu_si512(out + (k / 2 + 1) * EMBER_GEMM_NR,
+                                _mm512_or_si512(_mm512_srli_epi32(r[2], 16), _mm512_and_si512(r[3], hi)));
+        }
+    }
+}
+
+/* tdpbf16ps on tiles that stay in registers: 4 independent accumulators
+ * over the same A and B (16 x 16 x 32 multiply-adds each). */
+TARGET_AMX static double peak_amx_bf16(int64_t iters) {
+    avx512_amx_begin();
+    static const uint16_t zero[16 * 32];
+    AMX_MEMORY_BARRIER();
+    _tile_loadd(0, zero, 64);
+    _tile_loadd(1, zero, 64);
+    _tile_zero(4);
+    _tile_zero(5);
+    _tile_zero(6);
+    _tile_zero(7);
+    for (int64_t n = 0; n < iters; n++) {
+        _tile_dpbf16ps(4, 0, 1);
+        _tile_dpbf16ps(5, 0, 1);
+        _tile_dpbf16ps(6, 0, 1);
+        _tile_dpbf16ps(7, 0, 1);
+    }
+    avx512_amx_end();
+    return (double)iters * 4 * 16 * 16 * 32 * 2;
+}
+#endif
 
 /* ---- attention: the shared tiled kernel over the fp32 tile ---- */
 
@@ -570,4 +873,11 @@ const ember_cpu_kernels KERNEL_TABLE = {
     .peak_f32 = peak_f32,
     .peak_bf16 = peak_bf16,
     .peak_q8 = peak_q8,
+#if !defined(EMBER_AVX512_EMULATION)
+    .amx_begin = avx512_amx_begin,
+    .amx_end = avx512_amx_end,
+    .amx_bf16 = avx512_amx_bf16,
+    .q8_panels_bf16 = avx512_q8_panels_bf16,
+    .peak_amx_bf16 = peak_amx_bf16,
+#endif
 };

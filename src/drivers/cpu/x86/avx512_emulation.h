@@ -79,7 +79,16 @@ static inline float ember_emu_reduce_max_ps(__m512 v) {
     return m;
 }
 
+static inline __m512i ember_emu_srai_epi32(__m512i v, unsigned int n) {
+    EMBER_EMU_LANES(int32_t, x, v);
+    int32_t out[16];
+    for (int i = 0; i < 16; i++) /* arithmetic: the sign fills in */
+        out[i] = n > 31 ? (x[i] < 0 ? -1 : 0) : (int32_t)(x[i] >> n);
+    return _mm512_loadu_si512(out);
+}
+
 #define _mm512_maskz_loadu_ps ember_emu_maskz_loadu_ps
+#define _mm512_srai_epi32 ember_emu_srai_epi32
 #define _mm512_mask_storeu_ps ember_emu_mask_storeu_ps
 #define _mm512_cvtps_epi32 ember_emu_cvtps_epi32
 #define _mm512_cvtepi32_ps ember_emu_cvtepi32_ps
