@@ -43,10 +43,18 @@ if [ "${1:-}" = "--prebuilt" ]; then
   rm -rf "$B" && mkdir -p "$B/tests" "$B/bench" && tar -C "$B" -xJf "$2" || exit 1
   for t in test_cuda_smoke test_golden test_driver_conformance; do mv "$B/bin/$t" "$B/tests/"; done
   mv "$B/bin/make_model" "$B/bench/" && mv "$B/bin/ember" "$B/"
-  # cuBLAS comes from this machine: the toolkit's or a Python wheel's copy
-  cublas=$(find /usr/local/cuda*/lib* /usr/local/cuda*/targets /usr/lib /opt /usr/local/lib \
-             -name 'libcublasLt.so.1[0-9]*' 2>/dev/null | head -1)
-  [ -n "$cublas" ] || { echo "gpu-check: no libcublasLt on this machine"; exit 1; }
+  # cuBLASLt (dlopened by the CUDA driver on first use of the GPU, under the
+  # soname of the build's CUDA major version): packed in lib/
+  # (BUNDLE_CUBLASLT=1), else this machine's, the toolkit's or a Python
+  # wheel's copy; its directory goes on LD_LIBRARY_PATH, where dlopen looks
+  soname=$(grep -ao 'libcublasLt\.so\.[0-9][0-9]*' "$B/lib/libember.so.0" | sort -u | head -n1)
+  if [ -n "$soname" ] && [ -f "$B/lib/$soname" ]; then
+    cublas=$PWD/$B/lib/$soname
+  else
+    cublas=$(find /usr/local/cuda*/lib* /usr/local/cuda*/targets /usr/lib /opt /usr/local/lib \
+               -name "${soname:-libcublasLt.so.1[0-9]*}" 2>/dev/null | head -1)
+  fi
+  [ -n "$cublas" ] || { echo "gpu-check: no ${soname:-libcublasLt} on this machine"; exit 1; }
   echo "cuBLASLt: $cublas"
   export LD_LIBRARY_PATH="$PWD/$B/lib:$(dirname "$cublas")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 else

@@ -19,15 +19,20 @@
  *
  * The library never aborts: every CUDA / cuBLASLt failure becomes an
  * ember_status with cudaGetErrorString in the message.
+ *
+ * cuBLASLt is not linked: cuda_init loads it (dlopen, cublaslt_loader.c)
+ * once it has found a usable device, and every cuBLASLt call goes through
+ * the table ember_lt. The CUDA runtime is linked statically (it opens
+ * libcuda itself: no driver reads as "no CUDA device").
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
 #include "core/util.h"
+#include "drivers/cuda/cublaslt_loader.h"
 #include "drivers/cuda/cuda_kernels.h"
 #include "drivers/driver.h"
 #include "io/mapping.h"
@@ -96,12 +101,14 @@ static ember_status cu_fail(const char *what, cudaError_t e) {
     } while (0)
 
 static ember_status lt_fail(const char *what, cublasStatus_t s) {
+    if (!ember_lt.cublasLtGetStatusString) /* not reached: cuda_init loads it first */
+        return ember_error(EMBER_E_INTERNAL, "cuda: %s: cuBLASLt status %d", what, (int)s);
     if (s == CUBLAS_STATUS_ALLOC_FAILED)
         return ember_error(EMBER_E_NOMEM, "cuda: %s: cuBLASLt could not allocate (%s)", what,
-                           cublasLtGetStatusString(s));
+                           ember_lt.cublasLtGetStatusString(s));
     return ember_error(s == CUBLAS_STATUS_NOT_SUPPORTED ? EMBER_E_UNSUPPORTED : EMBER_E_INTERNAL,
-                       "cuda: %s: %s (%s)", what, cublasLtGetStatusString(s),
-                       cublasLtGetStatusName(s));
+                       "cuda: %s: %s (%s)", what, ember_lt.cublasLtGetStatusString(s),
+                       ember_lt.cublasLtGetStatusName(s));
 }
 
 #define LT_TRY(what, call)                                                                     \
@@ -175,6 +182,10 @@ static ember_status cuda_init(const ember_driver_config *cfg, void **out) {
                            "cuda: compute dtype %d is not supported (bf16 or f32; int8 runs on "
                            "the cpu driver)", cfg->compute_dtype);
     }
+    /* a usable GPU: only now is cuBLASLt loaded (cublaslt_loader.c) */
+    ember_status lst = ember_cublaslt_load();
+    if (lst != EMBER_OK)
+        return lst;
     CU_TRY("cudaSetDevice", cudaSetDevice(cfg->device));
     cuda_impl *impl = ember_calloc(1, sizeof *impl, "cuda driver");
     if (!impl)
@@ -237,7 +248,7 @@ static void cuda_ctx_free(void *p) {
     if (c->stream)
         cudaStreamSynchronize(c->stream);
     if (c->lt)
-        cublasLtDestroy(c->lt);
+        ember_lt.cublasLtDestroy(c->lt);
     if (c->t0)
         cudaEventDestroy(c->t0);
     if (c->t1)
@@ -253,7 +264,7 @@ static void cuda_ctx_free(void *p) {
 static ember_status ctx_setup(cuda_ctx *c, const ember_ctx_limits *lim) {
     CU_TRY("cudaSetDevice", cudaSetDevice(c->impl->device));
     CU_TRY("cudaStreamCreate", cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
-    LT_TRY("cublasLtCreate", cublasLtCreate(&c->lt));
+    LT_TRY("cublasLtCreate", ember_lt.cublasLtCreate(&c->lt));
     CU_TRY("cudaEventCreate", cudaEventCreate(&c->t0));
     CU_TRY("cudaEventCreate", cudaEventCreate(&c->t1));
     CU_TRY("cuBLASLt workspace (32 MiB)", cudaMalloc(&c->workspace, WORKSPACE_BYTES));
@@ -698,17 +709,17 @@ typedef struct lt_descs {
 
 static void lt_descs_free(lt_descs *d) {
     if (d->pref)
-        cublasLtMatmulPreferenceDestroy(d->pref);
+        ember_lt.cublasLtMatmulPreferenceDestroy(d->pref);
     if (d->dl)
-        cublasLtMatrixLayoutDestroy(d->dl);
+        ember_lt.cublasLtMatrixLayoutDestroy(d->dl);
     if (d->cl)
-        cublasLtMatrixLayoutDestroy(d->cl);
+        ember_lt.cublasLtMatrixLayoutDestroy(d->cl);
     if (d->b)
-        cublasLtMatrixLayoutDestroy(d->b);
+        ember_lt.cublasLtMatrixLayoutDestroy(d->b);
     if (d->a)
-        cublasLtMatrixLayoutDestroy(d->a);
+        ember_lt.cublasLtMatrixLayoutDestroy(d->a);
     if (d->op)
-        cublasLtMatmulDescDestroy(d->op);
+        ember_lt.cublasLtMatmulDescDestroy(d->op);
 }
 
 static ember_status lt_matmul(cuda_ctx *c, lt_descs *d, const ember_linear_args *a, const void *x,
@@ -719,27 +730,31 @@ static ember_status lt_matmul(cuda_ctx *c, lt_descs *d, const ember_linear_args 
     const cublasComputeType_t ct = xdt == EMBER_DT_F32 && c->impl->tf32
                                        ? CUBLAS_COMPUTE_32F_FAST_TF32
                                        : CUBLAS_COMPUTE_32F;
-    LT_TRY("linear: cublasLtMatmulDescCreate", cublasLtMatmulDescCreate(&d->op, ct, CUDA_R_32F));
+    LT_TRY("linear: cublasLtMatmulDescCreate",
+           ember_lt.cublasLtMatmulDescCreate(&d->op, ct, CUDA_R_32F));
     const cublasOperation_t tr = CUBLAS_OP_T, nt = CUBLAS_OP_N;
-    LT_TRY("linear: transa", cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSA,
-                                                             &tr, sizeof tr));
-    LT_TRY("linear: transb", cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSB,
-                                                             &nt, sizeof nt));
-    LT_TRY("linear: epilogue", cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_EPILOGUE,
-                                                               &epi, sizeof epi));
+    LT_TRY("linear: transa", ember_lt.cublasLtMatmulDescSetAttribute(
+                                 d->op, CUBLASLT_MATMUL_DESC_TRANSA, &tr, sizeof tr));
+    LT_TRY("linear: transb", ember_lt.cublasLtMatmulDescSetAttribute(
+                                 d->op, CUBLASLT_MATMUL_DESC_TRANSB, &nt, sizeof nt));
+    LT_TRY("linear: epilogue", ember_lt.cublasLtMatmulDescSetAttribute(
+                                   d->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
     if (bias) {
-        LT_TRY("linear: bias", cublasLtMatmulDescSetAttribute(
+        LT_TRY("linear: bias", ember_lt.cublasLtMatmulDescSetAttribute(
                                    d->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-        LT_TRY("linear: bias type",
-               cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
-                                              &bias_type, sizeof bias_type));
+        LT_TRY("linear: bias type", ember_lt.cublasLtMatmulDescSetAttribute(
+                                        d->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                        sizeof bias_type));
     }
     const cudaDataType_t at = cuda_type(a->w->dtype), yt = cuda_type(ydt);
-    LT_TRY("linear: layout", cublasLtMatrixLayoutCreate(&d->a, at, (uint64_t)k, (uint64_t)m, k));
-    LT_TRY("linear: layout", cublasLtMatrixLayoutCreate(&d->b, at, (uint64_t)k, (uint64_t)n, ldx));
-    LT_TRY("linear: layout", cublasLtMatrixLayoutCreate(&d->cl, yt, (uint64_t)m, (uint64_t)n, ldc));
     LT_TRY("linear: layout",
-           cublasLtMatrixLayoutCreate(&d->dl, yt, (uint64_t)m, (uint64_t)n, a->y.ld));
+           ember_lt.cublasLtMatrixLayoutCreate(&d->a, at, (uint64_t)k, (uint64_t)m, k));
+    LT_TRY("linear: layout",
+           ember_lt.cublasLtMatrixLayoutCreate(&d->b, at, (uint64_t)k, (uint64_t)n, ldx));
+    LT_TRY("linear: layout",
+           ember_lt.cublasLtMatrixLayoutCreate(&d->cl, yt, (uint64_t)m, (uint64_t)n, ldc));
+    LT_TRY("linear: layout",
+           ember_lt.cublasLtMatrixLayoutCreate(&d->dl, yt, (uint64_t)m, (uint64_t)n, a->y.ld));
     const void *ptrs[4] = {a->w->data, x, cptr, a->y.data};
     const uint32_t al[4] = {align_of(ptrs[0]), align_of(ptrs[1]), align_of(ptrs[2]),
                             align_of(ptrs[3])};
@@ -753,23 +768,23 @@ static ember_status lt_matmul(cuda_ctx *c, lt_descs *d, const ember_linear_args 
         if (c->plans[i].used && memcmp(c->plans[i].key, key, sizeof key) == 0)
             pl = &c->plans[i];
     if (!pl) {
-        LT_TRY("linear: preference", cublasLtMatmulPreferenceCreate(&d->pref));
+        LT_TRY("linear: preference", ember_lt.cublasLtMatmulPreferenceCreate(&d->pref));
         const uint64_t ws = WORKSPACE_BYTES;
         LT_TRY("linear: preference",
-               cublasLtMatmulPreferenceSetAttribute(
+               ember_lt.cublasLtMatmulPreferenceSetAttribute(
                    d->pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
         const cublasLtMatmulPreferenceAttributes_t pa[4] = {
             CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
             CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
         for (int i = 0; i < 4; i++)
-            LT_TRY("linear: preference",
-                   cublasLtMatmulPreferenceSetAttribute(d->pref, pa[i], &al[i], sizeof al[i]));
+            LT_TRY("linear: preference", ember_lt.cublasLtMatmulPreferenceSetAttribute(
+                                             d->pref, pa[i], &al[i], sizeof al[i]));
         cublasLtMatmulHeuristicResult_t h;
         int found = 0;
         memset(&h, 0, sizeof h);
         LT_TRY("linear: no cuBLASLt algorithm",
-               cublasLtMatmulAlgoGetHeuristic(c->lt, d->op, d->a, d->b, d->cl, d->dl, d->pref, 1,
-                                              &h, &found));
+               ember_lt.cublasLtMatmulAlgoGetHeuristic(c->lt, d->op, d->a, d->b, d->cl, d->dl,
+                                                       d->pref, 1, &h, &found));
         if (found < 1)
             return ember_error(EMBER_E_UNSUPPORTED,
                                "cuda linear '%s': cuBLASLt has no algorithm for %lldx%lldx%lld "
@@ -784,8 +799,9 @@ static ember_status lt_matmul(cuda_ctx *c, lt_descs *d, const ember_linear_args 
     }
     const float alpha = 1.0f;
     LT_TRY("linear: cublasLtMatmul",
-           cublasLtMatmul(c->lt, d->op, &alpha, ptrs[0], d->a, ptrs[1], d->b, &beta, ptrs[2], d->cl,
-                          a->y.data, d->dl, &pl->algo, c->workspace, WORKSPACE_BYTES, c->stream));
+           ember_lt.cublasLtMatmul(c->lt, d->op, &alpha, ptrs[0], d->a, ptrs[1], d->b, &beta,
+                                   ptrs[2], d->cl, a->y.data, d->dl, &pl->algo, c->workspace,
+                                   WORKSPACE_BYTES, c->stream));
     return EMBER_OK;
 }
 
