@@ -120,10 +120,15 @@ static ember_status lt_fail(const char *what, cublasStatus_t s) {
 
 /* ---- probe and lifecycle ---- */
 
-/* Whether a CUDA device can be used: "auto" skips this driver otherwise. */
+/* Whether a CUDA device can be used: "auto" skips this driver otherwise.
+ * A device is usable with cuBLASLt only: found one, the probe loads it, so
+ * that without the library "auto" runs on the cpu (naming "cuda" gets the
+ * loader's message from cuda_init). No device: nothing is loaded. */
 static int cuda_probe(void) {
     int n = 0;
-    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n <= 0)
+        return 0;
+    return ember_cublaslt_load() == EMBER_OK;
 }
 
 static void cuda_release(void *p) {
