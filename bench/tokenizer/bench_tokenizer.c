@@ -6,8 +6,8 @@
  * truncation, no sentence-transformers lowercasing: the same work as HF's
  * `encode(text)`), and prints MB/s and tokens/s, one JSON object per line.
  * Results are validated first: the ids must equal the goldens' ids.
- * bench/tokenizer/hf_bench.js measures Hugging Face's Rust implementation
- * (npm `tokenizers`) on the same corpus with the same loop.
+ * bench/tokenizer/hf_bench.py measures Hugging Face's Rust implementation
+ * (PyPI `tokenizers`) on the same corpus with the same loop.
  *
  *   bench_tokenizer <fixtures/tokenizer> [iterations=20] [name substring]
  */
