@@ -14,7 +14,7 @@
 #              fastembed,llama-f16,llama-q8_0 (default all but st-bf16; st-bf16:
 #              sentence-transformers in bf16). fastembed (f32) counts among the fp32
 #              peers; llama-q8_0 among the int8 peers; llama-f16 is its own dtype (f16),
-#              in "vs best fp32 peer" only. Models A and B only for fastembed and llama.
+#              in "vs best fp32 peer" only. fastembed and llama-* are tried on A and B.
 #   env WORK=/tmp/ember-peers (models, ONNX files), REPS=3, THREADS=2, CHECK_SEQS=8 (ember's check),
 #       SUBSET=N (the first N sequences of each regime only: for the 0.6B model),
 #       EMBER_BIN=build/ember, VENV=bench/peers/.venv (onnxruntime, fastembed, llama-cpp-python
@@ -25,7 +25,7 @@
 #
 # Models A and B are bench/make_model's random-weight directories (the
 # sentence-transformers layout); the ONNX files are their exports with the
-# pooling inside (fastembed's, $WORK/fastembed-M/model.onnx, without: it pools
+# pooling inside (fastembed's, $WORK/fastembed-<letter>/model.onnx, without: it pools
 # itself). Every engine pads nothing it need not: the peers pad each batch of
 # 32 to its longest, as sentence-transformers does; Ember and llama.cpp pack.
 # All are fed token ids (tokenization is not timed; see bench_peer.py for how
