@@ -149,9 +149,32 @@ def setup_llama(model):
     import llama_cpp
 
     nb = int(os.environ.get("LLAMA_NBATCH", "512"))
-    llm = llama_cpp.Llama(model_path=model, embedding=True, n_threads=threads, n_threads_batch=threads,
-                          n_ctx=nb, n_batch=nb, n_ubatch=nb, verbose=False)
-    ctx, batch, n_embd = llm._ctx, llm._batch, llm.n_embd()
+    # LLAMA_KV_OVERRIDES="key=float:1e-05,...": llama.cpp's --override-kv, for a key the converter
+    # left out (this version's convert_hf_to_gguf.py writes ModernBERT's norm_eps as an RMS-norm
+    # epsilon, its loader wants modern-bert.attention.layer_norm_epsilon)
+    kv = {}
+    for item in filter(None, os.environ.get("LLAMA_KV_OVERRIDES", "").split(",")):
+        k, v = item.split("=", 1)
+        t, v = v.split(":", 1)
+        kv[k] = {"float": float, "int": int, "bool": lambda x: x == "true", "str": str}[t](v)
+    # LLAMA_EXTRA_BUFTS=0 (default): no extra weight buffer types (llama.cpp's --no-repack). In this
+    # build (llama-cpp-python 0.3.36, GGML_NATIVE) q8_0 weights go to the AMX buffer and
+    # ggml_backend_amx_mul_mat segfaults on the first decode on this Xeon; 1 tries them.
+    extra = os.environ.get("LLAMA_EXTRA_BUFTS", "0") == "1"
+    default_params = llama_cpp.llama_cpp.llama_model_default_params
+
+    def model_params():
+        p = default_params()
+        p.use_extra_bufts = extra
+        return p
+
+    llama_cpp.llama_cpp.llama_model_default_params = model_params  # what Llama() reads
+    try:
+        llm = llama_cpp.Llama(model_path=model, embedding=True, n_threads=threads, n_threads_batch=threads,
+                              n_ctx=nb, n_batch=nb, n_ubatch=nb, kv_overrides=kv or None, verbose=False)
+    finally:
+        llama_cpp.llama_cpp.llama_model_default_params = default_params
+    ctx, batch, n_embd = llm._ctx, llm._batch, llm.n_embd()  # llm stays referenced (run): it owns both
     n_seq_max = llm.context_params.n_seq_max
     if llm.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_NONE:
         sys.exit(f"llama peer: {model} has no pooling")
@@ -176,14 +199,15 @@ def setup_llama(model):
             g.append(s); t += len(s)
         return groups + [g]
 
-    def run(groups):
+    def run(groups, llm=llm):
         out = []
         for g in groups:
             decode(g, out)
         e = np.stack(out)
         return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
-    return prepare, run, f"llama-cpp-python {llama_cpp.__version__}, n_batch {nb}"
+    return prepare, run, (f"llama-cpp-python {llama_cpp.__version__}, n_batch {nb}, extra bufts {int(extra)}"
+                          + (f", kv overrides {kv}" if kv else ""))
 
 
 setups = {"ort": setup_ort, "st": setup_st, "fastembed": setup_fastembed, "llama": setup_llama}

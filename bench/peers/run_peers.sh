@@ -112,6 +112,13 @@ for m in $(echo "$models" | grep -o .); do
       { echo "engine llama-$t: convert_hf_to_gguf.py failed on $d (see $WORK/model$m-$t.gguf.log)" >&2; exit 1; }
   done
 done
+# ModernBERT: this llama.cpp's converter writes norm_eps as an RMS-norm epsilon and its loader
+# wants modern-bert.attention.layer_norm_epsilon: give it at load time (llama.cpp's --override-kv)
+llama_kv() {
+  python3 -c 'import json, sys; c = json.load(open(sys.argv[1]))
+if c.get("model_type") == "modernbert": print("modern-bert.attention.layer_norm_epsilon=float:%r" % c.get("norm_eps", 1e-5))' \
+    "$WORK/model-$1/config.json"
+}
 rows=(); notes=()
 # fastembed and llama.cpp compute what the ONNX Runtime fp32 peer does (once per model, first regime)
 r0=${regimes%%,*}
@@ -120,7 +127,8 @@ for m in $(echo "$models" | grep -o .); do
     case $e in fastembed) k=fastembed; f=$WORK/fastembed-$m; min=0.9999 ;;
       llama-f16) k=llama; f=$WORK/model$m-f16.gguf; min=0.999 ;; llama-q8_0) k=llama; f=$WORK/model$m-q8_0.gguf; min=0 ;;
       *) continue ;; esac
-    line=$("$VENV/bin/python" "$here/bench_peer.py" check $k "$f" "$root/bench/workloads/$r0.txt" "$WORK/model$m.onnx") ||
+    line=$(LLAMA_KV_OVERRIDES=$(llama_kv "$m") "$VENV/bin/python" "$here/bench_peer.py" check $k "$f" \
+             "$root/bench/workloads/$r0.txt" "$WORK/model$m.onnx") ||
       { echo "engine $e: check run failed on model $m" >&2; exit 1; }
     echo "$m check $e: $line" >&2
     notes+=("$(echo "$line" | python3 -c '
@@ -163,7 +171,7 @@ for m in $(echo "$models" | grep -o .); do
           rows+=("$m $r fastembed f32 $tps") ;;
         llama-f16|llama-q8_0)
           t=${e#llama-}; dt=f16; [ "$t" = q8_0 ] && dt=int8
-          line=$("$VENV/bin/python" "$here/bench_peer.py" llama "$WORK/model$m-$t.gguf" "$inp" "$REPS")
+          line=$(LLAMA_KV_OVERRIDES=$(llama_kv "$m") "$VENV/bin/python" "$here/bench_peer.py" llama "$WORK/model$m-$t.gguf" "$inp" "$REPS")
           tps=$(echo "$line" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["tokens"]/j["min"], j["peak_rss_mb"])')
           rows+=("$m $r llama.cpp-$t $dt $tps") ;;
       esac
@@ -197,6 +205,8 @@ for m, r, e, d, t, rss in rows:
 if has llama-f16 || has llama-q8_0; then
   echo
   echo "llama.cpp-f16 (f16 weights) is its own dtype: compared in \"vs best fp32 peer\" only; llama.cpp-q8_0"
-  echo "(GGUF q8_0 weights, int8 dot products) counts as an int8 peer."
+  echo "(GGUF q8_0 weights, int8 dot products) counts as an int8 peer. LLAMA_EXTRA_BUFTS=${LLAMA_EXTRA_BUFTS:-0}"
+  echo "(0: llama.cpp without extra weight buffer types, as its AMX q8_0 matmul segfaulted in llama-cpp-python"
+  echo "0.3.36 on an AMX Xeon); at most ${LLAMA_NBATCH:-512} tokens per llama_decode."
 fi
 for n in "${notes[@]}"; do echo "- $n"; done
