@@ -29,9 +29,11 @@ llama: llama.cpp through llama-cpp-python (llama_cpp.Llama(embedding=True), THRE
      llama_decode, one seq_id each, llama_get_embeddings_seq per sequence, L2-normalized in
      numpy. llama.cpp packs the sequences of a decode (no padding), but its attention for a
      non-causal model spans the whole ubatch (masked), so each batch of BATCH sequences is
-     cut into decodes of at most LLAMA_NBATCH tokens (default 512: llama-cpp-python's
-     default n_batch and the longest sequence here; n_ctx = n_batch = n_ubatch), a
-     sequence never split.
+     cut into decodes of at most LLAMA_PACK tokens (default LLAMA_NBATCH, 512:
+     llama-cpp-python's default n_batch and the longest sequence here; n_ctx = n_batch =
+     n_ubatch = LLAMA_NBATCH), a sequence never split. Flash attention: LLAMA_FLASH_ATTN=1
+     (off by default, as in Llama(); on this 2-vCPU Xeon it was 2-100x slower here).
+     LLAMA_EXTRA_BUFTS=1: llama.cpp's extra weight buffers (AMX, repack), off by default.
 All pad each batch of BATCH (32) consecutive sequences to its longest (llama.cpp packs)
 and time REPS full passes after one warm-up batch (tokenization is not timed).
 Prints one JSON line: real tokens, the best and median pass, peak RSS.
@@ -161,6 +163,7 @@ def setup_llama(model):
     # build (llama-cpp-python 0.3.36, GGML_NATIVE) q8_0 weights go to the AMX buffer and
     # ggml_backend_amx_mul_mat segfaults on the first decode on this Xeon; 1 tries them.
     extra = os.environ.get("LLAMA_EXTRA_BUFTS", "0") == "1"
+    fa = os.environ.get("LLAMA_FLASH_ATTN", "0") == "1"  # Llama()'s default: off
     default_params = llama_cpp.llama_cpp.llama_model_default_params
 
     def model_params():
@@ -171,7 +174,8 @@ def setup_llama(model):
     llama_cpp.llama_cpp.llama_model_default_params = model_params  # what Llama() reads
     try:
         llm = llama_cpp.Llama(model_path=model, embedding=True, n_threads=threads, n_threads_batch=threads,
-                              n_ctx=nb, n_batch=nb, n_ubatch=nb, kv_overrides=kv or None, verbose=False)
+                              n_ctx=nb, n_batch=nb, n_ubatch=nb, kv_overrides=kv or None, flash_attn=fa,
+                              verbose=False)
     finally:
         llama_cpp.llama_cpp.llama_model_default_params = default_params
     ctx, batch, n_embd = llm._ctx, llm._batch, llm.n_embd()  # llm stays referenced (run): it owns both
@@ -189,12 +193,14 @@ def setup_llama(model):
             ptr = llama_cpp.llama_get_embeddings_seq(ctx.ctx, i)
             out.append(np.ctypeslib.as_array(ptr, shape=(n_embd,)).copy())
 
-    def prepare(b):  # cut the batch into decodes of at most nb tokens
+    pack = int(os.environ.get("LLAMA_PACK", str(nb)))  # tokens per llama_decode, at most
+
+    def prepare(b):  # cut the batch into decodes of at most pack tokens (a longer sequence alone)
         groups, g, t = [], [], 0
         for s in b:
             if len(s) > nb:
                 sys.exit(f"llama peer: a sequence of {len(s)} tokens > LLAMA_NBATCH={nb}")
-            if g and (t + len(s) > nb or len(g) >= n_seq_max):
+            if g and (t + len(s) > pack or len(g) >= n_seq_max):
                 groups.append(g); g, t = [], 0
             g.append(s); t += len(s)
         return groups + [g]
@@ -206,7 +212,7 @@ def setup_llama(model):
         e = np.stack(out)
         return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
-    return prepare, run, (f"llama-cpp-python {llama_cpp.__version__}, n_batch {nb}, extra bufts {int(extra)}"
+    return prepare, run, (f"llama-cpp-python {llama_cpp.__version__}, n_batch {nb}, pack {pack}, extra bufts {int(extra)}, flash attn {int(fa)}"
                           + (f", kv overrides {kv}" if kv else ""))
 
 
