@@ -29,9 +29,10 @@ llama: llama.cpp through llama-cpp-python (llama_cpp.Llama(embedding=True), THRE
      llama_decode, one seq_id each, llama_get_embeddings_seq per sequence, L2-normalized in
      numpy. llama.cpp packs the sequences of a decode (no padding), but its attention for a
      non-causal model spans the whole ubatch (masked), so each batch of BATCH sequences is
-     cut into decodes of at most LLAMA_PACK tokens (default LLAMA_NBATCH, 512:
-     llama-cpp-python's default n_batch and the longest sequence here; n_ctx = n_batch =
-     n_ubatch = LLAMA_NBATCH), a sequence never split. Flash attention: LLAMA_FLASH_ATTN=1
+     cut into decodes of at most LLAMA_PACK tokens (default 64: the best of 32/64/128/256/512
+     on models A and B, short and code, on a quiet 2-vCPU Xeon; a longer sequence goes alone;
+     n_ctx = n_batch = n_ubatch = LLAMA_NBATCH, 512, the longest sequence here), a sequence
+     never split. Flash attention: LLAMA_FLASH_ATTN=1
      (off by default, as in Llama(); on this 2-vCPU Xeon it was 2-100x slower here).
      LLAMA_EXTRA_BUFTS=1: llama.cpp's extra weight buffers (AMX, repack), off by default.
 All pad each batch of BATCH (32) consecutive sequences to its longest (llama.cpp packs)
@@ -193,7 +194,7 @@ def setup_llama(model):
             ptr = llama_cpp.llama_get_embeddings_seq(ctx.ctx, i)
             out.append(np.ctypeslib.as_array(ptr, shape=(n_embd,)).copy())
 
-    pack = int(os.environ.get("LLAMA_PACK", str(nb)))  # tokens per llama_decode, at most
+    pack = int(os.environ.get("LLAMA_PACK", "64"))  # tokens per llama_decode, at most
 
     def prepare(b):  # cut the batch into decodes of at most pack tokens (a longer sequence alone)
         groups, g, t = [], [], 0

@@ -20,7 +20,7 @@
 #       EMBER_BIN=build/ember, VENV=bench/peers/.venv (onnxruntime, fastembed, llama-cpp-python
 #       from PyPI, made or extended on first use; llama-cpp-python builds llama.cpp from
 #       source, CPU only, -march=native: 10-20 minutes on 2 cores), LLAMA_NBATCH=512,
-#       LLAMA_PACK=512 (tokens per llama_decode), LLAMA_FLASH_ATTN=0, LLAMA_EXTRA_BUFTS=0,
+#       LLAMA_PACK=64 (tokens per llama_decode; a longer sequence alone), LLAMA_FLASH_ATTN=0, LLAMA_EXTRA_BUFTS=0,
 #       REFPY=/tmp/refvenv/bin/python (torch + sentence-transformers, read-only:
 #       exports the ONNX files and runs the sentence-transformers peer).
 #
@@ -208,6 +208,6 @@ if has llama-f16 || has llama-q8_0; then
   echo "llama.cpp-f16 (f16 weights) is its own dtype: compared in \"vs best fp32 peer\" only; llama.cpp-q8_0"
   echo "(GGUF q8_0 weights, int8 dot products) counts as an int8 peer. LLAMA_EXTRA_BUFTS=${LLAMA_EXTRA_BUFTS:-0}"
   echo "(0: llama.cpp without extra weight buffer types, as its AMX q8_0 matmul segfaulted in llama-cpp-python"
-  echo "0.3.36 on an AMX Xeon); at most ${LLAMA_PACK:-${LLAMA_NBATCH:-512}} tokens per llama_decode."
+  echo "0.3.36 on an AMX Xeon); at most ${LLAMA_PACK:-64} tokens per llama_decode."
 fi
 for n in "${notes[@]}"; do echo "- $n"; done
