@@ -9,8 +9,17 @@
  * max m, sum l and the rescaling of the output accumulator O, then O += P V
  * reading V rows in place, 16 columns at a time. Memory is O(tile), never
  * O(len^2).
+ *
+ * With t->amx (bf16 or int8 compute on a CPU with AMX-BF16) both products
+ * run on AMX tiles instead: Q is rounded to bf16 once per task, each key
+ * tile's K^T and V are packed into the bf16 pair panels the AMX block reads,
+ * and P is rounded to bf16 after the softmax, which stays in fp32 (the
+ * precision of transformers' own bf16 attention: bf16 operands, fp32
+ * accumulation). On 512-token sequences of bge-small shapes attention was
+ * about 60% of a bf16 pass before; see docs/performance.md.
  */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "drivers/cpu/kernels.h"
@@ -27,7 +36,152 @@ static void gemm_rows(const ember_cpu_kernels *k, ember_gemm_tile *g, int32_t ro
     }
 }
 
+/* The keys [*ks, *ke) that some query of [q0, q1) may see. */
+static void key_range(const ember_attn_tile *t, int32_t *ks, int32_t *ke) {
+    *ks = 0;
+    *ke = t->len;
+    if (t->window > 0) {
+        *ks = t->q0 - t->window > 0 ? t->q0 - t->window : 0;
+        *ke = t->q1 + t->window < t->len ? t->q1 + t->window : t->len;
+    }
+    if (t->causal && *ke > t->q1)
+        *ke = t->q1; /* the last query sees keys up to itself */
+}
+
+static void start_rows(float *o, float *mrow, float *lrow, int32_t nq, int32_t d) {
+    for (int32_t i = 0; i < nq; i++) {
+        mrow[i] = -INFINITY;
+        lrow[i] = 0.0f;
+    }
+    memset(o, 0, sizeof(float) * (size_t)nq * (size_t)d);
+}
+
+/* The online-softmax step of one key tile [kb, kb + nk): per query row of
+ * S (stride KB) the new running max and sum, O rescaled, and P = exp(...)
+ * in place of S with zeros outside the row's window. */
+static void softmax_tile(const ember_cpu_kernels *k, const ember_attn_tile *t, float *s, float *o,
+                         float *mrow, float *lrow, int32_t nq, int32_t kb, int32_t nk) {
+    const int32_t d = t->head_dim, KB = EMBER_ATTN_KBLOCK;
+    for (int32_t i = 0; i < nq; i++) {
+        float *srow = s + (int64_t)i * KB;
+        int32_t qi = t->q0 + i, j0 = 0, j1 = nk;
+        if (t->window > 0) {
+            int32_t lo = qi - t->window - kb, hi = qi + t->window + 1 - kb;
+            j0 = lo > 0 ? lo : 0;
+            j1 = hi < nk ? hi : nk;
+        }
+        if (t->causal && qi + 1 - kb < j1)
+            j1 = qi + 1 - kb;
+        if (j0 >= j1) {
+            memset(srow, 0, sizeof(float) * (size_t)nk);
+            continue;
+        }
+        float row_scale = t->scale;
+        if (t->rel) {
+            /* relative-position bias joins the scaled scores; the
+             * exponent then runs with scale 1 */
+            const float *rel = t->rel + (kb - qi) + t->rel_center;
+            for (int32_t j = j0; j < j1; j++)
+                srow[j] = srow[j] * t->scale + rel[j];
+            row_scale = 1.0f;
+        }
+        float bm = k->row_max(srow + j0, j1 - j0) * row_scale;
+        float nm = bm > mrow[i] ? bm : mrow[i];
+        float corr = mrow[i] == -INFINITY ? 0.0f : expf(mrow[i] - nm);
+        if (corr != 1.0f) {
+            float *orow = o + (int64_t)i * d;
+            for (int32_t c = 0; c < d; c++)
+                orow[c] *= corr;
+        }
+        memset(srow, 0, sizeof(float) * (size_t)j0);
+        float lsum = k->row_exp(srow + j0, j1 - j0, row_scale, nm);
+        memset(srow + j1, 0, sizeof(float) * (size_t)(nk - j1));
+        lrow[i] = lrow[i] * corr + lsum;
+        mrow[i] = nm;
+    }
+}
+
+static void finish_rows(const ember_attn_tile *t, const float *o, const float *lrow, int32_t nq) {
+    const int32_t d = t->head_dim;
+    for (int32_t i = 0; i < nq; i++) {
+        float *dst = t->out + (int64_t)i * t->ld_out;
+        const float *orow = o + (int64_t)i * d;
+        float inv = lrow[i] > 0.0f ? 1.0f / lrow[i] : 0.0f;
+        for (int32_t c = 0; c < d; c++)
+            dst[c] = orow[c] * inv;
+    }
+}
+
+static void *align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
+/* Both products on AMX-BF16 tiles (head_dim a multiple of 32). */
+static void attention_amx(const ember_cpu_kernels *k, const ember_attn_tile *t) {
+    const int32_t d = t->head_dim, KB = EMBER_ATTN_KBLOCK, QB = EMBER_ATTN_QBLOCK;
+    /* the fp32 path's regions (its K^T tile unused here), then the bf16
+     * operands; ember_attn_scratch_floats counts them all */
+    float *s = t->scratch + (int64_t)d * KB;         /* QB x KB scores, then P */
+    float *o = s + (int64_t)QB * KB;                 /* QB x d                 */
+    float *mrow = o + (int64_t)QB * d;
+    float *lrow = mrow + QB;
+    uint16_t *qb = align64(lrow + QB);               /* QB x d, bf16           */
+    uint32_t *ktp = align64(qb + (int64_t)QB * d);   /* KB/16 x [d/2][16]      */
+    uint32_t *vp = align64(ktp + (int64_t)KB * d / 2); /* d/16 x [KB/2][16]    */
+    uint16_t *pb = align64(vp + (int64_t)d * KB / 2); /* QB x KB, bf16         */
+    float *amx_scratch = align64(pb + (int64_t)QB * KB); /* 32 x 32            */
+    uint32_t *tmp = align64(amx_scratch + 32 * 32);  /* 16 x d/2               */
+    const int64_t kt_panel = (int64_t)d / 2 * 16, v_panel = (int64_t)KB / 2 * 16;
+    const int32_t nq = t->q1 - t->q0;
+    int32_t ks, ke;
+    key_range(t, &ks, &ke);
+    start_rows(o, mrow, lrow, nq, d);
+    /* rows nq..31 of the last 32-row block are read by the tiles but never
+     * stored anywhere: left as they are */
+    k->pack_a_bf16(t->q, t->ld_q, nq, d, qb, d);
+
+    k->amx_begin();
+    for (int32_t kb = ks; kb < ke; kb += KB) {
+        const int32_t nk = ke - kb < KB ? ke - kb : KB;
+        const int32_t nk32 = (nk + 31) / 32 * 32, n_panels = (nk + 15) / 16;
+        /* S = Q K^T: [nq x d] x [d x nk], 32 x 32 blocks */
+        k->pack_kt_bf16(t->k + (int64_t)kb * t->ld, t->ld, nk, d, ktp, tmp);
+        for (int32_t r0 = 0; r0 < nq; r0 += 32)
+            for (int32_t p = 0; p < n_panels; p += 2) {
+                ember_gemm_tile g = {.mr = nq - r0 < 32 ? nq - r0 : 32,
+                                     .nr = nk - 16 * p < 32 ? nk - 16 * p : 32,
+                                     .kc = d, .aq = qb + (int64_t)r0 * d, .lda = d,
+                                     .bq = ktp + p * kt_panel, .ldp = kt_panel,
+                                     .c = s + (int64_t)r0 * KB + 16 * p, .ldc = KB,
+                                     .scratch = amx_scratch};
+                k->amx_bf16(&g);
+            }
+        softmax_tile(k, t, s, o, mrow, lrow, nq, kb, nk);
+        /* O += P V: [nq x nk32] x [nk32 x d], P and V zero past nk */
+        k->pack_a_bf16(s, KB, nq, nk, pb, KB);
+        if (nk32 > nk)
+            for (int32_t i = 0; i < nq; i++)
+                memset(pb + (int64_t)i * KB + nk, 0, sizeof(uint16_t) * (size_t)(nk32 - nk));
+        k->pack_v_bf16(t->v + (int64_t)kb * t->ld, t->ld, nk, d, vp, v_panel);
+        for (int32_t r0 = 0; r0 < nq; r0 += 32)
+            for (int32_t c0 = 0; c0 < d; c0 += 32) {
+                ember_gemm_tile g = {.mr = nq - r0 < 32 ? nq - r0 : 32,
+                                     .nr = d - c0 < 32 ? d - c0 : 32,
+                                     .kc = nk32, .aq = pb + (int64_t)r0 * KB, .lda = KB,
+                                     .bq = vp + (c0 / 16) * v_panel, .ldp = v_panel,
+                                     .c = o + (int64_t)r0 * d + c0, .ldc = d,
+                                     .init = o + (int64_t)r0 * d + c0, .ld_init = d,
+                                     .scratch = amx_scratch};
+                k->amx_bf16(&g);
+            }
+    }
+    k->amx_end();
+    finish_rows(t, o, lrow, nq);
+}
+
 void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t) {
+    if (t->amx) {
+        attention_amx(k, t);
+        return;
+    }
     const int32_t d = t->head_dim, KB = EMBER_ATTN_KBLOCK;
     float *kt = t->scratch;                      /* KB/16 panels x d x 16 */
     float *s = kt + (int64_t)d * KB;             /* QBLOCK x KB           */
@@ -35,19 +189,9 @@ void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t)
     float *mrow = o + EMBER_ATTN_QBLOCK * d;     /* QBLOCK                */
     float *lrow = mrow + EMBER_ATTN_QBLOCK;      /* QBLOCK                */
     const int32_t nq = t->q1 - t->q0;
-
-    int32_t ks = 0, ke = t->len;
-    if (t->window > 0) {
-        ks = t->q0 - t->window > 0 ? t->q0 - t->window : 0;
-        ke = t->q1 + t->window < t->len ? t->q1 + t->window : t->len;
-    }
-    if (t->causal && ke > t->q1)
-        ke = t->q1; /* the last query sees keys up to itself */
-    for (int32_t i = 0; i < nq; i++) {
-        mrow[i] = -INFINITY;
-        lrow[i] = 0.0f;
-    }
-    memset(o, 0, sizeof(float) * (size_t)nq * (size_t)d);
+    int32_t ks, ke;
+    key_range(t, &ks, &ke);
+    start_rows(o, mrow, lrow, nq, d);
 
     for (int32_t kb = ks; kb < ke; kb += KB) {
         const int32_t nk = ke - kb < KB ? ke - kb : KB;
@@ -68,44 +212,7 @@ void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t)
                                  .ldb = 16, .ldc = KB};
             gemm_rows(k, &g, nq, t->q, s + p * 16, KB);
         }
-        /* softmax pieces per row; P replaces S, zero outside the window */
-        for (int32_t i = 0; i < nq; i++) {
-            float *srow = s + (int64_t)i * KB;
-            int32_t qi = t->q0 + i, j0 = 0, j1 = nk;
-            if (t->window > 0) {
-                int32_t lo = qi - t->window - kb, hi = qi + t->window + 1 - kb;
-                j0 = lo > 0 ? lo : 0;
-                j1 = hi < nk ? hi : nk;
-            }
-            if (t->causal && qi + 1 - kb < j1)
-                j1 = qi + 1 - kb;
-            if (j0 >= j1) {
-                memset(srow, 0, sizeof(float) * (size_t)nk);
-                continue;
-            }
-            float row_scale = t->scale;
-            if (t->rel) {
-                /* relative-position bias joins the scaled scores; the
-                 * exponent then runs with scale 1 */
-                const float *rel = t->rel + (kb - qi) + t->rel_center;
-                for (int32_t j = j0; j < j1; j++)
-                    srow[j] = srow[j] * t->scale + rel[j];
-                row_scale = 1.0f;
-            }
-            float bm = k->row_max(srow + j0, j1 - j0) * row_scale;
-            float nm = bm > mrow[i] ? bm : mrow[i];
-            float corr = mrow[i] == -INFINITY ? 0.0f : expf(mrow[i] - nm);
-            if (corr != 1.0f) {
-                float *orow = o + (int64_t)i * d;
-                for (int32_t c = 0; c < d; c++)
-                    orow[c] *= corr;
-            }
-            memset(srow, 0, sizeof(float) * (size_t)j0);
-            float lsum = k->row_exp(srow + j0, j1 - j0, row_scale, nm);
-            memset(srow + j1, 0, sizeof(float) * (size_t)(nk - j1));
-            lrow[i] = lrow[i] * corr + lsum;
-            mrow[i] = nm;
-        }
+        softmax_tile(k, t, s, o, mrow, lrow, nq, kb, nk);
         /* O += P V, 16 output columns at a time, V read in place */
         for (int32_t c0 = 0; c0 < d; c0 += 16) {
             ember_gemm_tile pv = {.nr = 16, .kc = nk, .lda = KB, .bp = t->v + (int64_t)kb * t->ld + c0,
@@ -113,11 +220,5 @@ void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t)
             gemm_rows(k, &pv, nq, s, o + c0, d);
         }
     }
-    for (int32_t i = 0; i < nq; i++) {
-        float *dst = t->out + (int64_t)i * t->ld_out;
-        const float *orow = o + (int64_t)i * d;
-        float inv = lrow[i] > 0.0f ? 1.0f / lrow[i] : 0.0f;
-        for (int32_t c = 0; c < d; c++)
-            dst[c] = orow[c] * inv;
-    }
+    finish_rows(t, o, lrow, nq);
 }

@@ -25,6 +25,8 @@ typedef struct cpu_impl {
     const ember_cpu_kernels *k;
     ember_gemm gemm;
     int keep_bf16;         /* dtype auto: BF16 checkpoints stay BF16 in memory */
+    int attn_amx;          /* bf16/int8 compute with the GEMM on AMX: attention's
+                              products on AMX too (EMBER_ATTN_AMX=0: never)    */
     char kernels_desc[320];
 } cpu_impl;
 
@@ -67,6 +69,8 @@ static void make_avx512_table(void) {
         g_avx512.amx_bf16 = NULL;
         g_avx512.q8_panels_bf16 = NULL;
         g_avx512.peak_amx_bf16 = NULL;
+        g_avx512.pack_kt_bf16 = NULL;
+        g_avx512.pack_v_bf16 = NULL;
     }
     snprintf(g_avx512_name, sizeof g_avx512_name, "avx512%s%s%s", c->avx512_bf16 ? " bf16" : "",
              c->avx512_vnni ? " vnni" : "", c->amx_bf16 ? " amx" : "");
@@ -113,6 +117,10 @@ static ember_status cpu_init(const ember_driver_config *cfg, void **out) {
                                                                       : cfg->compute_dtype);
     impl->gemm.prepack = cfg->pack_weights;
     ember_gemm_choose(&impl->gemm, impl->k); /* the fastest fp32 tile, timed once per process */
+    const char *attn_amx = getenv("EMBER_ATTN_AMX");
+    impl->attn_amx = impl->gemm.amx && impl->k->amx_bf16 && impl->k->pack_kt_bf16 && impl->k->pack_v_bf16 &&
+                     (impl->gemm.compute_dtype == EMBER_DTYPE_BF16 || impl->gemm.compute_dtype == EMBER_DTYPE_INT8) &&
+                     !(attn_amx && strcmp(attn_amx, "0") == 0);
     snprintf(impl->kernels_desc, sizeof impl->kernels_desc, "%s, matmul: %s, fp32 tile %s", impl->k->name,
              ember_gemm_name(&impl->gemm, impl->k), ember_gemm_tile_name(&impl->gemm, impl->k));
     *out = impl;
@@ -626,7 +634,14 @@ static ember_status cpu_rope(void *dctx, const ember_rope_args *a) {
 typedef struct {
     cpu_ctx *c;
     const ember_attn_args *a;
+    int amx; /* the AMX path for sequences of at least EMBER_ATTN_AMX_MIN_LEN */
 } attn_job;
+
+/* Below this length the bf16 packing and the tile configuration cost more
+ * than AMX saves (measured on bge-small shapes, docs/performance.md); the
+ * choice depends on the sequence alone, so a vector never depends on its
+ * batch. */
+#define EMBER_ATTN_AMX_MIN_LEN 64
 
 /* Task t -> (sequence, head, query block) through the prefix sums of the
  * number of (head, block) pairs per sequence. */
@@ -677,6 +692,7 @@ static void attn_task(void *p, int64_t task, int thread) {
         .rel = a->rel_bias ? (const float *)a->rel_bias->data + (int64_t)head * a->rel_bias->cols
                            : NULL,
         .rel_center = a->rel_span - 1,
+        .amx = j->amx && len >= EMBER_ATTN_AMX_MIN_LEN,
         .scratch = j->c->attn_scratch + (int64_t)thread * j->c->attn_floats,
     };
     j->c->impl->k->attention_tile(&t);
@@ -716,7 +732,7 @@ static ember_status cpu_attention(void *dctx, const ember_attn_args *a) {
         int64_t blocks = a->rows != EMBER_ROWS_ALL ? 1 : (len + qb - 1) / qb;
         c->task_prefix[s + 1] = c->task_prefix[s] + blocks * a->n_heads;
     }
-    attn_job j = {c, a};
+    attn_job j = {c, a, c->impl->attn_amx && a->head_dim % 32 == 0};
     ember_pool_run(c->pool, attn_task, &j, c->task_prefix[sq->n_seqs]);
     return EMBER_OK;
 }

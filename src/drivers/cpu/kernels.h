@@ -31,6 +31,11 @@ typedef struct ember_attn_tile {
     const float *rel;       /* NULL, or this head's bias by distance: score(i, j)
                                += rel[j - i + rel_center] after scaling       */
     int32_t rel_center;
+    int32_t amx;            /* 1: both products on AMX-BF16 tiles (q, k, p and
+                               v rounded to bf16, fp32 accumulation and
+                               softmax): set by the driver only for bf16/int8
+                               compute on a table with amx_bf16 and
+                               pack_kt_bf16, head_dim a multiple of 32     */
     float *scratch;         /* per-thread, ember_attn_scratch_floats() floats */
 } ember_attn_tile;
 
@@ -43,9 +48,15 @@ typedef struct ember_attn_tile {
 #define EMBER_ATTN_KBLOCK 128
 
 static inline int64_t ember_attn_scratch_floats(int32_t head_dim) {
-    /* K^T tile + score tile + output accumulator + running max/sum */
+    /* K^T tile + score tile + output accumulator + running max/sum, then
+     * the bf16 operands of the AMX path (q, K^T and V pair panels, P, each
+     * 2 values per float, head_dim rounded up to 32) and the AMX block's
+     * 32 x 32 scratch; every piece 64-byte aligned */
+    const int64_t dp = ((int64_t)head_dim + 31) / 32 * 32;
     return (int64_t)head_dim * EMBER_ATTN_KBLOCK + (int64_t)EMBER_ATTN_QBLOCK * EMBER_ATTN_KBLOCK +
-           (int64_t)EMBER_ATTN_QBLOCK * head_dim + 2 * EMBER_ATTN_QBLOCK + 64;
+           (int64_t)EMBER_ATTN_QBLOCK * head_dim + 2 * EMBER_ATTN_QBLOCK + 64 +
+           (EMBER_ATTN_QBLOCK * dp + 2 * dp * EMBER_ATTN_KBLOCK + EMBER_ATTN_QBLOCK * EMBER_ATTN_KBLOCK) / 2 +
+           32 * 32 + 16 * dp + 6 * 16;
 }
 
 /* GEMM micro-kernel: C[mr x nr] (row stride ldc) = init + A[mr x kc] B, where
@@ -207,6 +218,18 @@ typedef struct ember_cpu_kernels {
     void (*q8_panels_bf16)(const int8_t *q, int64_t ldp_q8, const float *scales, int64_t ld_bs,
                            int64_t n_panels, int64_t kc, uint32_t *dst);
     double (*peak_amx_bf16)(int64_t iters);
+    /* The attention's AMX operands (NULL without amx_bf16), with dp = d
+     * rounded up to 32 and values rounded to bf16 as pack_a_bf16 does:
+     * pack_kt_bf16: keys [0, nk) of K (rows of d values, stride ld) as pair
+     *   panels over d: panel p (16 keys) at dst + p * dp / 2 * 16, lane j of
+     *   pair i = K[16p + j][2i] | K[16p + j][2i + 1] << 16, zero past nk and
+     *   d up to the panel's end; tmp: 16 * dp / 2 uint32 of scratch.
+     * pack_v_bf16: rows [0, nk) of V as pair panels over keys: panel q (16
+     *   columns) at dst + q * ldp, lane c of pair i = V[2i][16q + c] |
+     *   V[2i + 1][16q + c] << 16, zero past nk up to nk rounded up to 32;
+     *   d a multiple of 16. */
+    void (*pack_kt_bf16)(const float *k, int64_t ld, int32_t nk, int32_t d, uint32_t *dst, uint32_t *tmp);
+    void (*pack_v_bf16)(const float *v, int64_t ld, int32_t nk, int32_t d, uint32_t *dst, int64_t ldp);
 } ember_cpu_kernels;
 
 

@@ -48,6 +48,7 @@
 #define KERNEL_TABLE ember_cpu_kernels_avx512
 #endif
 
+#include "core/dtype.h"
 #include "drivers/cpu/kernels.h"
 #include "drivers/driver.h"
 
@@ -827,6 +828,67 @@ TARGET_AMX static double peak_amx_bf16(int64_t iters) {
 }
 #endif
 
+/* ---- the AMX attention's bf16 operands (see kernels.h) ---- */
+
+#if !defined(EMBER_AVX512_EMULATION)
+
+/* 16 floats rounded to bf16 (to nearest even, as avx512_pack_a_bf16), the
+ * bits in the low half of each 32-bit lane. */
+static ALWAYS_INLINE __m512i bf16_lanes(__m512 x) {
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    return _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd)), 16);
+}
+
+static void avx512_pack_kt_bf16(const float *k, int64_t ld, int32_t nk, int32_t d, uint32_t *dst,
+                                uint32_t *tmp) {
+    const int32_t half = (d + 31) / 32 * 16; /* pairs per key: dp / 2 */
+    const __m512i rows = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(half));
+    for (int32_t p = 0; p * 16 < nk; p++) {
+        /* the panel's 16 keys as bf16 pairs, one row of `half` per key */
+        for (int32_t jj = 0; jj < 16; jj++) {
+            const int32_t j = p * 16 + jj;
+            uint32_t *row = tmp + (int64_t)jj * half;
+            int32_t i = 0;
+            if (j < nk) {
+                const float *src = k + (int64_t)j * ld;
+                for (; 2 * i + 32 <= d; i += 16) {
+                    const __m512i a = bf16_lanes(_mm512_loadu_ps(src + 2 * i));
+                    const __m512i b = bf16_lanes(_mm512_loadu_ps(src + 2 * i + 16));
+                    /* 32 bf16 values in order = 16 pairs */
+                    _mm256_storeu_si256((void *)(row + i), _mm512_cvtepi32_epi16(a));
+                    _mm256_storeu_si256((void *)(row + i + 8), _mm512_cvtepi32_epi16(b));
+                }
+            }
+            for (; i < half; i++) {
+                uint32_t lo = j < nk && 2 * i < d ? ember_f32_to_bf16(k[(int64_t)j * ld + 2 * i]) : 0;
+                uint32_t hi = j < nk && 2 * i + 1 < d ? ember_f32_to_bf16(k[(int64_t)j * ld + 2 * i + 1]) : 0;
+                row[i] = lo | hi << 16;
+            }
+        }
+        /* transposed: pair i of the 16 keys in one vector */
+        uint32_t *panel = dst + (int64_t)p * half * 16;
+        for (int32_t i = 0; i < half; i++)
+            _mm512_storeu_si512(panel + (int64_t)i * 16, _mm512_i32gather_epi32(rows, (const void *)(tmp + i), 4));
+    }
+}
+
+static void avx512_pack_v_bf16(const float *v, int64_t ld, int32_t nk, int32_t d, uint32_t *dst,
+                               int64_t ldp) {
+    const int32_t pairs = (nk + 31) / 32 * 16;
+    for (int32_t i = 0; i < pairs; i++) {
+        const float *r0 = 2 * i < nk ? v + (int64_t)(2 * i) * ld : NULL;
+        const float *r1 = 2 * i + 1 < nk ? v + (int64_t)(2 * i + 1) * ld : NULL;
+        for (int32_t q = 0; q * 16 < d; q++) {
+            const __m512i lo = r0 ? bf16_lanes(_mm512_loadu_ps(r0 + 16 * q)) : _mm512_setzero_si512();
+            const __m512i hi = r1 ? bf16_lanes(_mm512_loadu_ps(r1 + 16 * q)) : _mm512_setzero_si512();
+            _mm512_storeu_si512(dst + q * ldp + (int64_t)i * 16, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
+    }
+}
+#endif
+
 /* ---- attention: the shared tiled kernel over the fp32 tile ---- */
 
 static void avx512_attention_tile(const ember_attn_tile *t) {
@@ -879,5 +941,7 @@ const ember_cpu_kernels KERNEL_TABLE = {
     .amx_bf16 = avx512_amx_bf16,
     .q8_panels_bf16 = avx512_q8_panels_bf16,
     .peak_amx_bf16 = peak_amx_bf16,
+    .pack_kt_bf16 = avx512_pack_kt_bf16,
+    .pack_v_bf16 = avx512_pack_v_bf16,
 #endif
 };
