@@ -427,21 +427,23 @@ TARGET_BF16 static void bf16_wide_dispatch(const ember_gemm_tile *t) {
     }
 }
 
-/* Round to nearest even, 16 at a time (the integer form of vcvtneps2bf16,
- * so it runs on any AVX-512F CPU; NaN inputs are not expected here). */
+/* 16 floats rounded to bf16 to nearest even (the integer form of
+ * vcvtneps2bf16, so it runs on any AVX-512F CPU; NaN inputs are not
+ * expected here), the bits in the low half of each 32-bit lane. */
+static ALWAYS_INLINE __m512i bf16_lanes(__m512 x) {
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    return _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd)), 16);
+}
+
 static void avx512_pack_a_bf16(const float *a, int64_t lda, int mr, int64_t kc, uint16_t *dst,
                                int64_t ldd) {
-    const __m512i bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
     for (int i = 0; i < mr; i++) {
         const float *src = a + i * lda;
         uint16_t *out = dst + i * ldd;
         int64_t k = 0;
-        for (; k + 16 <= kc; k += 16) {
-            __m512i u = _mm512_castps_si512(_mm512_loadu_ps(src + k));
-            __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
-            __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(bias, odd)), 16);
-            _mm256_storeu_si256((void *)(out + k), _mm512_cvtepi32_epi16(r));
-        }
+        for (; k + 16 <= kc; k += 16)
+            _mm256_storeu_si256((void *)(out + k), _mm512_cvtepi32_epi16(bf16_lanes(_mm512_loadu_ps(src + k))));
         ember_ref_pack_a_bf16(src + k, lda, 1, kc - k, out + k, ldd);
     }
 }
@@ -779,8 +781,6 @@ TARGET_AMX static void avx512_amx_bf16(const ember_gemm_tile *t) {
  * nearest even) and paired: (k, k + 1) and (k + 2, k + 3). */
 static void avx512_q8_panels_bf16(const int8_t *q, int64_t ldp_q8, const float *scales, int64_t ld_bs,
                                   int64_t n_panels, int64_t kc, uint32_t *dst) {
-    const __m512i round = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
-    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
     for (int64_t p = 0; p < n_panels; p++) {
         const int8_t *src = q + p * ldp_q8;
         uint32_t *out = dst + p * (kc / 2) * EMBER_GEMM_NR;
@@ -791,16 +791,12 @@ static void avx512_q8_panels_bf16(const int8_t *q, int64_t ldp_q8, const float *
             const __m512i bytes[4] = {_mm512_slli_epi32(w, 24), _mm512_slli_epi32(w, 16),
                                       _mm512_slli_epi32(w, 8), w};
             __m512i r[4];
-            for (int kk = 0; kk < 4; kk++) {
-                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(bytes[kk], 24)), s);
-                __m512i u = _mm512_castps_si512(f);
-                __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
-                r[kk] = _mm512_add_epi32(u, _mm512_add_epi32(round, odd));
-            }
+            for (int kk = 0; kk < 4; kk++)
+                r[kk] = bf16_lanes(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(bytes[kk], 24)), s));
             _mm512_storeu_si512(out + (k / 2) * EMBER_GEMM_NR,
-                                _mm512_or_si512(_mm512_srli_epi32(r[0], 16), _mm512_and_si512(r[1], hi)));
+                                _mm512_or_si512(r[0], _mm512_slli_epi32(r[1], 16)));
             _mm512_storeu_si512(out + (k / 2 + 1) * EMBER_GEMM_NR,
-                                _mm512_or_si512(_mm512_srli_epi32(r[2], 16), _mm512_and_si512(r[3], hi)));
+                                _mm512_or_si512(r[2], _mm512_slli_epi32(r[3], 16)));
         }
     }
 }
@@ -887,14 +883,6 @@ static float avx512_row_exp(float *x, int32_t n, float scale, float m) {
 /* ---- the AMX attention's bf16 operands (see kernels.h) ---- */
 
 #if !defined(EMBER_AVX512_EMULATION)
-
-/* 16 floats rounded to bf16 (to nearest even, as avx512_pack_a_bf16), the
- * bits in the low half of each 32-bit lane. */
-static ALWAYS_INLINE __m512i bf16_lanes(__m512 x) {
-    const __m512i u = _mm512_castps_si512(x);
-    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    return _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd)), 16);
-}
 
 static void avx512_pack_kt_bf16(const float *k, int64_t ld, int32_t nk, int32_t d, uint32_t *dst,
                                 uint32_t *tmp) {
