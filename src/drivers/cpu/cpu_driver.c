@@ -67,6 +67,7 @@ static void make_avx512_table(void) {
         g_avx512.amx_begin = NULL;
         g_avx512.amx_end = NULL;
         g_avx512.amx_bf16 = NULL;
+        g_avx512.amx_finish = NULL;
         g_avx512.q8_panels_bf16 = NULL;
         g_avx512.peak_amx_bf16 = NULL;
         g_avx512.pack_kt_bf16 = NULL;

@@ -58,8 +58,11 @@
 /* Pairs per bf16 panel: K padded with zeros to a multiple of 32, so that an
  * AMX tile (16 pairs) never reads past a panel. */
 static inline int64_t bf16_kp(int64_t K) { return (K + 31) / 32 * 16; }
-/* AMX: rows per block (two 16-row tiles). */
+/* AMX: rows per block (two 16-row tiles); the thread's scratch starts with
+ * two block buffers (one block's epilogue is deferred while the next one
+ * runs, see amx_task). */
 #define AMX_MR 32
+#define AMX_CBUF_FLOATS (2 * AMX_MR * AMX_MR)
 
 void ember_gemm_init(ember_gemm *g, int compute_dtype) {
     memset(g, 0, sizeof *g);
@@ -749,8 +752,12 @@ static void amx_task(void *p, int64_t task, int thread) {
     const int64_t KQ = ember_q8_kpad(K), n_blocks = KQ / EMBER_Q8_BLOCK, KP = bf16_kp(K);
     const bf16_act *ba = j->ba;
     float *scratch = j->scratch + (int64_t)thread * (int64_t)ember_gemm_scratch_floats();
-    float *cbuf = scratch;                         /* 32 x 32 floats     */
-    uint32_t *panels = (uint32_t *)(scratch + AMX_MR * AMX_MR); /* int8: bf16 panels */
+    float *cbuf[2] = {scratch, scratch + AMX_MR * AMX_MR}; /* 32 x 32 floats each */
+    uint32_t *panels = (uint32_t *)(scratch + AMX_CBUF_FLOATS); /* int8: bf16 panels */
+    /* a block's epilogue runs during the next block's products (the
+     * kernel interleaves them); `pend` is the block waiting for it */
+    ember_gemm_tile pend;
+    int have_pend = 0, cur = 0;
     if (nc <= 0 || r0 >= r1)
         return;
     kt->amx_begin();
@@ -784,7 +791,9 @@ static void amx_task(void *p, int64_t task, int thread) {
                     .ldc = a->ldy,
                     .last = last,
                     .act = a->act,
-                    .scratch = cbuf,
+                    .scratch = cbuf[cur],
+                    .defer = 1,
+                    .pending = have_pend ? &pend : NULL,
                 };
                 if (k0 > 0) {
                     t.init = t.c;
@@ -796,8 +805,16 @@ static void amx_task(void *p, int64_t task, int thread) {
                 t.bias = a->bias ? (const float *)a->bias->data + c : NULL;
                 t.late_res = (a->residual && !j->residual_init) ? a->residual + r * a->ldr + c : NULL;
                 t.ld_res = a->ldr;
-                kt->amx_bf16(&t);
+                have_pend = kt->amx_bf16(&t);
+                if (have_pend) {
+                    pend = t;
+                    pend.pending = NULL;
+                    cur ^= 1;
+                }
             }
+        if (have_pend) /* before the next K block reads C */
+            kt->amx_finish(&pend);
+        have_pend = 0;
     }
     kt->amx_end();
 }
@@ -825,7 +842,7 @@ ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, 
     const int amx = g->amx && k->amx_bf16 &&
                     ((a->w->dtype == EMBER_DT_BF16 && bf16_compute) ||
                      (a->w->dtype == EMBER_DT_I8 && k->q8_panels_bf16 &&
-                      bf16_kp(K) * NR <= (int64_t)ember_gemm_scratch_floats() - AMX_MR * AMX_MR));
+                      bf16_kp(K) * NR <= (int64_t)ember_gemm_scratch_floats() - AMX_CBUF_FLOATS));
     /* int8 dot products: x is quantized once here, by row blocks over the
      * pool, for every band and thread to read (quantizing per band redid
      * it N / nc times); for bf16 it is rounded once the same way */
@@ -865,7 +882,7 @@ ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, 
          * thread's scratch */
         j.kc_step = K;
         if (a->w->dtype == EMBER_DT_I8) {
-            int64_t fit = ((int64_t)ember_gemm_scratch_floats() - AMX_MR * AMX_MR) / (bf16_kp(K) * NR);
+            int64_t fit = ((int64_t)ember_gemm_scratch_floats() - AMX_CBUF_FLOATS) / (bf16_kp(K) * NR);
             max_panels = EMBER_MAX((int64_t)1, EMBER_MIN(max_panels, fit));
         }
     }

@@ -136,6 +136,11 @@ typedef struct ember_gemm_tile {
     const int32_t *o_idx;
     const float *o_val;
     float *scratch;   /* amx_bf16: 32 x 32 floats                          */
+    int defer;        /* amx_bf16: a block that needs its epilogue leaves it
+                         in `scratch` for a later call (returns 1)         */
+    const struct ember_gemm_tile *pending; /* amx_bf16: such a deferred
+                         block (its own scratch), finished here between this
+                         block's tile products; NULL: none                 */
 } ember_gemm_tile;
 
 /* One fp32 GEMM micro-tile shape of a kernel table. */
@@ -208,13 +213,20 @@ typedef struct ember_cpu_kernels {
      * bq = a pair panel [kc / 2][16] (the bf16 tile's layout; a second one
      * ldp uint32 further when nr > 16), kc a multiple of 32; C, init and the
      * epilogue as gemm_tile. `scratch`: 32 x 32 floats of the thread's own,
-     * for partial tiles.
+     * for partial tiles and epilogues. Returns 1 when, with `defer`, the
+     * block's epilogue was left in `scratch` (then pass the tile as
+     * `pending` to the next call, or to amx_finish, before touching that
+     * scratch or reading C), else 0. The deferred epilogue runs on the
+     * vector units while the next block's products keep the AMX unit
+     * busy; run back to back the two only added up.
+     * amx_finish: the deferred epilogue of t, alone (the last block).
      * q8_panels_bf16: n_panels int8 panels (stride ldp_q8 bytes, scales
      * stride ld_bs, see gemm_tile_q8) over kc values (a multiple of 32) of
      * K, dequantized and rounded to bf16 pair panels [p][kc / 2][16]. */
     void (*amx_begin)(void);
     void (*amx_end)(void);
-    void (*amx_bf16)(const ember_gemm_tile *t);
+    int (*amx_bf16)(const ember_gemm_tile *t);
+    void (*amx_finish)(const ember_gemm_tile *t);
     void (*q8_panels_bf16)(const int8_t *q, int64_t ldp_q8, const float *scales, int64_t ld_bs,
                            int64_t n_panels, int64_t kc, uint32_t *dst);
     double (*peak_amx_bf16)(int64_t iters);

@@ -670,27 +670,38 @@ TARGET_AMX static void avx512_amx_begin(void) { _tile_loadconfig(&amx_cfg); }
 TARGET_AMX static void avx512_amx_end(void) { _tile_release(); }
 
 /* The stored block (rows of `src`, stride lds) through the epilogue into C,
- * 8 rows at a time. */
-static void amx_finish(const ember_gemm_tile *t, const float *src, int64_t lds) {
-    for (int q = 0; q * 16 < t->nr; q++) {
-        ember_gemm_tile v = panel_view(t, q);
-        const __mmask16 m = column_mask(v.nr);
-        for (int r0 = 0; r0 < t->mr; r0 += 8) {
-            const int n = t->mr - r0 < 8 ? t->mr - r0 : 8;
-            ember_gemm_tile w = v;
-            w.c = v.c + r0 * v.ldc;
-            if (v.late_res)
-                w.late_res = v.late_res + r0 * v.ld_res;
-            __m512 acc[8];
-            for (int i = 0; i < n; i++)
-                acc[i] = _mm512_maskz_loadu_ps(m, src + (r0 + i) * lds + 16 * q);
-            tile_finish(&w, acc, n, m);
-        }
-    }
+ * in pieces of 8 rows x 16 columns: piece i of amx_finish_pieces(t), so that
+ * a deferred epilogue can be spread between the next block's products. */
+static inline int amx_finish_pieces(const ember_gemm_tile *t) {
+    return ((t->nr + 15) / 16) * ((t->mr + 7) / 8);
 }
 
-TARGET_AMX static ALWAYS_INLINE void amx_bf16_block(const ember_gemm_tile *t, const int TWO_ROWS,
-                                                    const int TWO_COLS) {
+static void amx_finish_piece(const ember_gemm_tile *t, const float *src, int64_t lds, int piece) {
+    const int row_pieces = (t->mr + 7) / 8;
+    const int q = piece / row_pieces, r0 = piece % row_pieces * 8;
+    const ember_gemm_tile v = panel_view(t, q);
+    const __mmask16 m = column_mask(v.nr);
+    const int n = t->mr - r0 < 8 ? t->mr - r0 : 8;
+    ember_gemm_tile w = v;
+    w.c = v.c + r0 * v.ldc;
+    if (v.late_res)
+        w.late_res = v.late_res + r0 * v.ld_res;
+    __m512 acc[8];
+    for (int i = 0; i < n; i++)
+        acc[i] = _mm512_maskz_loadu_ps(m, src + (r0 + i) * lds + 16 * q);
+    tile_finish(&w, acc, n, m);
+}
+
+static void amx_finish(const ember_gemm_tile *t, const float *src, int64_t lds) {
+    for (int piece = 0, n = amx_finish_pieces(t); piece < n; piece++)
+        amx_finish_piece(t, src, lds, piece);
+}
+
+/* A deferred block's epilogue (its tiles in its own scratch, stride 32). */
+static void avx512_amx_finish(const ember_gemm_tile *t) { amx_finish(t, t->scratch, 32); }
+
+TARGET_AMX static ALWAYS_INLINE int amx_bf16_block(const ember_gemm_tile *t, const int TWO_ROWS,
+                                                   const int TWO_COLS) {
     /* a whole block without epilogue goes to C directly; a partial one
      * (rows past M, columns past N) or one with an epilogue through the
      * scratch (reading back from C what the tiles just stored there was
@@ -733,6 +744,14 @@ TARGET_AMX static ALWAYS_INLINE void amx_bf16_block(const ember_gemm_tile *t, co
     const uint16_t *a = t->aq;
     const uint32_t *b = t->bq;
     const int64_t lda = t->lda, ldp = t->ldp;
+    /* the pending block's epilogue, a few pieces after each k step's
+     * products: the vector units work through it while the AMX unit runs
+     * (issued after all of this block's products instead, it waited for
+     * them in the reorder buffer) */
+    const ember_gemm_tile *pend = t->pending;
+    const int pieces = pend ? amx_finish_pieces(pend) : 0, steps = (int)(t->kc / 32);
+    const int per_step = steps > 0 ? (pieces + steps - 1) / steps : pieces;
+    int piece = 0;
     AMX_MEMORY_BARRIER(); /* A and B may come from this thread's stores */
     for (int64_t k = 0; k < t->kc; k += 32) {
         _tile_loadd(0, a + k, lda * 2);
@@ -748,7 +767,12 @@ TARGET_AMX static ALWAYS_INLINE void amx_bf16_block(const ember_gemm_tile *t, co
             if (TWO_COLS)
                 _tile_dpbf16ps(7, 1, 3);
         }
+        for (int i = 0; i < per_step && piece < pieces; i++)
+            amx_finish_piece(pend, pend->scratch, 32, piece++);
     }
+    for (; piece < pieces; piece++)
+        amx_finish_piece(pend, pend->scratch, 32, piece);
+    AMX_MEMORY_BARRIER(); /* the stores below may overwrite what C code read */
     _tile_stored(4, c, ldc * 4);
     if (TWO_COLS)
         _tile_stored(5, c + 16, ldc * 4);
@@ -757,22 +781,19 @@ TARGET_AMX static ALWAYS_INLINE void amx_bf16_block(const ember_gemm_tile *t, co
         if (TWO_COLS)
             _tile_stored(7, c + 16 * ldc + 16, ldc * 4);
     }
-    if (!direct)
-        amx_finish(t, c, ldc);
+    if (direct)
+        return 0;
+    AMX_MEMORY_BARRIER();
+    if (t->defer)
+        return 1;
+    amx_finish(t, c, ldc);
+    return 0;
 }
 
-TARGET_AMX static void avx512_amx_bf16(const ember_gemm_tile *t) {
-    if (t->mr > 16) {
-        if (t->nr > 16)
-            amx_bf16_block(t, 1, 1);
-        else
-            amx_bf16_block(t, 1, 0);
-    } else {
-        if (t->nr > 16)
-            amx_bf16_block(t, 0, 1);
-        else
-            amx_bf16_block(t, 0, 0);
-    }
+TARGET_AMX static int avx512_amx_bf16(const ember_gemm_tile *t) {
+    if (t->mr > 16)
+        return t->nr > 16 ? amx_bf16_block(t, 1, 1) : amx_bf16_block(t, 1, 0);
+    return t->nr > 16 ? amx_bf16_block(t, 0, 1) : amx_bf16_block(t, 0, 0);
 }
 
 /* int8 panels to bf16 pair panels: per group of 4 k, the 64 bytes of 16
@@ -983,6 +1004,7 @@ const ember_cpu_kernels KERNEL_TABLE = {
     .amx_begin = avx512_amx_begin,
     .amx_end = avx512_amx_end,
     .amx_bf16 = avx512_amx_bf16,
+    .amx_finish = avx512_amx_finish,
     .q8_panels_bf16 = avx512_q8_panels_bf16,
     .peak_amx_bf16 = peak_amx_bf16,
     .pack_kt_bf16 = avx512_pack_kt_bf16,
