@@ -913,6 +913,78 @@ static float avx512_row_exp(float *x, int32_t n, float scale, float m) {
     return sum;
 }
 
+/* ---- row ops of the forward pass, 16 lanes ----
+ * (the table had the AVX2 ones: perf on B short int8 put GeGLU, LayerNorm
+ * and RoPE at about 10% of the pass once the products ran on AMX). Same
+ * arithmetic as avx2.c; LayerNorm's sums are reduced over 16 lanes instead of
+ * 8, so its results may differ from the AVX2 table's in the last bits. */
+
+static void avx512_layer_norm_row(const float *x, const float *res, const float *gamma, const float *beta,
+                                  float eps, int64_t n, float *out) {
+    const int64_t n16 = n & ~(int64_t)15;
+    int64_t i;
+    __m512 vs = _mm512_setzero_ps();
+    for (i = 0; i < n16; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        if (res)
+            v = _mm512_add_ps(v, _mm512_loadu_ps(res + i));
+        _mm512_storeu_ps(out + i, v);
+        vs = _mm512_add_ps(vs, v);
+    }
+    float sum = hsum16(vs);
+    for (; i < n; i++) {
+        const float v = res ? x[i] + res[i] : x[i];
+        out[i] = v;
+        sum += v;
+    }
+    const float mean = sum / (float)n;
+    const __m512 vm = _mm512_set1_ps(mean);
+    __m512 vq = _mm512_setzero_ps();
+    for (i = 0; i < n16; i += 16) {
+        const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(out + i), vm);
+        vq = _mm512_fmadd_ps(d, d, vq);
+    }
+    float sq = hsum16(vq);
+    for (; i < n; i++)
+        sq += (out[i] - mean) * (out[i] - mean);
+    const float inv = 1.0f / sqrtf(sq / (float)n + eps);
+    const __m512 vi = _mm512_set1_ps(inv);
+    for (i = 0; i < n16; i += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(out + i), vm), vi),
+                                 _mm512_loadu_ps(gamma + i));
+        if (beta)
+            v = _mm512_add_ps(v, _mm512_loadu_ps(beta + i));
+        _mm512_storeu_ps(out + i, v);
+    }
+    for (; i < n; i++) {
+        const float v = (out[i] - mean) * inv * gamma[i];
+        out[i] = beta ? v + beta[i] : v;
+    }
+}
+
+static void avx512_geglu_row(const float *in, int64_t inter, float *out) {
+    int64_t i = 0;
+    for (; i + 16 <= inter; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(gelu16(_mm512_loadu_ps(in + i)), _mm512_loadu_ps(in + inter + i)));
+    if (i < inter) { /* the tail under a mask: the same arithmetic as the rest */
+        const __mmask16 m = column_mask((int)(inter - i));
+        _mm512_mask_storeu_ps(out + i, m,
+                              _mm512_mul_ps(gelu16(_mm512_maskz_loadu_ps(m, in + i)),
+                                            _mm512_maskz_loadu_ps(m, in + inter + i)));
+    }
+}
+
+static void avx512_rope_head(float *x, const float *cos, const float *sin, int32_t head_dim) {
+    const int32_t half = head_dim / 2;
+    for (int32_t i = 0; i < half; i += 16) {
+        const __mmask16 m = column_mask(half - i);
+        const __m512 a = _mm512_maskz_loadu_ps(m, x + i), b = _mm512_maskz_loadu_ps(m, x + half + i);
+        const __m512 c = _mm512_maskz_loadu_ps(m, cos + i), s = _mm512_maskz_loadu_ps(m, sin + i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_fmsub_ps(a, c, _mm512_mul_ps(b, s)));
+        _mm512_mask_storeu_ps(x + half + i, m, _mm512_fmadd_ps(b, c, _mm512_mul_ps(a, s)));
+    }
+}
+
 /* ---- the AMX attention's bf16 operands (see kernels.h) ---- */
 
 #if !defined(EMBER_AVX512_EMULATION)
@@ -995,13 +1067,13 @@ const ember_cpu_kernels KERNEL_TABLE = {
     .pack_a_bf16 = avx512_pack_a_bf16,
     .gemm_tile_q8 = q8_tile_dispatch,
     .quant_a_q8 = avx512_quant_a_q8,
-    .layer_norm_row = ember_avx2_layer_norm_row,
+    .layer_norm_row = avx512_layer_norm_row,
     .bias_act_row = ember_avx2_bias_act_row,
-    .geglu_row = ember_avx2_geglu_row,
+    .geglu_row = avx512_geglu_row,
     .attention_tile = avx512_attention_tile,
     .row_max = avx512_row_max,
     .row_exp = avx512_row_exp,
-    .rope_head = ember_avx2_rope_head,
+    .rope_head = avx512_rope_head,
 #if defined(EMBER_AVX512_EMULATION)
     .gemm_wide = NULL,
     .n_gemm_wide = 0,
