@@ -805,7 +805,7 @@ TARGET_AMX static int avx512_amx_bf16(const ember_gemm_tile *t) {
  * and paired by one word permutation: (k, k + 1) and (k + 2, k + 3). Half
  * the instructions of the shift-and-add rounding: perf had the conversion
  * at 15% of a B short int8 pass. */
-TARGET_AMX __attribute__((target("avx512bf16"))) static void avx512_q8_panels_bf16(
+TARGET_BF16 static void avx512_q8_panels_bf16(
     const int8_t *q, int64_t ldp_q8, const float *scales, int64_t ld_bs, int64_t n_panels, int64_t kc,
     uint32_t *dst) {
     /* word i of the result: column i / 2 of the low (even i) or high half */
