@@ -324,7 +324,10 @@ static void test_rows(void) {
 }
 
 static void test_attention(void) {
-    const int32_t lens[] = {1, 7, 33, 130, 300};
+    /* up to 32 tokens the AVX-512 table runs its short kernel (one or two
+     * 16-key panels), beyond it the tiled one; the quick run takes the first
+     * four: both short shapes and a long one */
+    const int32_t lens[] = {1, 7, 17, 130, 32, 16, 33, 300};
     const int32_t dims[] = {8, 16, 32, 64};
     const size_t n_lens = g_quick ? 4 : sizeof lens / sizeof lens[0];
     const int32_t windows[] = {0, 3, 64};
@@ -350,6 +353,23 @@ static void test_attention(void) {
                     ember_cpu_kernels_ref.attention_tile(&t);
                     t.out = o2 + (int64_t)q0 * d;
                     g_fast->attention_tile(&t);
+                }
+                if (len >= 3) {
+                    /* a middle range of queries alone (the layout of a
+                     * query block, or of the first-token-only last layer) */
+                    const int32_t a0 = len / 3, a1 = len / 2 + 1;
+                    float *o3 = calloc((size_t)(len * d), sizeof(float));
+                    ember_attn_tile t = {.q = qkv + (int64_t)a0 * ld, .ld_q = ld, .k = qkv + d, .v = qkv + 2 * d,
+                                         .ld = ld, .out = o3 + (int64_t)a0 * d, .ld_out = d, .len = len,
+                                         .q0 = a0, .q1 = a1, .head_dim = d, .window = win, .causal = causal,
+                                         .scale = 1.0f / sqrtf((float)d), .scratch = scratch};
+                    g_fast->attention_tile(&t);
+                    double worst = 0;
+                    for (int64_t x = (int64_t)a0 * d; x < (int64_t)a1 * d; x++)
+                        worst = fmax(worst, fabs((double)o3[x] - (double)o1[x]));
+                    CHECK(worst < 2e-5, "attention %s rows [%d, %d) of len %d d %d window %d causal %d: %.3g",
+                          g_fast->name, a0, a1, len, d, win, causal, worst);
+                    free(o3);
                 }
                 /* against a direct double-precision softmax for one row */
                 int32_t i = len / 2;

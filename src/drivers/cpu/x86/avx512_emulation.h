@@ -87,7 +87,18 @@ static inline __m512i ember_emu_srai_epi32(__m512i v, unsigned int n) {
     return _mm512_loadu_si512(out);
 }
 
+static inline __m512 ember_emu_mask_i32gather_ps(__m512 src, __mmask16 m, __m512i idx, const void *base,
+                                                 int scale) {
+    EMBER_EMU_LANES(float, out, src);
+    EMBER_EMU_LANES(int32_t, at, idx);
+    for (int i = 0; i < 16; i++) /* masked-off lanes keep src and are not read */
+        if ((m >> i) & 1)
+            memcpy(&out[i], (const char *)base + (int64_t)at[i] * scale, sizeof(float));
+    return _mm512_loadu_ps(out);
+}
+
 #define _mm512_maskz_loadu_ps ember_emu_maskz_loadu_ps
+#define _mm512_mask_i32gather_ps ember_emu_mask_i32gather_ps
 #define _mm512_srai_epi32 ember_emu_srai_epi32
 #define _mm512_mask_storeu_ps ember_emu_mask_storeu_ps
 #define _mm512_cvtps_epi32 ember_emu_cvtps_epi32
