@@ -138,4 +138,24 @@ if ! command -v nvidia-smi > /dev/null || ! nvidia-smi -L > /dev/null 2>&1; then
   set -e
   [ "$rc" -ne 0 ] && grep -qiE 'cuda|not available' "$TMP/err"
 fi
+# --dtype on any command: int8 and bf16 run (info says so) and stay within
+# cosine 0.999 of f32 without being equal to it; a bad name is a usage error
+"$EMBER" info --dtype bf16 -m "$CASE" | grep -q "^compute *bf16"
+"$EMBER" info --dtype=int8 -m "$CASE" | grep -q "^compute *int8"
+for d in f32 bf16 int8; do
+  "$EMBER" embed --dtype "$d" -m "$CASE" --input-format ids --input "$CASE/ids.txt" > "$TMP/dt-$d"
+done
+python3 - "$TMP/dt-f32" "$TMP/dt-bf16" "$TMP/dt-int8" <<'PY'
+import json, sys
+rows = [[json.loads(l)["embedding"] for l in open(f)] for f in sys.argv[1:]]
+for other in rows[1:]:
+    assert other != rows[0], "reduced precision gave exactly the f32 vectors: not applied?"
+    for a, b in zip(rows[0], other):
+        cos = sum(x * y for x, y in zip(a, b))  # both L2-normalized
+        assert cos >= 0.999, cos
+PY
+set +e
+"$EMBER" embed --dtype fp8 -m "$CASE" -f ids "101 102" 2> "$TMP/err"; rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q 'expected auto, f32, bf16 or int8' "$TMP/err"
 echo "test_cli: ok"

@@ -37,6 +37,10 @@ extern const char *cli_command;
 extern const char *cli_device;
 /* cpu, cpu-ref, cuda, cuda:N or auto */
 bool cli_device_valid(const char *v);
+/* --dtype of the command line (EMBER_DTYPE_AUTO when not given); see main.c */
+extern ember_dtype cli_dtype;
+/* auto, f32, bf16 or int8 into *out; false for anything else */
+bool cli_dtype_parse(const char *v, ember_dtype *out);
 
 int64_t cli_int(const char *opt, const char *value, int64_t lo, int64_t hi);
 /* Prints "ember CMD: message" to stderr and exits with `code`. */

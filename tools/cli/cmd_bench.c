@@ -143,7 +143,7 @@ int cmd_bench(int argc, char **argv) {
     /* auto, as ember embed and serve: an explicit f32 would widen a BF16
      * checkpoint to fp32 (Qwen3-0.6B shapes: 2.3 GB of RSS instead of 1.3) and
      * time a configuration nobody runs by default */
-    ember_dtype dtype = EMBER_DTYPE_AUTO;
+    ember_dtype dtype = cli_dtype; /* --dtype, taken out by main.c */
     ember_ctx_params cp = ember_ctx_default_params();
     cp.max_batch = cp.max_batch_tokens = 0; /* unset: the device's choice, after the load */
     for (a.i = 1; a.i < argc; a.i++) {
@@ -152,17 +152,6 @@ int cmd_bench(int argc, char **argv) {
         else if (cli_opt_value(&a, "--workload", "-w")) {
             if (n_workloads < 16)
                 workloads[n_workloads++] = a.value;
-        } else if (cli_opt_value(&a, "--dtype", NULL)) {
-            if (strcmp(a.value, "auto") == 0)
-                dtype = EMBER_DTYPE_AUTO;
-            else if (strcmp(a.value, "f32") == 0)
-                dtype = EMBER_DTYPE_F32;
-            else if (strcmp(a.value, "bf16") == 0)
-                dtype = EMBER_DTYPE_BF16;
-            else if (strcmp(a.value, "int8") == 0)
-                dtype = EMBER_DTYPE_INT8;
-            else
-                cli_die(2, "bench", "--dtype must be auto, f32, bf16 or int8");
         } else if (cli_opt_value(&a, "--threads", "-t"))
             cp.n_threads = (int32_t)cli_int("--threads", a.value, 1, 1024);
         else if (cli_opt_value(&a, "--batch-size", "-b"))

@@ -51,6 +51,7 @@ static void help(void) {
            "  --batch-size N           sequences per forward pass (default 32; 512 on a GPU)\n"
            "  --max-batch-tokens N     tokens per forward pass (default 2048; 65536 on a GPU)\n"
            "  -t, --threads N          worker threads (default: all CPUs)\n"
+           "  --device D, --dtype D   where and in what precision (see ember --help)\n"
            "  -v, --verbose            more messages on stderr\n",
            EMBER_DEFAULT_MODEL);
 }

@@ -22,6 +22,7 @@ static void help(void) {
            "  --return-text       add \"text\" to every line\n"
            "  --no-truncate       fail on pairs longer than the model's limit instead of cutting\n"
            "  -t, --threads N     worker threads (default: all CPUs)\n"
+           "  --device D, --dtype D  where and in what precision (see ember --help)\n"
            "  -v, --verbose       more messages on stderr\n",
            EMBER_DEFAULT_MODEL);
 }

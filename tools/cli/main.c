@@ -29,7 +29,10 @@ static void usage(FILE *f) {
             "MODEL (-m) is a local Hugging Face model directory or a hub id such as\n"
             "%s (the default; $EMBER_MODEL overrides it).\n"
             "Every command that loads a model takes --device cpu|cuda|cuda:N|auto\n"
-            "(default auto: a usable GPU, else the CPU).\n"
+            "(default auto: a usable GPU, else the CPU) and --dtype auto|f32|bf16|int8\n"
+            "(default auto: fp32 arithmetic on a CPU, bf16 on a GPU; bf16 and int8\n"
+            "weights, and on CPUs with AVX512_BF16/VNNI/AMX the products too, are\n"
+            "opt-in: faster, within cosine 0.999 of fp32).\n"
             "Run `ember COMMAND --help` for the options of a command.\n",
             ember_version(), EMBER_DEFAULT_MODEL);
 }
@@ -49,11 +52,20 @@ int main(int argc, char **argv) {
         return 0;
     }
     cli_command = cmd;
-    /* --device applies to every command that loads a model: taken out here,
-     * read by cli_model_params */
+    /* --device and --dtype apply to every command that loads a model: taken
+     * out here, read by cli_model_params */
     int out = 2;
     for (int i = 2; i < argc; i++) {
         const char *v = NULL;
+        if (strcmp(argv[i], "--dtype") == 0 || strncmp(argv[i], "--dtype=", 8) == 0) {
+            const char *d = argv[i][7] == '=' ? argv[i] + 8 : i + 1 < argc ? argv[++i] : NULL;
+            if (!d || !cli_dtype_parse(d, &cli_dtype)) {
+                fprintf(stderr, "ember %s: --dtype \"%s\": expected auto, f32, bf16 or int8\n", cmd,
+                        d ? d : "");
+                return 2;
+            }
+            continue;
+        }
         if (strcmp(argv[i], "--device") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "ember %s: --device needs a value (cpu, cuda, cuda:N, auto)\n", cmd);

@@ -42,10 +42,24 @@ bool cli_device_valid(const char *v) {
     return true;
 }
 
+ember_dtype cli_dtype = EMBER_DTYPE_AUTO;
+
+bool cli_dtype_parse(const char *v, ember_dtype *out) {
+    static const struct { const char *name; ember_dtype dtype; } names[] = {
+        {"auto", EMBER_DTYPE_AUTO}, {"f32", EMBER_DTYPE_F32}, {"bf16", EMBER_DTYPE_BF16}, {"int8", EMBER_DTYPE_INT8}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(v, names[i].name) == 0) {
+            *out = names[i].dtype;
+            return true;
+        }
+    return false;
+}
+
 ember_model_params cli_model_params(void) {
     ember_model_params p = ember_model_default_params();
     if (cli_device)
         p.driver = cli_device;
+    p.dtype = cli_dtype;
     p.progress = ember_cli_progress;
     const char *zc = getenv("EMBER_ZERO_COPY");
     if (zc && zc[0] == '1')

@@ -72,6 +72,7 @@ static void help(void) {
         "  --log-format FMT           text (default) or json: one line per request\n"
         "  --log-probes               also log successful /health, /ready, /metrics\n"
         "  -q, --quiet                no per-request lines\n"
+        "  --device D, --dtype D      where and in what precision (see ember --help)\n"
         "  -v, --verbose              library and HTTP-level messages\n",
         EMBER_DEFAULT_MODEL);
 }
