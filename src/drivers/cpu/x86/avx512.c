@@ -1048,8 +1048,8 @@ static void avx512_pack_v_bf16(const float *v, int64_t ld, int32_t nk, int32_t d
  * one key tile held in one or two vectors per query: K^T by gathers, scores
  * for four queries per pass over K^T, the softmax in registers (exact max,
  * no running rescale), then O = P V with one accumulator per query and V
- * read in place. Windows and causal masks are per-row key masks; the
- * relative-position bias (MPNet) stays on the tiled kernel. */
+ * read in place. Windows and causal masks are per-row key masks; MPNet's
+ * relative-position bias joins the scaled scores. */
 enum { SHORT_ATTN_MAX = 32 };
 
 static void attention_short(const ember_attn_tile *t) {
@@ -1101,6 +1101,10 @@ static void attention_short(const ember_attn_tile *t) {
             __m512 sc[2], mx = _mm512_set1_ps(-INFINITY);
             for (int32_t p = 0; p < np; p++) {
                 sc[p] = _mm512_mul_ps(acc[r][p], vs);
+                if (t->rel) /* MPNet: + rel[j - i + center] after scaling; every key
+                             * of the sequence is inside the table (span >= len) */
+                    sc[p] = _mm512_add_ps(sc[p], _mm512_maskz_loadu_ps(column_mask(len - 16 * p),
+                                                                       t->rel + 16 * p - qi + t->rel_center));
                 mx = _mm512_mask_max_ps(mx, mk[p], mx, sc[p]);
             }
             const float m = j0 < j1 ? _mm512_reduce_max_ps(mx) : 0.0f;
@@ -1137,7 +1141,7 @@ static void attention_short(const ember_attn_tile *t) {
 static void avx512_attention_tile(const ember_attn_tile *t) {
     if (t->head_dim % 16 != 0)
         ember_cpu_kernels_ref.attention_tile(t);
-    else if (!t->amx && !t->rel && t->len <= SHORT_ATTN_MAX)
+    else if (!t->amx && t->len <= SHORT_ATTN_MAX)
         attention_short(t);
     else
         ember_attention_tiled(&KERNEL_TABLE, t);
