@@ -98,6 +98,7 @@ static inline __m512 ember_emu_mask_i32gather_ps(__m512 src, __mmask16 m, __m512
 }
 
 #define _mm512_maskz_loadu_ps ember_emu_maskz_loadu_ps
+#undef _mm512_mask_i32gather_ps /* clang's header makes it a macro */
 #define _mm512_mask_i32gather_ps ember_emu_mask_i32gather_ps
 #define _mm512_srai_epi32 ember_emu_srai_epi32
 #define _mm512_mask_storeu_ps ember_emu_mask_storeu_ps
