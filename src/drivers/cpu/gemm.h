@@ -44,6 +44,7 @@ typedef struct ember_gemm {
                           (tests, A/B timing; EMBER_GEMM_BF16_WIDE=0)  */
     int amx;           /* 1: bf16 and int8 weights on AMX tiles where the
                           table has them (ember_gemm_choose)            */
+    int64_t kc_packed; /* K block of fp32 weights packed at load        */
 } ember_gemm;
 
 void ember_gemm_init(ember_gemm *g, int compute_dtype);
