@@ -110,7 +110,8 @@ ember_status ember_backend_load(ember_model *m, const ember_model_params *p) {
                            "%s: tensor '%s' (with or without a 'bert.'/'model.' prefix) is missing: "
                            "is this a %s checkpoint?",
                            m->directory, m->arch->probe_tensor, m->arch->name);
-    ember_wloader L = {.store = m->store, .drv = &m->drv, .prefix = prefix, .set = &m->wset};
+    ember_wloader L = {.store = m->store, .drv = &m->drv, .prefix = prefix, .set = &m->wset,
+                       .stack_weights = ops->is_device || p->pack_weights};
     EMBER_TRY(m->arch->load(&m->hp, &L, &m->weights));
     EMBER_TRY(load_dense(m, &L));
     m->n_params = L.n_params;

@@ -82,6 +82,9 @@ typedef struct ember_wloader {
     bool have_file_dtype;
     int64_t n_params;         /* elements of every tensor loaded       */
     ember_weight_set *set;    /* where prepared weights are recorded   */
+    bool stack_weights;       /* the driver copies every matrix at load
+                                 (a device, or the CPU's packed mode), so
+                                 ember_wload_stacked may fuse Q, K, V     */
 } ember_wloader;
 
 /* Zeroed memory owned by the model (freed with its weights); NULL on
@@ -96,8 +99,9 @@ ember_status ember_wload(ember_wloader *L, const char *name, ember_wkind kind, i
                          int64_t d1, bool optional, ember_weight *out);
 /* Loads n tensors prefix + names[i], each [d0, d1] (or [d0] when d1 < 0)
  * and all of one dtype, stacked row-wise into one [n d0, d1] weight: Q, K
- * and V as one [3H, H] product. For device drivers only (they copy the
- * temporary host stack; the CPU drivers read weights in place):
+ * and V as one [3H, H] product. Only where L->stack_weights (the driver
+ * copies the temporary host stack: a device, or the CPU driver packing its
+ * weights; in zero-copy mode the CPU reads weights in place):
  * EMBER_E_UNSUPPORTED otherwise, or when the dtypes differ, and the caller
  * loads the tensors one by one. */
 ember_status ember_wload_stacked(ember_wloader *L, const char *const *names, int n, int64_t d0,

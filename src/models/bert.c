@@ -266,9 +266,11 @@ static ember_status load_layer(const ember_hparams *hp, ember_wloader *L, int32_
     const bert_names *n = names_for(hp);
     const int64_t h = hp->hidden_size, inter = hp->intermediate_size;
     char base[160];
-    /* a device driver gets Q, K and V as one [3H, H] product (and bias) */
+    /* Q, K and V as one [3H, H] product (and bias) wherever the driver
+     * copies its weights: one GEMM over three times the columns instead of
+     * three (fewer passes through the thread pool, wider bands to share) */
     ember_status fused = EMBER_E_UNSUPPORTED;
-    if (L->drv->ops->is_device) {
+    if (L->stack_weights) {
         char nw[3][160], nb[3][160];
         const char *parts[3] = {n->q, n->k, n->v};
         for (int i = 0; i < 3; i++) {
@@ -403,7 +405,7 @@ static size_t bert_arena_bytes(const ember_hparams *hp, int64_t t) {
 static ember_status project_qkv(const ember_fwd *f, const bert_layer *y, ember_view x,
                                 ember_view qkv) {
     const int64_t H = f->hp->hidden_size;
-    if (y->qkv.data) {
+    if (ember_wopt(&y->qkv)) {
         ember_linear_args a = {.x = x, .w = &y->qkv, .bias = ember_wopt(&y->qkv_b), .y = qkv};
         return f->op->linear(f->dctx, &a);
     }
@@ -436,7 +438,7 @@ static ember_status last_layer_first_only(const ember_fwd *f, const bert_layer *
     EMBER_TRY(ember_fwd_alloc(f, n, H, &tmp)); /* (n, H)                       */
     ember_view kv[2] = {ember_view_cols(qkv, H, H), ember_view_cols(qkv, 2 * H, H)};
     EMBER_TRY(op->select_rows(dctx, x, &b->seqs, EMBER_ROWS_FIRST, xq));
-    if (y->qkv.data) {
+    if (ember_wopt(&y->qkv)) {
         /* stacked Q/K/V: one product over every row (Q of the other rows is
          * wasted, one product beats two), then the first rows' queries */
         EMBER_TRY(project_qkv(f, y, x, qkv));

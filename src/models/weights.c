@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "io/mapping.h"
 #include "models/arch.h"
 
 /* Grows a pointer array by doubling. */
@@ -115,8 +116,8 @@ ember_status ember_wload(ember_wloader *L, const char *name, ember_wkind kind, i
 ember_status ember_wload_stacked(ember_wloader *L, const char *const *names, int n, int64_t d0,
                                  int64_t d1, ember_wkind kind, ember_weight *out) {
     memset(out, 0, sizeof *out);
-    if (!L->drv->ops->is_device)
-        return ember_error(EMBER_E_UNSUPPORTED, "stacked weights are for device drivers");
+    if (!L->stack_weights)
+        return ember_error(EMBER_E_UNSUPPORTED, "stacked weights need a driver that copies them");
     const ember_st_tensor *t[8];
     if (n < 1 || n > 8)
         return ember_error(EMBER_E_INTERNAL, "ember_wload_stacked: %d tensors", n);
@@ -130,8 +131,14 @@ ember_status ember_wload_stacked(ember_wloader *L, const char *const *names, int
     uint8_t *buf = ember_malloc(each * (size_t)n, "stacked weight");
     if (!buf)
         return EMBER_E_NOMEM;
-    for (int i = 0; i < n; i++)
+    /* the file's pages go once copied, as the drivers' own copies do:
+     * mapped and touched, they would count in the resident set for the
+     * model's lifetime */
+    for (int i = 0; i < n; i++) {
         memcpy(buf + each * (size_t)i, t[i]->data, each);
+        if (t[i]->map)
+            ember_mapping_drop_pages(t[i]->map, t[i]->data, each);
+    }
     ember_st_tensor st_t;
     memset(&st_t, 0, sizeof st_t);
     st_t.name = t[0]->name;
