@@ -16,6 +16,8 @@
 #              peers; llama-q8_0 among the int8 peers; llama-f16 is its own dtype (f16),
 #              in "vs best fp32 peer" only. fastembed and llama-* are tried on A and B.
 #   env WORK=/tmp/ember-peers (models, ONNX files), REPS=3, THREADS=2, CHECK_SEQS=8 (ember's check),
+#       ROUNDS=1 (ROUNDS=N: the whole sequence of engines N times over, each engine's best pass of all
+#       its rounds in the table: a VM whose speed drifts over minutes then hits every engine alike),
 #       SUBSET=N (the first N sequences of each regime only: for the 0.6B model),
 #       EMBER_BIN=build/ember, VENV=bench/peers/.venv (onnxruntime, fastembed, llama-cpp-python
 #       from PyPI, made or extended on first use; llama-cpp-python builds llama.cpp from
@@ -38,7 +40,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here=$root/bench/peers
-WORK=${WORK:-/tmp/ember-peers}; REPS=${REPS:-3}; THREADS=${THREADS:-2}
+WORK=${WORK:-/tmp/ember-peers}; REPS=${REPS:-3}; THREADS=${THREADS:-2}; ROUNDS=${ROUNDS:-1}
 VENV=${VENV:-$here/.venv}; REFPY=${REFPY:-/tmp/refvenv/bin/python}
 models=${1:-AB}; regimes=${2:-short,code,long}
 engines=${3:-ember,ember-bf16,ember-int8,ort,ort-int8,st,fastembed,llama-f16,llama-q8_0}
@@ -140,6 +142,7 @@ print(f"model {m}, {e} ({v}) vs onnxruntime fp32 on {n} {reg} sequences: cosine 
       + (f" **BELOW {lo}: NOT THE SAME COMPUTATION**" if bad else ""))' "$m" "$e" "$min")")
   done
 done
+for round in $(seq "$ROUNDS"); do
 for m in $(echo "$models" | grep -o .); do
   for r in ${regimes//,/ }; do
     inp=$root/bench/workloads/$r.txt; w=$r
@@ -176,9 +179,10 @@ for m in $(echo "$models" | grep -o .); do
           tps=$(echo "$line" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["tokens"]/j["min"], j["peak_rss_mb"])')
           rows+=("$m $r llama.cpp-$t $dt $tps") ;;
       esac
-      echo "$m $r $e: $line" >&2
+      echo "$m $r $e (round $round): $line" >&2
     done
   done
+done
 done
 ortv=$("$VENV/bin/python" -c 'import onnxruntime as o; print(o.__version__)' 2>/dev/null || echo -)
 stv=$("$REFPY" -c 'import sentence_transformers as s, torch as t; print(s.__version__, "/ torch", t.__version__)' 2>/dev/null || echo -)
@@ -186,13 +190,19 @@ fev=$("$VENV/bin/python" -c 'import fastembed as f; print(f.__version__)' 2>/dev
 llv=$("$VENV/bin/python" -c 'import llama_cpp as l; print(l.__version__)' 2>/dev/null || echo -)
 echo "## $(date -u +%Y-%m-%d): $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) vCPUs, $THREADS threads"
 echo "flags: $(grep -m1 flags /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512(f|bw|vl|dq|_bf16|_vnni|_fp16)|amx_(bf16|int8|tile))$' | tr '\n' ' ')"
-echo "onnxruntime $ortv; sentence-transformers $stv; fastembed $fev; llama-cpp-python $llv; REPS=$REPS (best pass)${SUBSET:+; first $SUBSET sequences of each regime}"
+echo "onnxruntime $ortv; sentence-transformers $stv; fastembed $fev; llama-cpp-python $llv; REPS=$REPS (best pass)${ROUNDS:+, ROUNDS=$ROUNDS}${SUBSET:+; first $SUBSET sequences of each regime}"
 echo "load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 printf '| model | regime | engine | dtype | tokens/s | vs best fp32 peer | vs best peer, same dtype | peak RSS MB |\n|---|---|---|---|---|---|---|---|\n'
 printf '%s\n' "${rows[@]}" | python3 -c '
 import sys
-rows = [l.split() for l in sys.stdin if l.strip()]
+# ROUNDS > 1: one row per engine, its best tokens/s and largest peak RSS over the rounds
+merged = {}
+for m, r, e, d, t, rss in (l.split() for l in sys.stdin if l.strip()):
+    k = (m, r, e, d)
+    pt, prss = merged.get(k, (0.0, 0.0))
+    merged[k] = (max(pt, float(t)), max(prss, float(rss)))
+rows = [(*k, v[0], v[1]) for k, v in merged.items()]
 best = {}
 for m, r, e, d, t, rss in rows:
     if e != "ember":
