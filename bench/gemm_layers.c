@@ -12,7 +12,9 @@
  *   defaults: 2 512 768 3072 12 f32 (MPNet/XLM-R-base shapes, one short batch)
  *   env REPS=8: passes per mode; the modes alternate pass by pass in one
  *   process, best and mean reported (the VM's noise between processes is
- *   larger than most effects worth measuring).
+ *   larger than most effects worth measuring). Built with
+ *   -DEMBER_GEMM_PROFILE=ON it also prints the fp32 tile's time per k step by
+ *   row strip (see gemm.h), which shows where a pass loses to memory.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +98,10 @@ int main(int argc, char **argv) {
             op_best[m][i] = 1e30;
     for (int r = 0; r < 2 * reps; r++) {
         const int warm = r % 2;
+#if defined(EMBER_GEMM_PROFILE)
+        if (r == 2) /* after a pass of each mode: the profile is of steady passes */
+            ember_gemm_profile_reset();
+#endif
         double op_t[N_OPS] = {0}, t0 = now();
         for (int l = 0; l < L; l++) {
             const int wl = warm ? 0 : l;
@@ -135,5 +141,9 @@ int main(int argc, char **argv) {
             printf(" %s %.1f", op_name[i], op_flop[i] / op_best[m][i] / 1e9);
         printf("\n");
     }
+#if defined(EMBER_GEMM_PROFILE)
+    printf("tile profile (pool thread 0, cold and warm passes together):\n");
+    ember_gemm_profile_print(stdout);
+#endif
     return 0;
 }

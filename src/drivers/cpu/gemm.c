@@ -609,6 +609,34 @@ static void q8_quant_task(void *p, int64_t task, int thread) {
                      qa->o_val + r0 * EMBER_Q8_OUTLIERS);
 }
 
+#if defined(EMBER_GEMM_PROFILE)
+enum { PROF_STRIPS = 64, PROF_KINDS = 3 };
+static double g_prof_ns[PROF_KINDS][PROF_STRIPS], g_prof_n[PROF_KINDS][PROF_STRIPS];
+
+static double prof_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return 1e9 * (double)ts.tv_sec + (double)ts.tv_nsec;
+}
+
+void ember_gemm_profile_reset(void) {
+    memset(g_prof_ns, 0, sizeof g_prof_ns);
+    memset(g_prof_n, 0, sizeof g_prof_n);
+}
+
+void ember_gemm_profile_print(FILE *out) {
+    static const char *kind[PROF_KINDS] = {"first K block, first group", "first K block, other groups",
+                                           "later K blocks"};
+    for (int k = 0; k < PROF_KINDS; k++) {
+        fprintf(out, "%-28s ns per k step by strip:", kind[k]);
+        for (int s = 0; s < PROF_STRIPS; s += s < 4 ? 1 : 8)
+            if (g_prof_n[k][s] > 0)
+                fprintf(out, " s%d %.2f", s, g_prof_ns[k][s] / g_prof_n[k][s]);
+        fprintf(out, "\n");
+    }
+}
+#endif
+
 typedef struct {
     const ember_cpu_kernels *k;
     const ember_gemm_args *a;
@@ -736,6 +764,17 @@ static void gemm_task(void *p, int64_t task, int thread) {
                 t.bias = a->bias ? (const float *)a->bias->data + c : NULL;
                 t.late_res = (a->residual && !j->residual_init) ? a->residual + r * a->ldr + c : NULL;
                 t.ld_res = a->ldr;
+#if defined(EMBER_GEMM_PROFILE)
+                if (thread == 0 && wide && np == wide->panels && !dot_bf16 && !dot_q8) {
+                    const double t0 = prof_now_ns();
+                    tile(&t);
+                    const int s = (int)EMBER_MIN((int64_t)PROF_STRIPS - 1, (r - r0) / MR);
+                    const int kind = k0 > 0 ? 2 : pi == 0 ? 0 : 1;
+                    g_prof_ns[kind][s] += (prof_now_ns() - t0) / (double)kc;
+                    g_prof_n[kind][s] += 1;
+                    continue;
+                }
+#endif
                 tile(&t);
             }
         }

@@ -96,4 +96,16 @@ void ember_gemm_ws_release(ember_gemm_ws *ws);
 ember_status ember_gemm_linear(const ember_gemm *g, const ember_cpu_kernels *k, ember_pool *pool,
                                ember_gemm_ws *ws, const ember_gemm_args *a);
 
+#if defined(EMBER_GEMM_PROFILE)
+#include <stdio.h>
+/* A build option for studying the GEMM (cmake -DEMBER_GEMM_PROFILE=ON; off
+ * by default, it costs two clock reads per tile): every fp32 wide tile run by
+ * pool thread 0 is timed, and the table gives nanoseconds per k step by the
+ * tile's row strip within its task (strip 0 is the first pass over the
+ * task's band of weights), split into the first column group of each strip,
+ * the other groups, and the K blocks after the first. */
+void ember_gemm_profile_reset(void);
+void ember_gemm_profile_print(FILE *out);
+#endif
+
 #endif
