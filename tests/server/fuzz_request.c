@@ -12,6 +12,7 @@
  * refused exactly when ambiguous), and the body, de-chunked when
  * Transfer-Encoding is chunked (sizes in hex, bounded), goes to the parser.
  */
+#include <ctype.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -121,8 +122,14 @@ static void http_request(const uint8_t *data, size_t size) {
     char *body = malloc((size_t)(end - p) + 1);
     size_t blen = 0;
     while (p < end) { /* size in hex CRLF data CRLF ... 0 CRLF */
-        char *stop;
-        unsigned long long k = strtoull(p, &stop, 16);
+        /* the chunk size in hex, read within the input (strtoull would read
+         * past its end: the fuzzer's data is not NUL-terminated) */
+        const char *stop = p;
+        unsigned long long k = 0;
+        while (stop < end && isxdigit((unsigned char)*stop) && k <= (unsigned long long)(end - p)) {
+            const int c = tolower((unsigned char)*stop++);
+            k = k * 16 + (unsigned long long)(c <= '9' ? c - '0' : c - 'a' + 10);
+        }
         if (stop == p || k == 0 || k > (unsigned long long)(end - p))
             break;
         const char *d = memchr(stop, '\n', (size_t)(end - stop));
