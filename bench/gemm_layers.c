@@ -15,6 +15,11 @@
  *   larger than most effects worth measuring). Built with
  *   -DEMBER_GEMM_PROFILE=ON it also prints the fp32 tile's time per k step by
  *   row strip (see gemm.h), which shows where a pass loses to memory.
+ *   env PAGES=small-first|huge-first: instead of warm, a second cold set of
+ *   weights allocated on 4 KiB pages (EMBER_HUGEPAGES=0 around its
+ *   allocation) beside the default set on 2 MiB pages, the two sets made in
+ *   the order named (the first set made can run differently from the next);
+ *   the activations are on 2 MiB pages in both modes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,27 +73,44 @@ int main(int argc, char **argv) {
 
     const int64_t shape[N_OPS][2] = {{3 * H, H}, {H, H}, {F, H}, {H, F}}; /* [out, in] */
     const char *op_name[N_OPS] = {"qkv", "o", "ffn in", "ffn out"};
-    ember_weight(*w)[N_OPS] = calloc((size_t)L, sizeof *w);
+    const char *pages = getenv("PAGES");
+    const int pages_mode = pages && (!strcmp(pages, "small-first") || !strcmp(pages, "huge-first"));
+    if (pages && !pages_mode) {
+        fprintf(stderr, "PAGES must be small-first or huge-first\n");
+        return 2;
+    }
+    /* set 0: the cold weights (and the warm mode's layer 0); set 1: the
+     * same on 4 KiB pages (PAGES mode only) */
+    ember_weight(*sets[2])[N_OPS] = {calloc((size_t)L, sizeof *sets[0]), calloc((size_t)L, sizeof *sets[0])};
     ember_weight(*b)[N_OPS] = calloc((size_t)L, sizeof *b);
     double weight_mb = 0;
-    for (int l = 0; l < L; l++)
-        for (int i = 0; i < N_OPS; i++) {
-            const int64_t n = shape[i][0], kk = shape[i][1];
-            float *data = random_floats((size_t)(n * kk));
-            w[l][i] = (ember_weight){.kind = EMBER_W_MATRIX, .dtype = EMBER_DT_F32, .rows = n, .cols = kk,
-                                     .data = data, .name = "w"};
-            if (ember_gemm_prepare(&g, &w[l][i]) != EMBER_OK) {
-                fprintf(stderr, "%s\n", ember_last_error());
-                return 1;
+    for (int made = 0; made < (pages_mode ? 2 : 1); made++) {
+        const int set = pages_mode && !strcmp(pages, "small-first") ? 1 - made : made;
+        if (set == 1)
+            setenv("EMBER_HUGEPAGES", "0", 1);
+        ember_weight(*w)[N_OPS] = sets[set];
+        for (int l = 0; l < L; l++)
+            for (int i = 0; i < N_OPS; i++) {
+                const int64_t n = shape[i][0], kk = shape[i][1];
+                float *data = random_floats((size_t)(n * kk));
+                w[l][i] = (ember_weight){.kind = EMBER_W_MATRIX, .dtype = EMBER_DT_F32, .rows = n, .cols = kk,
+                                         .data = data, .name = "w"};
+                if (ember_gemm_prepare(&g, &w[l][i]) != EMBER_OK) {
+                    fprintf(stderr, "%s\n", ember_last_error());
+                    return 1;
+                }
+                if (w[l][i].packed) { /* the packed copy is what the products read */
+                    ember_aligned_free(data);
+                    w[l][i].data = NULL;
+                }
+                if (made == 0) {
+                    b[l][i] = (ember_weight){.kind = EMBER_W_VECTOR, .dtype = EMBER_DT_F32, .rows = n, .cols = 1,
+                                             .data = random_floats((size_t)n), .name = "b"};
+                    weight_mb += 4.0 * (double)(n * kk) / 1e6;
+                }
             }
-            if (w[l][i].packed) { /* the packed copy is what the products read */
-                ember_aligned_free(data);
-                w[l][i].data = NULL;
-            }
-            b[l][i] = (ember_weight){.kind = EMBER_W_VECTOR, .dtype = EMBER_DT_F32, .rows = n, .cols = 1,
-                                     .data = random_floats((size_t)n), .name = "b"};
-            weight_mb += 4.0 * (double)(n * kk) / 1e6;
-        }
+        unsetenv("EMBER_HUGEPAGES");
+    }
     float *x = random_floats((size_t)(M * H)), *qkv = random_floats((size_t)(M * 3 * H));
     float *h = random_floats((size_t)(M * H)), *f = random_floats((size_t)(M * F)), *y = random_floats((size_t)(M * H));
 
@@ -97,14 +119,15 @@ int main(int argc, char **argv) {
         for (int i = 0; i < N_OPS; i++)
             op_best[m][i] = 1e30;
     for (int r = 0; r < 2 * reps; r++) {
-        const int warm = r % 2;
+        const int warm = r % 2; /* or, in PAGES mode, the weights on 4 KiB pages */
+        ember_weight(*w)[N_OPS] = sets[pages_mode ? warm : 0];
 #if defined(EMBER_GEMM_PROFILE)
         if (r == 2) /* after a pass of each mode: the profile is of steady passes */
             ember_gemm_profile_reset();
 #endif
         double op_t[N_OPS] = {0}, t0 = now();
         for (int l = 0; l < L; l++) {
-            const int wl = warm ? 0 : l;
+            const int wl = warm && !pages_mode ? 0 : l;
             const ember_gemm_args args[N_OPS] = {
                 {.x = x, .ldx = H, .rows = M, .w = &w[wl][0], .bias = &b[wl][0], .y = qkv, .ldy = 3 * H},
                 {.x = qkv, .ldx = 3 * H, .rows = M, .w = &w[wl][1], .bias = &b[wl][1], .residual = x, .ldr = H,
@@ -136,7 +159,7 @@ int main(int argc, char **argv) {
            "kernels %s; GFLOP/s of wall time, best (mean) of %d passes\n",
            dt, nth, (long long)M, (long long)H, (long long)F, L, weight_mb, k->name, reps);
     for (int m = 0; m < 2; m++) {
-        printf("%-5s %7.1f (%7.1f) |", m ? "warm" : "cold", flop / best[m] / 1e9, flop / (sum[m] / reps) / 1e9);
+        printf("%-5s %7.1f (%7.1f) |", pages_mode ? (m ? "4 KiB" : "2 MiB") : m ? "warm" : "cold", flop / best[m] / 1e9, flop / (sum[m] / reps) / 1e9);
         for (int i = 0; i < N_OPS; i++)
             printf(" %s %.1f", op_name[i], op_flop[i] / op_best[m][i] / 1e9);
         printf("\n");
