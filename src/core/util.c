@@ -83,10 +83,11 @@ typedef struct {
  * nested one on a VM) that the hardware prefetchers do not start early (they
  * stop at page boundaries, and software prefetches that miss the TLB are
  * dropped). On the VMs Ember is measured on, the first pass over a band of
- * weights ran 2x faster on 2 MiB pages and MPNet-base fp32 passes 8% faster
- * (docs/performance.md, "Huge pages"). Where THP is `never`, or
- * EMBER_HUGEPAGES=0, the advice is not given; the tail short of 2 MiB stays
- * in small pages, so no memory is added either way. */
+ * weights ran 4x faster (median) on 2 MiB pages and MPNet-base fp32 passes
+ * 0-11% faster (the walks' cost varies with the VM's state); faulting the pages in costs the kernel 0.1-0.3 s more per
+ * 340 MB at load (docs/performance.md, "Huge pages"). Where THP is `never`,
+ * or EMBER_HUGEPAGES=0, the advice is not given; the tail short of 2 MiB
+ * stays in small pages, so no memory is added either way. */
 #define HUGE_PAGE ((size_t)2 << 20)
 static void *map_pages(size_t len) {
     const int prot = PROT_READ | PROT_WRITE, flags = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -94,8 +95,8 @@ static void *map_pages(size_t len) {
     const char *env = getenv("EMBER_HUGEPAGES");
     if (len >= HUGE_PAGE && len <= SIZE_MAX - HUGE_PAGE && !(env && strcmp(env, "0") == 0)) {
         char *raw = mmap(NULL, len + HUGE_PAGE, prot, flags, -1, 0);
-        if (raw == MAP_FAILED)
-            return MAP_FAILED;
+        if (raw == MAP_FAILED) /* no room for the slack: try without it */
+            return mmap(NULL, len, prot, flags, -1, 0);
         char *start = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
         /* give back the unaligned head and the spare tail (page multiples:
          * raw is page-aligned, len a page multiple; the tail is never empty) */
