@@ -89,11 +89,11 @@ typedef struct {
  * or EMBER_HUGEPAGES=0, the advice is not given; the tail short of 2 MiB
  * stays in small pages, so no memory is added either way. */
 #define HUGE_PAGE ((size_t)2 << 20)
-static void *map_pages(size_t len) {
+static void *map_pages(size_t len, int huge) {
     const int prot = PROT_READ | PROT_WRITE, flags = MAP_PRIVATE | MAP_ANONYMOUS;
 #if defined(MADV_HUGEPAGE)
     const char *env = getenv("EMBER_HUGEPAGES");
-    if (len >= HUGE_PAGE && len <= SIZE_MAX - HUGE_PAGE && !(env && strcmp(env, "0") == 0)) {
+    if (huge && len >= HUGE_PAGE && len <= SIZE_MAX - HUGE_PAGE && !(env && strcmp(env, "0") == 0)) {
         char *raw = mmap(NULL, len + HUGE_PAGE, prot, flags, -1, 0);
         if (raw == MAP_FAILED) /* no room for the slack: try without it */
             return mmap(NULL, len, prot, flags, -1, 0);
@@ -106,11 +106,13 @@ static void *map_pages(size_t len) {
         madvise(start, len, MADV_HUGEPAGE); /* advice: failure changes nothing */
         return start;
     }
+#else
+    (void)huge;
 #endif
     return mmap(NULL, len, prot, flags, -1, 0);
 }
 
-void *ember_aligned_alloc(size_t n, const char *what) {
+static void *aligned_alloc_pages(size_t n, const char *what, int huge) {
     if (n > SIZE_MAX - 2 * (size_t)HDR - 65536) {
         ember_error(EMBER_E_NOMEM, "out of memory allocating %zu bytes for %s", n, what);
         return NULL;
@@ -120,7 +122,7 @@ void *ember_aligned_alloc(size_t n, const char *what) {
     if (n >= BIG_BLOCK) {
         const size_t page = (size_t)sysconf(_SC_PAGESIZE);
         h.len = (n + HDR + page - 1) / page * page;
-        raw = map_pages(h.len);
+        raw = map_pages(h.len, huge);
         if (raw == MAP_FAILED)
             raw = NULL;
         h.magic = MAGIC_MAP;
@@ -133,6 +135,17 @@ void *ember_aligned_alloc(size_t n, const char *what) {
     }
     memcpy(raw, &h, sizeof h);
     return (char *)raw + HDR;
+}
+
+void *ember_aligned_alloc(size_t n, const char *what) {
+    return aligned_alloc_pages(n, what, 1);
+}
+
+/* A staging copy is written and read once at load, then freed: huge pages
+ * would only add their slower faults (each freed 2 MiB block tends to go
+ * back to the hypervisor, so the next one faults on the host again). */
+void *ember_aligned_alloc_staging(size_t n, const char *what) {
+    return aligned_alloc_pages(n, what, 0);
 }
 
 void ember_aligned_free(void *p) {

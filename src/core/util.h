@@ -22,8 +22,13 @@ void *ember_realloc(void *p, size_t n, const char *what);
 char *ember_strdup(const char *s);
 char *ember_strndup(const char *s, size_t n);
 
-/* 64-byte aligned allocation (SIMD loads, cache lines); free with ember_aligned_free. */
+/* 64-byte aligned allocation (SIMD loads, cache lines); free with
+ * ember_aligned_free. Blocks of 2 MiB or more are 2 MiB-aligned and advised
+ * onto transparent huge pages unless EMBER_HUGEPAGES=0 (see util.c). */
 void *ember_aligned_alloc(size_t n, const char *what);
+/* The same on small pages, for a large copy that lives only through the
+ * load (written once, read once, freed). */
+void *ember_aligned_alloc_staging(size_t n, const char *what);
 void ember_aligned_free(void *p);
 
 /* Overflow-checked arithmetic: return false when the result does not fit. */

@@ -273,7 +273,11 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
         if (kind == EMBER_W_TABLE)
             ember_mapping_advise_random(w->map, t->data, (size_t)t->nbytes);
     } else {
-        float *dst = ember_aligned_alloc(n * sizeof(float), t->name);
+        /* a matrix's copy is usually only the source of its packed panels
+         * (freed below); in zero-copy mode with a non-F32 checkpoint it
+         * stays, on small pages */
+        float *dst = kind == EMBER_W_MATRIX ? ember_aligned_alloc_staging(n * sizeof(float), t->name)
+                                            : ember_aligned_alloc(n * sizeof(float), t->name);
         if (!dst)
             return EMBER_E_NOMEM;
         const uint8_t *src = t->data;
