@@ -84,10 +84,11 @@ typedef struct {
  * stop at page boundaries, and software prefetches that miss the TLB are
  * dropped). On the VMs Ember is measured on, the first pass over a band of
  * weights ran 4x faster (median) on 2 MiB pages and MPNet-base fp32 passes
- * 0-11% faster (the walks' cost varies with the VM's state); faulting the pages in costs the kernel 0.1-0.3 s more per
- * 340 MB at load (docs/performance.md, "Huge pages"). Where THP is `never`,
- * or EMBER_HUGEPAGES=0, the advice is not given; the tail short of 2 MiB
- * stays in small pages, so no memory is added either way. */
+ * 0-11% faster (the walks' cost varies with the VM's state); where the VM
+ * must fault huge pages in from its host, loading takes up to 0.7 s longer
+ * per 340 MB (docs/performance.md, "Huge pages"). Where THP is `never`, or
+ * EMBER_HUGEPAGES=0, the advice is not given; the tail short of 2 MiB stays
+ * in small pages, so no memory is added either way. */
 #define HUGE_PAGE ((size_t)2 << 20)
 static void *map_pages(size_t len, int huge) {
     const int prot = PROT_READ | PROT_WRITE, flags = MAP_PRIVATE | MAP_ANONYMOUS;
