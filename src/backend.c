@@ -11,6 +11,8 @@
 #include "backend.h"
 
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,6 +188,47 @@ ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params
     }
 }
 
+/* Host memory of a pass's staging: the driver's (page-locked on a GPU, so
+ * copies run without the host waiting) when it overlaps passes, else
+ * ordinary. Zero-filled either way. */
+static void *staging_alloc(const ember_ctx *c, size_t bytes) {
+    const ember_driver *d = &c->model->drv;
+    if (!d->ops->host_alloc)
+        return ember_calloc(1, bytes, "staging");
+    void *p = d->ops->host_alloc(d->impl, bytes);
+    if (!p)
+        ember_error(EMBER_E_NOMEM, "out of memory: %zu bytes of page-locked host staging", bytes);
+    return p;
+}
+
+static void staging_release(const ember_ctx *c, void *p) {
+    const ember_driver *d = &c->model->drv;
+    if (d->ops->host_free)
+        d->ops->host_free(d->impl, p);
+    else
+        free(p);
+}
+
+static bool staging_init(const ember_ctx *c, ember_staging *s) {
+    const size_t tokens = sizeof(int32_t) * (size_t)c->tokens_cap;
+    s->ids = staging_alloc(c, tokens);
+    s->pos = staging_alloc(c, tokens);
+    s->types = staging_alloc(c, tokens);
+    s->start = staging_alloc(c, sizeof(int32_t) * ((size_t)c->max_batch + 1));
+    s->pooled = staging_alloc(c, sizeof(float) * (size_t)c->max_batch *
+                                     (size_t)c->model->pooled_width);
+    return s->ids && s->pos && s->types && s->start && s->pooled;
+}
+
+static void staging_free(const ember_ctx *c, ember_staging *s) {
+    staging_release(c, s->ids);
+    staging_release(c, s->pos);
+    staging_release(c, s->types);
+    staging_release(c, s->start);
+    staging_release(c, s->pooled);
+    memset(s, 0, sizeof *s);
+}
+
 static ember_status ctx_init_once(const ember_model *m, const ember_ctx_params *p,
                                   ember_ctx **out) {
     ember_ctx *c = ember_calloc(1, sizeof *c, "context");
@@ -218,24 +261,24 @@ static ember_status ctx_init_once(const ember_model *m, const ember_ctx_params *
     c->arena.base = base;
     c->arena.size = arena;
     int32_t *zeros = ember_arena_alloc(&c->arena, sizeof(int32_t) * (size_t)c->tokens_cap);
-    c->h_ids = ember_calloc((size_t)c->tokens_cap, sizeof(int32_t), "staging");
-    c->h_pos = ember_calloc((size_t)c->tokens_cap, sizeof(int32_t), "staging");
-    c->h_start = ember_calloc((size_t)c->max_batch + 1, sizeof(int32_t), "staging");
-    c->h_types = ember_calloc((size_t)c->tokens_cap, sizeof(int32_t), "staging");
-    c->h_pooled = ember_calloc((size_t)c->max_batch * (size_t)m->pooled_width, sizeof(float), "staging");
     int32_t *unit = ember_arena_alloc(&c->arena, sizeof(int32_t) * (size_t)(c->max_batch + 1));
     c->h_unit = ember_calloc((size_t)c->max_batch + 1, sizeof(int32_t), "staging");
-    if (!zeros || !unit || !c->h_ids || !c->h_pos || !c->h_start || !c->h_pooled || !c->h_unit ||
-        !c->h_types) {
+    bool staged = true;
+    for (int i = 0; i < 2; i++)
+        staged = staging_init(c, &c->stage[i]) && staged;
+    if (!zeros || !unit || !c->h_unit || !staged) {
         ember_backend_ctx_free(c);
         return zeros && unit ? EMBER_E_NOMEM : ember_error(EMBER_E_INTERNAL, "arena too small");
     }
     for (int32_t i = 0; i <= c->max_batch; i++)
         c->h_unit[i] = i;
-    /* h_ids is all zeros right now: upload it as the token-type ids */
-    st = m->drv.ops->upload(c->dctx, zeros, c->h_ids, sizeof(int32_t) * (size_t)c->tokens_cap);
+    /* stage[0].ids is all zeros right now: upload it as the token-type ids
+     * (and wait: an upload from the driver's host memory may be in flight) */
+    st = m->drv.ops->upload(c->dctx, zeros, c->stage[0].ids, sizeof(int32_t) * (size_t)c->tokens_cap);
     if (st == EMBER_OK)
         st = m->drv.ops->upload(c->dctx, unit, c->h_unit, sizeof(int32_t) * (size_t)(c->max_batch + 1));
+    if (st == EMBER_OK)
+        st = m->drv.ops->synchronize(c->dctx);
     if (st != EMBER_OK) {
         ember_backend_ctx_free(c);
         return st;
@@ -258,11 +301,8 @@ void ember_backend_ctx_free(ember_ctx *c) {
             c->model->drv.ops->graph_free(c->dctx, c->graphs[i].graph);
     if (c->dctx)
         c->model->drv.ops->ctx_free(c->dctx);
-    free(c->h_ids);
-    free(c->h_pos);
-    free(c->h_start);
-    free(c->h_types);
-    free(c->h_pooled);
+    for (int i = 0; i < 2; i++)
+        staging_free(c, &c->stage[i]);
     free(c->h_unit);
     free(c->order);
     ember_encoding_free(c->enc);
@@ -313,36 +353,38 @@ static ember_status validate(const ember_ctx *c, const int32_t *ids, const int64
     return EMBER_OK;
 }
 
-/* Packs sequences order[0 .. count) into the staging buffers, resets the
- * arena and uploads ids, positions, sequence starts (and token types) into
- * a batch. */
+/* Packs sequences order[0 .. count) into staging `h`, resets the arena and
+ * uploads ids, positions, sequence starts (and token types) into a batch.
+ * The batch's host-side starts are h->start: h stays untouched until the
+ * pass has been waited for. */
 static ember_status pack_batch(ember_ctx *c, const ember_driver_ops *op, void *dctx,
-                               const int32_t *ids, const int32_t *types, const int64_t *offsets,
-                               const int64_t *order, int64_t count, ember_batch *out) {
+                               ember_staging *h, const int32_t *ids, const int32_t *types,
+                               const int64_t *offsets, const int64_t *order, int64_t count,
+                               ember_batch *out) {
     const ember_model *m = c->model;
     int64_t T = 0;
     int32_t max_len = 0;
-    c->h_start[0] = 0;
+    h->start[0] = 0;
     for (int64_t s = 0; s < count; s++) {
         int64_t i = order[s], len = offsets[i + 1] - offsets[i];
-        memcpy(c->h_ids + T, ids + offsets[i], sizeof(int32_t) * (size_t)len);
+        memcpy(h->ids + T, ids + offsets[i], sizeof(int32_t) * (size_t)len);
         if (types)
-            memcpy(c->h_types + T, types + offsets[i], sizeof(int32_t) * (size_t)len);
+            memcpy(h->types + T, types + offsets[i], sizeof(int32_t) * (size_t)len);
         if (m->hp.positions_skip_pad) {
             /* RoBERTa: positions count the non-pad tokens; a pad token sits
              * at pad_token_id (create_position_ids_from_input_ids) */
             const int32_t *row = ids + offsets[i];
             int32_t count_np = 0;
             for (int64_t p = 0; p < len; p++)
-                c->h_pos[T + p] = row[p] == m->hp.pad_token_id
+                h->pos[T + p] = row[p] == m->hp.pad_token_id
                                       ? m->hp.pad_token_id
                                       : ++count_np + m->hp.pad_token_id;
         } else {
             for (int64_t p = 0; p < len; p++)
-                c->h_pos[T + p] = (int32_t)p + m->hp.position_offset;
+                h->pos[T + p] = (int32_t)p + m->hp.position_offset;
         }
         T += len;
-        c->h_start[s + 1] = (int32_t)T;
+        h->start[s + 1] = (int32_t)T;
         if (len > max_len)
             max_len = (int32_t)len;
     }
@@ -351,16 +393,16 @@ static ember_status pack_batch(ember_ctx *c, const ember_driver_ops *op, void *d
     EMBER_ARENA_ALLOC(&c->arena, d_ids, T);
     EMBER_ARENA_ALLOC(&c->arena, d_pos, T);
     EMBER_ARENA_ALLOC(&c->arena, d_start, count + 1);
-    EMBER_TRY(op->upload(dctx, d_ids, c->h_ids, sizeof(int32_t) * (size_t)T));
-    EMBER_TRY(op->upload(dctx, d_pos, c->h_pos, sizeof(int32_t) * (size_t)T));
-    EMBER_TRY(op->upload(dctx, d_start, c->h_start, sizeof(int32_t) * (size_t)(count + 1)));
+    EMBER_TRY(op->upload(dctx, d_ids, h->ids, sizeof(int32_t) * (size_t)T));
+    EMBER_TRY(op->upload(dctx, d_pos, h->pos, sizeof(int32_t) * (size_t)T));
+    EMBER_TRY(op->upload(dctx, d_start, h->start, sizeof(int32_t) * (size_t)(count + 1)));
     if (types) {
         EMBER_ARENA_ALLOC(&c->arena, d_types, T);
-        EMBER_TRY(op->upload(dctx, d_types, c->h_types, sizeof(int32_t) * (size_t)T));
+        EMBER_TRY(op->upload(dctx, d_types, h->types, sizeof(int32_t) * (size_t)T));
     }
     ember_batch b = {
         .seqs = {.n_seqs = (int32_t)count, .n_tokens = T, .max_len = max_len,
-                 .start = c->h_start, .start_dev = d_start},
+                 .start = h->start, .start_dev = d_start},
         .n_tokens = T, .ids = d_ids, .positions = d_pos, .zeros = c->zeros, .types = d_types,
     };
     *out = b;
@@ -461,21 +503,27 @@ static ember_status forward_rows_graph(ember_ctx *c, const ember_driver_ops *op,
     return forward_rows(c, op, dctx, b, pooled, count, rows);
 }
 
-/* Runs one forward pass over sorted inputs order[first .. first+count) and
- * writes their vectors. */
-static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *offsets,
-                              const int64_t *order, int64_t count, const ember_embed_options *o,
-                              int32_t dims, int normalize, float *out) {
+/* One pass queued but perhaps not yet run: which inputs, and where its
+ * pooled rows land (stage[slot].pooled, `width` floats a row). */
+typedef struct pass_ticket {
+    const int64_t *order;
+    int64_t count, width;
+    int slot;
+} pass_ticket;
+
+/* Queues one forward pass over sorted inputs order[0 .. count) on staging
+ * `slot`: pack and upload, forward, pooling, Dense chain, and the copy of
+ * the pooled rows back to the host. With `overlap` (the driver has
+ * download_async) this returns before the pass has run; finish_pass waits. */
+static ember_status launch_pass(ember_ctx *c, const ember_driver_ops *op, void *dctx, int overlap,
+                                const int32_t *ids, const int64_t *offsets, const int64_t *order,
+                                int64_t count, int slot, pass_ticket *ticket) {
     const ember_model *m = c->model;
-    /* with profiling on, every op goes through the timing wrapper */
-    const ember_driver *drv = c->profiling ? &c->profiler.driver : &m->drv;
-    void *dctx = c->profiling ? (void *)&c->profiler : c->dctx;
-    const ember_driver_ops *op = drv->ops;
-    const int64_t H = m->hp.hidden_size;
+    ember_staging *h = &c->stage[slot];
     float *pooled;
     ember_batch b;
-    EMBER_TRY(pack_batch(c, op, dctx, ids, NULL, offsets, order, count, &b));
-    EMBER_ARENA_ALLOC(&c->arena, pooled, count * H); /* fp32 whatever the activations */
+    EMBER_TRY(pack_batch(c, op, dctx, h, ids, NULL, offsets, order, count, &b));
+    EMBER_ARENA_ALLOC(&c->arena, pooled, count * m->hp.hidden_size); /* fp32 whatever the activations */
     if (!c->full_last_layer)
         b.only = m->st.pooling == EMBER_POOLING_CLS          ? EMBER_ROWS_FIRST
                  : m->st.pooling == EMBER_POOLING_LAST_TOKEN ? EMBER_ROWS_LAST
@@ -483,15 +531,53 @@ static ember_status run_batch(ember_ctx *c, const int32_t *ids, const int64_t *o
     ember_view rows;
     EMBER_TRY(forward_rows_graph(c, op, dctx, &b, pooled, count, &rows));
     const int64_t width = rows.cols; /* = m->dim */
-    EMBER_TRY(op->download(dctx, c->h_pooled, rows.data, sizeof(float) * (size_t)(count * width)));
-    for (int64_t s = 0; s < count; s++) {
-        float *dst = out + order[s] * dims;
-        memcpy(dst, c->h_pooled + s * width, sizeof(float) * (size_t)dims);
+    const size_t bytes = sizeof(float) * (size_t)(count * width);
+    if (overlap)
+        EMBER_TRY(op->download_async(dctx, h->pooled, rows.data, bytes, slot));
+    else
+        EMBER_TRY(op->download(dctx, h->pooled, rows.data, bytes));
+    *ticket = (pass_ticket){.order = order, .count = count, .width = width, .slot = slot};
+    return EMBER_OK;
+}
+
+/* Waits for a launched pass and writes its vectors (the first `dims`
+ * values, normalized if asked) to their inputs' rows of out. */
+static ember_status finish_pass(ember_ctx *c, const ember_driver_ops *op, void *dctx, int overlap,
+                                const pass_ticket *t, int32_t dims, int normalize, float *out) {
+    if (overlap)
+        EMBER_TRY(op->fence_wait(dctx, t->slot));
+    const float *pooled = c->stage[t->slot].pooled;
+    for (int64_t s = 0; s < t->count; s++) {
+        float *dst = out + t->order[s] * dims;
+        memcpy(dst, pooled + s * t->width, sizeof(float) * (size_t)dims);
         if (normalize)
             ember_l2_normalize_rows(dst, 1, dims);
     }
-    (void)o;
     return EMBER_OK;
+}
+
+/* After a failure with passes in flight: waits for them (their copies
+ * write into the staging the next call reuses), keeping the first error. */
+static void drain_after_error(const ember_driver_ops *op, void *dctx, ember_status first) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", ember_last_error());
+    if (op->synchronize(dctx) != EMBER_OK)
+        ember_error(first, "%s", msg);
+}
+
+/* The number of sorted inputs from `first` that make one forward pass. */
+static int64_t next_batch(const ember_ctx *c, const int64_t *offsets, int64_t first, int64_t n,
+                          int64_t *tokens) {
+    int64_t count = 0;
+    *tokens = 0;
+    while (first + count < n && count < c->max_batch) {
+        int64_t i = c->order[first + count], len = offsets[i + 1] - offsets[i];
+        if (count > 0 && *tokens + len > c->max_batch_tokens)
+            break;
+        *tokens += len;
+        count++;
+    }
+    return count;
 }
 
 /* Sorts inputs by length into c->order (see ember_backend_embed). */
@@ -531,25 +617,42 @@ ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t
 
     EMBER_TRY(sort_inputs(c, offsets, n));
 
+    /* with profiling on, every op goes through the timing wrapper (which
+     * has no download_async: profiled passes run one after the other) */
+    const ember_driver *drv = c->profiling ? &c->profiler.driver : &m->drv;
+    void *dctx = c->profiling ? (void *)&c->profiler : c->dctx;
+    const ember_driver_ops *op = drv->ops;
+    const int overlap = op->download_async && op->fence_wait;
+
+    /* Pass k+1 is packed, uploaded and queued before pass k's vectors are
+     * read back, so a GPU runs pass k while the host prepares k+1: the two
+     * staging slots take turns. On a synchronous driver (cpu) each pass has
+     * run when launch_pass returns; the order of the work is the same. */
     uint32_t fpenv = ember_fpenv_enter();
     ember_status st = EMBER_OK;
-    int64_t first = 0;
-    while (first < n && st == EMBER_OK) {
-        int64_t count = 0, tokens = 0;
-        while (first + count < n && count < c->max_batch) {
-            int64_t i = c->order[first + count], len = offsets[i + 1] - offsets[i];
-            if (count > 0 && tokens + len > c->max_batch_tokens)
-                break;
-            tokens += len;
-            count++;
-        }
-        st = run_batch(c, ids, offsets, c->order + first, count, o, dims, normalize, out);
-        if (stats && st == EMBER_OK) {
-            stats->n_tokens += tokens;
-            stats->n_forward_passes++;
+    pass_ticket queued = {0};
+    int have_queued = 0, slot = 0;
+    for (int64_t first = 0; first < n && st == EMBER_OK;) {
+        int64_t tokens, count = next_batch(c, offsets, first, n, &tokens);
+        pass_ticket ticket;
+        st = launch_pass(c, op, dctx, overlap, ids, offsets, c->order + first, count, slot, &ticket);
+        if (st == EMBER_OK && have_queued)
+            st = finish_pass(c, op, dctx, overlap, &queued, dims, normalize, out);
+        if (st == EMBER_OK) {
+            queued = ticket;
+            have_queued = 1;
+            slot ^= 1;
+            if (stats) {
+                stats->n_tokens += tokens;
+                stats->n_forward_passes++;
+            }
         }
         first += count;
     }
+    if (st == EMBER_OK && have_queued)
+        st = finish_pass(c, op, dctx, overlap, &queued, dims, normalize, out);
+    if (st != EMBER_OK && overlap)
+        drain_after_error(op, dctx, st);
     ember_fpenv_leave(fpenv);
     if (st != EMBER_OK)
         return st;
@@ -567,21 +670,6 @@ ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t
 }
 
 
-/* The number of sorted inputs from `first` that make one forward pass. */
-static int64_t next_batch(const ember_ctx *c, const int64_t *offsets, int64_t first, int64_t n,
-                          int64_t *tokens) {
-    int64_t count = 0;
-    *tokens = 0;
-    while (first + count < n && count < c->max_batch) {
-        int64_t i = c->order[first + count], len = offsets[i + 1] - offsets[i];
-        if (count > 0 && *tokens + len > c->max_batch_tokens)
-            break;
-        *tokens += len;
-        count++;
-    }
-    return count;
-}
-
 static ember_status rerank_batch(ember_ctx *c, const int32_t *ids, const int32_t *types,
                                  const int64_t *offsets, const int64_t *order, int64_t count,
                                  float *out) {
@@ -591,7 +679,7 @@ static ember_status rerank_batch(ember_ctx *c, const int32_t *ids, const int32_t
     const ember_driver_ops *op = drv->ops;
     const int64_t H = m->hp.hidden_size, NL = m->hp.num_labels;
     ember_batch b;
-    EMBER_TRY(pack_batch(c, op, dctx, ids, types, offsets, order, count, &b));
+    EMBER_TRY(pack_batch(c, op, dctx, &c->stage[0], ids, types, offsets, order, count, &b));
     float *first;
     EMBER_ARENA_ALLOC(&c->arena, first, count * H);
     if (!c->full_last_layer)
@@ -614,9 +702,9 @@ static ember_status rerank_batch(ember_ctx *c, const int32_t *ids, const int32_t
     if (logits.dtype != EMBER_DT_F32 || logits.rows != count || logits.cols != NL ||
         logits.ld != NL)
         return ember_error(EMBER_E_INTERNAL, "classification head returned a bad view");
-    EMBER_TRY(op->download(dctx, c->h_pooled, logits.data, sizeof(float) * (size_t)(count * NL)));
+    EMBER_TRY(op->download(dctx, c->stage[0].pooled, logits.data, sizeof(float) * (size_t)(count * NL)));
     for (int64_t s = 0; s < count; s++)
-        memcpy(out + order[s] * NL, c->h_pooled + s * NL, sizeof(float) * (size_t)NL);
+        memcpy(out + order[s] * NL, c->stage[0].pooled + s * NL, sizeof(float) * (size_t)NL);
     return EMBER_OK;
 }
 
@@ -687,7 +775,7 @@ ember_status ember_backend_embed_all(ember_ctx *c, const int32_t *ids, const int
         int64_t tokens, count = next_batch(c, offsets, first, n, &tokens);
         const int64_t *order = c->order + first;
         ember_batch b;
-        st = pack_batch(c, op, dctx, ids, NULL, offsets, order, count, &b);
+        st = pack_batch(c, op, dctx, &c->stage[0], ids, NULL, offsets, order, count, &b);
         ember_fwd f = {.hp = &m->hp, .weights = m->weights, .op = op, .dctx = dctx,
                        .arena = &c->arena, .act = c->act_dtype, .b = &b};
         ember_view hidden = ember_view_none();
@@ -704,7 +792,7 @@ ember_status ember_backend_embed_all(ember_ctx *c, const int32_t *ids, const int
         if (st == EMBER_OK) {
             for (int64_t s = 0; s < count; s++) {
                 int64_t i = order[s], len = offsets[i + 1] - offsets[i];
-                memcpy(out + (offsets[i] - offsets[0]) * H, host + (int64_t)c->h_start[s] * H,
+                memcpy(out + (offsets[i] - offsets[0]) * H, host + (int64_t)c->stage[0].start[s] * H,
                        sizeof(float) * (size_t)(len * H));
             }
             if (stats) {

@@ -53,6 +53,15 @@ typedef struct ember_pass_graph {
     int32_t seen, failures;
 } ember_pass_graph;
 
+/* Host side of one pass: what pack_batch fills and the pooled rows come
+ * back to. A context has two, used in turn, so pass k+1 is packed while
+ * pass k's copies may still be in flight (a driver with download_async:
+ * then they are the driver's host memory, page-locked on a GPU). */
+typedef struct ember_staging {
+    int32_t *ids, *pos, *start, *types; /* tokens_cap, tokens_cap, max_batch + 1, tokens_cap */
+    float *pooled;                      /* max_batch x pooled_width                          */
+} ember_staging;
+
 struct ember_ctx {
     const ember_model *model;
     void *dctx;              /* driver context (threads, scratch)         */
@@ -65,8 +74,7 @@ struct ember_ctx {
     int64_t max_batch_tokens;
     int64_t tokens_cap;      /* largest forward pass in tokens            */
     /* host staging, sized at init */
-    int32_t *h_ids, *h_pos, *h_start, *h_types;
-    float *h_pooled;         /* max_batch x hidden                        */
+    ember_staging stage[2];
     int32_t *h_unit;         /* host copy of d_unit                       */
     /* per-call scratch that grows with the number of inputs */
     int64_t *order;

@@ -281,6 +281,26 @@ typedef struct ember_driver_ops {
     ember_status (*upload)(void *dctx, void *dst, const void *src, size_t bytes);
     ember_status (*download)(void *dctx, void *dst, const void *src, size_t bytes);
 
+    /* Optional: overlapped passes (a GPU). The backend packs, uploads and
+     * queues pass k+1 while pass k runs, and reads pass k's vectors only
+     * after fence_wait.
+     * - host_alloc: host memory the device copies without staging (CUDA:
+     *   page-locked), zero-filled; NULL when out of memory. An upload from it
+     *   may still be in flight when `upload` returns: the caller leaves the
+     *   source alone until a later fence_wait, download or synchronize.
+     *   host_free(NULL) is a no-op; called after ctx_free of every context
+     *   that used the memory.
+     * - download_async: queues the copy (dst from host_alloc) and marks
+     *   fence `slot` (0 or 1) behind it; returns without waiting.
+     * - fence_wait: waits until everything queued up to the last
+     *   download_async on `slot` has run, and reports any error among it.
+     * A driver without them runs passes one after the other: `download`
+     * waits, and the backend uses ordinary host memory. */
+    void *(*host_alloc)(void *impl, size_t bytes);
+    void (*host_free)(void *impl, void *p);
+    ember_status (*download_async)(void *dctx, void *dst, const void *src, size_t bytes, int slot);
+    ember_status (*fence_wait)(void *dctx, int slot);
+
     /* Weights: convert/pack/upload a stored tensor once, at load. A tensor
      * with map == NULL is host memory the caller frees after the call: the
      * driver copies it. */

@@ -69,6 +69,7 @@ typedef struct cuda_ctx {
     void *xconv;         /* x converted to the weights' dtype (Dense on fp32 rows) */
     size_t xconv_bytes;
     cudaEvent_t t0, t1;
+    cudaEvent_t fence[2]; /* behind each slot's last download_async          */
     int timing;
     int no_f32_bias;     /* cuBLASLt refused fp32 biases with bf16 output */
     plan plans[PLAN_CACHE];
@@ -258,6 +259,9 @@ static void cuda_ctx_free(void *p) {
         cudaEventDestroy(c->t0);
     if (c->t1)
         cudaEventDestroy(c->t1);
+    for (int i = 0; i < 2; i++)
+        if (c->fence[i])
+            cudaEventDestroy(c->fence[i]);
     cudaFree(c->workspace);
     cudaFree(c->arena);
     cudaFree(c->xconv);
@@ -272,6 +276,8 @@ static ember_status ctx_setup(cuda_ctx *c, const ember_ctx_limits *lim) {
     LT_TRY("cublasLtCreate", ember_lt.cublasLtCreate(&c->lt));
     CU_TRY("cudaEventCreate", cudaEventCreate(&c->t0));
     CU_TRY("cudaEventCreate", cudaEventCreate(&c->t1));
+    for (int i = 0; i < 2; i++)
+        CU_TRY("cudaEventCreate", cudaEventCreateWithFlags(&c->fence[i], cudaEventDisableTiming));
     CU_TRY("cuBLASLt workspace (32 MiB)", cudaMalloc(&c->workspace, WORKSPACE_BYTES));
     char what[96];
     snprintf(what, sizeof what, "activation arena (%.1f MiB)",
@@ -372,7 +378,9 @@ static void cuda_graph_free(void *p, void *graph) {
 }
 
 /* From pageable host memory the copy has left `src` when this returns
- * (CUDA stages it), so the caller may reuse its buffer at once. */
+ * (CUDA stages it), so the caller may reuse its buffer at once; from
+ * page-locked memory (cuda_host_alloc) it is a DMA queued on the stream,
+ * and the caller leaves `src` alone until a later fence or synchronize. */
 static ember_status cuda_upload(void *p, void *dst, const void *src, size_t bytes) {
     cuda_ctx *c = p;
     if (!bytes)
@@ -387,6 +395,47 @@ static ember_status cuda_download(void *p, void *dst, const void *src, size_t by
         CU_TRY("download", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
     /* also reports an error of any kernel queued before */
     CU_TRY("download", cudaStreamSynchronize(c->stream));
+    return EMBER_OK;
+}
+
+/* Overlapped passes: the backend's staging is page-locked, so a copy from
+ * or to it is a DMA queued on the stream and the host goes on (from
+ * pageable memory the runtime stages the copy and may wait for the
+ * stream). Portable: any device may copy from it. */
+static void *cuda_host_alloc(void *p, size_t bytes) {
+    (void)p;
+    void *h = NULL;
+    if (cudaHostAlloc(&h, bytes ? bytes : 1, cudaHostAllocPortable) != cudaSuccess) {
+        (void)cudaGetLastError(); /* out of page-locked memory is no sticky error */
+        return NULL;
+    }
+    memset(h, 0, bytes);
+    return h;
+}
+
+static void cuda_host_free(void *p, void *h) {
+    (void)p;
+    if (h)
+        cudaFreeHost(h);
+}
+
+static ember_status cuda_download_async(void *p, void *dst, const void *src, size_t bytes,
+                                        int slot) {
+    cuda_ctx *c = p;
+    if (slot < 0 || slot > 1)
+        return ember_error(EMBER_E_INTERNAL, "cuda: fence slot %d (0 or 1)", slot);
+    if (bytes)
+        CU_TRY("download", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+    CU_TRY("download fence", cudaEventRecord(c->fence[slot], c->stream));
+    return EMBER_OK;
+}
+
+/* Also reports an error of any kernel queued before the fence. */
+static ember_status cuda_fence_wait(void *p, int slot) {
+    cuda_ctx *c = p;
+    if (slot < 0 || slot > 1)
+        return ember_error(EMBER_E_INTERNAL, "cuda: fence slot %d (0 or 1)", slot);
+    CU_TRY("download", cudaEventSynchronize(c->fence[slot]));
     return EMBER_OK;
 }
 
@@ -931,6 +980,10 @@ const ember_driver_ops ember_cuda_driver_ops = {
     .timer_stop = cuda_timer_stop,
     .upload = cuda_upload,
     .download = cuda_download,
+    .host_alloc = cuda_host_alloc,
+    .host_free = cuda_host_free,
+    .download_async = cuda_download_async,
+    .fence_wait = cuda_fence_wait,
     .weight_prepare = cuda_weight_prepare,
     .weight_release = cuda_weight_release,
     .gather = cuda_gather,
