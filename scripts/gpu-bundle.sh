@@ -15,7 +15,7 @@
 #        BUNDLE_CUBLASLT=1 (pack libcublasLt too)
 #
 # The bundle holds bin/ (ember, test_cuda_smoke, test_golden,
-# test_driver_conformance, make_model) and lib/ (the non-glibc shared
+# test_driver_conformance, test_e2e, make_model) and lib/ (the non-glibc shared
 # libraries of their closure). The CUDA runtime is linked statically.
 # cuBLASLt is not linked: the CUDA driver dlopens it (libcublasLt.so.N, N
 # the build's CUDA major version) when it first uses a device, so ldd does
@@ -32,12 +32,12 @@ JOBS=${JOBS:-$(nproc)}
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DEMBER_TESTS=ON -DEMBER_CUDA=ON \
       -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-80;86;89;90}" >/dev/null
 cmake --build "$B" -j"$JOBS" --target ember_cli test_cuda_smoke test_golden \
-      test_driver_conformance make_model >/dev/null
+      test_driver_conformance test_e2e make_model >/dev/null
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib"
-cp "$B/ember" "$B/tests/test_cuda_smoke" "$B/tests/test_golden" \
+cp "$B/ember" "$B/tests/test_cuda_smoke" "$B/tests/test_golden" "$B/tests/test_e2e" \
    "$B/tests/test_driver_conformance" "$B/bench/make_model" "$stage/bin/"
 cp -L "$B"/libember.so.0 "$stage/lib/"
 # the closure, minus glibc's own libraries (the GPU machine's must be used)

@@ -16,7 +16,9 @@
 #      reads it when the caller leaves the driver to "auto") on models A and
 #      B (bench/make_model) over the short, code and long workloads, in bf16
 #      and f32 (TF32); the latency of one 16-token sequence (batch 1); the
-#      peak GPU memory seen by nvidia-smi while the benches ran
+#      peak GPU memory seen by nvidia-smi while the benches ran; text in,
+#      vectors out (`ember embed`, model A with bge-small's tokenizer) with
+#      and without tokenizing ahead
 #
 # Exit status: non-zero when a build step or a check failed.
 #   env: JOBS (default: all CPUs), WORK (default build-gpu/work), REPS (3),
@@ -41,7 +43,7 @@ nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv
 if [ "${1:-}" = "--prebuilt" ]; then
   step "unpack prebuilt bundle ${2:?--prebuilt needs the bundle file}"
   rm -rf "$B" && mkdir -p "$B/tests" "$B/bench" && tar -C "$B" -xJf "$2" || exit 1
-  for t in test_cuda_smoke test_golden test_driver_conformance; do mv "$B/bin/$t" "$B/tests/"; done
+  for t in test_cuda_smoke test_golden test_driver_conformance test_e2e; do mv "$B/bin/$t" "$B/tests/"; done
   mv "$B/bin/make_model" "$B/bench/" && mv "$B/bin/ember" "$B/"
   # cuBLASLt (dlopened by the CUDA driver on first use of the GPU, under the
   # soname of the build's CUDA major version): packed in lib/
@@ -63,7 +65,7 @@ else
         -DCMAKE_CUDA_ARCHITECTURES=native >"$B.configure.log" 2>&1 || {
     tail -30 "$B.configure.log"; exit 1; }
   cmake --build "$B" -j"$JOBS" --target ember_cli test_cuda_smoke test_golden \
-        test_driver_conformance make_model \
+        test_driver_conformance test_e2e make_model \
         >"$B.build.log" 2>&1 || { grep -E "error|Error" "$B.build.log" | head -30; exit 1; }
 fi
 
@@ -87,6 +89,13 @@ step "goldens through the cuda driver: bf16"
 for c in $cases; do
   EMBER_DRIVER=cuda timeout 60 "$B/tests/test_golden" "$c" bf16 >/dev/null 2>"$B.golden.err" \
     && echo "ok   $c" || { echo "FAIL $c: $(tail -3 "$B.golden.err")"; fail=1; }
+done
+
+step "text in, vectors out through the cuda driver (tokenized ahead in blocks, f32 strict bounds)"
+for c in e2e-bert e2e-modernbert; do
+  EMBER_DRIVER=cuda EMBER_CUDA_TF32=0 timeout 60 "$B/tests/test_e2e" "$G/$c" f32 >"$B.e2e.log" 2>&1 \
+    && echo "ok   $c: $(grep -c . "$B.e2e.log") lines, $(grep 'tokenize ahead 1' "$B.e2e.log")" \
+    || { echo "FAIL $c: $(grep FAIL "$B.e2e.log" | head -3)"; fail=1; }
 done
 
 step "real-shape goldens through the cuda driver (Qwen3-0.6B / EmbeddingGemma-300m shapes; f32 strict, bf16)"
@@ -128,6 +137,28 @@ for m in A B; do
       | sed 's/^/latency of one 16-token sequence: /' || fail=1
   done
 done
+step "text in, vectors out: ember embed on model A with bge-small's tokenizer, bf16, next block tokenized ahead (default on a GPU) and not"
+# tokenizing runs on the host; tokenized ahead, it overlaps the GPU's passes
+[ -f "$WORK/model-At/model.safetensors" ] || "$B/bench/make_model" A "$WORK/model-At" \
+  tests/fixtures/tokenizer/BAAI--bge-small-en-v1.5 >/dev/null || fail=1
+# ${TEXT_LINES:-40000} lines of 8-120 words (about 3M tokens), the same every run
+awk -v lines="${TEXT_LINES:-40000}" 'BEGIN { srand(11); nw = split("the of and to in is that for it as with was on be by this are from or at an which have not but all can more one their has will its also new been other some time when only into two may most these such first than then used them well made many like world between both under over each through where after people system data model function return value error file code", w, " ");
+  for (l = 0; l < lines; l++) { n = 8 + int(rand() * 113); s = w[1 + int(rand() * nw)]; for (i = 1; i < n; i++) s = s " " w[1 + int(rand() * nw)]; print s } }' >"$WORK/texts.txt"
+echo "one" >"$WORK/one.txt"
+now() { date +%s.%N; }
+for ahead in 1 0 1 0; do
+  t0=$(now)
+  EMBER_DRIVER=cuda timeout 60 ./"$B"/ember embed -m "$WORK/model-At" -i "$WORK/one.txt" --dtype bf16 \
+    --output-format npy -o "$WORK/one.npy" || fail=1
+  t1=$(now)
+  EMBER_DRIVER=cuda EMBER_TOKENIZE_AHEAD=$ahead timeout 120 ./"$B"/ember embed -m "$WORK/model-At" \
+    -i "$WORK/texts.txt" --dtype bf16 --output-format npy -o "$WORK/texts.npy" -v 2>"$WORK/embed.err" || { cat "$WORK/embed.err"; fail=1; }
+  t2=$(now)
+  tokens=$(grep -o '[0-9]* tokens' "$WORK/embed.err" | cut -d' ' -f1)
+  awk -v a="$ahead" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v n="${tokens:-0}" 'BEGIN {
+    run = (t2 - t1) - (t1 - t0); printf "tokenize ahead %s: %d tokens in %.2f s (%.2f s whole run less %.2f s to load and embed one text): %.0f tokens/s\n", a, n, run, t2 - t1, t1 - t0, (run > 0 ? n / run : 0) }'
+done
+
 step "A/B: model A, code, bf16, with the SIMT attention kernel instead of the tensor-core one"
 EMBER_DRIVER=cuda EMBER_CUDA_SIMT_ATTENTION=1 timeout 60 ./"$B"/ember bench -m "$WORK/model-A" -w code \
   --dtype bf16 --reps "$REPS" --check-seqs 4 || { echo "FAILED: SIMT A/B"; fail=1; }

@@ -6,6 +6,9 @@
  */
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,7 +311,7 @@ ember_status ember_embed_tokens(ember_ctx *ctx, const int32_t *ids, const int64_
     COPY_PARAMS(o, opts, ember_embed_default_options());
     if (stats)
         memset(stats, 0, sizeof *stats);
-    return ember_backend_embed(ctx, ids, offsets, n_seqs, &o, out, out_len, stats);
+    return ember_backend_embed(ctx, ids, offsets, n_seqs, 0, &o, out, out_len, stats);
 }
 
 ember_status ember_embed_tokens_all(ember_ctx *ctx, const int32_t *ids, const int64_t *offsets,
@@ -381,8 +384,8 @@ ember_status ember_rerank(ember_ctx *ctx, const char *query, size_t query_len,
             *stats = local;
         return EMBER_OK;
     }
-    if (!ctx->enc)
-        EMBER_TRY(ember_encoding_new(&ctx->enc));
+    if (!ctx->text[0].enc)
+        EMBER_TRY(ember_encoding_new(&ctx->text[0].enc));
     ember_pair_buf pb;
     memset(&pb, 0, sizeof pb);
     int64_t *offsets = ember_malloc(sizeof(int64_t) * (size_t)(n + 1), "pair offsets");
@@ -397,13 +400,13 @@ ember_status ember_rerank(ember_ctx *ctx, const char *query, size_t query_len,
         }
         int64_t full = 0;
         st = ember_tok_encode_pair(m->tokenizer, query, query_len, texts[i], lens[i],
-                                   o.truncate ? m->max_tokens : 0, ctx->enc, &pb, &full);
+                                   o.truncate ? m->max_tokens : 0, ctx->text[0].enc, &pb, &full);
         if (st == EMBER_OK && !o.truncate && full > m->max_tokens)
             st = ember_error(EMBER_E_TOO_LONG,
                              "text %lld: the pair has %lld tokens; the model accepts at most %d "
                              "(enable truncation to cut it)",
                              (long long)i, (long long)full, m->max_tokens);
-        if (st == EMBER_OK && (ember_encoding_flags(ctx->enc) & EMBER_ENCODING_INVALID_UTF8))
+        if (st == EMBER_OK && (ember_encoding_flags(ctx->text[0].enc) & EMBER_ENCODING_INVALID_UTF8))
             local.n_invalid_utf8++;
         if (st == EMBER_OK && full > pb.n - offsets[i])
             local.n_truncated++;
@@ -543,35 +546,35 @@ ember_status ember_model_tokenize(const ember_model *m, const char *text, size_t
     return st;
 }
 
-/* Tokenizes n texts into the growable CSR (*ids, *offsets), counting into
- * *stats. The error message is prefixed with the index of the failing text. */
+/* Tokenizes n texts into block tb (its CSR ids and offsets, grown as
+ * needed), counting into *stats. The error message is prefixed with the
+ * index of the failing text, base + its index here. */
 static ember_status encode_texts(const ember_model *m, const char *const *texts, const size_t *lens,
-                                 int64_t n, const ember_embed_options *o, ember_encoding *enc,
-                                 char **prompt_buf, size_t *prompt_cap, int32_t **ids,
-                                 int64_t *ids_cap, int64_t **offsets, int64_t *offsets_cap,
-                                 ember_embed_stats *stats) {
-    EMBER_TRY(grow((void **)offsets, offsets_cap, n + 1, sizeof(int64_t), "token offsets"));
+                                 int64_t n, int64_t base, const ember_embed_options *o,
+                                 ember_text_block *tb, ember_embed_stats *stats) {
+    EMBER_TRY(grow((void **)&tb->offsets, &tb->offsets_cap, n + 1, sizeof(int64_t), "token offsets"));
     int64_t total = 0;
-    (*offsets)[0] = 0;
+    tb->offsets[0] = 0;
     for (int64_t i = 0; i < n; i++) {
-        ember_status st = encode_text(m, texts[i], lens[i], o, prompt_buf, prompt_cap, enc);
+        ember_status st = encode_text(m, texts[i], lens[i], o, &tb->prompt_buf,
+                                      &tb->prompt_buf_cap, tb->enc);
         if (st != EMBER_OK) {
             if (st == EMBER_E_NOMEM)
                 return st;
             char msg[512];
             snprintf(msg, sizeof msg, "%s", ember_last_error());
-            return ember_error(st, "text %lld: %s", (long long)i, msg);
+            return ember_error(st, "text %lld: %s", (long long)(base + i), msg);
         }
-        int64_t k = ember_encoding_length(enc);
-        uint32_t flags = ember_encoding_flags(enc);
+        int64_t k = ember_encoding_length(tb->enc);
+        uint32_t flags = ember_encoding_flags(tb->enc);
         if (flags & EMBER_ENCODING_TRUNCATED)
             stats->n_truncated++;
         if (flags & EMBER_ENCODING_INVALID_UTF8)
             stats->n_invalid_utf8++;
-        EMBER_TRY(grow((void **)ids, ids_cap, total + k, sizeof(int32_t), "token ids"));
-        memcpy(*ids + total, ember_encoding_ids(enc), sizeof(int32_t) * (size_t)k);
+        EMBER_TRY(grow((void **)&tb->ids, &tb->ids_cap, total + k, sizeof(int32_t), "token ids"));
+        memcpy(tb->ids + total, ember_encoding_ids(tb->enc), sizeof(int32_t) * (size_t)k);
         total += k;
-        (*offsets)[i + 1] = total;
+        tb->offsets[i + 1] = total;
     }
     stats->n_tokens = total;
     return EMBER_OK;
@@ -595,30 +598,89 @@ ember_status ember_model_tokenize_texts(const ember_model *m, const char *const 
     COPY_PARAMS(o, opts, ember_embed_default_options());
     ember_embed_stats local;
     memset(&local, 0, sizeof local);
-    ember_encoding *enc = NULL;
-    char *buf = NULL;
-    size_t buf_cap = 0;
-    int32_t *ids = NULL;
-    int64_t *offsets = NULL, ids_cap = 0, offsets_cap = 0;
-    ember_status st = ember_encoding_new(&enc);
+    ember_text_block tb;
+    memset(&tb, 0, sizeof tb);
+    ember_status st = ember_encoding_new(&tb.enc);
     if (st == EMBER_OK)
-        st = encode_texts(m, texts, lens, n, &o, enc, &buf, &buf_cap, &ids, &ids_cap, &offsets,
-                          &offsets_cap, &local);
+        st = encode_texts(m, texts, lens, n, 0, &o, &tb, &local);
     /* an all-empty batch still hands out a pointer the caller can free */
-    if (st == EMBER_OK && !ids && !(ids = ember_calloc(1, sizeof *ids, "token ids")))
+    if (st == EMBER_OK && !tb.ids && !(tb.ids = ember_calloc(1, sizeof *tb.ids, "token ids")))
         st = EMBER_E_NOMEM;
-    ember_encoding_free(enc);
-    free(buf);
+    ember_encoding_free(tb.enc);
+    free(tb.prompt_buf);
     if (st != EMBER_OK) {
-        free(ids);
-        free(offsets);
+        free(tb.ids);
+        free(tb.offsets);
         return st;
     }
+    int32_t *ids = tb.ids;
+    int64_t *offsets = tb.offsets;
     *out_ids = ids;
     *out_offsets = offsets;
     if (stats)
         *stats = local;
     return EMBER_OK;
+}
+
+/* ---- ember_embed_texts: the texts in blocks, the next one tokenized ahead ---- */
+
+/* On a driver that runs passes asynchronously (a GPU) the host is idle
+ * while a pass runs, and one core tokenizes 6-10M tokens/s, the order of a
+ * GPU's rate: so texts go in blocks, block k+1 tokenized on a helper thread
+ * while block k runs. On the cpu driver the compute threads own the cores
+ * and tokenizing is a fraction of a percent of the time: one block, as
+ * before. EMBER_TOKENIZE_AHEAD=1 forces blocks, =0 turns them off. */
+static bool tokenize_ahead(const ember_ctx *ctx) {
+    const char *e = getenv("EMBER_TOKENIZE_AHEAD");
+    if (e && (e[0] == '0' || e[0] == '1') && !e[1])
+        return e[0] == '1';
+    return ctx->model->drv.ops->download_async != NULL;
+}
+
+/* Bytes of text a block's first pass is sized for, per token of a pass. */
+#define BLOCK_BYTES_PER_TOKEN 4
+/* Blocks double from one pass's worth (the first is not overlapped) up to
+ * this many passes' worth (sorting by length within larger blocks). */
+#define BLOCK_MAX_PASSES 8
+
+/* Tokenizing texts [first, first + n) into tb, on whichever thread runs it;
+ * the outcome (status, message, counts) is carried back in the job. */
+typedef struct text_job {
+    const ember_model *m;
+    const char *const *texts;
+    const size_t *lens;
+    int64_t first, n;
+    const ember_embed_options *o;
+    ember_text_block *tb;
+    ember_embed_stats stats;
+    ember_status st;
+    char msg[1024];
+} text_job;
+
+static void text_job_run(text_job *j) {
+    memset(&j->stats, 0, sizeof j->stats);
+    j->st = encode_texts(j->m, j->texts + j->first, j->lens + j->first, j->n, j->first, j->o, j->tb,
+                         &j->stats);
+    if (j->st != EMBER_OK)
+        snprintf(j->msg, sizeof j->msg, "%s", ember_last_error());
+}
+
+static void *text_job_thread(void *arg) {
+    text_job_run(arg);
+    return NULL;
+}
+
+/* End of the block starting at `first`: at most max_texts texts and
+ * max_bytes bytes of text, at least one text. */
+static int64_t block_end(const size_t *lens, int64_t first, int64_t n, int64_t max_texts,
+                         size_t max_bytes) {
+    size_t bytes = 0;
+    int64_t k = first;
+    while (k < n && k - first < max_texts && (k == first || lens[k] <= max_bytes - bytes)) {
+        bytes = lens[k] < max_bytes - bytes ? bytes + lens[k] : max_bytes;
+        k++;
+    }
+    return k;
 }
 
 ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const size_t *lens,
@@ -632,18 +694,52 @@ ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const s
                            (long long)n);
     ember_embed_options o;
     COPY_PARAMS(o, opts, ember_embed_default_options());
-    const ember_model *m = ctx->model;
+    int32_t dims;
+    EMBER_TRY(ember_backend_out_dims(ctx, &o, n, out_len, &dims));
     ember_embed_stats local;
     memset(&local, 0, sizeof local);
-    if (!ctx->enc)
-        EMBER_TRY(ember_encoding_new(&ctx->enc));
-    EMBER_TRY(encode_texts(m, texts, lens, n, &o, ctx->enc, &ctx->prompt_buf, &ctx->prompt_buf_cap,
-                           &ctx->text_ids, &ctx->text_ids_cap, &ctx->text_offsets,
-                           &ctx->text_offsets_cap, &local));
-    /* the backend counts the tokens it runs; the tokenizer's count is not added twice */
-    local.n_tokens = 0;
-    ember_status st =
-        ember_backend_embed(ctx, ctx->text_ids, ctx->text_offsets, n, &o, out, out_len, &local);
+    const bool ahead = tokenize_ahead(ctx);
+    int64_t max_texts = ahead ? ctx->max_batch : (n > 0 ? n : 1);
+    size_t max_bytes = ahead ? (size_t)ctx->max_batch_tokens * BLOCK_BYTES_PER_TOKEN : SIZE_MAX;
+    for (int i = 0; i < (ahead ? 2 : 1); i++)
+        if (!ctx->text[i].enc)
+            EMBER_TRY(ember_encoding_new(&ctx->text[i].enc));
+
+    text_job job[2] = {{.m = ctx->model, .texts = texts, .lens = lens, .o = &o, .tb = &ctx->text[0]}};
+    job[1] = job[0];
+    job[1].tb = &ctx->text[1];
+    job[0].n = block_end(lens, 0, n, max_texts, max_bytes);
+    text_job_run(&job[0]);
+    ember_status st = job[0].st;
+    for (int k = 0; st == EMBER_OK; k ^= 1) {
+        text_job *cur = &job[k], *next = &job[k ^ 1];
+        const int64_t end = cur->first + cur->n;
+        const bool has_next = end < n;
+        pthread_t helper;
+        bool threaded = false;
+        if (has_next) {
+            if (max_texts < (int64_t)ctx->max_batch * BLOCK_MAX_PASSES) {
+                max_texts *= 2;
+                max_bytes *= 2;
+            }
+            next->first = end;
+            next->n = block_end(lens, end, n, max_texts, max_bytes) - end;
+            threaded = pthread_create(&helper, NULL, text_job_thread, next) == 0;
+        }
+        local.n_truncated += cur->stats.n_truncated;
+        local.n_invalid_utf8 += cur->stats.n_invalid_utf8;
+        /* the backend counts the tokens it runs and the passes */
+        st = ember_backend_embed(ctx, cur->tb->ids, cur->tb->offsets, cur->n, cur->first, &o,
+                                 out + cur->first * dims, out_len - cur->first * dims, &local);
+        if (threaded)
+            pthread_join(helper, NULL);
+        else if (has_next && st == EMBER_OK)
+            text_job_run(next);
+        if (!has_next || st != EMBER_OK)
+            break;
+        if (next->st != EMBER_OK)
+            st = ember_error(next->st, "%s", next->msg);
+    }
     if (stats)
         *stats = local;
     return st;

@@ -159,7 +159,7 @@ static ember_status warm_up(ember_ctx *c) {
     o.struct_size = sizeof o;
     o.normalize = -1;
     o.truncate = 1;
-    ember_status st = ember_backend_embed(c, ids, offsets, 1, &o, out, c->model->dim, NULL);
+    ember_status st = ember_backend_embed(c, ids, offsets, 1, 0, &o, out, c->model->dim, NULL);
     free(out);
     return st;
 }
@@ -305,10 +305,12 @@ void ember_backend_ctx_free(ember_ctx *c) {
         staging_free(c, &c->stage[i]);
     free(c->h_unit);
     free(c->order);
-    ember_encoding_free(c->enc);
-    free(c->text_ids);
-    free(c->text_offsets);
-    free(c->prompt_buf);
+    for (int i = 0; i < 2; i++) {
+        ember_encoding_free(c->text[i].enc);
+        free(c->text[i].ids);
+        free(c->text[i].offsets);
+        free(c->text[i].prompt_buf);
+    }
     free(c);
 }
 
@@ -325,8 +327,10 @@ static int cmp_by_length(const void *a, const void *b) {
     return i < j ? -1 : i > j;
 }
 
+/* Messages name a sequence by base + its index (the text path embeds its
+ * inputs in blocks). */
 static ember_status validate(const ember_ctx *c, const int32_t *ids, const int64_t *offsets,
-                             int64_t n) {
+                             int64_t n, int64_t base) {
     const ember_model *m = c->model;
     if (offsets[0] < 0)
         return ember_error(EMBER_E_INVALID_ARGUMENT, "offsets[0] = %lld is negative",
@@ -336,17 +340,17 @@ static ember_status validate(const ember_ctx *c, const int32_t *ids, const int64
         if (len <= 0)
             return ember_error(EMBER_E_INVALID_ARGUMENT,
                                "sequence %lld is empty or its offsets decrease (%lld -> %lld)",
-                               (long long)i, (long long)offsets[i], (long long)offsets[i + 1]);
+                               (long long)(base + i), (long long)offsets[i], (long long)offsets[i + 1]);
         if (len > m->max_tokens)
             return ember_error(EMBER_E_TOO_LONG,
                                "sequence %lld has %lld tokens; the model accepts at most %d",
-                               (long long)i, (long long)len, m->max_tokens);
+                               (long long)(base + i), (long long)len, m->max_tokens);
         for (int64_t t = offsets[i]; t < offsets[i + 1]; t++) {
             if (ids[t] < 0 || ids[t] >= m->hp.vocab_size)
                 return ember_error(EMBER_E_INVALID_ARGUMENT,
                                    "sequence %lld, token %lld: id %d is outside the vocabulary "
                                    "[0, %d)",
-                                   (long long)i, (long long)(t - offsets[i]), ids[t],
+                                   (long long)(base + i), (long long)(t - offsets[i]), ids[t],
                                    m->hp.vocab_size);
         }
     }
@@ -596,24 +600,32 @@ static ember_status sort_inputs(ember_ctx *c, const int64_t *offsets, int64_t n)
     return EMBER_OK;
 }
 
-ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t *offsets,
-                                 int64_t n, const ember_embed_options *o, float *out,
-                                 int64_t out_len, ember_embed_stats *stats) {
+ember_status ember_backend_out_dims(const ember_ctx *c, const ember_embed_options *o, int64_t n,
+                                   int64_t out_len, int32_t *dims) {
     const ember_model *m = c->model;
-    int32_t dims = o->dimensions > 0 ? o->dimensions : m->dim;
-    if (o->dimensions < 0 || dims > m->dim)
+    *dims = o->dimensions > 0 ? o->dimensions : m->dim;
+    if (o->dimensions < 0 || *dims > m->dim)
         return ember_error(EMBER_E_INVALID_ARGUMENT, "dimensions = %d must be in [1, %d] (or 0)",
                            o->dimensions, m->dim);
-    int normalize = o->normalize < 0 ? m->st.normalize : o->normalize != 0;
     if (n < 0)
         return ember_error(EMBER_E_INVALID_ARGUMENT, "n_seqs = %lld is negative", (long long)n);
-    if (out_len / (n > 0 ? n : 1) < dims && n > 0)
+    if (n > 0 && out_len / n < *dims)
         return ember_error(EMBER_E_INVALID_ARGUMENT,
                            "output holds %lld floats; %lld sequences x %d dimensions need %lld",
-                           (long long)out_len, (long long)n, dims, (long long)(n * dims));
+                           (long long)out_len, (long long)n, *dims, (long long)(n * *dims));
+    return EMBER_OK;
+}
+
+ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t *offsets,
+                                 int64_t n, int64_t index_base, const ember_embed_options *o,
+                                 float *out, int64_t out_len, ember_embed_stats *stats) {
+    const ember_model *m = c->model;
+    int32_t dims;
+    EMBER_TRY(ember_backend_out_dims(c, o, n, out_len, &dims));
+    int normalize = o->normalize < 0 ? m->st.normalize : o->normalize != 0;
     if (n == 0)
         return EMBER_OK;
-    EMBER_TRY(validate(c, ids, offsets, n));
+    EMBER_TRY(validate(c, ids, offsets, n, index_base));
 
     EMBER_TRY(sort_inputs(c, offsets, n));
 
@@ -665,7 +677,7 @@ ember_status ember_backend_embed(ember_ctx *c, const int32_t *ids, const int64_t
                 return ember_error(EMBER_E_MODEL,
                                    "sequence %lld: dimension %d of its embedding is %s (not a "
                                    "finite number): the model's weights or activations overflow",
-                                   (long long)i, d, isnan(out[i * dims + d]) ? "NaN" : "infinite");
+                                   (long long)(index_base + i), d, isnan(out[i * dims + d]) ? "NaN" : "infinite");
     return EMBER_OK;
 }
 
@@ -723,7 +735,7 @@ ember_status ember_backend_rerank(ember_ctx *c, const int32_t *ids, const int32_
     if (n <= 0)
         return n < 0 ? ember_error(EMBER_E_INVALID_ARGUMENT, "n = %lld is negative", (long long)n)
                      : EMBER_OK;
-    EMBER_TRY(validate(c, ids, offsets, n));
+    EMBER_TRY(validate(c, ids, offsets, n, 0));
     const int32_t ntypes = m->hp.type_vocab_size > 0 ? m->hp.type_vocab_size : 1;
     for (int64_t t = offsets[0]; t < offsets[n]; t++)
         if (types[t] < 0 || types[t] >= ntypes)
@@ -755,7 +767,7 @@ ember_status ember_backend_embed_all(ember_ctx *c, const int32_t *ids, const int
         return ember_error(EMBER_E_INVALID_ARGUMENT, "n = %lld is negative", (long long)n);
     if (n == 0)
         return EMBER_OK;
-    EMBER_TRY(validate(c, ids, offsets, n));
+    EMBER_TRY(validate(c, ids, offsets, n, 0));
     const int64_t total = offsets[n] - offsets[0];
     if (out_len / H < total)
         return ember_error(EMBER_E_INVALID_ARGUMENT,

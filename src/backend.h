@@ -62,6 +62,19 @@ typedef struct ember_staging {
     float *pooled;                      /* max_batch x pooled_width                          */
 } ember_staging;
 
+/* Tokenizer output of a block of texts (ember_embed_texts), reused from
+ * call to call: ids and offsets in CSR form, the encoding and the
+ * prompt + text buffer that produced them. */
+typedef struct ember_text_block {
+    ember_encoding *enc;
+    int32_t *ids;
+    int64_t ids_cap;
+    int64_t *offsets;
+    int64_t offsets_cap;
+    char *prompt_buf;
+    size_t prompt_buf_cap;
+} ember_text_block;
+
 struct ember_ctx {
     const ember_model *model;
     void *dctx;              /* driver context (threads, scratch)         */
@@ -79,14 +92,8 @@ struct ember_ctx {
     /* per-call scratch that grows with the number of inputs */
     int64_t *order;
     int64_t order_cap;
-    /* text path: reused tokenizer outputs */
-    ember_encoding *enc;
-    int32_t *text_ids;
-    int64_t text_ids_cap;
-    int64_t *text_offsets;
-    int64_t text_offsets_cap;
-    char *prompt_buf;
-    size_t prompt_buf_cap;
+    /* text path: reused tokenizer outputs, one per block in flight */
+    ember_text_block text[2];
     int full_last_layer;     /* 1: never skip work for CLS (EMBER_FULL_LAST_LAYER=1) */
     /* per-op timing (ember bench) */
     int profiling;
@@ -105,10 +112,17 @@ void ember_backend_release(ember_model *m);
 ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params *p, ember_ctx **out);
 void ember_backend_ctx_free(ember_ctx *ctx);
 
-/* The core of ember_embed_tokens (arguments already checked for NULL). */
+/* The core of ember_embed_tokens (arguments already checked for NULL).
+ * Messages name an input by index_base + its index (the text path embeds
+ * its inputs in blocks). */
 ember_status ember_backend_embed(ember_ctx *ctx, const int32_t *ids, const int64_t *offsets,
-                                 int64_t n, const ember_embed_options *o, float *out,
-                                 int64_t out_len, ember_embed_stats *stats);
+                                 int64_t n, int64_t index_base, const ember_embed_options *o,
+                                 float *out, int64_t out_len, ember_embed_stats *stats);
+
+/* Checks o->dimensions and that out_len floats hold n vectors; *dims
+ * receives the width of one vector. */
+ember_status ember_backend_out_dims(const ember_ctx *ctx, const ember_embed_options *o, int64_t n,
+                                    int64_t out_len, int32_t *dims);
 
 /* Cross-encoder logits: n sequences (ids and token type ids in CSR form,
  * checked like ember_backend_embed's) through the model and its

@@ -3,9 +3,13 @@
  * encode() on the same texts (tests/fixtures/goldens/e2e-*): the token ids
  * must be identical (special tokens, right truncation to max_seq_length) and
  * every embedding within cosine >= 0.99999 and max abs diff <= 1e-4, with
- * batch sizes 1 and 32 and 1 and 2 threads.
+ * batch sizes 1 and 32 and 1 and 2 threads, and in blocks tokenized ahead
+ * on a helper thread (EMBER_TOKENIZE_AHEAD=1, what a GPU driver does), where
+ * a text that fails in a later block is named by its index in the call.
  *
- * Usage: test_e2e CASE_DIR
+ * Usage: test_e2e CASE_DIR [f32]
+ * f32 pins the compute dtype (a GPU driver's default is bf16): how
+ * scripts/gpu-check.sh runs it through EMBER_DRIVER=cuda.
  */
 #include <jansson.h>
 
@@ -38,7 +42,10 @@ int main(int argc, char **argv) {
     fclose(ft);
     fclose(fe);
     ember_model *m = NULL;
-    CHECK_OK(ember_model_load(dir, NULL, &m));
+    ember_model_params mp = ember_model_default_params();
+    if (argc > 2 && strcmp(argv[2], "f32") == 0)
+        mp.dtype = EMBER_DTYPE_F32;
+    CHECK_OK(ember_model_load(dir, &mp, &m));
     if (!m)
         return test_finish(dir);
     const ember_tokenizer *tok = ember_model_tokenizer(m);
@@ -104,6 +111,81 @@ int main(int argc, char **argv) {
                    threads[ti], worst_cos, worst_abs);
             ember_ctx_free(ctx);
         }
+
+    /* Blocks tokenized ahead: two sequences and 64 tokens a pass make
+     * blocks of 2, 4, 8 and then 16 texts, each tokenized on a helper
+     * thread while the one before runs. */
+    int64_t tokens_expected = 0;
+    int first_long = -1;
+    for (int i = 0; i < n; i++) {
+        tokens_expected += (int64_t)json_array_size(json_object_get(exp[i], "input_ids"));
+        if (first_long < 0 && json_is_true(json_object_get(exp[i], "truncated")))
+            first_long = i;
+    }
+    for (int ahead = 0; ahead < 2; ahead++) {
+        setenv("EMBER_TOKENIZE_AHEAD", ahead ? "1" : "0", 1);
+        ember_ctx_params cp = ember_ctx_default_params();
+        cp.max_batch = 2;
+        cp.max_batch_tokens = 64;
+        cp.n_threads = 2;
+        ember_ctx *ctx = NULL;
+        CHECK_OK(ember_ctx_init(m, &cp, &ctx));
+        if (!ctx)
+            break;
+        ember_embed_stats st;
+        for (int i = 0; i < n * dim; i++)
+            out[i] = NAN;
+        CHECK_OK(ember_embed_texts(ctx, ptrs, lens, n, NULL, out, (int64_t)n * dim, &st));
+        CHECK(st.n_truncated == n_truncated_expected && st.n_tokens == tokens_expected,
+              "ahead %d: truncated %lld (expected %d), tokens %lld (expected %lld)", ahead,
+              (long long)st.n_truncated, n_truncated_expected, (long long)st.n_tokens,
+              (long long)tokens_expected);
+        CHECK(st.n_forward_passes >= n / 2, "ahead %d: %lld passes for %d texts", ahead,
+              (long long)st.n_forward_passes, n);
+        double worst_cos = 1;
+        for (int i = 0; i < n; i++) {
+            json_t *e = json_object_get(exp[i], "embedding");
+            float want[4096];
+            for (int k = 0; k < dim && k < 4096; k++)
+                want[k] = (float)json_number_value(json_array_get(e, (size_t)k));
+            double c, a;
+            test_compare(out + (size_t)i * dim, want, dim, &c, &a);
+            worst_cos = fmin(worst_cos, c);
+            CHECK(c >= 0.99999 && a <= 1e-4, "ahead %d, text %d: cosine %.9f max abs %.3g",
+                  ahead, i, c, a);
+        }
+        printf("tokenize ahead %d (2 sequences / 64 tokens a pass): worst cosine %.9f, %lld passes\n",
+               ahead, worst_cos, (long long)st.n_forward_passes);
+        /* without truncation the first long text fails, named by its index
+         * in the call whichever block it fell in */
+        CHECK(first_long >= 2, "the case needs a long text past the first block (first at %d)",
+              first_long);
+        if (first_long >= 2) {
+            ember_embed_options eo = ember_embed_default_options();
+            eo.truncate = 0;
+            char want[32];
+            snprintf(want, sizeof want, "text %d: ", first_long);
+            for (int i = 0; i < n * dim; i++)
+                out[i] = NAN;
+            ember_status s = ember_embed_texts(ctx, ptrs, lens, n, &eo, out, (int64_t)n * dim, NULL);
+            CHECK(s == EMBER_E_TOO_LONG && strncmp(ember_last_error(), want, strlen(want)) == 0,
+                  "ahead %d: status %d, message \"%s\" (wanted \"%s...\")", ahead, (int)s,
+                  ember_last_error(), want);
+            /* in blocks, the first block ran before the failing one was
+             * tokenized; in one block, tokenizing failed before any pass */
+            CHECK(ahead ? isfinite(out[0]) : isnan(out[0]),
+                  "ahead %d: text 0's vector is %g after the failure", ahead, (double)out[0]);
+            /* the same context goes on working after the failure */
+            CHECK_OK(ember_embed_texts(ctx, ptrs, lens, n > 3 ? 3 : n, NULL, out, (int64_t)n * dim, NULL));
+        }
+        /* an output too small for n vectors is refused before any work */
+        CHECK(ember_embed_texts(ctx, ptrs, lens, n, NULL, out, (int64_t)n * dim - 1, NULL) ==
+                  EMBER_E_INVALID_ARGUMENT,
+              "ahead %d: a short output buffer was accepted", ahead);
+        ember_ctx_free(ctx);
+    }
+    unsetenv("EMBER_TOKENIZE_AHEAD");
+
     free(out);
     free(ptrs);
     free(lens);
