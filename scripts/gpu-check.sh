@@ -19,6 +19,8 @@
 #      peak GPU memory seen by nvidia-smi while the benches ran; text in,
 #      vectors out (`ember embed`, model A with bge-small's tokenizer) with
 #      and without tokenizing ahead
+#   4. the mma.sync attention kernel (EMBER_CUDA_ATTENTION=mma): conformance,
+#      smoke and bf16 goldens through it, then timed against the WMMA kernel
 #
 # Exit status: non-zero when a build step or a check failed.
 #   env: JOBS (default: all CPUs), WORK (default build-gpu/work), REPS (3),
@@ -160,8 +162,31 @@ for ahead in 1 0 1 0; do
 done
 
 step "A/B: model A, code, bf16, with the SIMT attention kernel instead of the tensor-core one"
-EMBER_DRIVER=cuda EMBER_CUDA_SIMT_ATTENTION=1 timeout 60 ./"$B"/ember bench -m "$WORK/model-A" -w code \
+EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=simt timeout 60 ./"$B"/ember bench -m "$WORK/model-A" -w code \
   --dtype bf16 --reps "$REPS" --check-seqs 4 || { echo "FAILED: SIMT A/B"; fail=1; }
+
+step "the mma.sync attention kernel (EMBER_CUDA_ATTENTION=mma, not yet the default): checks, then A/B against WMMA"
+# correctness first: the conformance test (bf16 attention), every golden case
+# through test_cuda_smoke and the bf16 goldens, all with the mma kernel
+EMBER_CUDA_ATTENTION=mma EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" \
+  >"$B.conformance-mma.log" 2>&1 && echo "ok   conformance (mma)" \
+  || { echo "FAIL conformance (mma)"; grep "^FAIL" "$B.conformance-mma.log" | head -20; fail=1; }
+EMBER_CUDA_ATTENTION=mma timeout 120 "$B/tests/test_cuda_smoke" $cases >"$B.smoke-mma.log" 2>&1 \
+  && echo "ok   test_cuda_smoke (mma)" || { echo "FAIL test_cuda_smoke (mma)"; grep FAIL "$B.smoke-mma.log" | head -20; fail=1; }
+mma_fail=0
+for c in $cases; do
+  EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=mma timeout 60 "$B/tests/test_golden" "$c" bf16 >/dev/null 2>"$B.golden.err" \
+    || { echo "FAIL $c bf16 (mma): $(tail -3 "$B.golden.err")"; mma_fail=1; fail=1; }
+done
+[ $mma_fail = 0 ] && echo "ok   every bf16 golden (mma)"
+for m in A B; do
+  for kern in wmma mma; do
+    echo "--- model $m, code and long, bf16, attention $kern"
+    EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=$kern timeout 90 ./"$B"/ember bench -m "$WORK/model-$m" -w code -w long \
+      --dtype bf16 --reps "$REPS" --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" \
+      | grep -E "tokens/s|time per op" || { echo "FAILED: bench $m $kern"; fail=1; }
+  done
+done
 
 step "long inputs: one 8,192-token sequence on model B (bf16), one 32,768-token on model Q (Qwen3-0.6B shapes, bf16)"
 awk 'BEGIN { srand(7); for (i = 0; i < 8190; i++) printf "%d ", 1000 + int(rand() * 40000); print "" }' >"$WORK/long8k.txt"

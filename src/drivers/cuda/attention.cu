@@ -15,8 +15,10 @@
  * nearly uniform), y = heads. With rows FIRST/LAST one query per sequence:
  * x = n_seqs, and only warp 0's first query slot is live.
  *
- * The tensor-core kernel (attention_tc.cu) takes the common case (bf16,
- * all rows, head_dim 32/64/128); this one runs the rest.
+ * A tensor-core kernel takes the common case (bf16, all rows, head_dim
+ * 32/64/128): the WMMA one (attention_tc.cu) by default, the mma.sync one
+ * (attention_mma.cu) with EMBER_CUDA_ATTENTION=mma; this one runs the rest
+ * (and everything with EMBER_CUDA_ATTENTION=simt).
  *
  * Keys of query i: j <= i when causal, |i - j| <= window when window > 0;
  * a block visits only the key tiles that some of its queries can see.
@@ -27,6 +29,8 @@
  * above the 48 KiB default, so the launcher opts in.
  */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "drivers/cuda/cuda_kernels.h"
 #include "drivers/cuda/ecu_common.cuh"
@@ -194,13 +198,40 @@ static int launch_d(cudaStream_t s, const ecu_attn *a) {
     return launch<T, 8>(s, a);
 }
 
+enum { ATTN_WMMA, ATTN_MMA, ATTN_SIMT };
+
+/* EMBER_CUDA_ATTENTION = wmma (default) | mma | simt, read once;
+ * EMBER_CUDA_SIMT_ATTENTION=1 (older spelling) is simt. */
+static int attention_choice(void) {
+    static int choice = -1;
+    if (choice < 0) {
+        const char *e = getenv("EMBER_CUDA_ATTENTION"), *old = getenv("EMBER_CUDA_SIMT_ATTENTION");
+        choice = e && strcmp(e, "mma") == 0    ? ATTN_MMA
+                 : e && strcmp(e, "simt") == 0 ? ATTN_SIMT
+                 : old && old[0] == '1'        ? ATTN_SIMT
+                                               : ATTN_WMMA;
+    }
+    return choice;
+}
+
+extern "C" const char *ecu_attention_kernels(void) {
+    switch (attention_choice()) {
+    case ATTN_MMA: return "tensor-core mma.sync, registers (head dim 32/64/128, else SIMT)";
+    case ATTN_SIMT: return "SIMT (EMBER_CUDA_ATTENTION=simt)";
+    default: return "tensor-core WMMA (head dim 32/64/128, else SIMT)";
+    }
+}
+
 extern "C" int ecu_attention(cudaStream_t s, const ecu_attn *a) {
     if (a->n_seqs <= 0 || a->max_len <= 0)
         return 0;
     if (a->head_dim <= 0 || a->head_dim > ECU_ATTN_MAX_HEAD_DIM || a->n_kv_heads <= 0 ||
         a->n_heads % a->n_kv_heads)
         return (int)cudaErrorInvalidValue;
-    const int tc = ecu_attention_tc(s, a);
+    const int choice = attention_choice();
+    const int tc = choice == ATTN_MMA    ? ecu_attention_mma(s, a)
+                   : choice == ATTN_WMMA ? ecu_attention_tc(s, a)
+                                         : -1;
     if (tc != -1)
         return tc;
     return a->bf16 ? launch_d<__nv_bfloat16>(s, a) : launch_d<float>(s, a);

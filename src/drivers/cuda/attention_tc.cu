@@ -230,13 +230,6 @@ extern "C" int ecu_attention_tc(cudaStream_t s, const ecu_attn *a) {
     if (!a->bf16 || a->rows != 0 || (d != 32 && d != 64 && d != 128) || a->ldq % 8 ||
         a->ldkv % 8 || !aligned16(a->q) || !aligned16(a->k) || !aligned16(a->v))
         return -1;
-    static int simt_only = -1; /* EMBER_CUDA_SIMT_ATTENTION=1: A/B check of the two kernels */
-    if (simt_only < 0) {
-        const char *e = getenv("EMBER_CUDA_SIMT_ATTENTION");
-        simt_only = e && e[0] == '1';
-    }
-    if (simt_only)
-        return -1;
     switch (d) {
     case 32: return launch_tc<32>(s, a);
     case 64: return launch_tc<64>(s, a);

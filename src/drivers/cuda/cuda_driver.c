@@ -207,7 +207,7 @@ static ember_status cuda_init(const ember_driver_config *cfg, void **out) {
              prop.name, prop.major, prop.minor, (double)prop.totalGlobalMem / (1 << 30),
              mat == EMBER_DT_BF16 ? "bf16" : "fp32",
              mat == EMBER_DT_BF16 ? "bf16" : impl->tf32 ? "tf32" : "fp32",
-             mat == EMBER_DT_BF16 ? "tensor-core (head dim 32/64/128, else SIMT)" : "SIMT fp32",
+             mat == EMBER_DT_BF16 ? ecu_attention_kernels() : "SIMT fp32",
              2048);
     e = cudaStreamCreateWithFlags(&impl->load, cudaStreamNonBlocking);
     if (e != cudaSuccess) {

@@ -84,6 +84,11 @@ int ecu_attention(cudaStream_t s, const ecu_attn *a);
  * (fp32 activations, first/last rows, head_dim other than 32/64/128,
  * misaligned operands), else the launch status. */
 int ecu_attention_tc(cudaStream_t s, const ecu_attn *a);
+/* The register-resident tensor-core kernel (attention_mma.cu), same cases
+ * and answer as ecu_attention_tc; chosen by EMBER_CUDA_ATTENTION=mma. */
+int ecu_attention_mma(cudaStream_t s, const ecu_attn *a);
+/* The attention kernels this process uses, for `ember info`. */
+const char *ecu_attention_kernels(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,70 @@
+/*
+ * attention_mma.cu — the register-resident tensor-core attention kernel
+ * (FlashAttention-2's layout, mma.sync): the GPU executor of the body in
+ * attention_mma.cuh, and its launcher.
+ *
+ * Not the default yet: it passed its CPU emulation
+ * (tests/test_attention_mma_emu.cu) but has not run on a GPU.
+ * EMBER_CUDA_ATTENTION=mma selects it; scripts/gpu-check.sh runs the
+ * conformance test and the goldens with it and times it against the WMMA
+ * kernel (attention_tc.cu), so the next GPU run decides.
+ */
+#include "drivers/cuda/attention_mma.cuh"
+
+/* The GPU as the body's executor. */
+struct mma_gpu {
+    __device__ __forceinline__ int tid() const { return (int)threadIdx.x; }
+    __device__ __forceinline__ int bx() const { return (int)blockIdx.x; }
+    __device__ __forceinline__ int by() const { return (int)blockIdx.y; }
+    __device__ __forceinline__ void sync() const { __syncthreads(); }
+    __device__ __forceinline__ float shfl_xor(float v, int mask) const {
+        return __shfl_xor_sync(0xffffffffu, v, mask);
+    }
+    /* d += A B, mma.m16n8k16 bf16 -> fp32 (sm_80 and newer) */
+    __device__ __forceinline__ void mma(float d[4], const uint32_t a[4], const uint32_t b[2]) const {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                     "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    }
+};
+
+template <int D>
+__global__ void __launch_bounds__(MMA_NWARP * 32) k_attention_mma(ecu_attn a, int32_t tiles) {
+    extern __shared__ __align__(16) unsigned char mma_smem[];
+    mma_gpu x;
+    attention_mma_body<D>(a, tiles, mma_smem, x);
+}
+
+template <int D>
+static int launch_mma(cudaStream_t s, const ecu_attn *a) {
+    const int32_t tiles = (a->max_len + MMA_TQ - 1) / MMA_TQ;
+    const int64_t gx = (int64_t)a->n_seqs * tiles;
+    if (gx > 0x7fffffff || a->n_heads > 65535)
+        return (int)cudaErrorInvalidValue;
+    const size_t smem = mma_layout<D>::bytes;
+    if (smem > 48 * 1024) {
+        cudaError_t e = cudaFuncSetAttribute(k_attention_mma<D>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess)
+            return (int)e;
+    }
+    dim3 grid((unsigned)gx, (unsigned)a->n_heads);
+    k_attention_mma<D><<<grid, MMA_NWARP * 32, smem, s>>>(*a, tiles);
+    return (int)cudaGetLastError();
+}
+
+static int aligned(const void *p, uintptr_t n) { return ((uintptr_t)p & (n - 1)) == 0; }
+
+extern "C" int ecu_attention_mma(cudaStream_t s, const ecu_attn *a) {
+    const int d = a->head_dim;
+    if (!a->bf16 || a->rows != 0 || (d != 32 && d != 64 && d != 128) || a->ldq % 8 ||
+        a->ldkv % 8 || a->ldo % 2 || !aligned(a->q, 16) || !aligned(a->k, 16) ||
+        !aligned(a->v, 16) || !aligned(a->out, 4))
+        return -1;
+    switch (d) {
+    case 32: return launch_mma<32>(s, a);
+    case 64: return launch_mma<64>(s, a);
+    default: return launch_mma<128>(s, a);
+    }
+}

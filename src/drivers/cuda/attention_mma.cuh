@@ -1,0 +1,271 @@
+/*
+ * attention_mma.cuh — the body of the register-resident tensor-core
+ * attention kernel (attention_mma.cu), written once against an executor X
+ * so that two can run it: the GPU (mma.sync, warp shuffles, __syncthreads)
+ * and a CPU emulation of a thread block (tests/test_attention_mma_emu.cu),
+ * which checks the fragment arithmetic on machines without a GPU.
+ *
+ * Same semantics as attention_tc.cu (packed variable-length sequences,
+ * online softmax in base 2, causal and sliding-window masks that also bound
+ * the key tiles visited, GQA, the relative-position bias table), same
+ * cases (bf16, all query rows, head_dim 32/64/128); the difference is where
+ * the tiles live. FlashAttention-2's layout: a block owns TQ = 64 queries of
+ * one (sequence, head), each of its 4 warps 16 of them, and per key tile of
+ * TK = 64 keys (K and V staged in shared memory):
+ *   S (16 x 64, fp32)  = Q_w K^T   8 key groups x D/16 steps of
+ *                                   mma.m16n8k16 (bf16 in, fp32 accumulate);
+ *                                   Q_w stays in registers as A fragments
+ *   online softmax in registers: a lane holds rows g and g + 8 of its warp's
+ *                                   16 (g = lane / 4) at 16 keys each; row
+ *                                   max and sum over the 4 lanes of a quad
+ *   O (16 x D, fp32)  += P V       P's accumulator layout is the A fragment
+ *                                   layout, so P never leaves registers
+ * O is scaled by 1/l and stored once. Nothing goes through shared memory
+ * but K and V (and Q once), against S, P and O each tile in attention_tc.
+ *
+ * Fragment layouts of mma.m16n8k16 .bf16 (PTX ISA, "Matrix Fragments for
+ * mma.m16n8k16 with floating point type"), g = lane >> 2, t = lane & 3,
+ * registers of two bf16 each, the lower index in the low half:
+ *   A (16 x 16): a[0] = (row g, cols 2t, 2t+1)   a[1] = (row g+8, same cols)
+ *                a[2] = (row g, cols 2t+8, 2t+9) a[3] = (row g+8, same cols)
+ *   B (16 x 8):  b[0] = (rows 2t, 2t+1, col g)   b[1] = (rows 2t+8, 2t+9, col g)
+ *   C (16 x 8, fp32): c[0], c[1] = (row g, cols 2t, 2t+1); c[2], c[3] = row g+8
+ *
+ * Shared memory: (TQ + 2 TK) x (D + 8) bf16 = 15, 27 or 51 KiB for D = 32,
+ * 64, 128 (the row pad of 8 keeps a warp's 32-bit fragment loads on
+ * distinct banks).
+ *
+ * The executor X provides: tid(), bx(), by() (threadIdx.x, blockIdx.x,
+ * blockIdx.y); sync() (__syncthreads); shfl_xor(v, m) (within the warp);
+ * mma(d, a, b) (d += A B on one warp's fragments).
+ */
+#ifndef EMBER_DRIVERS_CUDA_ATTENTION_MMA_CUH
+#define EMBER_DRIVERS_CUDA_ATTENTION_MMA_CUH
+
+#include <cuda_bf16.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <vector_functions.h>
+#include <vector_types.h>
+
+#include "drivers/cuda/cuda_kernels.h"
+
+/* How the body's functions are compiled: device code normally; the CPU
+ * emulation defines it as host code before including this file. */
+#ifndef ECU_MMA_FN
+#define ECU_MMA_FN static __device__ __forceinline__
+#endif
+
+#define MMA_TQ 64
+#define MMA_TK 64
+#define MMA_NWARP 4
+#define MMA_LOG2E 1.44269504088896341f
+
+template <int D>
+struct mma_layout {
+    static constexpr int LDH = D + 8; /* bf16 row stride of Q, K, V in shared memory */
+    static constexpr size_t bytes = (size_t)(MMA_TQ + 2 * MMA_TK) * LDH * 2;
+};
+
+ECU_MMA_FN int mma_imin(int a, int b) { return a < b ? a : b; }
+ECU_MMA_FN int mma_imax(int a, int b) { return a > b ? a : b; }
+
+/* Two bf16 (round to nearest even) in one register, lo in the low half. */
+ECU_MMA_FN uint32_t mma_pack(float lo, float hi) {
+    __nv_bfloat16 l = __float2bfloat16_rn(lo), h = __float2bfloat16_rn(hi);
+    uint16_t lb, hb;
+    memcpy(&lb, &l, 2);
+    memcpy(&hb, &h, 2);
+    return (uint32_t)lb | (uint32_t)hb << 16;
+}
+
+/* Two consecutive bf16 of shared memory (an even index of a row). */
+ECU_MMA_FN uint32_t mma_ld2(const __nv_bfloat16 *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Two bf16 of one column, rows r and r + 1 (V as a B operand). */
+ECU_MMA_FN uint32_t mma_ld_col2(const __nv_bfloat16 *p, int ld) {
+    uint16_t lo, hi;
+    memcpy(&lo, p, 2);
+    memcpy(&hi, p + ld, 2);
+    return (uint32_t)lo | (uint32_t)hi << 16;
+}
+
+/* One block: queries [tile * TQ, +TQ) of sequence bx / tiles_per_seq,
+ * head by. */
+template <int D, class X>
+ECU_MMA_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, unsigned char *smem,
+                                   X &x) {
+    typedef mma_layout<D> L;
+    constexpr int LDH = L::LDH, C8 = D / 8, KSTEPS = D / 16, DTILES = D / 8;
+    constexpr int NKT = MMA_TK / 8; /* key groups of 8 per tile */
+    __nv_bfloat16 *Qs = (__nv_bfloat16 *)smem; /* TQ x LDH */
+    __nv_bfloat16 *Ks = Qs + MMA_TQ * LDH;     /* TK x LDH */
+    __nv_bfloat16 *Vs = Ks + MMA_TK * LDH;     /* TK x LDH */
+
+    const int tid = x.tid(), lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+    const int32_t sq = x.bx() / tiles_per_seq, tile = x.bx() % tiles_per_seq;
+    const int32_t head = x.by(), kvh = head / (a.n_heads / a.n_kv_heads);
+    const int64_t first = a.start_dev[sq];
+    const int32_t len = a.start_dev[sq + 1] - (int32_t)first;
+    const int32_t q0 = tile * MMA_TQ;
+    if (q0 >= len)
+        return; /* the whole block, before any barrier */
+    const int32_t nq = mma_imin(MMA_TQ, len - q0);
+
+    /* Q tile -> shared memory in 16-byte vectors (rows past the sequence: 0) */
+    const __nv_bfloat16 *Q = (const __nv_bfloat16 *)a.q + (first + q0) * a.ldq + (int64_t)head * D;
+    for (int i = tid; i < MMA_TQ * C8; i += MMA_NWARP * 32) {
+        const int r = i / C8, c = (i % C8) * 8;
+        uint4 v = make_uint4(0, 0, 0, 0);
+        if (r < nq)
+            v = *(const uint4 *)(Q + (int64_t)r * a.ldq + c);
+        *(uint4 *)(Qs + r * LDH + c) = v;
+    }
+    x.sync();
+
+    /* this warp's 16 query rows as A fragments, one per 16 dims */
+    uint32_t qf[KSTEPS][4];
+    const __nv_bfloat16 *Qw = Qs + warp * 16 * LDH;
+    for (int kk = 0; kk < KSTEPS; kk++) {
+        qf[kk][0] = mma_ld2(Qw + g * LDH + kk * 16 + 2 * t);
+        qf[kk][1] = mma_ld2(Qw + (g + 8) * LDH + kk * 16 + 2 * t);
+        qf[kk][2] = mma_ld2(Qw + g * LDH + kk * 16 + 8 + 2 * t);
+        qf[kk][3] = mma_ld2(Qw + (g + 8) * LDH + kk * 16 + 8 + 2 * t);
+    }
+
+    /* the lane's two rows: positions in the sequence, live or past its end */
+    const int32_t qi[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+    const bool live[2] = {qi[0] < len, qi[1] < len};
+    const bool warp_live = warp * 16 < nq;
+
+    /* keys some query of the block can see */
+    int32_t k_lo = 0, k_hi = len;
+    if (a.causal)
+        k_hi = q0 + nq;
+    if (a.window > 0) {
+        k_lo = mma_imax(0, q0 - a.window);
+        k_hi = mma_imin(k_hi, q0 + nq + a.window);
+    }
+    const float qscale = a.scale * MMA_LOG2E;
+    /* rel[rel_base + j - qi] is the bias of (qi, j) */
+    const int64_t rel_base = (int64_t)head * a.rel_ld + a.rel_span - 1;
+    const __nv_bfloat16 *K = (const __nv_bfloat16 *)a.k + first * a.ldkv + (int64_t)kvh * D;
+    const __nv_bfloat16 *V = (const __nv_bfloat16 *)a.v + first * a.ldkv + (int64_t)kvh * D;
+
+    float o[DTILES][4];
+    for (int n = 0; n < DTILES; n++)
+        o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; /* l: this lane's part */
+
+    for (int32_t k0 = k_lo; k0 < k_hi; k0 += MMA_TK) {
+        const int nk = mma_imin(MMA_TK, k_hi - k0);
+        x.sync(); /* every warp is done with the previous K and V */
+        for (int i = tid; i < MMA_TK * C8; i += MMA_NWARP * 32) {
+            const int r = i / C8, c = (i % C8) * 8;
+            uint4 kv = make_uint4(0, 0, 0, 0), vv = kv;
+            if (r < nk) {
+                kv = *(const uint4 *)(K + (int64_t)(k0 + r) * a.ldkv + c);
+                vv = *(const uint4 *)(V + (int64_t)(k0 + r) * a.ldkv + c);
+            }
+            *(uint4 *)(Ks + r * LDH + c) = kv;
+            *(uint4 *)(Vs + r * LDH + c) = vv;
+        }
+        x.sync();
+        if (!warp_live)
+            continue; /* warp-uniform; the barriers above are met every tile */
+
+        /* S = Q_w K^T: key group n is the B operand K[8n + g][dims] */
+        float s[NKT][4];
+        for (int n = 0; n < NKT; n++) {
+            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+            const __nv_bfloat16 *krow = Ks + (n * 8 + g) * LDH + 2 * t;
+            for (int kk = 0; kk < KSTEPS; kk++) {
+                const uint32_t b[2] = {mma_ld2(krow + kk * 16), mma_ld2(krow + kk * 16 + 8)};
+                x.mma(s[n], qf[kk], b);
+            }
+        }
+
+        /* masks, scale (base 2), bias; the tile's row maxima */
+        float tmax[2] = {-INFINITY, -INFINITY};
+        for (int n = 0; n < NKT; n++)
+            for (int e = 0; e < 4; e++) {
+                const int h = e >> 1, col = n * 8 + 2 * t + (e & 1);
+                const int32_t j = k0 + col;
+                bool ok = live[h] && col < nk;
+                if (a.causal)
+                    ok = ok && j <= qi[h];
+                if (a.window > 0)
+                    ok = ok && j >= qi[h] - a.window && j <= qi[h] + a.window;
+                float v = -INFINITY;
+                if (ok) {
+                    v = s[n][e] * qscale;
+                    if (a.rel)
+                        v += a.rel[rel_base + j - qi[h]] * MMA_LOG2E;
+                }
+                s[n][e] = v;
+                tmax[h] = fmaxf(tmax[h], v);
+            }
+        float corr[2];
+        for (int h = 0; h < 2; h++) {
+            tmax[h] = fmaxf(tmax[h], x.shfl_xor(tmax[h], 1));
+            tmax[h] = fmaxf(tmax[h], x.shfl_xor(tmax[h], 2));
+            const float m_new = fmaxf(m[h], tmax[h]);
+            /* while the row has seen no key m stays -inf: O and l are 0 */
+            corr[h] = m_new == -INFINITY ? 1.0f : exp2f(m[h] - m_new);
+            m[h] = m_new;
+        }
+        float psum[2] = {0.0f, 0.0f};
+        for (int n = 0; n < NKT; n++)
+            for (int e = 0; e < 4; e++) {
+                const int h = e >> 1;
+                const float p = m[h] == -INFINITY ? 0.0f : exp2f(s[n][e] - m[h]);
+                s[n][e] = p;
+                psum[h] += p;
+            }
+        l[0] = l[0] * corr[0] + psum[0];
+        l[1] = l[1] * corr[1] + psum[1];
+        for (int n = 0; n < DTILES; n++) {
+            o[n][0] *= corr[0];
+            o[n][1] *= corr[0];
+            o[n][2] *= corr[1];
+            o[n][3] *= corr[1];
+        }
+
+        /* O += P V: keys 16kk .. 16kk+15 are key groups 2kk and 2kk+1 */
+        for (int kk = 0; kk < MMA_TK / 16; kk++) {
+            const uint32_t pa[4] = {mma_pack(s[2 * kk][0], s[2 * kk][1]),
+                                    mma_pack(s[2 * kk][2], s[2 * kk][3]),
+                                    mma_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                    mma_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+            const __nv_bfloat16 *vrow = Vs + (kk * 16 + 2 * t) * LDH + g;
+            for (int n = 0; n < DTILES; n++) {
+                const uint32_t b[2] = {mma_ld_col2(vrow + n * 8, LDH),
+                                       mma_ld_col2(vrow + 8 * LDH + n * 8, LDH)};
+                x.mma(o[n], pa, b);
+            }
+        }
+    }
+    if (!warp_live)
+        return;
+    for (int h = 0; h < 2; h++) {
+        l[h] += x.shfl_xor(l[h], 1);
+        l[h] += x.shfl_xor(l[h], 2);
+    }
+    for (int h = 0; h < 2; h++) {
+        if (!live[h])
+            continue;
+        const float inv = l[h] > 0.0f ? 1.0f / l[h] : 0.0f;
+        __nv_bfloat16 *O = (__nv_bfloat16 *)a.out + (first + qi[h]) * a.ldo + (int64_t)head * D;
+        for (int n = 0; n < DTILES; n++) {
+            const uint32_t v = mma_pack(o[n][2 * h] * inv, o[n][2 * h + 1] * inv);
+            memcpy((void *)(O + n * 8 + 2 * t), &v, 4); /* two bf16 at once */
+        }
+    }
+}
+
+#endif

@@ -1,0 +1,313 @@
+/*
+ * test_attention_mma_emu.cu — the mma.sync attention kernel's body
+ * (src/drivers/cuda/attention_mma.cuh) run on the CPU, so its fragment
+ * arithmetic is checked where there is no GPU (CI).
+ *
+ * The emulator runs a thread block as 128 POSIX threads: __syncthreads is a
+ * barrier of the block, a warp shuffle an exchange through shared slots
+ * between two barriers of the warp, and mma.m16n8k16 gathers the warp's 32
+ * fragments and computes each lane's four outputs from the fragment layouts
+ * of the PTX ISA (independently written here, in element coordinates, from
+ * the ones the kernel's loads assume). Blocks run one after another, so
+ * the body's shared memory is one buffer. The outputs are compared with a
+ * double-precision attention over the same bf16 inputs: packed sequences of
+ * 1-130 tokens (one, two and three query and key tiles, partial ones), head
+ * sizes 32, 64 and 128, grouped-query heads, causal and sliding-window
+ * masks, the relative-position bias table, padded row strides.
+ *
+ * Host code compiled by nvcc (CUDA C, so cuda_bf16.h's conversions are the
+ * ones the GPU code uses); needs no GPU and no CUDA runtime call.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ECU_MMA_FN static inline
+#include "drivers/cuda/attention_mma.cuh"
+
+static int g_failures = 0, g_checks = 0;
+#define CHECK(cond, ...)                                                                          \
+    do {                                                                                          \
+        g_checks++;                                                                               \
+        if (!(cond)) {                                                                            \
+            g_failures++;                                                                         \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                  \
+            fprintf(stderr, __VA_ARGS__);                                                         \
+            fputc('\n', stderr);                                                                  \
+        }                                                                                         \
+    } while (0)
+
+/* ---- the emulated block ---- */
+
+struct emu_block {
+    pthread_barrier_t block, warp[MMA_NWARP];
+    float xf[MMA_NWARP][32];                 /* shuffle slots          */
+    uint32_t xa[MMA_NWARP][32][4], xb[MMA_NWARP][32][2];
+    float xc[MMA_NWARP][32][4];               /* mma fragments          */
+    int bx, by, head_dim;
+    int32_t tiles;
+    const ecu_attn *a;
+    unsigned char *smem;
+};
+
+static float bf16_half(uint32_t reg, int high) {
+    uint32_t bits = (high ? reg >> 16 : reg & 0xffffu) << 16;
+    float v;
+    memcpy(&v, &bits, 4);
+    return v;
+}
+
+/* The lane and register that hold element (row, k) of A (16 x 16) and
+ * element (k, col) of B (16 x 8) in an mma.m16n8k16 .bf16, and element
+ * (row, col) of C (16 x 8): from the PTX ISA's tables, groupID = lane / 4
+ * picks A's row (mod 8) and B's column, the lane's position in its group
+ * picks the pair of k. */
+static void a_home(int row, int k, int *lane, int *reg) {
+    *lane = (row % 8) * 4 + (k % 8) / 2;
+    *reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+}
+static void b_home(int k, int col, int *lane, int *reg) {
+    *lane = col * 4 + (k % 8) / 2;
+    *reg = k >= 8 ? 1 : 0;
+}
+static void c_coords(int lane, int i, int *row, int *col) {
+    *row = lane / 4 + (i >= 2 ? 8 : 0);
+    *col = (lane % 4) * 2 + (i & 1);
+}
+
+struct mma_emu {
+    emu_block *b;
+    int t;
+    int tid() const { return t; }
+    int bx() const { return b->bx; }
+    int by() const { return b->by; }
+    void sync() const { pthread_barrier_wait(&b->block); }
+    float shfl_xor(float v, int mask) const {
+        const int w = t >> 5, l = t & 31;
+        b->xf[w][l] = v;
+        pthread_barrier_wait(&b->warp[w]);
+        const float r = b->xf[w][l ^ mask];
+        pthread_barrier_wait(&b->warp[w]);
+        return r;
+    }
+    void mma(float d[4], const uint32_t a[4], const uint32_t bb[2]) const {
+        const int w = t >> 5, l = t & 31;
+        memcpy(b->xa[w][l], a, sizeof b->xa[w][l]);
+        memcpy(b->xb[w][l], bb, sizeof b->xb[w][l]);
+        memcpy(b->xc[w][l], d, sizeof b->xc[w][l]);
+        pthread_barrier_wait(&b->warp[w]);
+        float out[4];
+        for (int i = 0; i < 4; i++) {
+            int row, col;
+            c_coords(l, i, &row, &col);
+            double acc = b->xc[w][l][i];
+            for (int k = 0; k < 16; k++) {
+                int la, ra, lb, rb;
+                a_home(row, k, &la, &ra);
+                b_home(k, col, &lb, &rb);
+                acc += (double)bf16_half(b->xa[w][la][ra], k & 1) *
+                       (double)bf16_half(b->xb[w][lb][rb], k & 1);
+            }
+            out[i] = (float)acc;
+        }
+        pthread_barrier_wait(&b->warp[w]); /* every lane has read the slots */
+        memcpy(d, out, sizeof out);
+    }
+};
+
+struct emu_thread {
+    emu_block *b;
+    int t;
+};
+
+static void *emu_run(void *arg) {
+    emu_thread *et = (emu_thread *)arg;
+    mma_emu x = {et->b, et->t};
+    switch (et->b->head_dim) {
+    case 32: attention_mma_body<32>(*et->b->a, et->b->tiles, et->b->smem, x); break;
+    case 64: attention_mma_body<64>(*et->b->a, et->b->tiles, et->b->smem, x); break;
+    default: attention_mma_body<128>(*et->b->a, et->b->tiles, et->b->smem, x); break;
+    }
+    return NULL;
+}
+
+/* The kernel's grid, block by block. */
+static void emu_launch(const ecu_attn *a) {
+    static emu_block b;
+    const int32_t tiles = (a->max_len + MMA_TQ - 1) / MMA_TQ;
+    size_t smem = (size_t)(MMA_TQ + 2 * MMA_TK) * (a->head_dim + 8) * 2;
+    b.smem = (unsigned char *)aligned_alloc(16, smem);
+    b.a = a;
+    b.tiles = tiles;
+    b.head_dim = a->head_dim;
+    pthread_barrier_init(&b.block, NULL, MMA_NWARP * 32);
+    for (int w = 0; w < MMA_NWARP; w++)
+        pthread_barrier_init(&b.warp[w], NULL, 32);
+    pthread_t th[MMA_NWARP * 32];
+    emu_thread args[MMA_NWARP * 32];
+    for (int by = 0; by < a->n_heads; by++)
+        for (int bx = 0; bx < a->n_seqs * tiles; bx++) {
+            b.bx = bx;
+            b.by = by;
+            memset(b.smem, 0xAB, smem); /* stale shared memory must not matter */
+            for (int t = 0; t < MMA_NWARP * 32; t++) {
+                args[t] = emu_thread{&b, t};
+                if (pthread_create(&th[t], NULL, emu_run, &args[t]) != 0) {
+                    fprintf(stderr, "pthread_create failed\n");
+                    exit(1);
+                }
+            }
+            for (int t = 0; t < MMA_NWARP * 32; t++)
+                pthread_join(th[t], NULL);
+        }
+    pthread_barrier_destroy(&b.block);
+    for (int w = 0; w < MMA_NWARP; w++)
+        pthread_barrier_destroy(&b.warp[w]);
+    free(b.smem);
+}
+
+/* ---- the reference ---- */
+
+static float bf16_round(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
+static float bf16_value(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static float uniform(void) { /* [-1, 1) */
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((g_rng >> 40) & 0xffffff) / (float)(1 << 23) - 1.0f;
+}
+
+struct attn_case {
+    const char *name;
+    int head_dim, causal, window, rel;
+};
+
+static void run_case(const attn_case *c) {
+    const int32_t lens[] = {1, 17, 64, 65, 130};
+    const int32_t n_seqs = 5, n_heads = 4, n_kv = 2, D = c->head_dim;
+    int32_t start[6] = {0};
+    int32_t max_len = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        start[s + 1] = start[s] + lens[s];
+        max_len = lens[s] > max_len ? lens[s] : max_len;
+    }
+    const int32_t T = start[n_seqs];
+    /* padded strides, as a fused QKV projection leaves them */
+    const int64_t ldq = (int64_t)n_heads * D + 8, ldkv = (int64_t)n_kv * D + 16,
+                  ldo = (int64_t)n_heads * D;
+    __nv_bfloat16 *q = (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * T * ldq);
+    __nv_bfloat16 *k = (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * T * ldkv);
+    __nv_bfloat16 *v = (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * T * ldkv);
+    __nv_bfloat16 *out = (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * T * ldo);
+    for (int64_t i = 0; i < T * ldq; i++)
+        q[i] = __float2bfloat16_rn(uniform());
+    for (int64_t i = 0; i < T * ldkv; i++) {
+        k[i] = __float2bfloat16_rn(uniform());
+        v[i] = __float2bfloat16_rn(uniform());
+    }
+    for (int64_t i = 0; i < T * ldo; i++)
+        out[i] = __float2bfloat16_rn(99.0f); /* every output is written */
+    const int32_t rel_span = max_len;
+    const int64_t rel_ld = 2 * rel_span - 1;
+    float *rel = NULL;
+    if (c->rel) {
+        rel = (float *)malloc(sizeof(float) * n_heads * rel_ld);
+        for (int64_t i = 0; i < n_heads * rel_ld; i++)
+            rel[i] = 2.0f * uniform();
+    }
+    ecu_attn a;
+    memset(&a, 0, sizeof a);
+    a.q = q;
+    a.k = k;
+    a.v = v;
+    a.out = out;
+    a.ldq = ldq;
+    a.ldkv = ldkv;
+    a.ldo = ldo;
+    a.start_dev = start;
+    a.n_seqs = n_seqs;
+    a.max_len = max_len;
+    a.n_heads = n_heads;
+    a.n_kv_heads = n_kv;
+    a.head_dim = D;
+    a.scale = 1.0f / sqrtf((float)D);
+    a.window = c->window;
+    a.causal = c->causal;
+    a.rows = 0;
+    a.bf16 = 1;
+    a.rel = rel;
+    a.rel_ld = rel_ld;
+    a.rel_span = rel_span;
+    emu_launch(&a);
+
+    double worst = 0, biggest = 0;
+    double *p = (double *)malloc(sizeof(double) * max_len);
+    for (int s = 0; s < n_seqs; s++)
+        for (int h = 0; h < n_heads; h++) {
+            const int kvh = h / (n_heads / n_kv);
+            for (int i = 0; i < lens[s]; i++) {
+                const int64_t qi = start[s] + i;
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < lens[s]; j++) {
+                    bool ok = (!c->causal || j <= i) && (c->window <= 0 || abs(i - j) <= c->window);
+                    double sc = -INFINITY;
+                    if (ok) {
+                        sc = 0;
+                        for (int d = 0; d < D; d++)
+                            sc += (double)bf16_value(q + qi * ldq + h * D + d) *
+                                  bf16_value(k + (start[s] + j) * ldkv + kvh * D + d);
+                        sc *= a.scale;
+                        if (rel)
+                            sc += rel[h * rel_ld + rel_span - 1 + j - i];
+                    }
+                    p[j] = sc;
+                    mx = sc > mx ? sc : mx;
+                }
+                for (int j = 0; j < lens[s]; j++) {
+                    p[j] = p[j] == -INFINITY ? 0 : exp(p[j] - mx);
+                    sum += p[j];
+                }
+                for (int d = 0; d < D; d++) {
+                    double o = 0;
+                    for (int j = 0; j < lens[s]; j++)
+                        o += p[j] * bf16_value(v + (start[s] + j) * ldkv + kvh * D + d);
+                    o /= sum;
+                    const double got = bf16_value(out + qi * ldo + h * D + d);
+                    const double err = fabs(got - o);
+                    biggest = fabs(o) > biggest ? fabs(o) : biggest;
+                    if (err > worst)
+                        worst = err;
+                    /* P and O round to bf16 (2^-9 relative each) */
+                    if (err > 1e-2 + 1e-2 * fabs(o) && g_failures < 20)
+                        CHECK(false, "%s: seq %d (len %d) head %d row %d dim %d: got %.5f want %.5f",
+                              c->name, s, lens[s], h, i, d, got, o);
+                }
+            }
+        }
+    CHECK(worst <= 1e-2 + 1e-2 * biggest, "%s: worst abs error %.4g", c->name, worst);
+    CHECK(biggest > 0.05, "%s: outputs are all near zero (largest %.4g)", c->name, biggest);
+    printf("%-28s D=%3d causal=%d window=%d rel=%d: worst abs error %.2e (largest output %.3f)\n",
+           c->name, D, c->causal, c->window, c->rel, worst, biggest);
+    (void)bf16_round;
+    free(p);
+    free(rel);
+    free(q);
+    free(k);
+    free(v);
+    free(out);
+}
+
+int main(void) {
+    const attn_case cases[] = {
+        {"bidirectional", 32, 0, 0, 0},  {"bidirectional", 64, 0, 0, 0},
+        {"bidirectional", 128, 0, 0, 0}, {"causal", 64, 1, 0, 0},
+        {"sliding window 7", 64, 0, 7, 0}, {"window 70 + causal", 128, 1, 70, 0},
+        {"relative bias (MPNet)", 64, 0, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_case(&cases[i]);
+    printf("%d of %d checks failed\n", g_failures, g_checks);
+    return g_failures ? 1 : 0;
+}
