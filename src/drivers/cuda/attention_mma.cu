@@ -4,7 +4,7 @@
  * attention_mma.cuh, and its launcher.
  *
  * Not the default yet: it passed its CPU emulation
- * (tests/test_attention_mma_emu.cu) but has not run on a GPU.
+ * (tests/test_cuda_emu.cu) but has not run on a GPU.
  * EMBER_CUDA_ATTENTION=mma selects it; scripts/gpu-check.sh runs the
  * conformance test and the goldens with it and times it against the WMMA
  * kernel (attention_tc.cu), so the next GPU run decides.

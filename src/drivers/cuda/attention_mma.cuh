@@ -2,7 +2,7 @@
  * attention_mma.cuh — the body of the register-resident tensor-core
  * attention kernel (attention_mma.cu), written once against an executor X
  * so that two can run it: the GPU (mma.sync, warp shuffles, __syncthreads)
- * and a CPU emulation of a thread block (tests/test_attention_mma_emu.cu),
+ * and a CPU emulation of a thread block (tests/test_cuda_emu.cu),
  * which checks the fragment arithmetic on machines without a GPU.
  *
  * Same semantics as attention_tc.cu (packed variable-length sequences,
@@ -53,8 +53,8 @@
 
 /* How the body's functions are compiled: device code normally; the CPU
  * emulation defines it as host code before including this file. */
-#ifndef ECU_MMA_FN
-#define ECU_MMA_FN static __device__ __forceinline__
+#ifndef ECU_BODY_FN
+#define ECU_BODY_FN static __device__ __forceinline__
 #endif
 
 #define MMA_TQ 64
@@ -68,11 +68,11 @@ struct mma_layout {
     static constexpr size_t bytes = (size_t)(MMA_TQ + 2 * MMA_TK) * LDH * 2;
 };
 
-ECU_MMA_FN int mma_imin(int a, int b) { return a < b ? a : b; }
-ECU_MMA_FN int mma_imax(int a, int b) { return a > b ? a : b; }
+ECU_BODY_FN int mma_imin(int a, int b) { return a < b ? a : b; }
+ECU_BODY_FN int mma_imax(int a, int b) { return a > b ? a : b; }
 
 /* Two bf16 (round to nearest even) in one register, lo in the low half. */
-ECU_MMA_FN uint32_t mma_pack(float lo, float hi) {
+ECU_BODY_FN uint32_t mma_pack(float lo, float hi) {
     __nv_bfloat16 l = __float2bfloat16_rn(lo), h = __float2bfloat16_rn(hi);
     uint16_t lb, hb;
     memcpy(&lb, &l, 2);
@@ -81,14 +81,14 @@ ECU_MMA_FN uint32_t mma_pack(float lo, float hi) {
 }
 
 /* Two consecutive bf16 of shared memory (an even index of a row). */
-ECU_MMA_FN uint32_t mma_ld2(const __nv_bfloat16 *p) {
+ECU_BODY_FN uint32_t mma_ld2(const __nv_bfloat16 *p) {
     uint32_t v;
     memcpy(&v, p, 4);
     return v;
 }
 
 /* Two bf16 of one column, rows r and r + 1 (V as a B operand). */
-ECU_MMA_FN uint32_t mma_ld_col2(const __nv_bfloat16 *p, int ld) {
+ECU_BODY_FN uint32_t mma_ld_col2(const __nv_bfloat16 *p, int ld) {
     uint16_t lo, hi;
     memcpy(&lo, p, 2);
     memcpy(&hi, p + ld, 2);
@@ -98,7 +98,7 @@ ECU_MMA_FN uint32_t mma_ld_col2(const __nv_bfloat16 *p, int ld) {
 /* One block: queries [tile * TQ, +TQ) of sequence bx / tiles_per_seq,
  * head by. */
 template <int D, class X>
-ECU_MMA_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, unsigned char *smem,
+ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, unsigned char *smem,
                                    X &x) {
     typedef mma_layout<D> L;
     constexpr int LDH = L::LDH, C8 = D / 8, KSTEPS = D / 16, DTILES = D / 8;

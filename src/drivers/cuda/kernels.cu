@@ -9,8 +9,12 @@
  * in fp32 over a block, pooling in double (as the CPU does). Launchers are
  * extern "C" and return the launch status.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "drivers/cuda/cuda_kernels.h"
 #include "drivers/cuda/ecu_common.cuh"
+#include "drivers/cuda/layer_norm_vec.cuh"
 
 #define DISPATCH(bf16, KERNEL, GRID, BLOCK, SHMEM, STREAM, ...)                                 \
     do {                                                                                      \
@@ -247,6 +251,57 @@ static void launch_ln_warp(int bf16, unsigned blocks, cudaStream_t s, const void
             <<<blocks, 128, 0, s>>>(x, ldx, res, ldr, gamma, beta, eps, out, ldo, rows, (int)cols);
 }
 
+/* bf16 rows in 16-byte vectors (layer_norm_vec.cuh): the GPU executor */
+struct lnv_gpu {
+    __device__ __forceinline__ int tid() const { return (int)threadIdx.x; }
+    __device__ __forceinline__ int bx() const { return (int)blockIdx.x; }
+    __device__ __forceinline__ float shfl_xor(float v, int mask) const {
+        return __shfl_xor_sync(0xffffffffu, v, mask);
+    }
+};
+
+template <int NC>
+__global__ void __launch_bounds__(128) k_layer_norm_vec(lnv_args p) {
+    lnv_gpu x;
+    layer_norm_vec_body<NC>(p, x);
+}
+
+/* EMBER_CUDA_LAYER_NORM=vec turns the vector kernel on (not the default
+ * until it has run on a GPU), read once. */
+static int layer_norm_vec_on(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("EMBER_CUDA_LAYER_NORM");
+        on = e && strcmp(e, "vec") == 0;
+    }
+    return on;
+}
+
+static int vec_ok(const void *p, int64_t ld) { return ((uintptr_t)p & 15) == 0 && ld % 8 == 0; }
+
+/* 1 when the vector kernel took the rows (its launch status in *status). */
+static int layer_norm_vec(cudaStream_t s, const void *x, int64_t ldx, const void *res, int64_t ldr,
+                          const float *gamma, const float *beta, float eps, void *out, int64_t ldo,
+                          int64_t rows, int64_t cols, int *status) {
+    if (!layer_norm_vec_on() || cols % 8 || cols > 1024 || !vec_ok(x, ldx) ||
+        (res && !vec_ok(res, ldr)) || !vec_ok(out, ldo) || !vec_ok(gamma, 0) ||
+        (beta && !vec_ok(beta, 0)))
+        return 0;
+    const lnv_args p = {x, ldx, res, ldr, gamma, beta, eps, out, ldo, rows, (int)cols};
+    const unsigned blocks = (unsigned)((rows + 3) / 4);
+    const int64_t nc = (cols + 255) / 256; /* 16-byte chunks per lane */
+    if (nc <= 1)
+        k_layer_norm_vec<1><<<blocks, 128, 0, s>>>(p);
+    else if (nc == 2)
+        k_layer_norm_vec<2><<<blocks, 128, 0, s>>>(p);
+    else if (nc == 3)
+        k_layer_norm_vec<3><<<blocks, 128, 0, s>>>(p);
+    else
+        k_layer_norm_vec<4><<<blocks, 128, 0, s>>>(p);
+    *status = (int)cudaGetLastError();
+    return 1;
+}
+
 extern "C" int ecu_layer_norm(cudaStream_t s, const void *x, int64_t ldx, const void *res,
                               int64_t ldr, const float *gamma, const float *beta, float eps,
                               void *out, int64_t ldo, int64_t rows, int64_t cols, int bf16) {
@@ -254,6 +309,10 @@ extern "C" int ecu_layer_norm(cudaStream_t s, const void *x, int64_t ldx, const 
         return 0;
     if (rows > 0x7fffffff)
         return (int)cudaErrorInvalidValue;
+    int status;
+    if (bf16 && rows / 4 < 0x7fffffff &&
+        layer_norm_vec(s, x, ldx, res, ldr, gamma, beta, eps, out, ldo, rows, cols, &status))
+        return status;
     if (cols <= 1024 && (rows + 3) / 4 <= 0x7fffffff) {
         const unsigned blocks = (unsigned)((rows + 3) / 4);
         const int nv = (int)((cols + 31) / 32);

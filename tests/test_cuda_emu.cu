@@ -1,7 +1,9 @@
 /*
- * test_attention_mma_emu.cu — the mma.sync attention kernel's body
- * (src/drivers/cuda/attention_mma.cuh) run on the CPU, so its fragment
- * arithmetic is checked where there is no GPU (CI).
+ * test_cuda_emu.cu — CUDA kernel bodies written against an executor
+ * (src/drivers/cuda/attention_mma.cuh: the mma.sync attention kernel;
+ * layer_norm_vec.cuh: LayerNorm in 16-byte vectors) run on the CPU, so
+ * their indexing and fragment arithmetic are checked where there is no GPU
+ * (CI).
  *
  * The emulator runs a thread block as 128 POSIX threads: __syncthreads is a
  * barrier of the block, a warp shuffle an exchange through shared slots
@@ -24,8 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ECU_MMA_FN static inline
+#define ECU_BODY_FN static inline
 #include "drivers/cuda/attention_mma.cuh"
+#include "drivers/cuda/layer_norm_vec.cuh"
 
 static int g_failures = 0, g_checks = 0;
 #define CHECK(cond, ...)                                                                          \
@@ -46,9 +49,11 @@ struct emu_block {
     float xf[MMA_NWARP][32];                 /* shuffle slots          */
     uint32_t xa[MMA_NWARP][32][4], xb[MMA_NWARP][32][2];
     float xc[MMA_NWARP][32][4];               /* mma fragments          */
-    int bx, by, head_dim;
+    int bx, by;
+    void (*body)(emu_block *b, int t);        /* one thread of the kernel */
+    const void *args;
+    int variant;                              /* the body's template choice */
     int32_t tiles;
-    const ecu_attn *a;
     unsigned char *smem;
 };
 
@@ -124,37 +129,34 @@ struct emu_thread {
 
 static void *emu_run(void *arg) {
     emu_thread *et = (emu_thread *)arg;
-    mma_emu x = {et->b, et->t};
-    switch (et->b->head_dim) {
-    case 32: attention_mma_body<32>(*et->b->a, et->b->tiles, et->b->smem, x); break;
-    case 64: attention_mma_body<64>(*et->b->a, et->b->tiles, et->b->smem, x); break;
-    default: attention_mma_body<128>(*et->b->a, et->b->tiles, et->b->smem, x); break;
-    }
+    et->b->body(et->b, et->t);
     return NULL;
 }
 
-/* The kernel's grid, block by block. */
-static void emu_launch(const ecu_attn *a) {
+/* Runs a grid of gx x gy blocks of MMA_NWARP warps, one block after
+ * another, with `smem_bytes` of shared memory (filled with garbage first:
+ * stale shared memory must not matter). */
+static void emu_launch(void (*body)(emu_block *, int), const void *args, int variant,
+                       int32_t tiles, int gx, int gy, size_t smem_bytes) {
     static emu_block b;
-    const int32_t tiles = (a->max_len + MMA_TQ - 1) / MMA_TQ;
-    size_t smem = (size_t)(MMA_TQ + 2 * MMA_TK) * (a->head_dim + 8) * 2;
-    b.smem = (unsigned char *)aligned_alloc(16, smem);
-    b.a = a;
+    b.smem = (unsigned char *)aligned_alloc(16, smem_bytes > 0 ? (smem_bytes + 15) / 16 * 16 : 16);
+    b.body = body;
+    b.args = args;
+    b.variant = variant;
     b.tiles = tiles;
-    b.head_dim = a->head_dim;
     pthread_barrier_init(&b.block, NULL, MMA_NWARP * 32);
     for (int w = 0; w < MMA_NWARP; w++)
         pthread_barrier_init(&b.warp[w], NULL, 32);
     pthread_t th[MMA_NWARP * 32];
-    emu_thread args[MMA_NWARP * 32];
-    for (int by = 0; by < a->n_heads; by++)
-        for (int bx = 0; bx < a->n_seqs * tiles; bx++) {
+    emu_thread targs[MMA_NWARP * 32];
+    for (int by = 0; by < gy; by++)
+        for (int bx = 0; bx < gx; bx++) {
             b.bx = bx;
             b.by = by;
-            memset(b.smem, 0xAB, smem); /* stale shared memory must not matter */
+            memset(b.smem, 0xAB, smem_bytes);
             for (int t = 0; t < MMA_NWARP * 32; t++) {
-                args[t] = emu_thread{&b, t};
-                if (pthread_create(&th[t], NULL, emu_run, &args[t]) != 0) {
+                targs[t] = emu_thread{&b, t};
+                if (pthread_create(&th[t], NULL, emu_run, &targs[t]) != 0) {
                     fprintf(stderr, "pthread_create failed\n");
                     exit(1);
                 }
@@ -168,9 +170,29 @@ static void emu_launch(const ecu_attn *a) {
     free(b.smem);
 }
 
+static void attention_thread(emu_block *b, int t) {
+    mma_emu x = {b, t};
+    const ecu_attn &a = *(const ecu_attn *)b->args;
+    switch (b->variant) {
+    case 32: attention_mma_body<32>(a, b->tiles, b->smem, x); break;
+    case 64: attention_mma_body<64>(a, b->tiles, b->smem, x); break;
+    default: attention_mma_body<128>(a, b->tiles, b->smem, x); break;
+    }
+}
+
+static void layer_norm_thread(emu_block *b, int t) {
+    mma_emu x = {b, t};
+    const lnv_args &p = *(const lnv_args *)b->args;
+    switch (b->variant) {
+    case 1: layer_norm_vec_body<1>(p, x); break;
+    case 2: layer_norm_vec_body<2>(p, x); break;
+    case 3: layer_norm_vec_body<3>(p, x); break;
+    default: layer_norm_vec_body<4>(p, x); break;
+    }
+}
+
 /* ---- the reference ---- */
 
-static float bf16_round(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
 static float bf16_value(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
@@ -240,7 +262,9 @@ static void run_case(const attn_case *c) {
     a.rel = rel;
     a.rel_ld = rel_ld;
     a.rel_span = rel_span;
-    emu_launch(&a);
+    const int32_t tiles = (a.max_len + MMA_TQ - 1) / MMA_TQ;
+    emu_launch(attention_thread, &a, D, tiles, n_seqs * tiles, n_heads,
+               (size_t)(MMA_TQ + 2 * MMA_TK) * (D + 8) * 2);
 
     double worst = 0, biggest = 0;
     double *p = (double *)malloc(sizeof(double) * max_len);
@@ -290,13 +314,91 @@ static void run_case(const attn_case *c) {
     CHECK(biggest > 0.05, "%s: outputs are all near zero (largest %.4g)", c->name, biggest);
     printf("%-28s D=%3d causal=%d window=%d rel=%d: worst abs error %.2e (largest output %.3f)\n",
            c->name, D, c->causal, c->window, c->rel, worst, biggest);
-    (void)bf16_round;
     free(p);
     free(rel);
     free(q);
     free(k);
     free(v);
     free(out);
+}
+
+/* ---- LayerNorm in 16-byte vectors ---- */
+
+struct ln_case {
+    int64_t rows;
+    int cols, residual, beta, in_place;
+};
+
+static void run_ln_case(const ln_case *c) {
+    const int64_t ld = c->cols + 16; /* padded rows */
+    const size_t n = (size_t)(c->rows * ld);
+    __nv_bfloat16 *x = (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * n);
+    __nv_bfloat16 *res = (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * n);
+    __nv_bfloat16 *out = (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * n);
+    float *gamma = (float *)aligned_alloc(16, sizeof(float) * (size_t)c->cols);
+    float *beta = (float *)aligned_alloc(16, sizeof(float) * (size_t)c->cols);
+    float *want = (float *)malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) {
+        /* an offset of 3 makes the mean matter */
+        x[i] = __float2bfloat16_rn(3.0f + 2.0f * uniform());
+        res[i] = __float2bfloat16_rn(uniform());
+        out[i] = __float2bfloat16_rn(99.0f);
+    }
+    for (int i = 0; i < c->cols; i++) {
+        gamma[i] = 1.0f + 0.5f * uniform();
+        beta[i] = 0.5f * uniform();
+    }
+    const float eps = 1e-12f;
+    for (int64_t r = 0; r < c->rows; r++) {
+        double mean = 0, var = 0;
+        for (int k = 0; k < c->cols; k++)
+            mean += (double)bf16_value(x + r * ld + k) + (c->residual ? bf16_value(res + r * ld + k) : 0.0);
+        mean /= c->cols;
+        for (int k = 0; k < c->cols; k++) {
+            double d = (double)bf16_value(x + r * ld + k) +
+                       (c->residual ? bf16_value(res + r * ld + k) : 0.0) - mean;
+            var += d * d;
+        }
+        var /= c->cols;
+        for (int k = 0; k < c->cols; k++) {
+            double d = (double)bf16_value(x + r * ld + k) +
+                       (c->residual ? bf16_value(res + r * ld + k) : 0.0) - mean;
+            want[r * ld + k] = (float)(d / sqrt(var + eps) * gamma[k] + (c->beta ? beta[k] : 0.0));
+        }
+    }
+    __nv_bfloat16 *dst = c->in_place ? x : out;
+    lnv_args p = {x, ld, c->residual ? res : NULL, ld, gamma, c->beta ? beta : NULL, eps, dst, ld,
+                  c->rows, c->cols};
+    const int nc = (c->cols + 255) / 256;
+    emu_launch(layer_norm_thread, &p, nc, 0, (int)((c->rows + 3) / 4), 1, 0);
+    double worst = 0;
+    int bad = 0;
+    for (int64_t r = 0; r < c->rows; r++)
+        for (int64_t k = 0; k < ld; k++) {
+            const double got = bf16_value(dst + r * ld + k);
+            if (k >= c->cols) { /* the row's padding is never written */
+                if (!c->in_place && got != 99.0 && bad++ < 5)
+                    CHECK(false, "layer norm %lldx%d: padding column %lld of row %lld written",
+                          (long long)c->rows, c->cols, (long long)k, (long long)r);
+                continue;
+            }
+            const double err = fabs(got - want[r * ld + k]);
+            worst = err > worst ? err : worst;
+            if (err > 1e-2 + 8e-3 * fabs(want[r * ld + k]) && bad++ < 5)
+                CHECK(false, "layer norm %lldx%d: row %lld col %lld: got %.5f want %.5f",
+                      (long long)c->rows, c->cols, (long long)r, (long long)k, got,
+                      want[r * ld + k]);
+        }
+    CHECK(bad == 0, "layer norm %lldx%d residual %d beta %d in place %d: %d bad values",
+          (long long)c->rows, c->cols, c->residual, c->beta, c->in_place, bad);
+    printf("layer norm %3lld x %4d residual=%d beta=%d in_place=%d: worst abs error %.2e\n",
+           (long long)c->rows, c->cols, c->residual, c->beta, c->in_place, worst);
+    free(x);
+    free(res);
+    free(out);
+    free(gamma);
+    free(beta);
+    free(want);
 }
 
 int main(void) {
@@ -308,6 +410,13 @@ int main(void) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(&cases[i]);
+    /* rows not a multiple of the block's 4; widths of 1-4 chunks a lane,
+     * whole and partial (296 = 37 chunks) */
+    const ln_case ln_cases[] = {
+        {9, 384, 1, 1, 0}, {9, 768, 0, 0, 0}, {6, 1024, 1, 1, 1}, {5, 296, 1, 0, 0}, {3, 8, 0, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof ln_cases / sizeof ln_cases[0]; i++)
+        run_ln_case(&ln_cases[i]);
     printf("%d of %d checks failed\n", g_failures, g_checks);
     return g_failures ? 1 : 0;
 }
