@@ -20,9 +20,9 @@
 #      vectors out (`ember embed`, model A with bge-small's tokenizer) with
 #      and without tokenizing ahead
 #   4. the kernels awaiting their first GPU run (EMBER_CUDA_ATTENTION=mma:
-#      registers-only attention; EMBER_CUDA_LAYER_NORM=vec: LayerNorm in
-#      16-byte vectors): conformance, smoke and bf16 goldens through them,
-#      then timed against the defaults
+#      registers-only attention; EMBER_CUDA_VEC_ROWS=1: LayerNorm, linear
+#      epilogue and GLU in 16-byte vectors): conformance, smoke and bf16
+#      goldens through them, then timed against the defaults
 #
 # Exit status: non-zero when a build step or a check failed.
 #   env: JOBS (default: all CPUs), WORK (default build-gpu/work), REPS (3),
@@ -167,13 +167,13 @@ step "A/B: model A, code, bf16, with the SIMT attention kernel instead of the te
 EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=simt timeout 60 ./"$B"/ember bench -m "$WORK/model-A" -w code \
   --dtype bf16 --reps "$REPS" --check-seqs 4 || { echo "FAILED: SIMT A/B"; fail=1; }
 
-step "kernels awaiting their first GPU run (EMBER_CUDA_ATTENTION=mma, EMBER_CUDA_LAYER_NORM=vec): checks, then A/B"
-# correctness first: the conformance test (bf16 attention and layer_norm),
-# every golden case through test_cuda_smoke and the bf16 goldens, all with
-# both new kernels on
-export EMBER_CUDA_ATTENTION=mma EMBER_CUDA_LAYER_NORM=vec
+step "kernels awaiting their first GPU run (EMBER_CUDA_ATTENTION=mma, EMBER_CUDA_VEC_ROWS=1): checks, then A/B"
+# correctness first: the conformance test (bf16 attention, layer_norm,
+# linear epilogues, glu), every golden case through test_cuda_smoke and the
+# bf16 goldens, all with the new kernels on
+export EMBER_CUDA_ATTENTION=mma EMBER_CUDA_VEC_ROWS=1
 EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >"$B.conformance-next.log" 2>&1 \
-  && echo "ok   conformance (mma attention, vector layer norm)" \
+  && echo "ok   conformance (mma attention, vector rows)" \
   || { echo "FAIL conformance (next kernels)"; grep "^FAIL" "$B.conformance-next.log" | head -20; fail=1; }
 timeout 120 "$B/tests/test_cuda_smoke" $cases >"$B.smoke-next.log" 2>&1 \
   && echo "ok   test_cuda_smoke (next kernels)" || { echo "FAIL test_cuda_smoke (next kernels)"; grep FAIL "$B.smoke-next.log" | head -20; fail=1; }
@@ -183,12 +183,12 @@ for c in $cases; do
     || { echo "FAIL $c bf16 (next kernels): $(tail -3 "$B.golden.err")"; next_fail=1; fail=1; }
 done
 [ $next_fail = 0 ] && echo "ok   every bf16 golden (next kernels)"
-unset EMBER_CUDA_ATTENTION EMBER_CUDA_LAYER_NORM
+unset EMBER_CUDA_ATTENTION EMBER_CUDA_VEC_ROWS
 for m in A B; do
-  for kern in "wmma scalar" "mma scalar" "mma vec"; do
+  for kern in "wmma 0" "mma 0" "wmma 1" "mma 1"; do
     set -- $kern
-    echo "--- model $m, bf16, attention $1, layer norm $2"
-    EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=$1 EMBER_CUDA_LAYER_NORM=$2 timeout 90 ./"$B"/ember bench \
+    echo "--- model $m, bf16, attention $1, vector rows $2"
+    EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=$1 EMBER_CUDA_VEC_ROWS=$2 timeout 90 ./"$B"/ember bench \
       -m "$WORK/model-$m" -w code -w long --dtype bf16 --reps "$REPS" --check-seqs 4 -b "$GPU_BATCH" \
       --max-batch-tokens "$GPU_TOKENS" | grep -E "tokens/s|time per op" || { echo "FAILED: bench $m $kern"; fail=1; }
   done

@@ -1,7 +1,8 @@
 /*
  * test_cuda_emu.cu — CUDA kernel bodies written against an executor
  * (src/drivers/cuda/attention_mma.cuh: the mma.sync attention kernel;
- * layer_norm_vec.cuh: LayerNorm in 16-byte vectors) run on the CPU, so
+ * rows_vec.cuh: LayerNorm, the linear epilogue and the GLU in 16-byte
+ * vectors) run on the CPU, so
  * their indexing and fragment arithmetic are checked where there is no GPU
  * (CI).
  *
@@ -28,7 +29,7 @@
 
 #define ECU_BODY_FN static inline
 #include "drivers/cuda/attention_mma.cuh"
-#include "drivers/cuda/layer_norm_vec.cuh"
+#include "drivers/cuda/rows_vec.cuh"
 
 static int g_failures = 0, g_checks = 0;
 #define CHECK(cond, ...)                                                                          \
@@ -189,6 +190,16 @@ static void layer_norm_thread(emu_block *b, int t) {
     case 3: layer_norm_vec_body<3>(p, x); break;
     default: layer_norm_vec_body<4>(p, x); break;
     }
+}
+
+static void epilogue_thread(emu_block *b, int t) {
+    mma_emu x = {b, t};
+    epilogue_vec_body(*(const epv_args *)b->args, x);
+}
+
+static void glu_thread(emu_block *b, int t) {
+    mma_emu x = {b, t};
+    glu_vec_body(*(const gluv_args *)b->args, x);
 }
 
 /* ---- the reference ---- */
@@ -401,6 +412,107 @@ static void run_ln_case(const ln_case *c) {
     free(want);
 }
 
+/* ---- the linear epilogue and the GLU in 16-byte vectors ---- */
+
+/* The activations in double, from their definitions (ember_act). */
+static double act_ref(int act, double x) {
+    switch (act) {
+    case ECU_ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    case ECU_ACT_GELU_TANH: return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    case ECU_ACT_RELU: return x > 0 ? x : 0;
+    case ECU_ACT_SILU: return x / (1.0 + exp(-x));
+    case ECU_ACT_TANH: return tanh(x);
+    default: return x;
+    }
+}
+
+/* Compares rows x width bf16 values of `got` (row stride ld) with `want`
+ * and checks that the padding up to ld still holds 99. */
+static void compare_rows(const char *what, const __nv_bfloat16 *got, const double *want,
+                         int64_t rows, int width, int64_t ld) {
+    double worst = 0;
+    int bad = 0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < ld; k++) {
+            const double g = bf16_value(got + r * ld + k);
+            if (k >= width) {
+                if (g != 99.0 && bad++ < 5)
+                    CHECK(false, "%s: padding column %lld of row %lld written", what, (long long)k,
+                          (long long)r);
+                continue;
+            }
+            const double w = want[r * width + k], err = fabs(g - w);
+            worst = err > worst ? err : worst;
+            if (err > 1e-3 + 8e-3 * fabs(w) && bad++ < 5)
+                CHECK(false, "%s: row %lld col %lld: got %.5f want %.5f", what, (long long)r,
+                      (long long)k, g, w);
+        }
+    CHECK(bad == 0, "%s: %d bad values", what, bad);
+    printf("%-44s worst abs error %.2e\n", what, worst);
+}
+
+struct ep_case {
+    int64_t rows;
+    int cols, bias, act, residual;
+};
+
+static void run_epilogue_case(const ep_case *c) {
+    const int64_t ld = c->cols + 8;
+    const size_t n = (size_t)(c->rows * ld);
+    __nv_bfloat16 *y = (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * n);
+    __nv_bfloat16 *res = (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * n);
+    float *bias = (float *)aligned_alloc(16, sizeof(float) * (size_t)c->cols);
+    double *want = (double *)malloc(sizeof(double) * (size_t)(c->rows * c->cols));
+    for (int k = 0; k < c->cols; k++)
+        bias[k] = uniform();
+    for (int64_t r = 0; r < c->rows; r++)
+        for (int64_t k = 0; k < ld; k++) {
+            const bool pad = k >= c->cols;
+            y[r * ld + k] = __float2bfloat16_rn(pad ? 99.0f : 3.0f * uniform());
+            res[r * ld + k] = __float2bfloat16_rn(uniform());
+            if (!pad) {
+                double v = bf16_value(y + r * ld + k) + (c->bias ? bias[k] : 0.0);
+                v = act_ref(c->act, v);
+                want[r * c->cols + k] = v + (c->residual ? bf16_value(res + r * ld + k) : 0.0);
+            }
+        }
+    epv_args p = {y, ld, c->bias ? bias : NULL, c->act, c->residual ? res : NULL, ld, c->rows, c->cols};
+    const int64_t vecs = c->rows * (c->cols / 8);
+    emu_launch(epilogue_thread, &p, 0, 0, (int)((vecs + 127) / 128), 1, 0);
+    char what[96];
+    snprintf(what, sizeof what, "epilogue %lld x %d bias=%d act=%d residual=%d", (long long)c->rows,
+             c->cols, c->bias, c->act, c->residual);
+    compare_rows(what, y, want, c->rows, c->cols, ld);
+    free(y);
+    free(res);
+    free(bias);
+    free(want);
+}
+
+static void run_glu_case(int64_t rows, int inter, int act) {
+    const int64_t ld_in = 2 * inter + 8, ld_out = inter + 8;
+    __nv_bfloat16 *in = (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * (size_t)(rows * ld_in));
+    __nv_bfloat16 *out = (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * (size_t)(rows * ld_out));
+    double *want = (double *)malloc(sizeof(double) * (size_t)(rows * inter));
+    for (int64_t i = 0; i < rows * ld_in; i++)
+        in[i] = __float2bfloat16_rn(3.0f * uniform());
+    for (int64_t i = 0; i < rows * ld_out; i++)
+        out[i] = __float2bfloat16_rn(99.0f);
+    for (int64_t r = 0; r < rows; r++)
+        for (int k = 0; k < inter; k++)
+            want[r * inter + k] = act_ref(act, bf16_value(in + r * ld_in + k)) *
+                                  bf16_value(in + r * ld_in + inter + k);
+    gluv_args p = {in, ld_in, out, ld_out, rows, inter, act};
+    const int64_t vecs = rows * (inter / 8);
+    emu_launch(glu_thread, &p, 0, 0, (int)((vecs + 127) / 128), 1, 0);
+    char what[96];
+    snprintf(what, sizeof what, "glu %lld x %d act=%d", (long long)rows, inter, act);
+    compare_rows(what, out, want, rows, inter, ld_out);
+    free(in);
+    free(out);
+    free(want);
+}
+
 int main(void) {
     const attn_case cases[] = {
         {"bidirectional", 32, 0, 0, 0},  {"bidirectional", 64, 0, 0, 0},
@@ -417,6 +529,16 @@ int main(void) {
     };
     for (size_t i = 0; i < sizeof ln_cases / sizeof ln_cases[0]; i++)
         run_ln_case(&ln_cases[i]);
+    /* BERT's exact-GELU intermediate, a residual output, the tanh form; the
+     * vector count not a multiple of the block's 128 */
+    const ep_case ep_cases[] = {
+        {7, 1536, 1, ECU_ACT_GELU, 0}, {5, 384, 1, ECU_ACT_NONE, 1}, {3, 24, 0, ECU_ACT_GELU_TANH, 1},
+        {2, 40, 1, ECU_ACT_SILU, 1},
+    };
+    for (size_t i = 0; i < sizeof ep_cases / sizeof ep_cases[0]; i++)
+        run_epilogue_case(&ep_cases[i]);
+    run_glu_case(5, 1152, ECU_ACT_GELU); /* ModernBERT-base's GeGLU */
+    run_glu_case(3, 24, ECU_ACT_SILU);   /* SwiGLU */
     printf("%d of %d checks failed\n", g_failures, g_checks);
     return g_failures ? 1 : 0;
 }

@@ -28,7 +28,8 @@ static __device__ __forceinline__ float ecu_ldw(const void *p, int bf16, int64_t
     return bf16 ? __bfloat162float(((const __nv_bfloat16 *)p)[i]) : ((const float *)p)[i];
 }
 
-static __device__ __forceinline__ float ecu_act(int act, float x) {
+/* host and device: the CPU emulation of tests/test_cuda_emu.cu calls it too */
+static __host__ __device__ __forceinline__ float ecu_act(int act, float x) {
     switch (act) {
     case ECU_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
     case ECU_ACT_GELU_TANH: {

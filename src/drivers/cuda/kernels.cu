@@ -14,7 +14,7 @@
 
 #include "drivers/cuda/cuda_kernels.h"
 #include "drivers/cuda/ecu_common.cuh"
-#include "drivers/cuda/layer_norm_vec.cuh"
+#include "drivers/cuda/rows_vec.cuh"
 
 #define DISPATCH(bf16, KERNEL, GRID, BLOCK, SHMEM, STREAM, ...)                                 \
     do {                                                                                      \
@@ -44,6 +44,53 @@ static inline int row_grid_ok(int64_t rows, int64_t cols) {
 #define GRID_STRIDE(i, n)                                                                     \
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n);                \
          i += (int64_t)gridDim.x * blockDim.x)
+
+/* ---- bf16 rows in 16-byte vectors (rows_vec.cuh) ----
+ * EMBER_CUDA_VEC_ROWS=1 turns them on (LayerNorm, the linear epilogue, the
+ * GLU); not the default until they have run on a GPU. */
+
+struct vec_gpu {
+    __device__ __forceinline__ int tid() const { return (int)threadIdx.x; }
+    __device__ __forceinline__ int bx() const { return (int)blockIdx.x; }
+    __device__ __forceinline__ float shfl_xor(float v, int mask) const {
+        return __shfl_xor_sync(0xffffffffu, v, mask);
+    }
+};
+
+template <int NC>
+__global__ void __launch_bounds__(128) k_layer_norm_vec(lnv_args p) {
+    vec_gpu x;
+    layer_norm_vec_body<NC>(p, x);
+}
+
+__global__ void __launch_bounds__(128) k_epilogue_vec(epv_args p) {
+    vec_gpu x;
+    epilogue_vec_body(p, x);
+}
+
+__global__ void __launch_bounds__(128) k_glu_vec(gluv_args p) {
+    vec_gpu x;
+    glu_vec_body(p, x);
+}
+
+static int vec_rows_on(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("EMBER_CUDA_VEC_ROWS");
+        on = e && e[0] == '1';
+    }
+    return on;
+}
+
+/* a row start of 8-element multiples on a 16-byte boundary */
+static int vec_ok(const void *p, int64_t ld) { return ((uintptr_t)p & 15) == 0 && ld % 8 == 0; }
+
+/* Blocks of 128 threads for rows x width/8 vectors, or 0 when the count does
+ * not fit the kernels' 32-bit index. */
+static unsigned vec_blocks(int64_t rows, int64_t width) {
+    const int64_t n = rows * (width / 8);
+    return n <= 0x7fffffff - 127 ? (unsigned)((n + 127) / 128) : 0u;
+}
 
 /* ---- conversions ---- */
 
@@ -111,6 +158,14 @@ extern "C" int ecu_epilogue(cudaStream_t s, void *y, int64_t ldy, const float *b
                             const void *r, int64_t ldr, int64_t rows, int64_t cols, int bf16) {
     if (rows * cols <= 0 || (!bias && act == ECU_ACT_NONE && !r))
         return 0;
+    if (bf16 && vec_rows_on() && cols % 8 == 0 && cols <= 0x7fffffff && vec_ok(y, ldy) &&
+        (!r || vec_ok(r, ldr)) && (!bias || vec_ok(bias, 0))) {
+        const unsigned blocks = vec_blocks(rows, cols);
+        if (blocks) {
+            k_epilogue_vec<<<blocks, 128, 0, s>>>(epv_args{y, ldy, bias, act, r, ldr, rows, (int)cols});
+            return (int)cudaGetLastError();
+        }
+    }
     if (!row_grid_ok(rows, cols))
         return (int)cudaErrorInvalidValue;
     DISPATCH(bf16, k_epilogue, row_grid(rows, cols), 256, 0, s, y, ldy, bias, act, r, ldr, cols);
@@ -251,39 +306,11 @@ static void launch_ln_warp(int bf16, unsigned blocks, cudaStream_t s, const void
             <<<blocks, 128, 0, s>>>(x, ldx, res, ldr, gamma, beta, eps, out, ldo, rows, (int)cols);
 }
 
-/* bf16 rows in 16-byte vectors (layer_norm_vec.cuh): the GPU executor */
-struct lnv_gpu {
-    __device__ __forceinline__ int tid() const { return (int)threadIdx.x; }
-    __device__ __forceinline__ int bx() const { return (int)blockIdx.x; }
-    __device__ __forceinline__ float shfl_xor(float v, int mask) const {
-        return __shfl_xor_sync(0xffffffffu, v, mask);
-    }
-};
-
-template <int NC>
-__global__ void __launch_bounds__(128) k_layer_norm_vec(lnv_args p) {
-    lnv_gpu x;
-    layer_norm_vec_body<NC>(p, x);
-}
-
-/* EMBER_CUDA_LAYER_NORM=vec turns the vector kernel on (not the default
- * until it has run on a GPU), read once. */
-static int layer_norm_vec_on(void) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("EMBER_CUDA_LAYER_NORM");
-        on = e && strcmp(e, "vec") == 0;
-    }
-    return on;
-}
-
-static int vec_ok(const void *p, int64_t ld) { return ((uintptr_t)p & 15) == 0 && ld % 8 == 0; }
-
 /* 1 when the vector kernel took the rows (its launch status in *status). */
 static int layer_norm_vec(cudaStream_t s, const void *x, int64_t ldx, const void *res, int64_t ldr,
                           const float *gamma, const float *beta, float eps, void *out, int64_t ldo,
                           int64_t rows, int64_t cols, int *status) {
-    if (!layer_norm_vec_on() || cols % 8 || cols > 1024 || !vec_ok(x, ldx) ||
+    if (!vec_rows_on() || cols % 8 || cols > 1024 || !vec_ok(x, ldx) ||
         (res && !vec_ok(res, ldr)) || !vec_ok(out, ldo) || !vec_ok(gamma, 0) ||
         (beta && !vec_ok(beta, 0)))
         return 0;
@@ -382,6 +409,14 @@ extern "C" int ecu_glu(cudaStream_t s, const void *in, int64_t ld_in, void *out,
                        int64_t rows, int64_t inter, int act, int bf16) {
     if (rows * inter <= 0)
         return 0;
+    if (bf16 && vec_rows_on() && inter % 8 == 0 && inter <= 0x3fffffff && vec_ok(in, ld_in) &&
+        vec_ok(out, ld_out)) {
+        const unsigned blocks = vec_blocks(rows, inter);
+        if (blocks) {
+            k_glu_vec<<<blocks, 128, 0, s>>>(gluv_args{in, ld_in, out, ld_out, rows, (int)inter, act});
+            return (int)cudaGetLastError();
+        }
+    }
     if (!row_grid_ok(rows, inter))
         return (int)cudaErrorInvalidValue;
     DISPATCH(bf16, k_glu, row_grid(rows, inter), 256, 0, s, in, ld_in, out, ld_out, inter, act);
