@@ -15,6 +15,27 @@
 
 #include "test_util.h"
 
+/* Checks n vectors of out against the expected embeddings (cosine >=
+ * 0.99999, max abs diff <= 1e-4); returns the worst cosine and the worst
+ * difference in *worst_abs. `what` names the configuration in failures. */
+static double check_vectors(const float *out, json_t **exp, int n, int dim, const char *what,
+                            double *worst_abs) {
+    double worst_cos = 1;
+    *worst_abs = 0;
+    for (int i = 0; i < n; i++) {
+        json_t *e = json_object_get(exp[i], "embedding");
+        float want[4096];
+        for (int k = 0; k < dim && k < 4096; k++)
+            want[k] = (float)json_number_value(json_array_get(e, (size_t)k));
+        double c, a;
+        test_compare(out + (size_t)i * dim, want, dim, &c, &a);
+        worst_cos = fmin(worst_cos, c);
+        *worst_abs = fmax(*worst_abs, a);
+        CHECK(c >= 0.99999 && a <= 1e-4, "%s, text %d: cosine %.9f max abs %.3g", what, i, c, a);
+    }
+    return worst_cos;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -94,19 +115,9 @@ int main(int argc, char **argv) {
             CHECK_OK(ember_embed_texts(ctx, ptrs, lens, n, NULL, out, (int64_t)n * dim, &st));
             CHECK(st.n_truncated == n_truncated_expected, "truncated %lld, expected %d",
                   (long long)st.n_truncated, n_truncated_expected);
-            double worst_cos = 1, worst_abs = 0;
-            for (int i = 0; i < n; i++) {
-                json_t *e = json_object_get(exp[i], "embedding");
-                float want[4096];
-                for (int k = 0; k < dim && k < 4096; k++)
-                    want[k] = (float)json_number_value(json_array_get(e, (size_t)k));
-                double c, a;
-                test_compare(out + (size_t)i * dim, want, dim, &c, &a);
-                worst_cos = fmin(worst_cos, c);
-                worst_abs = fmax(worst_abs, a);
-                CHECK(c >= 0.99999 && a <= 1e-4, "text %d (batch %d, threads %d): cosine %.9f max abs %.3g",
-                      i, batches[bi], threads[ti], c, a);
-            }
+            char what[64];
+            snprintf(what, sizeof what, "batch %d, threads %d", batches[bi], threads[ti]);
+            double worst_abs, worst_cos = check_vectors(out, exp, n, dim, what, &worst_abs);
             printf("batch %2d threads %d: worst cosine %.9f, worst max abs %.3g\n", batches[bi],
                    threads[ti], worst_cos, worst_abs);
             ember_ctx_free(ctx);
@@ -142,18 +153,9 @@ int main(int argc, char **argv) {
               (long long)tokens_expected);
         CHECK(st.n_forward_passes >= n / 2, "ahead %d: %lld passes for %d texts", ahead,
               (long long)st.n_forward_passes, n);
-        double worst_cos = 1;
-        for (int i = 0; i < n; i++) {
-            json_t *e = json_object_get(exp[i], "embedding");
-            float want[4096];
-            for (int k = 0; k < dim && k < 4096; k++)
-                want[k] = (float)json_number_value(json_array_get(e, (size_t)k));
-            double c, a;
-            test_compare(out + (size_t)i * dim, want, dim, &c, &a);
-            worst_cos = fmin(worst_cos, c);
-            CHECK(c >= 0.99999 && a <= 1e-4, "ahead %d, text %d: cosine %.9f max abs %.3g",
-                  ahead, i, c, a);
-        }
+        char what[32];
+        snprintf(what, sizeof what, "tokenize ahead %d", ahead);
+        double worst_abs, worst_cos = check_vectors(out, exp, n, dim, what, &worst_abs);
         printf("tokenize ahead %d (2 sequences / 64 tokens a pass): worst cosine %.9f, %lld passes\n",
                ahead, worst_cos, (long long)st.n_forward_passes);
         /* without truncation the first long text fails, named by its index

@@ -151,6 +151,19 @@ ECU_BODY_FN void layer_norm_vec_body(const lnv_args &p, X &x) {
     }
 }
 
+/* This thread's vector of a rows x width grid of 8-column vectors, 128
+ * threads a block: its row and first column; false past the last vector. */
+template <class X>
+ECU_BODY_FN bool vec_position(X &x, int64_t rows, int width, uint32_t *r, uint32_t *c) {
+    const uint32_t per_row = (uint32_t)width / 8;
+    const uint32_t i = (uint32_t)x.bx() * 128u + (uint32_t)x.tid();
+    if ((int64_t)i >= rows * per_row)
+        return false;
+    *r = i / per_row;
+    *c = (i - *r * per_row) * 8;
+    return true;
+}
+
 /* ---- the linear epilogue: y = act(y + bias) + r ---- */
 
 typedef struct epv_args {
@@ -173,11 +186,9 @@ ECU_BODY_FN void vec_load_f32(const float *p, float f[8]) {
 
 template <class X>
 ECU_BODY_FN void epilogue_vec_body(const epv_args &p, X &x) {
-    const uint32_t per_row = (uint32_t)p.cols / 8;
-    const uint32_t i = (uint32_t)x.bx() * 128u + (uint32_t)x.tid();
-    if ((int64_t)i >= p.rows * per_row)
+    uint32_t r, c;
+    if (!vec_position(x, p.rows, p.cols, &r, &c))
         return;
-    const uint32_t r = i / per_row, c = (i - r * per_row) * 8;
     __nv_bfloat16 *y = (__nv_bfloat16 *)p.y + (int64_t)r * p.ldy + c;
     float v[8];
     vec_unpack_bf16(*(const uint4 *)y, v);
@@ -212,11 +223,9 @@ typedef struct gluv_args {
 
 template <class X>
 ECU_BODY_FN void glu_vec_body(const gluv_args &p, X &x) {
-    const uint32_t per_row = (uint32_t)p.inter / 8;
-    const uint32_t i = (uint32_t)x.bx() * 128u + (uint32_t)x.tid();
-    if ((int64_t)i >= p.rows * per_row)
+    uint32_t r, c;
+    if (!vec_position(x, p.rows, p.inter, &r, &c))
         return;
-    const uint32_t r = i / per_row, c = (i - r * per_row) * 8;
     const __nv_bfloat16 *in = (const __nv_bfloat16 *)p.in + (int64_t)r * p.ld_in + c;
     float a[8], g[8], o[8];
     vec_unpack_bf16(*(const uint4 *)in, a);
