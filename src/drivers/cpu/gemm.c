@@ -118,6 +118,52 @@ static void pack_panels(const float *w, int64_t K, int64_t N, int64_t c0, int64_
     }
 }
 
+/* Packing a whole matrix at load, on up to PACK_THREADS threads (one per
+ * CPU) when it is large: each thread fills a range of panels, so the
+ * kernel's zeroing of their fresh pages on first touch, most of a load's
+ * time, runs in parallel too. A thread that cannot be started packs on the
+ * caller's. */
+#define PACK_THREADS 8
+#define PACK_MIN_BYTES ((size_t)1 << 20)
+
+typedef struct pack_part {
+    const float *w;
+    int64_t K, N, p0, p1;
+    float *dst;
+} pack_part;
+
+static void *pack_part_run(void *arg) {
+    const pack_part *p = arg;
+    pack_panels(p->w, p->K, p->N, p->p0 * NR, p->p1 - p->p0, 0, p->K, p->dst + p->p0 * p->K * NR);
+    return NULL;
+}
+
+static void pack_panels_all(const float *w, int64_t K, int64_t N, int64_t n_panels, float *dst) {
+    int T = ember_cpu_count();
+    if (T > PACK_THREADS)
+        T = PACK_THREADS;
+    if (T > n_panels)
+        T = (int)n_panels;
+    if (T < 2 || sizeof(float) * (size_t)(n_panels * K * NR) < PACK_MIN_BYTES) {
+        pack_panels(w, K, N, 0, n_panels, 0, K, dst);
+        return;
+    }
+    pack_part parts[PACK_THREADS];
+    pthread_t threads[PACK_THREADS];
+    bool started[PACK_THREADS] = {false};
+    for (int i = 0; i < T; i++)
+        parts[i] = (pack_part){w, K, N, n_panels * i / T, n_panels * (i + 1) / T, dst};
+    for (int i = 1; i < T; i++)
+        started[i] = pthread_create(&threads[i], NULL, pack_part_run, &parts[i]) == 0;
+    pack_part_run(&parts[0]);
+    for (int i = 1; i < T; i++) {
+        if (started[i])
+            pthread_join(threads[i], NULL);
+        else
+            pack_part_run(&parts[i]);
+    }
+}
+
 /* bf16 pair panels: dst[(p * KP + kp) * 16 + j] = bf16(W[c][2kp]) |
  * bf16(W[c][2kp + 1]) << 16 for column c = p * 16 + j, KP = bf16_kp(K);
  * zero beyond N and K. */
@@ -247,7 +293,7 @@ ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w) {
     float *packed = ember_aligned_alloc(sizeof(float) * (size_t)(n_panels * w->cols * NR), w->name);
     if (!packed)
         return EMBER_E_NOMEM;
-    pack_panels(w->data, w->cols, w->rows, 0, n_panels, 0, w->cols, packed);
+    pack_panels_all(w->data, w->cols, w->rows, n_panels, packed);
     w->packed = packed;
     return EMBER_OK;
 }
