@@ -190,43 +190,43 @@ ember_status ember_backend_ctx_init(const ember_model *m, const ember_ctx_params
 
 /* Host memory of a pass's staging: the driver's (page-locked on a GPU, so
  * copies run without the host waiting) when it overlaps passes, else
- * ordinary. Zero-filled either way. */
-static void *staging_alloc(const ember_ctx *c, size_t bytes) {
+ * ordinary. If the driver's runs out (page-locked memory is limited in some
+ * containers), ordinary memory serves: copies from and to it are correct,
+ * the runtime just waits for them. Zero-filled either way. */
+static void staging_free(const ember_ctx *c, ember_staging *s) {
     const ember_driver *d = &c->model->drv;
-    if (!d->ops->host_alloc)
-        return ember_calloc(1, bytes, "staging");
-    void *p = d->ops->host_alloc(d->impl, bytes);
-    if (!p)
-        ember_error(EMBER_E_NOMEM, "out of memory: %zu bytes of page-locked host staging", bytes);
-    return p;
-}
-
-static void staging_release(const ember_ctx *c, void *p) {
-    const ember_driver *d = &c->model->drv;
-    if (d->ops->host_free)
-        d->ops->host_free(d->impl, p);
-    else
-        free(p);
+    void *bufs[] = {s->ids, s->pos, s->types, s->start, s->pooled};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        if (s->pinned)
+            d->ops->host_free(d->impl, bufs[i]);
+        else
+            free(bufs[i]);
+    }
+    memset(s, 0, sizeof *s);
 }
 
 static bool staging_init(const ember_ctx *c, ember_staging *s) {
-    const size_t tokens = sizeof(int32_t) * (size_t)c->tokens_cap;
-    s->ids = staging_alloc(c, tokens);
-    s->pos = staging_alloc(c, tokens);
-    s->types = staging_alloc(c, tokens);
-    s->start = staging_alloc(c, sizeof(int32_t) * ((size_t)c->max_batch + 1));
-    s->pooled = staging_alloc(c, sizeof(float) * (size_t)c->max_batch *
-                                     (size_t)c->model->pooled_width);
-    return s->ids && s->pos && s->types && s->start && s->pooled;
-}
-
-static void staging_free(const ember_ctx *c, ember_staging *s) {
-    staging_release(c, s->ids);
-    staging_release(c, s->pos);
-    staging_release(c, s->types);
-    staging_release(c, s->start);
-    staging_release(c, s->pooled);
-    memset(s, 0, sizeof *s);
+    const ember_driver *d = &c->model->drv;
+    const size_t tokens = sizeof(int32_t) * (size_t)c->tokens_cap,
+                 starts = sizeof(int32_t) * ((size_t)c->max_batch + 1),
+                 pooled = sizeof(float) * (size_t)c->max_batch * (size_t)c->model->pooled_width;
+    for (int pinned = d->ops->host_alloc != NULL; pinned >= 0; pinned--) {
+        void *(*alloc)(void *, size_t) = pinned ? d->ops->host_alloc : NULL;
+#define STAGING_ALLOC(n) (alloc ? alloc(d->impl, (n)) : ember_calloc(1, (n), "staging"))
+        s->pinned = pinned;
+        s->ids = STAGING_ALLOC(tokens);
+        s->pos = STAGING_ALLOC(tokens);
+        s->types = STAGING_ALLOC(tokens);
+        s->start = STAGING_ALLOC(starts);
+        s->pooled = STAGING_ALLOC(pooled);
+#undef STAGING_ALLOC
+        if (s->ids && s->pos && s->types && s->start && s->pooled)
+            return true;
+        staging_free(c, s);
+        if (pinned)
+            ember_log(EMBER_LOG_DEBUG, "no page-locked staging: ordinary host memory instead");
+    }
+    return false;
 }
 
 static ember_status ctx_init_once(const ember_model *m, const ember_ctx_params *p,

@@ -60,6 +60,7 @@ typedef struct ember_pass_graph {
 typedef struct ember_staging {
     int32_t *ids, *pos, *start, *types; /* tokens_cap, tokens_cap, max_batch + 1, tokens_cap */
     float *pooled;                      /* max_batch x pooled_width                          */
+    int pinned;                         /* 1: from the driver's host_alloc                   */
 } ember_staging;
 
 /* Tokenizer output of a block of texts (ember_embed_texts), reused from
