@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -283,6 +284,26 @@ bool ember_file_exists(const char *path) {
 bool ember_dir_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+size_t ember_first_nonfinite(const float *d, size_t n) {
+    /* blocks scanned with a branch-free OR of exponent tests, and only a
+     * flagged block element by element */
+    enum { BLOCK = 1024 };
+    for (size_t b = 0; b < n; b += BLOCK) {
+        const size_t m = n - b < BLOCK ? n - b : BLOCK;
+        uint32_t any = 0;
+        for (size_t i = 0; i < m; i++) {
+            uint32_t bits;
+            memcpy(&bits, &d[b + i], 4);
+            any |= (bits & 0x7f800000u) == 0x7f800000u;
+        }
+        if (any)
+            for (size_t i = 0; i < m; i++)
+                if (!isfinite(d[b + i]))
+                    return b + i;
+    }
+    return n;
 }
 
 int ember_cpu_count(void) {

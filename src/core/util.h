@@ -63,6 +63,10 @@ bool ember_dir_exists(const char *path);
 /* Number of online CPUs (at least 1). */
 int ember_cpu_count(void);
 
+/* Index of the first NaN or infinity among d[0 .. n), or n (a vectorized
+ * scan: weights are checked once at load). */
+size_t ember_first_nonfinite(const float *d, size_t n);
+
 /* Monotonic clock in seconds. */
 double ember_now(void);
 

@@ -217,27 +217,6 @@ static ember_status cpu_copy(void *dctx, void *dst, const void *src, size_t byte
  * would otherwise be resident twice, file pages and copy, at the peak. */
 #define DROP_CHUNK ((size_t)16 << 20)
 
-/* Index of the first NaN or infinity among d[0 .. n), or n. Blocks are
- * scanned with a branch-free OR of exponent tests (vectorized), and only a
- * flagged block element by element. */
-static size_t first_nonfinite(const float *d, size_t n) {
-    enum { BLOCK = 1024 };
-    for (size_t b = 0; b < n; b += BLOCK) {
-        const size_t m = n - b < BLOCK ? n - b : BLOCK;
-        uint32_t any = 0;
-        for (size_t i = 0; i < m; i++) {
-            uint32_t bits;
-            memcpy(&bits, &d[b + i], 4);
-            any |= (bits & 0x7f800000u) == 0x7f800000u;
-        }
-        if (any)
-            for (size_t i = 0; i < m; i++)
-                if (!isfinite(d[b + i]))
-                    return b + i;
-    }
-    return n;
-}
-
 static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, ember_wkind kind,
                                        ember_weight *w) {
     cpu_impl *impl = implp;
@@ -290,19 +269,20 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
         ((uintptr_t)t->data % sizeof(float)) == 0 &&
         (gp->prepack || gp->compute_dtype == EMBER_DTYPE_INT8 ||
          gp->compute_dtype == EMBER_DTYPE_BF16)) {
-        const size_t bad = first_nonfinite((const float *)(const void *)t->data, n);
-        if (bad < n) {
+        size_t bad = n;
+        w->data = t->data;
+        ember_status st = ember_gemm_prepare_checked(gp, w, &bad);
+        w->data = NULL;
+        if (st == EMBER_OK && bad < n) {
             float v;
             memcpy(&v, t->data + 4 * bad, 4);
-            return ember_error(EMBER_E_MODEL,
-                               "tensor '%s': element %zu is %s: weights must be finite numbers",
-                               t->name, bad, isnan(v) ? "NaN" : "infinite");
-        }
-        w->data = t->data;
-        ember_status st = ember_gemm_prepare(gp, w);
-        w->data = NULL;
-        if (st == EMBER_OK && !w->packed)
+            ember_gemm_release(w);
+            st = ember_error(EMBER_E_MODEL,
+                             "tensor '%s': element %zu is %s: weights must be finite numbers",
+                             t->name, bad, isnan(v) ? "NaN" : "infinite");
+        } else if (st == EMBER_OK && !w->packed) {
             st = ember_error(EMBER_E_INTERNAL, "tensor '%s': the matrix was not packed", t->name);
+        }
         if (t->map)
             ember_mapping_drop_pages(t->map, t->data, (size_t)t->nbytes);
         return st;
@@ -348,7 +328,7 @@ static ember_status cpu_weight_prepare(void *implp, const ember_st_tensor *t, em
                 }
             }
             /* every value passes through here once: refusing NaN/Inf is free */
-            const size_t bad = first_nonfinite(d, m);
+            const size_t bad = ember_first_nonfinite(d, m);
             if (bad < m) {
                 ember_status st = ember_error(
                     EMBER_E_MODEL, "tensor '%s': element %zu is %s: weights must be finite numbers",

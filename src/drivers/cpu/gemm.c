@@ -130,38 +130,54 @@ typedef struct pack_part {
     const float *w;
     int64_t K, N, p0, p1;
     float *dst;
+    bool check;  /* scan the part's source rows for NaN/Inf first */
+    size_t bad;  /* out: index of the first in w, or SIZE_MAX        */
 } pack_part;
 
 static void *pack_part_run(void *arg) {
-    const pack_part *p = arg;
+    pack_part *p = arg;
+    p->bad = SIZE_MAX;
+    if (p->check) { /* rows p0 NR .. p1 NR of W are contiguous */
+        const int64_t r0 = p->p0 * NR, r1 = p->p1 * NR < p->N ? p->p1 * NR : p->N;
+        if (r1 > r0) {
+            const size_t n = (size_t)((r1 - r0) * p->K);
+            const size_t i = ember_first_nonfinite(p->w + r0 * p->K, n);
+            if (i < n)
+                p->bad = (size_t)(r0 * p->K) + i;
+        }
+    }
     pack_panels(p->w, p->K, p->N, p->p0 * NR, p->p1 - p->p0, 0, p->K, p->dst + p->p0 * p->K * NR);
     return NULL;
 }
 
-static void pack_panels_all(const float *w, int64_t K, int64_t N, int64_t n_panels, float *dst) {
+/* Returns the index of the first NaN/Inf of w when `check`, else SIZE_MAX. */
+static size_t pack_panels_all(const float *w, int64_t K, int64_t N, int64_t n_panels, float *dst,
+                              bool check) {
     int T = ember_cpu_count();
     if (T > PACK_THREADS)
         T = PACK_THREADS;
     if (T > n_panels)
         T = (int)n_panels;
-    if (T < 2 || sizeof(float) * (size_t)(n_panels * K * NR) < PACK_MIN_BYTES) {
-        pack_panels(w, K, N, 0, n_panels, 0, K, dst);
-        return;
-    }
+    if (T < 1 || sizeof(float) * (size_t)(n_panels * K * NR) < PACK_MIN_BYTES)
+        T = 1;
     pack_part parts[PACK_THREADS];
     pthread_t threads[PACK_THREADS];
     bool started[PACK_THREADS] = {false};
     for (int i = 0; i < T; i++)
-        parts[i] = (pack_part){w, K, N, n_panels * i / T, n_panels * (i + 1) / T, dst};
+        parts[i] = (pack_part){w, K, N, n_panels * i / T, n_panels * (i + 1) / T, dst, check, SIZE_MAX};
     for (int i = 1; i < T; i++)
         started[i] = pthread_create(&threads[i], NULL, pack_part_run, &parts[i]) == 0;
     pack_part_run(&parts[0]);
+    size_t bad = parts[0].bad;
     for (int i = 1; i < T; i++) {
         if (started[i])
             pthread_join(threads[i], NULL);
         else
             pack_part_run(&parts[i]);
+        if (parts[i].bad < bad)
+            bad = parts[i].bad;
     }
+    return bad;
 }
 
 /* bf16 pair panels: dst[(p * KP + kp) * 16 + j] = bf16(W[c][2kp]) |
@@ -260,7 +276,26 @@ static void dequant_panels(const ember_q8 *q8, int64_t K, int64_t c0, int64_t n_
     }
 }
 
+static ember_status gemm_prepare(const ember_gemm *g, ember_weight *w, size_t *bad);
+
 ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w) {
+    return gemm_prepare(g, w, NULL);
+}
+
+ember_status ember_gemm_prepare_checked(const ember_gemm *g, ember_weight *w, size_t *bad) {
+    const size_t n = (size_t)(w->rows * w->cols);
+    *bad = n;
+    if (g->compute_dtype == EMBER_DTYPE_INT8 || g->compute_dtype == EMBER_DTYPE_BF16 ||
+        !g->prepack) { /* packs that do not go through pack_panels_all: scan here */
+        *bad = ember_first_nonfinite(w->data, n);
+        return gemm_prepare(g, w, NULL);
+    }
+    return gemm_prepare(g, w, bad);
+}
+
+/* bad: NULL, or receives the first NaN/Inf found while packing fp32 panels
+ * (rows x cols when none) */
+static ember_status gemm_prepare(const ember_gemm *g, ember_weight *w, size_t *bad) {
     if (g->compute_dtype == EMBER_DTYPE_INT8) {
         ember_q8 *q8 = ember_calloc(1, sizeof *q8, w->name);
         if (!q8)
@@ -293,7 +328,9 @@ ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w) {
     float *packed = ember_aligned_alloc(sizeof(float) * (size_t)(n_panels * w->cols * NR), w->name);
     if (!packed)
         return EMBER_E_NOMEM;
-    pack_panels_all(w->data, w->cols, w->rows, n_panels, packed);
+    const size_t first_bad = pack_panels_all(w->data, w->cols, w->rows, n_panels, packed, bad != NULL);
+    if (bad)
+        *bad = first_bad == SIZE_MAX ? (size_t)(w->rows * w->cols) : first_bad;
     w->packed = packed;
     return EMBER_OK;
 }

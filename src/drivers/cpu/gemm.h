@@ -62,6 +62,11 @@ const char *ember_gemm_tile_name(const ember_gemm *g, const ember_cpu_kernels *k
 const char *ember_gemm_name(const ember_gemm *g, const ember_cpu_kernels *k);
 /* Called once per matrix weight at load (packing, reduced precision). */
 ember_status ember_gemm_prepare(const ember_gemm *g, ember_weight *w);
+/* The same for an fp32 matrix, also scanning it for NaN and infinities (in
+ * the packing threads when it packs fp32 panels): *bad receives the index of
+ * the first one in w->data, or rows x cols when there is none. The matrix is
+ * packed either way; the caller refuses it. */
+ember_status ember_gemm_prepare_checked(const ember_gemm *g, ember_weight *w, size_t *bad);
 void ember_gemm_release(ember_weight *w);
 /* y[r, :] = act(x[r, :] W^T + bias) + residual[r, :] for r < rows, on fp32
  * host memory (the CPU driver's linear op, its views unpacked). residual may
