@@ -154,6 +154,35 @@ for other in rows[1:]:
         cos = sum(x * y for x, y in zip(a, b))  # both L2-normalized
         assert cos >= 0.999, cos
 PY
+# several chunks (64, 128, 256, ... inputs per call), each written by the
+# writer thread while the next is embedded: rows in input order, the same
+# vectors as one input at a time, npy equal to JSON Lines
+i=0; : > "$TMP/many.txt"
+while [ $i -lt 12 ]; do cat "$CASE/ids.txt" >> "$TMP/many.txt"; i=$((i + 1)); done
+"$EMBER" embed -m "$CASE" -f ids --input "$TMP/many.txt" > "$TMP/many.jsonl"
+"$EMBER" embed -m "$CASE" -f ids --input "$TMP/many.txt" --output-format npy -o "$TMP/many.npy"
+python3 - "$TMP/many.jsonl" "$TMP/out.jsonl" "$TMP/many.npy" <<'PY'
+import json, struct, sys
+many = [json.loads(l) for l in open(sys.argv[1])]
+one = [json.loads(l)["embedding"] for l in open(sys.argv[2])]
+assert len(many) == 12 * len(one) and len(many) > 64 + 128, len(many)
+assert [r["index"] for r in many] == list(range(len(many)))
+for k, r in enumerate(many):
+    assert r["embedding"] == one[k % len(one)], k
+raw = open(sys.argv[3], "rb").read()
+hlen = struct.unpack("<H", raw[8:10])[0]
+vals = struct.unpack("<%df" % ((len(raw) - 10 - hlen) // 4), raw[10 + hlen:])
+dim = len(one[0])
+assert len(vals) == len(many) * dim
+for k, r in enumerate(many):
+    assert all(abs(a - b) <= 1e-7 * max(1, abs(b)) for a, b in zip(vals[k * dim:(k + 1) * dim], r["embedding"])), k
+print("cli: %d inputs in chunks, in order, npy equal" % len(many))
+PY
+# a full disk is a clear error and a non-zero status
+if [ -w /dev/full ]; then
+  if "$EMBER" embed -m "$CASE" -f ids --input "$TMP/many.txt" -o /dev/full 2> "$TMP/err"; then exit 1; fi
+  grep -q "write error: No space left on device" "$TMP/err"
+fi
 set +e
 "$EMBER" embed --dtype fp8 -m "$CASE" -f ids "101 102" 2> "$TMP/err"; rc=$?
 set -e

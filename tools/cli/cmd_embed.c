@@ -3,7 +3,15 @@
  * {"index": i, "embedding": [...]} in input order, or a NumPy .npy file
  * (float32, one row per input) for large jobs. Input is processed in chunks
  * so any amount streams through bounded memory.
+ *
+ * A chunk's rows are written by a writer thread while the next chunk is
+ * read and embedded (two vector buffers, used in turn; one writer at a time,
+ * so rows stay in input order): on a GPU, formatting JSON takes about as
+ * long as computing the vectors.
  */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +62,73 @@ static void help(void) {
            "  --device D, --dtype D   where and in what precision (see ember --help)\n"
            "  -v, --verbose            more messages on stderr\n",
            EMBER_DEFAULT_MODEL);
+}
+
+/* One chunk's rows on their way out. */
+typedef struct chunk_writer {
+    FILE *out;
+    const float *vecs;
+    int64_t base, n;
+    int32_t dims;
+    bool npy;
+    bool failed; /* a write or flush failed */
+    int error;   /* its errno */
+    bool reported;
+} chunk_writer;
+
+static void *write_chunk(void *arg) {
+    chunk_writer *w = arg;
+    if (w->npy) {
+        fwrite(w->vecs, sizeof(float), (size_t)(w->n * w->dims), w->out);
+    } else {
+        for (int64_t i = 0; i < w->n; i++) {
+            fprintf(w->out, "{\"index\":%lld,\"embedding\":[", (long long)(w->base + i));
+            for (int32_t d = 0; d < w->dims; d++) {
+                if (d)
+                    fputc(',', w->out);
+                cli_json_float(w->out, w->vecs[i * w->dims + d]);
+            }
+            fputs("]}\n", w->out);
+        }
+    }
+    /* every chunk is flushed: an interrupted job keeps every row computed */
+    errno = 0;
+    w->failed = fflush(w->out) != 0 || ferror(w->out);
+    w->error = errno;
+    return NULL;
+}
+
+/* The writer of the previous chunk, if one runs. */
+typedef struct writer_slot {
+    chunk_writer job;
+    pthread_t thread;
+    bool running;
+} writer_slot;
+
+/* Waits for the running writer; false (and a message) when its writing
+ * failed. */
+static bool writer_join(writer_slot *s) {
+    if (s->running) {
+        pthread_join(s->thread, NULL);
+        s->running = false;
+    }
+    if (s->job.failed && !s->job.reported) {
+        fprintf(stderr, "ember embed: write error: %s\n",
+                s->job.error ? strerror(s->job.error) : "the output stream failed");
+        s->job.reported = true;
+    }
+    return !s->job.failed;
+}
+
+/* Starts writing a chunk (on this thread when no thread can be started). */
+static bool writer_start(writer_slot *s, chunk_writer job) {
+    s->job = job;
+    if (pthread_create(&s->thread, NULL, write_chunk, &s->job) == 0) {
+        s->running = true;
+        return true;
+    }
+    write_chunk(&s->job);
+    return writer_join(s);
 }
 
 int cmd_embed(int argc, char **argv) {
@@ -145,15 +220,20 @@ int cmd_embed(int argc, char **argv) {
     int32_t dims = eo.dimensions > 0 ? eo.dimensions : ember_model_dim(m);
     if (npy)
         write_npy_header(out, 0, dims); /* rewritten with the row count at the end */
-    float *vecs = malloc(sizeof(float) * (size_t)CHUNK * (size_t)dims);
+    float *vecs[2] = {malloc(sizeof(float) * (size_t)CHUNK * (size_t)dims),
+                      malloc(sizeof(float) * (size_t)CHUNK * (size_t)dims)};
+    if (!vecs[0] || !vecs[1])
+        cli_die(1, "embed", "out of memory for %d vectors of %d dimensions", CHUNK, dims);
     int64_t base = 0, truncated = 0, replaced = 0, tokens = 0;
     int rc = 0;
+    writer_slot writer = {0};
     /* Output streams: each chunk is written and flushed as soon as it is
-     * embedded, so an interrupted job keeps every row already computed. The
-     * chunk size doubles from FIRST_CHUNK to CHUNK (large chunks sort by
-     * length better; small ones show progress early). */
+     * embedded (by the writer thread, while the next chunk is embedded into
+     * the other buffer), so an interrupted job keeps every row already
+     * computed. The chunk size doubles from FIRST_CHUNK to CHUNK (large
+     * chunks sort by length better; small ones show progress early). */
     int64_t chunk = FIRST_CHUNK;
-    for (;;) {
+    for (int k = 0;; k ^= 1) {
         int64_t n = cli_input_next(&in, chunk, "embed");
         if (chunk < CHUNK)
             chunk *= 2;
@@ -166,8 +246,8 @@ int cmd_embed(int argc, char **argv) {
         ember_embed_stats stats;
         ember_status st =
             fmt == INPUT_IDS
-                ? ember_embed_tokens(ctx, in.ids, in.offsets, n, &eo, vecs, n * dims, &stats)
-                : ember_embed_texts(ctx, (const char *const *)in.texts, in.lens, n, &eo, vecs,
+                ? ember_embed_tokens(ctx, in.ids, in.offsets, n, &eo, vecs[k], n * dims, &stats)
+                : ember_embed_texts(ctx, (const char *const *)in.texts, in.lens, n, &eo, vecs[k],
                                     n * dims, &stats);
         if (st != EMBER_OK) {
             fprintf(stderr, "ember embed: inputs %lld..%lld: %s\n", (long long)base,
@@ -178,30 +258,17 @@ int cmd_embed(int argc, char **argv) {
         truncated += stats.n_truncated;
         replaced += stats.n_invalid_utf8;
         tokens += stats.n_tokens;
-        if (npy) {
-            fwrite(vecs, sizeof(float), (size_t)(n * dims), out);
-            base += n;
-            if (fflush(out) != 0) {
-                rc = 1;
-                break;
-            }
-            continue;
-        }
-        for (int64_t i = 0; i < n; i++) {
-            fprintf(out, "{\"index\":%lld,\"embedding\":[", (long long)(base + i));
-            for (int32_t d = 0; d < dims; d++) {
-                if (d)
-                    fputc(',', out);
-                cli_json_float(out, vecs[i * dims + d]);
-            }
-            fputs("]}\n", out);
-        }
-        base += n;
-        if (fflush(out) != 0) {
+        /* the previous chunk's rows are out (and its buffer free) first */
+        if (!writer_join(&writer) ||
+            !writer_start(&writer, (chunk_writer){.out = out, .vecs = vecs[k], .base = base,
+                                                  .n = n, .dims = dims, .npy = npy != 0})) {
             rc = 1;
             break;
         }
+        base += n;
     }
+    if (!writer_join(&writer))
+        rc = 1;
     if (truncated)
         fprintf(stderr, "ember embed: %lld of %lld inputs were longer than %d tokens and truncated\n",
                 (long long)truncated, (long long)base, ember_model_max_tokens(m));
@@ -218,7 +285,8 @@ int cmd_embed(int argc, char **argv) {
         fprintf(stderr, "ember embed: write error\n");
         rc = 1;
     }
-    free(vecs);
+    free(vecs[0]);
+    free(vecs[1]);
     free(texts);
     cli_input_close(&in);
     ember_ctx_free(ctx);
