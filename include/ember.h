@@ -358,9 +358,13 @@ EMBER_API ember_status ember_embed_tokens(ember_ctx *ctx, const int32_t *ids, co
  * lowercased when the model's sentence_bert_config says do_lower_case,
  * prefixed by opts->prompt, tokenized with special tokens and truncated to
  * ember_model_max_tokens (unless opts->truncate is 0). Output as for
- * ember_embed_tokens.
- * Returns the codes of ember_embed_tokens, and EMBER_E_UNSUPPORTED when the
- * model has no tokenizer. */
+ * ember_embed_tokens. On a GPU driver the texts are tokenized in blocks, the
+ * next block on a helper thread while the current one runs
+ * (EMBER_TOKENIZE_AHEAD=0|1 overrides); the results are the same, and an
+ * error names the failing text by its index in this call.
+ * Returns the codes of ember_embed_tokens (EMBER_E_TOO_LONG for a text over
+ * the limit with truncation off), and EMBER_E_UNSUPPORTED when the model has
+ * no tokenizer. */
 EMBER_API ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const size_t *lens,
                                int64_t n, const ember_embed_options *opts, float *out,
                                int64_t out_len, ember_embed_stats *stats);
