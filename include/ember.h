@@ -360,8 +360,8 @@ EMBER_API ember_status ember_embed_tokens(ember_ctx *ctx, const int32_t *ids, co
  * ember_model_max_tokens (unless opts->truncate is 0). Output as for
  * ember_embed_tokens. On a GPU driver the texts are tokenized in blocks, the
  * next block on a helper thread while the current one runs
- * (EMBER_TOKENIZE_AHEAD=0|1 overrides); the results are the same, and an
- * error names the failing text by its index in this call.
+ * (EMBER_TOKENIZE_AHEAD=0|1 overrides: a block is sorted by length on its
+ * own); an error names the failing text by its index in this call.
  * Returns the codes of ember_embed_tokens (EMBER_E_TOO_LONG for a text over
  * the limit with truncation off), and EMBER_E_UNSUPPORTED when the model has
  * no tokenizer. */
