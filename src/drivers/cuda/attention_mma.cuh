@@ -80,11 +80,26 @@ ECU_BODY_FN uint32_t mma_pack(float lo, float hi) {
     return (uint32_t)lb | (uint32_t)hb << 16;
 }
 
-/* Two consecutive bf16 of shared memory (an even index of a row). */
+/* Two consecutive bf16 of shared memory (an even index of a row, so 4-byte
+ * aligned): one 32-bit load on the GPU; memcpy in the CPU emulation, where
+ * the pun would be undefined behaviour. */
 ECU_BODY_FN uint32_t mma_ld2(const __nv_bfloat16 *p) {
+#ifdef __CUDA_ARCH__
+    return *(const uint32_t *)p;
+#else
     uint32_t v;
     memcpy(&v, p, 4);
     return v;
+#endif
+}
+
+/* Stores two bf16 (an even index of an output row: 4-byte aligned). */
+ECU_BODY_FN void mma_st2(__nv_bfloat16 *p, uint32_t v) {
+#ifdef __CUDA_ARCH__
+    *(uint32_t *)p = v;
+#else
+    memcpy((void *)p, &v, 4);
+#endif
 }
 
 /* Two bf16 of one column, rows r and r + 1 (V as a B operand). */
@@ -262,8 +277,7 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
         const float inv = l[h] > 0.0f ? 1.0f / l[h] : 0.0f;
         __nv_bfloat16 *O = (__nv_bfloat16 *)a.out + (first + qi[h]) * a.ldo + (int64_t)head * D;
         for (int n = 0; n < DTILES; n++) {
-            const uint32_t v = mma_pack(o[n][2 * h] * inv, o[n][2 * h + 1] * inv);
-            memcpy((void *)(O + n * 8 + 2 * t), &v, 4); /* two bf16 at once */
+            mma_st2(O + n * 8 + 2 * t, mma_pack(o[n][2 * h] * inv, o[n][2 * h + 1] * inv));
         }
     }
 }
