@@ -698,8 +698,13 @@ ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const s
     EMBER_TRY(ember_backend_out_dims(ctx, &o, n, out_len, &dims));
     ember_embed_stats local;
     memset(&local, 0, sizeof local);
+    if (n == 0) { /* texts, lens and out may be NULL */
+        if (stats)
+            *stats = local;
+        return EMBER_OK;
+    }
     const bool ahead = tokenize_ahead(ctx);
-    int64_t max_texts = ahead ? ctx->max_batch : (n > 0 ? n : 1);
+    int64_t max_texts = ahead ? ctx->max_batch : n;
     size_t max_bytes = ahead ? (size_t)ctx->max_batch_tokens * BLOCK_BYTES_PER_TOKEN : SIZE_MAX;
     for (int i = 0; i < (ahead ? 2 : 1); i++)
         if (!ctx->text[i].enc)
