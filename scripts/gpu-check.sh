@@ -172,9 +172,18 @@ step "kernels awaiting their first GPU run (EMBER_CUDA_ATTENTION=mma, EMBER_CUDA
 # linear epilogues, glu) and every golden case through test_cuda_smoke (f32
 # and bf16 against the Hugging Face references), with the new kernels on
 export EMBER_CUDA_ATTENTION=mma EMBER_CUDA_VEC_ROWS=1
-EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >"$B.conformance-next.log" 2>&1 \
-  && echo "ok   conformance (mma attention, vector rows)" \
-  || { echo "FAIL conformance (next kernels)"; grep "^FAIL" "$B.conformance-next.log" | head -20; fail=1; }
+if EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >"$B.conformance-next.log" 2>&1; then
+  echo "ok   conformance (mma attention, vector rows)"
+else
+  echo "FAIL conformance (next kernels)"; grep "^FAIL" "$B.conformance-next.log" | head -20; fail=1
+  # which part: the mma kernel without ldmatrix, then each switch alone
+  EMBER_CUDA_MMA_LDSM=0 EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >/dev/null 2>&1 \
+    && echo "     ... passes with EMBER_CUDA_MMA_LDSM=0 (the ldmatrix loads are at fault)"
+  EMBER_CUDA_VEC_ROWS=0 EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >/dev/null 2>&1 \
+    && echo "     ... passes with the vector rows off (they are at fault)"
+  EMBER_CUDA_ATTENTION=wmma EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >/dev/null 2>&1 \
+    && echo "     ... passes with the WMMA attention (the mma kernel is at fault)"
+fi
 timeout 120 "$B/tests/test_cuda_smoke" $cases >"$B.smoke-next.log" 2>&1 \
   && echo "ok   test_cuda_smoke (next kernels)" || { echo "FAIL test_cuda_smoke (next kernels)"; grep FAIL "$B.smoke-next.log" | head -20; fail=1; }
 unset EMBER_CUDA_ATTENTION EMBER_CUDA_VEC_ROWS

@@ -50,6 +50,7 @@ struct emu_block {
     float xf[MMA_NWARP][32];                 /* shuffle slots          */
     uint32_t xa[MMA_NWARP][32][4], xb[MMA_NWARP][32][2];
     float xc[MMA_NWARP][32][4];               /* mma fragments          */
+    const uint16_t *xp[MMA_NWARP][32];        /* ldmatrix row addresses */
     int bx, by;
     void (*body)(emu_block *b, int t);        /* one thread of the kernel */
     const void *args;
@@ -83,6 +84,30 @@ static void c_coords(int lane, int i, int *row, int *col) {
     *col = (lane % 4) * 2 + (i & 1);
 }
 
+/* ldmatrix.m8n8.x4[.trans].b16 from the PTX ISA: lanes 8j .. 8j+7 give the
+ * addresses of rows 0-7 of tile j (8 consecutive b16 each); register j of
+ * lane l receives tile j's elements (row l/4, columns 2(l%4) and 2(l%4)+1),
+ * with .trans those of the transposed tile: (rows 2(l%4) and 2(l%4)+1,
+ * column l/4). The lower-numbered element goes to the low half. */
+static void emu_ldsm(emu_block *b, int t, uint32_t r[4], const void *p, bool trans) {
+    const int w = t >> 5, l = t & 31;
+    b->xp[w][l] = (const uint16_t *)p;
+    pthread_barrier_wait(&b->warp[w]);
+    for (int j = 0; j < 4; j++) {
+        uint16_t lo, hi;
+        if (!trans) {
+            const uint16_t *row = b->xp[w][8 * j + l / 4];
+            lo = row[2 * (l % 4)];
+            hi = row[2 * (l % 4) + 1];
+        } else {
+            lo = b->xp[w][8 * j + 2 * (l % 4)][l / 4];
+            hi = b->xp[w][8 * j + 2 * (l % 4) + 1][l / 4];
+        }
+        r[j] = (uint32_t)lo | (uint32_t)hi << 16;
+    }
+    pthread_barrier_wait(&b->warp[w]); /* every lane has read the addresses */
+}
+
 struct mma_emu {
     emu_block *b;
     int t;
@@ -98,6 +123,8 @@ struct mma_emu {
         pthread_barrier_wait(&b->warp[w]);
         return r;
     }
+    void ldsm_x4(uint32_t r[4], const void *p) const { emu_ldsm(b, t, r, p, false); }
+    void ldsm_x4_trans(uint32_t r[4], const void *p) const { emu_ldsm(b, t, r, p, true); }
     void mma(float d[4], const uint32_t a[4], const uint32_t bb[2]) const {
         const int w = t >> 5, l = t & 31;
         memcpy(b->xa[w][l], a, sizeof b->xa[w][l]);
@@ -174,10 +201,13 @@ static void emu_launch(void (*body)(emu_block *, int), const void *args, int var
 static void attention_thread(emu_block *b, int t) {
     mma_emu x = {b, t};
     const ecu_attn &a = *(const ecu_attn *)b->args;
-    switch (b->variant) {
-    case 32: attention_mma_body<32>(a, b->tiles, b->smem, x); break;
-    case 64: attention_mma_body<64>(a, b->tiles, b->smem, x); break;
-    default: attention_mma_body<128>(a, b->tiles, b->smem, x); break;
+    switch (b->variant) { /* head_dim x 2 + ldmatrix */
+    case 64: attention_mma_body<32, false>(a, b->tiles, b->smem, x); break;
+    case 65: attention_mma_body<32, true>(a, b->tiles, b->smem, x); break;
+    case 128: attention_mma_body<64, false>(a, b->tiles, b->smem, x); break;
+    case 129: attention_mma_body<64, true>(a, b->tiles, b->smem, x); break;
+    case 256: attention_mma_body<128, false>(a, b->tiles, b->smem, x); break;
+    default: attention_mma_body<128, true>(a, b->tiles, b->smem, x); break;
     }
 }
 
@@ -215,6 +245,7 @@ static float uniform(void) { /* [-1, 1) */
 struct attn_case {
     const char *name;
     int head_dim, causal, window, rel;
+    int ldsm; /* K and V fragments through ldmatrix (the GPU's default) */
 };
 
 static void run_case(const attn_case *c) {
@@ -274,7 +305,7 @@ static void run_case(const attn_case *c) {
     a.rel_ld = rel_ld;
     a.rel_span = rel_span;
     const int32_t tiles = (a.max_len + MMA_TQ - 1) / MMA_TQ;
-    emu_launch(attention_thread, &a, D, tiles, n_seqs * tiles, n_heads,
+    emu_launch(attention_thread, &a, 2 * D + (c->ldsm ? 1 : 0), tiles, n_seqs * tiles, n_heads,
                (size_t)(MMA_TQ + 2 * MMA_TK) * (D + 8) * 2);
 
     double worst = 0, biggest = 0;
@@ -323,8 +354,8 @@ static void run_case(const attn_case *c) {
         }
     CHECK(worst <= 1e-2 + 1e-2 * biggest, "%s: worst abs error %.4g", c->name, worst);
     CHECK(biggest > 0.05, "%s: outputs are all near zero (largest %.4g)", c->name, biggest);
-    printf("%-28s D=%3d causal=%d window=%d rel=%d: worst abs error %.2e (largest output %.3f)\n",
-           c->name, D, c->causal, c->window, c->rel, worst, biggest);
+    printf("%-28s D=%3d causal=%d window=%d rel=%d ldmatrix=%d: worst abs error %.2e (largest %.3f)\n",
+           c->name, D, c->causal, c->window, c->rel, c->ldsm, worst, biggest);
     free(p);
     free(rel);
     free(q);
@@ -515,10 +546,12 @@ static void run_glu_case(int64_t rows, int inter, int act) {
 
 int main(void) {
     const attn_case cases[] = {
-        {"bidirectional", 32, 0, 0, 0},  {"bidirectional", 64, 0, 0, 0},
-        {"bidirectional", 128, 0, 0, 0}, {"causal", 64, 1, 0, 0},
-        {"sliding window 7", 64, 0, 7, 0}, {"window 70 + causal", 128, 1, 70, 0},
-        {"relative bias (MPNet)", 64, 0, 0, 1},
+        {"bidirectional", 32, 0, 0, 0, 1},  {"bidirectional", 64, 0, 0, 0, 1},
+        {"bidirectional", 128, 0, 0, 0, 1}, {"causal", 64, 1, 0, 0, 1},
+        {"sliding window 7", 64, 0, 7, 0, 1}, {"window 70 + causal", 128, 1, 70, 0, 1},
+        {"relative bias (MPNet)", 64, 0, 0, 1, 1},
+        /* EMBER_CUDA_MMA_LDSM=0: plain shared loads */
+        {"plain loads", 32, 0, 0, 0, 0},     {"plain loads, window + causal", 128, 1, 70, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(&cases[i]);

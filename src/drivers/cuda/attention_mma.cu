@@ -9,6 +9,8 @@
  * conformance test and the goldens with it and times it against the WMMA
  * kernel (attention_tc.cu), so the next GPU run decides.
  */
+#include <stdlib.h>
+
 #include "drivers/cuda/attention_mma.cuh"
 
 /* The GPU as the body's executor. */
@@ -20,6 +22,19 @@ struct mma_gpu {
     __device__ __forceinline__ float shfl_xor(float v, int mask) const {
         return __shfl_xor_sync(0xffffffffu, v, mask);
     }
+    /* four 8x8 bf16 tiles from shared memory, one row address per lane */
+    __device__ __forceinline__ void ldsm_x4(uint32_t r[4], const void *p) const {
+        const unsigned a = (unsigned)__cvta_generic_to_shared(p);
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(a));
+    }
+    __device__ __forceinline__ void ldsm_x4_trans(uint32_t r[4], const void *p) const {
+        const unsigned a = (unsigned)__cvta_generic_to_shared(p);
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(a));
+    }
     /* d += A B, mma.m16n8k16 bf16 -> fp32 (sm_80 and newer) */
     __device__ __forceinline__ void mma(float d[4], const uint32_t a[4], const uint32_t b[2]) const {
         asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
@@ -29,14 +44,14 @@ struct mma_gpu {
     }
 };
 
-template <int D>
+template <int D, bool LDSM>
 __global__ void __launch_bounds__(MMA_NWARP * 32) k_attention_mma(ecu_attn a, int32_t tiles) {
     extern __shared__ __align__(16) unsigned char mma_smem[];
     mma_gpu x;
-    attention_mma_body<D>(a, tiles, mma_smem, x);
+    attention_mma_body<D, LDSM>(a, tiles, mma_smem, x);
 }
 
-template <int D>
+template <int D, bool LDSM>
 static int launch_mma(cudaStream_t s, const ecu_attn *a) {
     const int32_t tiles = (a->max_len + MMA_TQ - 1) / MMA_TQ;
     const int64_t gx = (int64_t)a->n_seqs * tiles;
@@ -44,14 +59,30 @@ static int launch_mma(cudaStream_t s, const ecu_attn *a) {
         return (int)cudaErrorInvalidValue;
     const size_t smem = mma_layout<D>::bytes;
     if (smem > 48 * 1024) {
-        cudaError_t e = cudaFuncSetAttribute(k_attention_mma<D>,
+        cudaError_t e = cudaFuncSetAttribute(k_attention_mma<D, LDSM>,
                                              cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess)
             return (int)e;
     }
     dim3 grid((unsigned)gx, (unsigned)a->n_heads);
-    k_attention_mma<D><<<grid, MMA_NWARP * 32, smem, s>>>(*a, tiles);
+    k_attention_mma<D, LDSM><<<grid, MMA_NWARP * 32, smem, s>>>(*a, tiles);
     return (int)cudaGetLastError();
+}
+
+/* EMBER_CUDA_MMA_LDSM=0: plain shared loads instead of ldmatrix (to tell
+ * the two apart should the kernel fail on a GPU), read once. */
+static bool use_ldmatrix(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("EMBER_CUDA_MMA_LDSM");
+        on = !(e && e[0] == '0');
+    }
+    return on != 0;
+}
+
+template <int D>
+static int launch_mma_d(cudaStream_t s, const ecu_attn *a) {
+    return use_ldmatrix() ? launch_mma<D, true>(s, a) : launch_mma<D, false>(s, a);
 }
 
 static int aligned(const void *p, uintptr_t n) { return ((uintptr_t)p & (n - 1)) == 0; }
@@ -63,8 +94,8 @@ extern "C" int ecu_attention_mma(cudaStream_t s, const ecu_attn *a) {
         !aligned(a->v, 16) || !aligned(a->out, 4))
         return -1;
     switch (d) {
-    case 32: return launch_mma<32>(s, a);
-    case 64: return launch_mma<64>(s, a);
-    default: return launch_mma<128>(s, a);
+    case 32: return launch_mma_d<32>(s, a);
+    case 64: return launch_mma_d<64>(s, a);
+    default: return launch_mma_d<128>(s, a);
     }
 }

@@ -37,7 +37,11 @@
  *
  * The executor X provides: tid(), bx(), by() (threadIdx.x, blockIdx.x,
  * blockIdx.y); sync() (__syncthreads); shfl_xor(v, m) (within the warp);
- * mma(d, a, b) (d += A B on one warp's fragments).
+ * mma(d, a, b) (d += A B on one warp's fragments); ldsm_x4(r, p) and
+ * ldsm_x4_trans(r, p) (ldmatrix.m8n8.x4[.trans].b16: lane l gives the
+ * address of row l % 8 of 8x8 tile l / 8; register j receives tile j's
+ * elements (row l / 4, columns 2 (l % 4) + {0, 1}), or with .trans
+ * (rows 2 (l % 4) + {0, 1}, column l / 4)).
  */
 #ifndef EMBER_DRIVERS_CUDA_ATTENTION_MMA_CUH
 #define EMBER_DRIVERS_CUDA_ATTENTION_MMA_CUH
@@ -111,8 +115,10 @@ ECU_BODY_FN uint32_t mma_ld_col2(const __nv_bfloat16 *p, int ld) {
 }
 
 /* One block: queries [tile * TQ, +TQ) of sequence bx / tiles_per_seq,
- * head by. */
-template <int D, class X>
+ * head by. LDSM: K and V fragments come from ldmatrix (.trans for V), four
+ * 8x8 tiles per instruction, instead of one 32-bit (K) or two 16-bit (V)
+ * shared loads per register. */
+template <int D, bool LDSM, class X>
 ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, unsigned char *smem,
                                    X &x) {
     typedef mma_layout<D> L;
@@ -198,10 +204,22 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
         float s[NKT][4];
         for (int n = 0; n < NKT; n++) {
             s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-            const __nv_bfloat16 *krow = Ks + (n * 8 + g) * LDH + 2 * t;
-            for (int kk = 0; kk < KSTEPS; kk++) {
-                const uint32_t b[2] = {mma_ld2(krow + kk * 16), mma_ld2(krow + kk * 16 + 8)};
-                x.mma(s[n], qf[kk], b);
+            if (LDSM) {
+                /* two 16-dim steps per ldmatrix.x4: matrix j (lanes 8j ..
+                 * 8j+7 give its rows) is keys 8n .. 8n+7 x dims 16kk + 8j */
+                const __nv_bfloat16 *src = Ks + (n * 8 + (lane & 7)) * LDH + 8 * (lane >> 3);
+                for (int kk = 0; kk < KSTEPS; kk += 2) {
+                    uint32_t b[4];
+                    x.ldsm_x4(b, src + kk * 16);
+                    x.mma(s[n], qf[kk], b);
+                    x.mma(s[n], qf[kk + 1], b + 2);
+                }
+            } else {
+                const __nv_bfloat16 *krow = Ks + (n * 8 + g) * LDH + 2 * t;
+                for (int kk = 0; kk < KSTEPS; kk++) {
+                    const uint32_t b[2] = {mma_ld2(krow + kk * 16), mma_ld2(krow + kk * 16 + 8)};
+                    x.mma(s[n], qf[kk], b);
+                }
             }
         }
 
@@ -257,11 +275,25 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
                                     mma_pack(s[2 * kk][2], s[2 * kk][3]),
                                     mma_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
                                     mma_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-            const __nv_bfloat16 *vrow = Vs + (kk * 16 + 2 * t) * LDH + g;
-            for (int n = 0; n < DTILES; n++) {
-                const uint32_t b[2] = {mma_ld_col2(vrow + n * 8, LDH),
-                                       mma_ld_col2(vrow + 8 * LDH + n * 8, LDH)};
-                x.mma(o[n], pa, b);
+            if (LDSM) {
+                /* two 8-dim tiles per ldmatrix.x4.trans: matrix j is keys
+                 * 16kk + 8 (j & 1) .. + 7 x dims 8 (n + (j >> 1)), transposed
+                 * into B fragments */
+                const __nv_bfloat16 *src =
+                    Vs + (kk * 16 + 8 * ((lane >> 3) & 1) + (lane & 7)) * LDH + 8 * (lane >> 4);
+                for (int n = 0; n < DTILES; n += 2) {
+                    uint32_t b[4];
+                    x.ldsm_x4_trans(b, src + n * 8);
+                    x.mma(o[n], pa, b);
+                    x.mma(o[n + 1], pa, b + 2);
+                }
+            } else {
+                const __nv_bfloat16 *vrow = Vs + (kk * 16 + 2 * t) * LDH + g;
+                for (int n = 0; n < DTILES; n++) {
+                    const uint32_t b[2] = {mma_ld_col2(vrow + n * 8, LDH),
+                                           mma_ld_col2(vrow + 8 * LDH + n * 8, LDH)};
+                    x.mma(o[n], pa, b);
+                }
             }
         }
     }
