@@ -704,8 +704,9 @@ ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const s
         return EMBER_OK;
     }
     const bool ahead = tokenize_ahead(ctx);
-    int64_t max_texts = ahead ? ctx->max_batch : n;
-    size_t max_bytes = ahead ? (size_t)ctx->max_batch_tokens * BLOCK_BYTES_PER_TOKEN : SIZE_MAX;
+    /* the first block is one pass's worth (it is not overlapped) */
+    int64_t max_texts = ctx->max_batch;
+    size_t max_bytes = (size_t)ctx->max_batch_tokens * BLOCK_BYTES_PER_TOKEN;
     for (int i = 0; i < (ahead ? 2 : 1); i++)
         if (!ctx->text[i].enc)
             EMBER_TRY(ember_encoding_new(&ctx->text[i].enc));
@@ -713,7 +714,7 @@ ember_status ember_embed_texts(ember_ctx *ctx, const char *const *texts, const s
     text_job job[2] = {{.m = ctx->model, .texts = texts, .lens = lens, .o = &o, .tb = &ctx->text[0]}};
     job[1] = job[0];
     job[1].tb = &ctx->text[1];
-    job[0].n = block_end(lens, 0, n, max_texts, max_bytes);
+    job[0].n = ahead ? block_end(lens, 0, n, max_texts, max_bytes) : n;
     text_job_run(&job[0]);
     ember_status st = job[0].st;
     for (int k = 0; st == EMBER_OK; k ^= 1) {

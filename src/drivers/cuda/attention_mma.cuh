@@ -54,6 +54,7 @@
 #include <vector_types.h>
 
 #include "drivers/cuda/cuda_kernels.h"
+#include "drivers/cuda/ecu_common.cuh"
 
 /* How the body's functions are compiled: device code normally; the CPU
  * emulation defines it as host code before including this file. */
@@ -74,15 +75,6 @@ struct mma_layout {
 
 ECU_BODY_FN int mma_imin(int a, int b) { return a < b ? a : b; }
 ECU_BODY_FN int mma_imax(int a, int b) { return a > b ? a : b; }
-
-/* Two bf16 (round to nearest even) in one register, lo in the low half. */
-ECU_BODY_FN uint32_t mma_pack(float lo, float hi) {
-    __nv_bfloat16 l = __float2bfloat16_rn(lo), h = __float2bfloat16_rn(hi);
-    uint16_t lb, hb;
-    memcpy(&lb, &l, 2);
-    memcpy(&hb, &h, 2);
-    return (uint32_t)lb | (uint32_t)hb << 16;
-}
 
 /* Two consecutive bf16 of shared memory (an even index of a row, so 4-byte
  * aligned): one 32-bit load on the GPU; memcpy in the CPU emulation, where
@@ -271,10 +263,10 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
 
         /* O += P V: keys 16kk .. 16kk+15 are key groups 2kk and 2kk+1 */
         for (int kk = 0; kk < MMA_TK / 16; kk++) {
-            const uint32_t pa[4] = {mma_pack(s[2 * kk][0], s[2 * kk][1]),
-                                    mma_pack(s[2 * kk][2], s[2 * kk][3]),
-                                    mma_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                    mma_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+            const uint32_t pa[4] = {ecu_pack_bf16x2(s[2 * kk][0], s[2 * kk][1]),
+                                    ecu_pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
+                                    ecu_pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                    ecu_pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
             if (LDSM) {
                 /* two 8-dim tiles per ldmatrix.x4.trans: matrix j is keys
                  * 16kk + 8 (j & 1) .. + 7 x dims 8 (n + (j >> 1)), transposed
@@ -309,7 +301,7 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
         const float inv = l[h] > 0.0f ? 1.0f / l[h] : 0.0f;
         __nv_bfloat16 *O = (__nv_bfloat16 *)a.out + (first + qi[h]) * a.ldo + (int64_t)head * D;
         for (int n = 0; n < DTILES; n++) {
-            mma_st2(O + n * 8 + 2 * t, mma_pack(o[n][2 * h] * inv, o[n][2 * h + 1] * inv));
+            mma_st2(O + n * 8 + 2 * t, ecu_pack_bf16x2(o[n][2 * h] * inv, o[n][2 * h + 1] * inv));
         }
     }
 }

@@ -10,6 +10,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Values of ember_act (drivers/driver.h), repeated here so that the .cu
  * files need no C header beyond cuda_kernels.h. */
@@ -26,6 +27,17 @@ static __device__ __forceinline__ void ecu_st(__nv_bfloat16 *p, float v) {
 /* A table element whose type is known at run time only. */
 static __device__ __forceinline__ float ecu_ldw(const void *p, int bf16, int64_t i) {
     return bf16 ? __bfloat162float(((const __nv_bfloat16 *)p)[i]) : ((const float *)p)[i];
+}
+
+/* Two bf16 (round to nearest even) in one 32-bit register, lo in the low
+ * half: an mma fragment register, or a quarter of a 16-byte vector. Host
+ * and device (the CPU emulation of tests/test_cuda_emu.cu calls it). */
+static __host__ __device__ __forceinline__ uint32_t ecu_pack_bf16x2(float lo, float hi) {
+    const __nv_bfloat16 l = __float2bfloat16_rn(lo), h = __float2bfloat16_rn(hi);
+    uint16_t lb, hb;
+    memcpy(&lb, &l, 2);
+    memcpy(&hb, &h, 2);
+    return (uint32_t)lb | (uint32_t)hb << 16;
 }
 
 /* host and device: the CPU emulation of tests/test_cuda_emu.cu calls it too */

@@ -73,20 +73,13 @@ ECU_BODY_FN void vec_unpack_bf16(uint4 u, float f[8]) {
     }
 }
 
+/* 8 fp32 -> 8 bf16 (round to nearest even) */
 ECU_BODY_FN uint4 vec_pack_bf16(const float f[8]) {
-    uint32_t w[4];
-    for (int i = 0; i < 4; i++) {
-        __nv_bfloat16 lo = __float2bfloat16_rn(f[2 * i]), hi = __float2bfloat16_rn(f[2 * i + 1]);
-        uint16_t lb, hb;
-        memcpy(&lb, &lo, 2);
-        memcpy(&hb, &hi, 2);
-        w[i] = (uint32_t)lb | (uint32_t)hb << 16;
-    }
     uint4 u;
-    u.x = w[0];
-    u.y = w[1];
-    u.z = w[2];
-    u.w = w[3];
+    u.x = ecu_pack_bf16x2(f[0], f[1]);
+    u.y = ecu_pack_bf16x2(f[2], f[3]);
+    u.z = ecu_pack_bf16x2(f[4], f[5]);
+    u.w = ecu_pack_bf16x2(f[6], f[7]);
     return u;
 }
 
