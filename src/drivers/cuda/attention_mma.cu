@@ -13,8 +13,11 @@
 
 #include "drivers/cuda/attention_mma.cuh"
 
-/* The GPU as the body's executor. */
+/* The GPU as the body's executor. async = 0 (EMBER_CUDA_MMA_ASYNC=0)
+ * turns the cp.async copies into plain 16-byte loads and stores, to tell
+ * the two apart should the kernel fail on a GPU. */
 struct mma_gpu {
+    bool async;
     __device__ __forceinline__ int tid() const { return (int)threadIdx.x; }
     __device__ __forceinline__ int bx() const { return (int)blockIdx.x; }
     __device__ __forceinline__ int by() const { return (int)blockIdx.y; }
@@ -35,6 +38,26 @@ struct mma_gpu {
                      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                      : "r"(a));
     }
+    /* 16 bytes global -> shared without a register (sm_80 and newer); .cg:
+     * through L2 only, the tile is read once per block */
+    __device__ __forceinline__ void cp16(void *dst, const void *src) const {
+        if (async) {
+            const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src)
+                         : "memory");
+        } else {
+            *(uint4 *)dst = *(const uint4 *)src;
+        }
+    }
+    __device__ __forceinline__ void commit() const {
+        if (async)
+            asm volatile("cp.async.commit_group;\n" ::: "memory");
+    }
+    template <int N>
+    __device__ __forceinline__ void wait() const {
+        if (async)
+            asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+    }
     /* d += A B, mma.m16n8k16 bf16 -> fp32 (sm_80 and newer) */
     __device__ __forceinline__ void mma(float d[4], const uint32_t a[4], const uint32_t b[2]) const {
         asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
@@ -45,10 +68,22 @@ struct mma_gpu {
 };
 
 template <int D, bool LDSM>
-__global__ void __launch_bounds__(MMA_NWARP * 32) k_attention_mma(ecu_attn a, int32_t tiles) {
+__global__ void __launch_bounds__(MMA_NWARP * 32)
+    k_attention_mma(ecu_attn a, int32_t tiles, bool async) {
     extern __shared__ __align__(16) unsigned char mma_smem[];
-    mma_gpu x;
+    mma_gpu x = {async};
     attention_mma_body<D, LDSM>(a, tiles, mma_smem, x);
+}
+
+/* EMBER_CUDA_MMA_ASYNC=0: the K/V tiles by plain loads and stores, read
+ * once. */
+static bool use_cp_async(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("EMBER_CUDA_MMA_ASYNC");
+        on = !(e && e[0] == '0');
+    }
+    return on != 0;
 }
 
 template <int D, bool LDSM>
@@ -65,7 +100,7 @@ static int launch_mma(cudaStream_t s, const ecu_attn *a) {
             return (int)e;
     }
     dim3 grid((unsigned)gx, (unsigned)a->n_heads);
-    k_attention_mma<D, LDSM><<<grid, MMA_NWARP * 32, smem, s>>>(*a, tiles);
+    k_attention_mma<D, LDSM><<<grid, MMA_NWARP * 32, smem, s>>>(*a, tiles, use_cp_async());
     return (int)cudaGetLastError();
 }
 

@@ -31,9 +31,17 @@
  *   B (16 x 8):  b[0] = (rows 2t, 2t+1, col g)   b[1] = (rows 2t+8, 2t+9, col g)
  *   C (16 x 8, fp32): c[0], c[1] = (row g, cols 2t, 2t+1); c[2], c[3] = row g+8
  *
- * Shared memory: (TQ + 2 TK) x (D + 8) bf16 = 15, 27 or 51 KiB for D = 32,
+ * K and V tiles are double-buffered: while the warps compute on tile i,
+ * tile i + 1 is on its way from global memory by cp.async (16 bytes a
+ * thread, no registers, no wait until it is needed), so the loads of a
+ * sequence's keys overlap its products instead of stalling every tile.
+ *
+ * Masks cost a compare chain per score; a lane whose two rows see every key
+ * of a full tile (the interior of a long sequence) skips them.
+ *
+ * Shared memory: (TQ + 4 TK) x (D + 8) bf16 = 25, 45 or 85 KiB for D = 32,
  * 64, 128 (the row pad of 8 keeps a warp's 32-bit fragment loads on
- * distinct banks).
+ * distinct banks; 85 KiB is within every sm_80+ GPU's opt-in limit).
  *
  * The executor X provides: tid(), bx(), by() (threadIdx.x, blockIdx.x,
  * blockIdx.y); sync() (__syncthreads); shfl_xor(v, m) (within the warp);
@@ -41,7 +49,12 @@
  * ldsm_x4_trans(r, p) (ldmatrix.m8n8.x4[.trans].b16: lane l gives the
  * address of row l % 8 of 8x8 tile l / 8; register j receives tile j's
  * elements (row l / 4, columns 2 (l % 4) + {0, 1}), or with .trans
- * (rows 2 (l % 4) + {0, 1}, column l / 4)).
+ * (rows 2 (l % 4) + {0, 1}, column l / 4)); cp16(dst, src) (cp.async of
+ * 16 bytes from global to shared memory: the data may land any time until
+ * the thread's wait), commit() (cp.async.commit_group: closes the copies
+ * issued since the last commit into a group) and wait<N>() (until at most
+ * the N newest groups are pending; other threads' copies are visible after
+ * the barrier that follows).
  */
 #ifndef EMBER_DRIVERS_CUDA_ATTENTION_MMA_CUH
 #define EMBER_DRIVERS_CUDA_ATTENTION_MMA_CUH
@@ -62,6 +75,14 @@
 #define ECU_BODY_FN static __device__ __forceinline__
 #endif
 
+/* Loops over fragments must unroll (fragments indexed at run time live in
+ * local memory); host compilers of the emulation do not know the pragma. */
+#ifdef __CUDA_ARCH__
+#define MMA_UNROLL _Pragma("unroll")
+#else
+#define MMA_UNROLL
+#endif
+
 #define MMA_TQ 64
 #define MMA_TK 64
 #define MMA_NWARP 4
@@ -70,7 +91,8 @@
 template <int D>
 struct mma_layout {
     static constexpr int LDH = D + 8; /* bf16 row stride of Q, K, V in shared memory */
-    static constexpr size_t bytes = (size_t)(MMA_TQ + 2 * MMA_TK) * LDH * 2;
+    /* Q, then two buffers of K and V */
+    static constexpr size_t bytes = (size_t)(MMA_TQ + 4 * MMA_TK) * LDH * 2;
 };
 
 ECU_BODY_FN int mma_imin(int a, int b) { return a < b ? a : b; }
@@ -106,6 +128,24 @@ ECU_BODY_FN uint32_t mma_ld_col2(const __nv_bfloat16 *p, int ld) {
     return (uint32_t)lo | (uint32_t)hi << 16;
 }
 
+/* Starts the copies of rows [0, n) of a TK- or TQ-row tile (src: row 0,
+ * stride ld elements) into shared memory (stride LDH) and zeroes rows
+ * [n, rows): V rows past the keys must be finite (P is 0 there, and
+ * 0 x NaN is NaN), K and Q rows are zeroed for the same peace of mind.
+ * A thread copies 16 bytes at a time. */
+template <int D, class X>
+ECU_BODY_FN void mma_stage_rows(const __nv_bfloat16 *src, int64_t ld, int n, int rows,
+                                __nv_bfloat16 *dst, X &x) {
+    constexpr int LDH = D + 8, C8 = D / 8;
+    for (int i = x.tid(); i < rows * C8; i += MMA_NWARP * 32) {
+        const int r = i / C8, c = (i % C8) * 8;
+        if (r < n)
+            x.cp16(dst + r * LDH + c, src + (int64_t)r * ld + c);
+        else
+            *(uint4 *)(dst + r * LDH + c) = make_uint4(0, 0, 0, 0);
+    }
+}
+
 /* One block: queries [tile * TQ, +TQ) of sequence bx / tiles_per_seq,
  * head by. LDSM: K and V fragments come from ldmatrix (.trans for V), four
  * 8x8 tiles per instruction, instead of one 32-bit (K) or two 16-bit (V)
@@ -114,11 +154,13 @@ template <int D, bool LDSM, class X>
 ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, unsigned char *smem,
                                    X &x) {
     typedef mma_layout<D> L;
-    constexpr int LDH = L::LDH, C8 = D / 8, KSTEPS = D / 16, DTILES = D / 8;
+    constexpr int LDH = L::LDH, KSTEPS = D / 16, DTILES = D / 8;
     constexpr int NKT = MMA_TK / 8; /* key groups of 8 per tile */
-    __nv_bfloat16 *Qs = (__nv_bfloat16 *)smem; /* TQ x LDH */
-    __nv_bfloat16 *Ks = Qs + MMA_TQ * LDH;     /* TK x LDH */
-    __nv_bfloat16 *Vs = Ks + MMA_TK * LDH;     /* TK x LDH */
+    /* Q (TQ x LDH), then buffer b's K at KV0 + b * BUF and its V at
+     * KV0 + b * BUF + TK * LDH (TK x LDH each) */
+    __nv_bfloat16 *Qs = (__nv_bfloat16 *)smem;
+    __nv_bfloat16 *KV0 = Qs + MMA_TQ * LDH;
+    constexpr int BUF = 2 * MMA_TK * LDH;
 
     const int tid = x.tid(), lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
     const int32_t sq = x.bx() / tiles_per_seq, tile = x.bx() % tiles_per_seq;
@@ -129,27 +171,6 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
     if (q0 >= len)
         return; /* the whole block, before any barrier */
     const int32_t nq = mma_imin(MMA_TQ, len - q0);
-
-    /* Q tile -> shared memory in 16-byte vectors (rows past the sequence: 0) */
-    const __nv_bfloat16 *Q = (const __nv_bfloat16 *)a.q + (first + q0) * a.ldq + (int64_t)head * D;
-    for (int i = tid; i < MMA_TQ * C8; i += MMA_NWARP * 32) {
-        const int r = i / C8, c = (i % C8) * 8;
-        uint4 v = make_uint4(0, 0, 0, 0);
-        if (r < nq)
-            v = *(const uint4 *)(Q + (int64_t)r * a.ldq + c);
-        *(uint4 *)(Qs + r * LDH + c) = v;
-    }
-    x.sync();
-
-    /* this warp's 16 query rows as A fragments, one per 16 dims */
-    uint32_t qf[KSTEPS][4];
-    const __nv_bfloat16 *Qw = Qs + warp * 16 * LDH;
-    for (int kk = 0; kk < KSTEPS; kk++) {
-        qf[kk][0] = mma_ld2(Qw + g * LDH + kk * 16 + 2 * t);
-        qf[kk][1] = mma_ld2(Qw + (g + 8) * LDH + kk * 16 + 2 * t);
-        qf[kk][2] = mma_ld2(Qw + g * LDH + kk * 16 + 8 + 2 * t);
-        qf[kk][3] = mma_ld2(Qw + (g + 8) * LDH + kk * 16 + 8 + 2 * t);
-    }
 
     /* the lane's two rows: positions in the sequence, live or past its end */
     const int32_t qi[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
@@ -167,39 +188,74 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
     const float qscale = a.scale * MMA_LOG2E;
     /* rel[rel_base + j - qi] is the bias of (qi, j) */
     const int64_t rel_base = (int64_t)head * a.rel_ld + a.rel_span - 1;
+    const __nv_bfloat16 *Q = (const __nv_bfloat16 *)a.q + (first + q0) * a.ldq + (int64_t)head * D;
     const __nv_bfloat16 *K = (const __nv_bfloat16 *)a.k + first * a.ldkv + (int64_t)kvh * D;
     const __nv_bfloat16 *V = (const __nv_bfloat16 *)a.v + first * a.ldkv + (int64_t)kvh * D;
 
+    /* group 0: the Q tile and the first key tile (buffer 0) */
+    mma_stage_rows<D>(Q, a.ldq, nq, MMA_TQ, Qs, x);
+    if (k_lo < k_hi) {
+        const int nk0 = mma_imin(MMA_TK, k_hi - k_lo);
+        mma_stage_rows<D>(K + (int64_t)k_lo * a.ldkv, a.ldkv, nk0, MMA_TK, KV0, x);
+        mma_stage_rows<D>(V + (int64_t)k_lo * a.ldkv, a.ldkv, nk0, MMA_TK, KV0 + MMA_TK * LDH, x);
+    }
+    x.commit();
+    x.template wait<0>();
+    x.sync();
+
+    /* this warp's 16 query rows as A fragments, one per 16 dims */
+    uint32_t qf[KSTEPS][4];
+    const __nv_bfloat16 *Qw = Qs + warp * 16 * LDH;
+    MMA_UNROLL
+    for (int kk = 0; kk < KSTEPS; kk++) {
+        qf[kk][0] = mma_ld2(Qw + g * LDH + kk * 16 + 2 * t);
+        qf[kk][1] = mma_ld2(Qw + (g + 8) * LDH + kk * 16 + 2 * t);
+        qf[kk][2] = mma_ld2(Qw + g * LDH + kk * 16 + 8 + 2 * t);
+        qf[kk][3] = mma_ld2(Qw + (g + 8) * LDH + kk * 16 + 8 + 2 * t);
+    }
+
     float o[DTILES][4];
+    MMA_UNROLL
     for (int n = 0; n < DTILES; n++)
         o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; /* l: this lane's part */
 
-    for (int32_t k0 = k_lo; k0 < k_hi; k0 += MMA_TK) {
+    int buf = 0;
+    for (int32_t k0 = k_lo; k0 < k_hi; k0 += MMA_TK, buf ^= 1) {
         const int nk = mma_imin(MMA_TK, k_hi - k0);
-        x.sync(); /* every warp is done with the previous K and V */
-        for (int i = tid; i < MMA_TK * C8; i += MMA_NWARP * 32) {
-            const int r = i / C8, c = (i % C8) * 8;
-            uint4 kv = make_uint4(0, 0, 0, 0), vv = kv;
-            if (r < nk) {
-                kv = *(const uint4 *)(K + (int64_t)(k0 + r) * a.ldkv + c);
-                vv = *(const uint4 *)(V + (int64_t)(k0 + r) * a.ldkv + c);
-            }
-            *(uint4 *)(Ks + r * LDH + c) = kv;
-            *(uint4 *)(Vs + r * LDH + c) = vv;
-        }
+        /* every warp is done with the other buffer (the previous tile):
+         * start the next tile's copies into it, then wait for this one's */
         x.sync();
+        const int32_t k1 = k0 + MMA_TK;
+        if (k1 < k_hi) {
+            const int nk1 = mma_imin(MMA_TK, k_hi - k1);
+            __nv_bfloat16 *next = KV0 + (buf ^ 1) * BUF;
+            mma_stage_rows<D>(K + (int64_t)k1 * a.ldkv, a.ldkv, nk1, MMA_TK, next, x);
+            mma_stage_rows<D>(V + (int64_t)k1 * a.ldkv, a.ldkv, nk1, MMA_TK, next + MMA_TK * LDH, x);
+        }
+        x.commit();            /* possibly empty: one group per tile keeps the count */
+        x.template wait<1>();  /* this tile's group has landed (this thread's part) */
+        x.sync();              /* ... and every thread's */
         if (!warp_live)
             continue; /* warp-uniform; the barriers above are met every tile */
+        const __nv_bfloat16 *Ks = KV0 + buf * BUF, *Vs = Ks + MMA_TK * LDH;
+
+        /* a lane whose two rows see all TK keys of this tile needs no mask */
+        const bool unmasked = nk == MMA_TK && live[1] &&
+                              (!a.causal || k0 + MMA_TK - 1 <= qi[0]) &&
+                              (a.window <= 0 || (k0 >= qi[1] - a.window &&
+                                                 k0 + MMA_TK - 1 <= qi[0] + a.window));
 
         /* S = Q_w K^T: key group n is the B operand K[8n + g][dims] */
         float s[NKT][4];
+        MMA_UNROLL
         for (int n = 0; n < NKT; n++) {
             s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
             if (LDSM) {
                 /* two 16-dim steps per ldmatrix.x4: matrix j (lanes 8j ..
                  * 8j+7 give its rows) is keys 8n .. 8n+7 x dims 16kk + 8j */
                 const __nv_bfloat16 *src = Ks + (n * 8 + (lane & 7)) * LDH + 8 * (lane >> 3);
+                MMA_UNROLL
                 for (int kk = 0; kk < KSTEPS; kk += 2) {
                     uint32_t b[4];
                     x.ldsm_x4(b, src + kk * 16);
@@ -208,6 +264,7 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
                 }
             } else {
                 const __nv_bfloat16 *krow = Ks + (n * 8 + g) * LDH + 2 * t;
+                MMA_UNROLL
                 for (int kk = 0; kk < KSTEPS; kk++) {
                     const uint32_t b[2] = {mma_ld2(krow + kk * 16), mma_ld2(krow + kk * 16 + 8)};
                     x.mma(s[n], qf[kk], b);
@@ -217,7 +274,9 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
 
         /* masks, scale (base 2), bias; the tile's row maxima */
         float tmax[2] = {-INFINITY, -INFINITY};
+        MMA_UNROLL
         for (int n = 0; n < NKT; n++)
+            MMA_UNROLL
             for (int e = 0; e < 4; e++) {
                 const int h = e >> 1, col = n * 8 + 2 * t + (e & 1);
                 const int32_t j = k0 + col;
@@ -227,7 +286,7 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
                 if (a.window > 0)
                     ok = ok && j >= qi[h] - a.window && j <= qi[h] + a.window;
                 float v = -INFINITY;
-                if (ok) {
+                if (ok || unmasked) {
                     v = s[n][e] * qscale;
                     if (a.rel)
                         v += a.rel[rel_base + j - qi[h]] * MMA_LOG2E;
@@ -245,7 +304,9 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
             m[h] = m_new;
         }
         float psum[2] = {0.0f, 0.0f};
+        MMA_UNROLL
         for (int n = 0; n < NKT; n++)
+            MMA_UNROLL
             for (int e = 0; e < 4; e++) {
                 const int h = e >> 1;
                 const float p = m[h] == -INFINITY ? 0.0f : exp2f(s[n][e] - m[h]);
@@ -254,6 +315,7 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
             }
         l[0] = l[0] * corr[0] + psum[0];
         l[1] = l[1] * corr[1] + psum[1];
+        MMA_UNROLL
         for (int n = 0; n < DTILES; n++) {
             o[n][0] *= corr[0];
             o[n][1] *= corr[0];
@@ -262,6 +324,7 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
         }
 
         /* O += P V: keys 16kk .. 16kk+15 are key groups 2kk and 2kk+1 */
+        MMA_UNROLL
         for (int kk = 0; kk < MMA_TK / 16; kk++) {
             const uint32_t pa[4] = {ecu_pack_bf16x2(s[2 * kk][0], s[2 * kk][1]),
                                     ecu_pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
@@ -273,6 +336,7 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
                  * into B fragments */
                 const __nv_bfloat16 *src =
                     Vs + (kk * 16 + 8 * ((lane >> 3) & 1) + (lane & 7)) * LDH + 8 * (lane >> 4);
+                MMA_UNROLL
                 for (int n = 0; n < DTILES; n += 2) {
                     uint32_t b[4];
                     x.ldsm_x4_trans(b, src + n * 8);
@@ -281,6 +345,7 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
                 }
             } else {
                 const __nv_bfloat16 *vrow = Vs + (kk * 16 + 2 * t) * LDH + g;
+                MMA_UNROLL
                 for (int n = 0; n < DTILES; n++) {
                     const uint32_t b[2] = {mma_ld_col2(vrow + n * 8, LDH),
                                            mma_ld_col2(vrow + 8 * LDH + n * 8, LDH)};
@@ -300,6 +365,7 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
             continue;
         const float inv = l[h] > 0.0f ? 1.0f / l[h] : 0.0f;
         __nv_bfloat16 *O = (__nv_bfloat16 *)a.out + (first + qi[h]) * a.ldo + (int64_t)head * D;
+        MMA_UNROLL
         for (int n = 0; n < DTILES; n++) {
             mma_st2(O + n * 8 + 2 * t, ecu_pack_bf16x2(o[n][2 * h] * inv, o[n][2 * h + 1] * inv));
         }
