@@ -22,7 +22,9 @@
 #   4. the kernels awaiting their first GPU run (EMBER_CUDA_ATTENTION=mma:
 #      registers-only attention; EMBER_CUDA_VEC_ROWS=1: LayerNorm, linear
 #      epilogue and GLU in 16-byte vectors): conformance and smoke (every
-#      golden case) through them, then timed against the defaults
+#      golden case) through them, then timed against the defaults;
+#      cuBLASLt's candidates timed at first use (EMBER_CUDA_LT_TUNE=1): what
+#      each product gained, then the benches with it
 #
 # Exit status: non-zero when a build step or a check failed.
 #   env: JOBS (default: all CPUs), WORK (default build-gpu/work), REPS (3),
@@ -196,6 +198,24 @@ for m in A B; do
     EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=$1 EMBER_CUDA_VEC_ROWS=$2 timeout 90 ./"$B"/ember bench \
       -m "$WORK/model-$m" -w code -w long --dtype bf16 --reps "$REPS" --check-seqs 4 -b "$GPU_BATCH" \
       --max-batch-tokens "$GPU_TOKENS" | grep -E "tokens/s|time per op" || { echo "FAILED: bench $m $kern"; fail=1; }
+  done
+done
+
+step "cuBLASLt's candidates timed at first use (EMBER_CUDA_LT_TUNE=1): per product, then A/B"
+# what each product's timing found (the heuristic's first choice against the
+# fastest of up to 8), then the benches with tuning on: alone, and with the
+# kernels above
+EMBER_DRIVER=cuda EMBER_CUDA_LT_TUNE=1 timeout 90 ./"$B"/ember bench -v -v -m "$WORK/model-B" -w code \
+  --dtype bf16 --reps 1 --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" 2>&1 \
+  | grep -E "first choice" | sed 's/^ember: debug: //' | sort -u | head -24
+for m in A B; do
+  for kern in "wmma 0" "mma 1"; do
+    set -- $kern
+    echo "--- model $m, bf16, tuned cuBLASLt, attention $1, vector rows $2"
+    EMBER_DRIVER=cuda EMBER_CUDA_LT_TUNE=1 EMBER_CUDA_ATTENTION=$1 EMBER_CUDA_VEC_ROWS=$2 timeout 90 \
+      ./"$B"/ember bench -m "$WORK/model-$m" -w code -w long --dtype bf16 --reps "$REPS" \
+      --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" | grep -E "tokens/s|time per op" \
+      || { echo "FAILED: tuned bench $m $kern"; fail=1; }
   done
 done
 

@@ -29,6 +29,7 @@
     X(cublasLtMatmulPreferenceDestroy)                                                         \
     X(cublasLtMatmulPreferenceSetAttribute)                                                    \
     X(cublasLtMatmulAlgoGetHeuristic)                                                          \
+    X(cublasLtMatmulAlgoCheck)                                                                 \
     X(cublasLtMatmul)
 
 typedef struct ember_cublaslt {

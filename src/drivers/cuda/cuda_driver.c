@@ -31,15 +31,18 @@
 
 #include <cuda_runtime_api.h>
 
+#include "core/log.h"
 #include "core/util.h"
 #include "drivers/cuda/cublaslt_loader.h"
 #include "drivers/cuda/cuda_kernels.h"
+#include "drivers/cuda/lt_tune.h"
 #include "drivers/driver.h"
 #include "io/mapping.h"
 
 #define STAGE_BYTES ((size_t)8 << 20)      /* per half of the pinned staging buffer */
 #define WORKSPACE_BYTES ((size_t)32 << 20) /* cuBLASLt workspace per context        */
 #define PLAN_CACHE 64                      /* cached cuBLASLt algorithm choices     */
+#define TUNED_CACHE 32                     /* timed choices, by shape and row bucket */
 
 typedef struct cuda_impl {
     int device;
@@ -60,6 +63,15 @@ typedef struct plan {
     int used;
 } plan;
 
+/* A timed choice (EMBER_CUDA_LT_TUNE=1): the plan key with n replaced by
+ * its bucket (the power of two >= n), so that a server's ever-changing
+ * pass sizes time each shape once per bucket, not once per size. */
+typedef struct tuned_algo {
+    int64_t key[14];
+    cublasLtMatmulAlgo_t algo;
+    int used;
+} tuned_algo;
+
 typedef struct cuda_ctx {
     cuda_impl *impl;
     cudaStream_t stream;
@@ -74,6 +86,9 @@ typedef struct cuda_ctx {
     int no_f32_bias;     /* cuBLASLt refused fp32 biases with bf16 output */
     plan plans[PLAN_CACHE];
     int next_plan;
+    tuned_algo tuned[TUNED_CACHE];
+    int next_tuned;
+    ember_lt_tuner tuner;
 } cuda_ctx;
 
 /* ---- errors ---- */
@@ -262,6 +277,7 @@ static void cuda_ctx_free(void *p) {
     for (int i = 0; i < 2; i++)
         if (c->fence[i])
             cudaEventDestroy(c->fence[i]);
+    ember_lt_tuner_free(&c->tuner);
     cudaFree(c->workspace);
     cudaFree(c->arena);
     cudaFree(c->xconv);
@@ -833,12 +849,58 @@ static ember_status lt_matmul(cuda_ctx *c, lt_descs *d, const ember_linear_args 
         for (int i = 0; i < 4; i++)
             LT_TRY("linear: preference", ember_lt.cublasLtMatmulPreferenceSetAttribute(
                                              d->pref, pa[i], &al[i], sizeof al[i]));
-        cublasLtMatmulHeuristicResult_t h;
-        int found = 0;
-        memset(&h, 0, sizeof h);
-        LT_TRY("linear: no cuBLASLt algorithm",
-               ember_lt.cublasLtMatmulAlgoGetHeuristic(c->lt, d->op, d->a, d->b, d->cl, d->dl,
-                                                       d->pref, 1, &h, &found));
+        /* EMBER_CUDA_LT_TUNE=1 on a large product, outside graph capture
+         * (no synchronization there): time the candidates, or reuse the
+         * bucket's timed choice when cuBLASLt accepts it for this size */
+        enum cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+        const int tune = ember_lt_tune_enabled() && m * n * k >= EMBER_LT_TUNE_MIN_MACS &&
+                         cudaStreamIsCapturing(c->stream, &cap) == cudaSuccess &&
+                         cap == cudaStreamCaptureStatusNone;
+        int64_t tkey[14];
+        memcpy(tkey, key, sizeof key);
+        int64_t bucket = 1;
+        while (bucket < n)
+            bucket <<= 1;
+        tkey[1] = bucket;
+        const tuned_algo *reuse = NULL;
+        for (int i = 0; tune && i < TUNED_CACHE && !reuse; i++)
+            if (c->tuned[i].used && memcmp(c->tuned[i].key, tkey, sizeof tkey) == 0)
+                reuse = &c->tuned[i];
+        cublasLtMatmulHeuristicResult_t h[EMBER_LT_TUNE_CANDIDATES], chk;
+        int found = 0, pick = 0;
+        memset(h, 0, sizeof h);
+        if (reuse && ember_lt.cublasLtMatmulAlgoCheck(c->lt, d->op, d->a, d->b, d->cl, d->dl,
+                                                      &reuse->algo, &chk) == CUBLAS_STATUS_SUCCESS &&
+            chk.workspaceSize <= WORKSPACE_BYTES) {
+            h[0].algo = reuse->algo;
+            found = 1;
+        } else {
+            LT_TRY("linear: no cuBLASLt algorithm",
+                   ember_lt.cublasLtMatmulAlgoGetHeuristic(
+                       c->lt, d->op, d->a, d->b, d->cl, d->dl, d->pref,
+                       tune ? EMBER_LT_TUNE_CANDIDATES : 1, h, &found));
+            if (tune && found > 1) {
+                const ember_lt_call call = {
+                    .lt = c->lt, .op = d->op, .a = d->a, .b_type = at, .cd_type = yt,
+                    .m = (uint64_t)m, .n = (uint64_t)n, .k = (uint64_t)k, .ldb = ldx,
+                    .ldc = ldc, .ldd = a->y.ld, .d_elem = ember_dt_size(ydt), .A = ptrs[0],
+                    .B = ptrs[1], .C = ptrs[2], .beta = beta, .workspace = c->workspace,
+                    .workspace_bytes = WORKSPACE_BYTES, .stream = c->stream};
+                float us0 = 0.0f, us = 0.0f;
+                pick = ember_lt_tune_pick(&c->tuner, &call, h, found, &us0, &us);
+                ember_log(EMBER_LOG_DEBUG,
+                          "cuda linear '%s' %lldx%lldx%lld: cuBLASLt's first choice %.1f us, "
+                          "candidate %d of %d %.1f us (timed on %lld rows)",
+                          a->w->name ? a->w->name : "?", (long long)m, (long long)n,
+                          (long long)k, us0, pick, found, us,
+                          (long long)(n < EMBER_LT_TUNE_ROWS ? n : EMBER_LT_TUNE_ROWS));
+                tuned_algo *ta = &c->tuned[c->next_tuned];
+                c->next_tuned = (c->next_tuned + 1) % TUNED_CACHE;
+                memcpy(ta->key, tkey, sizeof tkey);
+                ta->algo = h[pick].algo;
+                ta->used = 1;
+            }
+        }
         if (found < 1)
             return ember_error(EMBER_E_UNSUPPORTED,
                                "cuda linear '%s': cuBLASLt has no algorithm for %lldx%lldx%lld "
@@ -848,7 +910,7 @@ static ember_status lt_matmul(cuda_ctx *c, lt_descs *d, const ember_linear_args 
         pl = &c->plans[c->next_plan];
         c->next_plan = (c->next_plan + 1) % PLAN_CACHE;
         memcpy(pl->key, key, sizeof key);
-        pl->algo = h.algo;
+        pl->algo = h[pick].algo;
         pl->used = 1;
     }
     const float alpha = 1.0f;
