@@ -862,7 +862,7 @@ static ember_status lt_matmul(cuda_ctx *c, lt_descs *d, const ember_linear_args 
         while (bucket < n)
             bucket <<= 1;
         tkey[1] = bucket;
-        const tuned_algo *reuse = NULL;
+        tuned_algo *reuse = NULL;
         for (int i = 0; tune && i < TUNED_CACHE && !reuse; i++)
             if (c->tuned[i].used && memcmp(c->tuned[i].key, tkey, sizeof tkey) == 0)
                 reuse = &c->tuned[i];
@@ -894,8 +894,12 @@ static ember_status lt_matmul(cuda_ctx *c, lt_descs *d, const ember_linear_args 
                           a->w->name ? a->w->name : "?", (long long)m, (long long)n,
                           (long long)k, us0, pick, found, us,
                           (long long)(n < EMBER_LT_TUNE_ROWS ? n : EMBER_LT_TUNE_ROWS));
-                tuned_algo *ta = &c->tuned[c->next_tuned];
-                c->next_tuned = (c->next_tuned + 1) % TUNED_CACHE;
+                /* the bucket's entry (its algorithm refused this size) or a new one */
+                tuned_algo *ta = reuse;
+                if (!ta) {
+                    ta = &c->tuned[c->next_tuned];
+                    c->next_tuned = (c->next_tuned + 1) % TUNED_CACHE;
+                }
                 memcpy(ta->key, tkey, sizeof tkey);
                 ta->algo = h[pick].algo;
                 ta->used = 1;
