@@ -191,13 +191,24 @@ fi
 timeout 120 "$B/tests/test_cuda_smoke" $cases >"$B.smoke-next.log" 2>&1 \
   && echo "ok   test_cuda_smoke (next kernels)" || { echo "FAIL test_cuda_smoke (next kernels)"; grep FAIL "$B.smoke-next.log" | head -20; fail=1; }
 unset EMBER_CUDA_ATTENTION EMBER_CUDA_VEC_ROWS
+# one A/B bench: model, attention kernel, vector rows, cuBLASLt tuning;
+# its code and long tokens/s also go to $AB for the summary below
+AB="$WORK/ab.tsv"
+: >"$AB"
+ab() {
+  local out code long
+  echo "--- model $1, bf16, attention $2, vector rows $3, cuBLASLt tuning $4"
+  out=$(EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=$2 EMBER_CUDA_VEC_ROWS=$3 EMBER_CUDA_LT_TUNE=$4 timeout 90 \
+    ./"$B"/ember bench -m "$WORK/model-$1" -w code -w long --dtype bf16 --reps "$REPS" --check-seqs 4 \
+    -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS") || { echo "FAILED: bench $*"; fail=1; }
+  echo "$out" | grep -E "tokens/s|time per op"
+  code=$(echo "$out" | awk '/^code:/ { getline; print $1; exit }')
+  long=$(echo "$out" | awk '/^long:/ { getline; print $1; exit }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "${code:-0}" "${long:-0}" >>"$AB"
+}
 for m in A B; do
   for kern in "wmma 0" "mma 0" "wmma 1" "mma 1"; do
-    set -- $kern
-    echo "--- model $m, bf16, attention $1, vector rows $2"
-    EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=$1 EMBER_CUDA_VEC_ROWS=$2 timeout 90 ./"$B"/ember bench \
-      -m "$WORK/model-$m" -w code -w long --dtype bf16 --reps "$REPS" --check-seqs 4 -b "$GPU_BATCH" \
-      --max-batch-tokens "$GPU_TOKENS" | grep -E "tokens/s|time per op" || { echo "FAILED: bench $m $kern"; fail=1; }
+    ab "$m" $kern 0
   done
 done
 
@@ -209,15 +220,21 @@ EMBER_DRIVER=cuda EMBER_CUDA_LT_TUNE=1 timeout 90 ./"$B"/ember bench -v -v -m "$
   --dtype bf16 --reps 1 --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" 2>&1 \
   | grep -E "first choice" | sed 's/^ember: debug: //' | sort -u | head -24
 for m in A B; do
-  for kern in "wmma 0" "mma 1"; do
-    set -- $kern
-    echo "--- model $m, bf16, tuned cuBLASLt, attention $1, vector rows $2"
-    EMBER_DRIVER=cuda EMBER_CUDA_LT_TUNE=1 EMBER_CUDA_ATTENTION=$1 EMBER_CUDA_VEC_ROWS=$2 timeout 90 \
-      ./"$B"/ember bench -m "$WORK/model-$m" -w code -w long --dtype bf16 --reps "$REPS" \
-      --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" | grep -E "tokens/s|time per op" \
-      || { echo "FAILED: tuned bench $m $kern"; fail=1; }
-  done
+  ab "$m" wmma 0 1
+  ab "$m" mma 1 1
 done
+
+step "A/B summary: bf16 tokens/s, and the ratio to the defaults (wmma attention, scalar rows, heuristic cuBLASLt)"
+awk -F'\t' '
+  { row[NR] = $0; if ($2 == "wmma" && $3 == 0 && $4 == 0) { bc[$1] = $5; bl[$1] = $6 } }
+  END {
+    printf "%-5s %-6s %-8s %-5s %12s %12s %7s %7s\n", "model", "attn", "vecrows", "tune", "code", "long", "x code", "x long"
+    for (i = 1; i <= NR; i++) {
+      split(row[i], f, "\t")
+      printf "%-5s %-6s %-8s %-5s %12d %12d %7.2f %7.2f\n", f[1], f[2], f[3], f[4], f[5], f[6],
+             (bc[f[1]] > 0 ? f[5] / bc[f[1]] : 0), (bl[f[1]] > 0 ? f[6] / bl[f[1]] : 0)
+    }
+  }' "$AB"
 
 step "long inputs: one 8,192-token sequence on model B (bf16), one 32,768-token on model Q (Qwen3-0.6B shapes, bf16)"
 awk 'BEGIN { srand(7); for (i = 0; i < 8190; i++) printf "%d ", 1000 + int(rand() * 40000); print "" }' >"$WORK/long8k.txt"
