@@ -217,12 +217,14 @@ static ember_status cuda_init(const ember_driver_config *cfg, void **out) {
     const char *tf = getenv("EMBER_CUDA_TF32");
     impl->tf32 = !(tf && tf[0] == '0');
     snprintf(impl->desc, sizeof impl->desc,
-             "cuda:%d %.96s (sm_%d%d, %.1f GiB), activations %s, matmul: cuBLASLt %s, "
-             "attention: %s, graphs for passes <= %d tokens", cfg->device,
+             "cuda:%d %.96s (sm_%d%d, %.1f GiB), activations %s, matmul: cuBLASLt %s%s, "
+             "attention: %s%s, graphs for passes <= %d tokens", cfg->device,
              prop.name, prop.major, prop.minor, (double)prop.totalGlobalMem / (1 << 30),
              mat == EMBER_DT_BF16 ? "bf16" : "fp32",
              mat == EMBER_DT_BF16 ? "bf16" : impl->tf32 ? "tf32" : "fp32",
+             ember_lt_tune_enabled() ? " (candidates timed)" : "",
              mat == EMBER_DT_BF16 ? ecu_attention_kernels() : "SIMT fp32",
+             mat == EMBER_DT_BF16 && ecu_vec_rows_enabled() ? ", rows in 16-byte vectors" : "",
              2048);
     e = cudaStreamCreateWithFlags(&impl->load, cudaStreamNonBlocking);
     if (e != cudaSuccess) {

@@ -89,6 +89,8 @@ int ecu_attention_tc(cudaStream_t s, const ecu_attn *a);
 int ecu_attention_mma(cudaStream_t s, const ecu_attn *a);
 /* The attention kernels this process uses, for `ember info`. */
 const char *ecu_attention_kernels(void);
+/* Whether EMBER_CUDA_VEC_ROWS=1 (row kernels in 16-byte vectors), for `ember info`. */
+int ecu_vec_rows_enabled(void);
 
 #ifdef __cplusplus
 }

@@ -82,6 +82,8 @@ static int vec_rows_on(void) {
     return on;
 }
 
+extern "C" int ecu_vec_rows_enabled(void) { return vec_rows_on(); }
+
 /* a row start of 8-element multiples on a 16-byte boundary */
 static int vec_ok(const void *p, int64_t ld) { return ((uintptr_t)p & 15) == 0 && ld % 8 == 0; }
 
