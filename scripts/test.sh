@@ -6,7 +6,8 @@
 #                                Ray, Spark, deploy/k8s, in a second run)
 #   scripts/test.sh --sanitize   clang build in build-asan/ with AddressSanitizer and
 #                                UndefinedBehaviorSanitizer; fuzz targets run as libFuzzer
-#                                for a bounded time (EMBER_FUZZ_SECONDS, default 20 each)
+#                                for a bounded time (EMBER_FUZZ_SECONDS, default 20 each);
+#                                with nvcc, test_cuda_emu under the same sanitizers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -21,6 +22,18 @@ if [ "${1:-}" = "--sanitize" ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   ctest --test-dir build-asan --output-on-failure -j"$jobs"
+  # the CPU emulation of the CUDA kernel bodies (host code compiled by nvcc)
+  # under the host compiler's sanitizers: an out-of-bounds shared or global
+  # access of a kernel body shows up here
+  nvcc=$(command -v nvcc || true)
+  [ -n "$nvcc" ] || [ ! -x /usr/local/cuda/bin/nvcc ] || nvcc=/usr/local/cuda/bin/nvcc
+  if [ -n "$nvcc" ]; then
+    "$nvcc" -std=c++17 -g -O1 -Isrc -Iinclude \
+      -Xcompiler -fsanitize=address,-fsanitize=undefined,-fno-sanitize-recover=undefined,-fno-omit-frame-pointer \
+      tests/test_cuda_emu.cu -o build-asan/test_cuda_emu_asan -lasan -lubsan -lpthread
+    build-asan/test_cuda_emu_asan >/dev/null
+    echo "test: test_cuda_emu under AddressSanitizer and UndefinedBehaviorSanitizer: passed"
+  fi
 else
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DEMBER_WERROR=ON -DEMBER_TESTS=ON >/dev/null
   cmake --build build -j"$jobs"
