@@ -22,9 +22,11 @@
 #   4. the kernels awaiting their first GPU run (EMBER_CUDA_ATTENTION=mma:
 #      registers-only attention; EMBER_CUDA_VEC_ROWS=1: LayerNorm, linear
 #      epilogue and GLU in 16-byte vectors): conformance and smoke (every
-#      golden case) through them, then timed against the defaults;
-#      cuBLASLt's candidates timed at first use (EMBER_CUDA_LT_TUNE=1): what
-#      each product gained, then the benches with it
+#      golden case) through them, then timed against the defaults, with
+#      cuBLASLt's candidates timed at first use (EMBER_CUDA_LT_TUNE=1) and
+#      BERT's exact GELU as cuBLASLt's fused tanh epilogue in bf16
+#      (EMBER_CUDA_FUSED_GELU=1): each alone and all together, a summary
+#      table of tokens/s and ratios, and what each product's timing found
 #
 # Exit status: non-zero when a build step or a check failed.
 #   env: JOBS (default: all CPUs), WORK (default build-gpu/work), REPS (3),
@@ -169,13 +171,13 @@ step "A/B: model A, code, bf16, with the SIMT attention kernel instead of the te
 EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=simt timeout 60 ./"$B"/ember bench -m "$WORK/model-A" -w code \
   --dtype bf16 --reps "$REPS" --check-seqs 4 || { echo "FAILED: SIMT A/B"; fail=1; }
 
-step "kernels awaiting their first GPU run (EMBER_CUDA_ATTENTION=mma, EMBER_CUDA_VEC_ROWS=1): checks, then A/B"
+step "switches awaiting their first GPU run (EMBER_CUDA_ATTENTION=mma, EMBER_CUDA_VEC_ROWS=1, EMBER_CUDA_LT_TUNE=1, EMBER_CUDA_FUSED_GELU=1): checks, then A/B"
 # correctness first: the conformance test (bf16 attention, layer_norm,
 # linear epilogues, glu) and every golden case through test_cuda_smoke (f32
 # and bf16 against the Hugging Face references), with the new kernels on
-export EMBER_CUDA_ATTENTION=mma EMBER_CUDA_VEC_ROWS=1
+export EMBER_CUDA_ATTENTION=mma EMBER_CUDA_VEC_ROWS=1 EMBER_CUDA_LT_TUNE=1 EMBER_CUDA_FUSED_GELU=1
 if EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >"$B.conformance-next.log" 2>&1; then
-  echo "ok   conformance (mma attention, vector rows)"
+  echo "ok   conformance (all four switches on)"
 else
   echo "FAIL conformance (next kernels)"; grep "^FAIL" "$B.conformance-next.log" | head -20; fail=1
   # which part: the mma kernel without ldmatrix, then each switch alone
@@ -187,52 +189,56 @@ else
     && echo "     ... passes with the vector rows off (they are at fault)"
   EMBER_CUDA_ATTENTION=wmma EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >/dev/null 2>&1 \
     && echo "     ... passes with the WMMA attention (the mma kernel is at fault)"
+  EMBER_CUDA_LT_TUNE=0 EMBER_CUDA_FUSED_GELU=0 EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" \
+    >/dev/null 2>&1 && echo "     ... passes with cuBLASLt tuning and the fused GELU off (one of them is at fault)"
 fi
 timeout 120 "$B/tests/test_cuda_smoke" $cases >"$B.smoke-next.log" 2>&1 \
   && echo "ok   test_cuda_smoke (next kernels)" || { echo "FAIL test_cuda_smoke (next kernels)"; grep FAIL "$B.smoke-next.log" | head -20; fail=1; }
-unset EMBER_CUDA_ATTENTION EMBER_CUDA_VEC_ROWS
-# one A/B bench: model, attention kernel, vector rows, cuBLASLt tuning;
-# its code and long tokens/s also go to $AB for the summary below
+unset EMBER_CUDA_ATTENTION EMBER_CUDA_VEC_ROWS EMBER_CUDA_LT_TUNE EMBER_CUDA_FUSED_GELU
+# one A/B bench: model, label, then the VAR=value settings of the run; its
+# code and long tokens/s also go to $AB for the summary below
 AB="$WORK/ab.tsv"
 : >"$AB"
 ab() {
-  local out code long
-  echo "--- model $1, bf16, attention $2, vector rows $3, cuBLASLt tuning $4"
-  out=$(EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=$2 EMBER_CUDA_VEC_ROWS=$3 EMBER_CUDA_LT_TUNE=$4 timeout 90 \
-    ./"$B"/ember bench -m "$WORK/model-$1" -w code -w long --dtype bf16 --reps "$REPS" --check-seqs 4 \
-    -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS") || { echo "FAILED: bench $*"; fail=1; }
+  local m=$1 label=$2 out code long
+  shift 2
+  echo "--- model $m, bf16, $label${1:+ ($*)}"
+  out=$(env EMBER_DRIVER=cuda "$@" timeout 90 ./"$B"/ember bench -m "$WORK/model-$m" -w code -w long \
+    --dtype bf16 --reps "$REPS" --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS") \
+    || { echo "FAILED: bench $m $label"; fail=1; }
   echo "$out" | grep -E "tokens/s|time per op"
   code=$(echo "$out" | awk '/^code:/ { getline; print $1; exit }')
   long=$(echo "$out" | awk '/^long:/ { getline; print $1; exit }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "${code:-0}" "${long:-0}" >>"$AB"
+  printf '%s\t%s\t%s\t%s\n' "$m" "$label" "${code:-0}" "${long:-0}" >>"$AB"
 }
+ALL="EMBER_CUDA_ATTENTION=mma EMBER_CUDA_VEC_ROWS=1 EMBER_CUDA_LT_TUNE=1 EMBER_CUDA_FUSED_GELU=1"
 for m in A B; do
-  for kern in "wmma 0" "mma 0" "wmma 1" "mma 1"; do
-    ab "$m" $kern 0
-  done
+  ab "$m" defaults
+  ab "$m" "mma attention" EMBER_CUDA_ATTENTION=mma
+  ab "$m" "vector rows" EMBER_CUDA_VEC_ROWS=1
+  ab "$m" "cuBLASLt tuned" EMBER_CUDA_LT_TUNE=1
+  # B's GELU is inside its GeGLU (the glu kernel), not a linear epilogue
+  [ "$m" = B ] || ab "$m" "fused GELU" EMBER_CUDA_FUSED_GELU=1
+  ab "$m" "all of them" $ALL
 done
 
-step "cuBLASLt's candidates timed at first use (EMBER_CUDA_LT_TUNE=1): per product, then A/B"
-# what each product's timing found (the heuristic's first choice against the
-# fastest of up to 8), then the benches with tuning on: alone, and with the
-# kernels above
-EMBER_DRIVER=cuda EMBER_CUDA_LT_TUNE=1 timeout 90 ./"$B"/ember bench -v -v -m "$WORK/model-B" -w code \
-  --dtype bf16 --reps 1 --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" 2>&1 \
-  | grep -E "first choice" | sed 's/^ember: debug: //' | sort -u | head -24
+step "what cuBLASLt's candidates gave per product (EMBER_CUDA_LT_TUNE=1, ember bench -v -v)"
 for m in A B; do
-  ab "$m" wmma 0 1
-  ab "$m" mma 1 1
+  echo "--- model $m"
+  EMBER_DRIVER=cuda EMBER_CUDA_LT_TUNE=1 timeout 90 ./"$B"/ember bench -v -v -m "$WORK/model-$m" -w code \
+    --dtype bf16 --reps 1 --check-seqs 0 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" 2>&1 \
+    | grep -E "first choice" | sed 's/^ember: debug: //' | sort -u | head -12
 done
 
-step "A/B summary: bf16 tokens/s, and the ratio to the defaults (wmma attention, scalar rows, heuristic cuBLASLt)"
+step "A/B summary: bf16 tokens/s, and the ratio to the defaults"
 awk -F'\t' '
-  { row[NR] = $0; if ($2 == "wmma" && $3 == 0 && $4 == 0) { bc[$1] = $5; bl[$1] = $6 } }
+  { row[NR] = $0; if ($2 == "defaults") { bc[$1] = $3; bl[$1] = $4 } }
   END {
-    printf "%-5s %-6s %-8s %-5s %12s %12s %7s %7s\n", "model", "attn", "vecrows", "tune", "code", "long", "x code", "x long"
+    printf "%-5s %-16s %12s %12s %7s %7s\n", "model", "kernels", "code", "long", "x code", "x long"
     for (i = 1; i <= NR; i++) {
       split(row[i], f, "\t")
-      printf "%-5s %-6s %-8s %-5s %12d %12d %7.2f %7.2f\n", f[1], f[2], f[3], f[4], f[5], f[6],
-             (bc[f[1]] > 0 ? f[5] / bc[f[1]] : 0), (bl[f[1]] > 0 ? f[6] / bl[f[1]] : 0)
+      printf "%-5s %-16s %12d %12d %7.2f %7.2f\n", f[1], f[2], f[3], f[4],
+             (bc[f[1]] > 0 ? f[3] / bc[f[1]] : 0), (bl[f[1]] > 0 ? f[4] / bl[f[1]] : 0)
     }
   }' "$AB"
 

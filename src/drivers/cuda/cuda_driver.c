@@ -134,6 +134,16 @@ static ember_status lt_fail(const char *what, cublasStatus_t s) {
             return lt_fail(what, s_);                                                          \
     } while (0)
 
+/* Whether EMBER_CUDA_FUSED_GELU=1 (read once). */
+static int fused_gelu_on(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("EMBER_CUDA_FUSED_GELU");
+        on = e && e[0] == '1';
+    }
+    return on;
+}
+
 /* ---- probe and lifecycle ---- */
 
 /* Whether a CUDA device can be used: "auto" skips this driver otherwise.
@@ -217,12 +227,13 @@ static ember_status cuda_init(const ember_driver_config *cfg, void **out) {
     const char *tf = getenv("EMBER_CUDA_TF32");
     impl->tf32 = !(tf && tf[0] == '0');
     snprintf(impl->desc, sizeof impl->desc,
-             "cuda:%d %.96s (sm_%d%d, %.1f GiB), activations %s, matmul: cuBLASLt %s%s, "
+             "cuda:%d %.96s (sm_%d%d, %.1f GiB), activations %s, matmul: cuBLASLt %s%s%s, "
              "attention: %s%s, graphs for passes <= %d tokens", cfg->device,
              prop.name, prop.major, prop.minor, (double)prop.totalGlobalMem / (1 << 30),
              mat == EMBER_DT_BF16 ? "bf16" : "fp32",
              mat == EMBER_DT_BF16 ? "bf16" : impl->tf32 ? "tf32" : "fp32",
              ember_lt_tune_enabled() ? " (candidates timed)" : "",
+             mat == EMBER_DT_BF16 && fused_gelu_on() ? ", exact GELU as its tanh epilogue" : "",
              mat == EMBER_DT_BF16 ? ecu_attention_kernels() : "SIMT fp32",
              mat == EMBER_DT_BF16 && ecu_vec_rows_enabled() ? ", rows in 16-byte vectors" : "",
              2048);
@@ -987,10 +998,18 @@ static ember_status cuda_linear(void *p, const ember_linear_args *a) {
         const int lt_bias = bias && !(ydt == EMBER_DT_BF16 && c->no_f32_bias);
         cublasLtEpilogue_t epi = lt_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
         int act_in_lt = 0;
-        if (a->act == EMBER_ACT_RELU && (lt_bias || !bias)) {
+        /* EMBER_CUDA_FUSED_GELU=1: exact GELU on bf16 outputs through
+         * cuBLASLt's GELU epilogue (the tanh form, at most 4.7e-4 from the
+         * exact one; on all-MiniLM-L6-v2's real weights in bf16 the cosines
+         * to sentence-transformers did not move, see docs/cuda.md), saving
+         * the epilogue kernel's pass over the FFN's intermediate */
+        const ember_act act =
+            a->act == EMBER_ACT_GELU && ydt == EMBER_DT_BF16 && fused_gelu_on() ? EMBER_ACT_GELU_TANH
+                                                                                 : a->act;
+        if (act == EMBER_ACT_RELU && (lt_bias || !bias)) {
             epi = lt_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
             act_in_lt = 1;
-        } else if (a->act == EMBER_ACT_GELU_TANH && (lt_bias || !bias)) {
+        } else if (act == EMBER_ACT_GELU_TANH && (lt_bias || !bias)) {
             epi = lt_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
             act_in_lt = 1;
         }
