@@ -75,16 +75,18 @@ __global__ void __launch_bounds__(MMA_NWARP * 32)
     attention_mma_body<D, LDSM>(a, tiles, mma_smem, x);
 }
 
-/* EMBER_CUDA_MMA_ASYNC=0: the K/V tiles by plain loads and stores, read
- * once. */
-static bool use_cp_async(void) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("EMBER_CUDA_MMA_ASYNC");
-        on = !(e && e[0] == '0');
+/* A diagnostic switch that is on unless the variable is "0", read once:
+ * EMBER_CUDA_MMA_ASYNC=0 stages the K/V tiles by plain loads and stores,
+ * EMBER_CUDA_MMA_LDSM=0 reads fragments by plain shared loads instead of
+ * ldmatrix (to tell the parts apart should the kernel fail on a GPU). */
+static bool switch_on(const char *name, int *cache) {
+    if (*cache < 0) {
+        const char *e = getenv(name);
+        *cache = !(e && e[0] == '0');
     }
-    return on != 0;
+    return *cache != 0;
 }
+static int cp_async_cache = -1, ldmatrix_cache = -1;
 
 template <int D, bool LDSM>
 static int launch_mma(cudaStream_t s, const ecu_attn *a) {
@@ -100,24 +102,15 @@ static int launch_mma(cudaStream_t s, const ecu_attn *a) {
             return (int)e;
     }
     dim3 grid((unsigned)gx, (unsigned)a->n_heads);
-    k_attention_mma<D, LDSM><<<grid, MMA_NWARP * 32, smem, s>>>(*a, tiles, use_cp_async());
+    const bool async = switch_on("EMBER_CUDA_MMA_ASYNC", &cp_async_cache);
+    k_attention_mma<D, LDSM><<<grid, MMA_NWARP * 32, smem, s>>>(*a, tiles, async);
     return (int)cudaGetLastError();
-}
-
-/* EMBER_CUDA_MMA_LDSM=0: plain shared loads instead of ldmatrix (to tell
- * the two apart should the kernel fail on a GPU), read once. */
-static bool use_ldmatrix(void) {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("EMBER_CUDA_MMA_LDSM");
-        on = !(e && e[0] == '0');
-    }
-    return on != 0;
 }
 
 template <int D>
 static int launch_mma_d(cudaStream_t s, const ecu_attn *a) {
-    return use_ldmatrix() ? launch_mma<D, true>(s, a) : launch_mma<D, false>(s, a);
+    return switch_on("EMBER_CUDA_MMA_LDSM", &ldmatrix_cache) ? launch_mma<D, true>(s, a)
+                                                              : launch_mma<D, false>(s, a);
 }
 
 static int aligned(const void *p, uintptr_t n) { return ((uintptr_t)p & (n - 1)) == 0; }
