@@ -256,6 +256,17 @@ echo "--- the same, EMBER_CUDA_ATTENTION=mma"
 EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=mma timeout 90 ./"$B"/ember bench -m "$WORK/model-Q" \
   -w "$WORK/long32k.txt" --dtype bf16 --reps 2 --check-seqs 0 -b 1 --max-batch-tokens 32768 \
   || { echo "FAILED: 32K on Q (mma)"; fail=1; }
+
+step "device memory short: the activation arena capped at 512 MiB (EMBER_CUDA_ARENA_LIMIT_MB), the context halves its passes"
+out=$(EMBER_DRIVER=cuda EMBER_CUDA_ARENA_LIMIT_MB=512 timeout 60 ./"$B"/ember bench -v -m "$WORK/model-B" -w code \
+  --dtype bf16 --reps 1 --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" 2>&1)
+rc=$?
+echo "$out" | grep -E "memory is short|tokens/s|rror" | head -8
+if [ $rc = 0 ] && echo "$out" | grep -q "memory is short"; then
+  echo "ok   halved its passes and answered (cosine checked above)"
+else
+  echo "FAIL the capped arena (exit $rc)"; fail=1
+fi
 kill "$SMI" 2>/dev/null; wait "$SMI" 2>/dev/null
 base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)
 peak=$(sort -n "$WORK/mem.log" | tail -1)

@@ -311,6 +311,11 @@ static ember_status ctx_setup(cuda_ctx *c, const ember_ctx_limits *lim) {
     char what[96];
     snprintf(what, sizeof what, "activation arena (%.1f MiB)",
              (double)lim->scratch_bytes / (1 << 20));
+    /* EMBER_CUDA_ARENA_LIMIT_MB=N: an arena above N MiB fails as a full GPU
+     * would, so a GPU check can watch the backend halve its passes */
+    const char *cap = getenv("EMBER_CUDA_ARENA_LIMIT_MB");
+    if (cap && *cap && (double)lim->scratch_bytes > atof(cap) * (1 << 20))
+        return cu_fail(what, cudaErrorMemoryAllocation);
     CU_TRY(what, cudaMalloc(&c->arena, (size_t)lim->scratch_bytes));
     return EMBER_OK;
 }
