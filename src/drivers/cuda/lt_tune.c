@@ -67,7 +67,7 @@ int ember_lt_tune_pick(ember_lt_tuner *t, const ember_lt_call *c,
         goto done;
     for (int i = 0; i < n_cand; i++) {
         cublasLtMatmulHeuristicResult_t chk;
-        if (cand[i].workspaceSize > c->workspace_bytes ||
+        if (cand[i].state != CUBLAS_STATUS_SUCCESS || cand[i].workspaceSize > c->workspace_bytes ||
             ember_lt.cublasLtMatmulAlgoCheck(c->lt, c->op, c->a, b, cl, dl, &cand[i].algo,
                                              &chk) != CUBLAS_STATUS_SUCCESS ||
             chk.workspaceSize > c->workspace_bytes)
