@@ -27,6 +27,9 @@
 #      BERT's exact GELU as cuBLASLt's fused tanh epilogue in bf16
 #      (EMBER_CUDA_FUSED_GELU=1): each alone and all together, a summary
 #      table of tokens/s and ratios, and what each product's timing found
+#   5. `ember serve --device cuda` for 45 s under valid, hostile and slow
+#      clients (answers checked, RSS and GPU memory watched), and a context
+#      whose arena is capped (EMBER_CUDA_ARENA_LIMIT_MB) halving its passes
 #
 # Exit status: non-zero when a build step or a check failed.
 #   env: JOBS (default: all CPUs), WORK (default build-gpu/work), REPS (3),
@@ -256,6 +259,14 @@ echo "--- the same, EMBER_CUDA_ATTENTION=mma"
 EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=mma timeout 90 ./"$B"/ember bench -m "$WORK/model-Q" \
   -w "$WORK/long32k.txt" --dtype bf16 --reps 2 --check-seqs 0 -b 1 --max-batch-tokens 32768 \
   || { echo "FAILED: 32K on Q (mma)"; fail=1; }
+
+step "ember serve on the GPU for 45 s: valid, hostile and slow clients (bench/server/soak.py; the 10-minute soak is the same with --seconds 600)"
+if command -v python3 >/dev/null; then
+  timeout 120 python3 bench/server/soak.py "$B/ember" "$WORK/model-At" --device cuda --min-cosine 0.9999 \
+    --seconds 45 --interval 15 || { echo "FAILED: server soak"; fail=1; }
+else
+  echo "skipped: no python3 on this machine"
+fi
 
 step "device memory short: the activation arena capped at 512 MiB (EMBER_CUDA_ARENA_LIMIT_MB), the context halves its passes"
 out=$(EMBER_DRIVER=cuda EMBER_CUDA_ARENA_LIMIT_MB=512 timeout 60 ./"$B"/ember bench -v -m "$WORK/model-B" -w code \
