@@ -62,6 +62,7 @@ struct emu_copies {
 struct emu_block {
     pthread_barrier_t block, warp[MMA_NWARP];
     float xf[MMA_NWARP][32];                 /* shuffle slots          */
+    int xv[MMA_NWARP][32];                   /* vote slots             */
     uint32_t xa[MMA_NWARP][32][4], xb[MMA_NWARP][32][2];
     float xc[MMA_NWARP][32][4];               /* mma fragments          */
     const uint16_t *xp[MMA_NWARP][32];        /* ldmatrix row addresses */
@@ -160,6 +161,16 @@ struct mma_emu {
                 c.q[kept++] = c.q[i];
         }
         c.n = kept;
+    }
+    bool all(bool p) const {
+        const int w = t >> 5, l = t & 31;
+        b->xv[w][l] = p;
+        pthread_barrier_wait(&b->warp[w]);
+        bool r = true;
+        for (int i = 0; i < 32; i++)
+            r = r && b->xv[w][i];
+        pthread_barrier_wait(&b->warp[w]);
+        return r;
     }
     void ldsm_x4(uint32_t r[4], const void *p) const { emu_ldsm(b, t, r, p, false); }
     void ldsm_x4_trans(uint32_t r[4], const void *p) const { emu_ldsm(b, t, r, p, true); }
@@ -292,12 +303,13 @@ struct attn_case {
     const char *name;
     int head_dim, causal, window, rel;
     int ldsm; /* K and V fragments through ldmatrix (the GPU's default) */
+    int32_t long_len; /* a sixth, longer sequence (0: none) */
 };
 
 static void run_case(const attn_case *c) {
-    const int32_t lens[] = {1, 17, 64, 65, 130};
-    const int32_t n_seqs = 5, n_heads = 4, n_kv = 2, D = c->head_dim;
-    int32_t start[6] = {0};
+    const int32_t lens[] = {1, 17, 64, 65, 130, c->long_len};
+    const int32_t n_seqs = c->long_len ? 6 : 5, n_heads = 4, n_kv = 2, D = c->head_dim;
+    int32_t start[7] = {0};
     int32_t max_len = 0;
     for (int s = 0; s < n_seqs; s++) {
         start[s + 1] = start[s] + lens[s];
@@ -601,6 +613,10 @@ int main(void) {
         {"bidirectional", 128, 0, 0, 0, 1}, {"causal", 64, 1, 0, 0, 1},
         {"sliding window 7", 64, 0, 7, 0, 1}, {"window 70 + causal", 128, 1, 70, 0, 1},
         {"sliding window 70", 64, 0, 70, 0, 1}, /* unmasked interior tiles of a window */
+        /* key tiles off the 64 grid (k_lo = q0 - 92): a warp's unmasked
+         * test is exact to the row, not just to the tile */
+        {"window 92 + causal, 300 tokens", 64, 1, 92, 0, 1, 300},
+        {"sliding window 92, 300 tokens", 32, 0, 92, 0, 1, 300},
         {"relative bias (MPNet)", 64, 0, 0, 1, 1},
         /* EMBER_CUDA_MMA_LDSM=0: plain shared loads */
         {"plain loads", 32, 0, 0, 0, 0},     {"plain loads, window + causal", 128, 1, 70, 0, 0},

@@ -58,6 +58,7 @@ struct mma_gpu {
         if (async)
             asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
     }
+    __device__ __forceinline__ bool all(bool p) const { return __all_sync(0xffffffffu, p) != 0; }
     /* d += A B, mma.m16n8k16 bf16 -> fp32 (sm_80 and newer) */
     __device__ __forceinline__ void mma(float d[4], const uint32_t a[4], const uint32_t b[2]) const {
         asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "

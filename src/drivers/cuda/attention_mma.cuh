@@ -36,7 +36,7 @@
  * thread, no registers, no wait until it is needed), so the loads of a
  * sequence's keys overlap its products instead of stalling every tile.
  *
- * Masks cost a compare chain per score; a lane whose two rows see every key
+ * Masks cost a compare chain per score; a warp whose rows all see every key
  * of a full tile (the interior of a long sequence) skips them.
  *
  * Shared memory: (TQ + 4 TK) x (D + 8) bf16 = 25, 45 or 85 KiB for D = 32,
@@ -54,7 +54,7 @@
  * the thread's wait), commit() (cp.async.commit_group: closes the copies
  * issued since the last commit into a group) and wait<N>() (until at most
  * the N newest groups are pending; other threads' copies are visible after
- * the barrier that follows).
+ * the barrier that follows); all(p) (__all_sync over the warp).
  */
 #ifndef EMBER_DRIVERS_CUDA_ATTENTION_MMA_CUH
 #define EMBER_DRIVERS_CUDA_ATTENTION_MMA_CUH
@@ -144,6 +144,39 @@ ECU_BODY_FN void mma_stage_rows(const __nv_bfloat16 *src, int64_t ld, int n, int
         else
             *(uint4 *)(dst + r * LDH + c) = make_uint4(0, 0, 0, 0);
     }
+}
+
+/* The scores of one key tile, in place: scaled to base 2, plus the
+ * relative-position bias; with MASKED, keys a row may not see (past the
+ * tile's nk keys, past the sequence, causal, outside the window) become
+ * -inf. tmax[h] gets the maximum of row h's scores in this lane. */
+template <bool MASKED, int NKT>
+ECU_BODY_FN void mma_scores(float (&s)[NKT][4], float tmax[2], const ecu_attn &a, int t, int32_t k0,
+                            int nk, const int32_t qi[2], const bool live[2], float qscale,
+                            int64_t rel_base) {
+    MMA_UNROLL
+    for (int n = 0; n < NKT; n++)
+        MMA_UNROLL
+        for (int e = 0; e < 4; e++) {
+            const int h = e >> 1, col = n * 8 + 2 * t + (e & 1);
+            const int32_t j = k0 + col;
+            bool ok = true;
+            if (MASKED) {
+                ok = live[h] && col < nk;
+                if (a.causal)
+                    ok = ok && j <= qi[h];
+                if (a.window > 0)
+                    ok = ok && j >= qi[h] - a.window && j <= qi[h] + a.window;
+            }
+            float v = -INFINITY;
+            if (ok) {
+                v = s[n][e] * qscale;
+                if (a.rel)
+                    v += a.rel[rel_base + j - qi[h]] * MMA_LOG2E;
+            }
+            s[n][e] = v;
+            tmax[h] = fmaxf(tmax[h], v);
+        }
 }
 
 /* One block: queries [tile * TQ, +TQ) of sequence bx / tiles_per_seq,
@@ -272,28 +305,14 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
             }
         }
 
-        /* masks, scale (base 2), bias; the tile's row maxima */
+        /* masks, scale (base 2), bias; the tile's row maxima. The mask
+         * tests are skipped when no lane of the warp needs them (a
+         * warp-uniform branch: per-lane it would only predicate them) */
         float tmax[2] = {-INFINITY, -INFINITY};
-        MMA_UNROLL
-        for (int n = 0; n < NKT; n++)
-            MMA_UNROLL
-            for (int e = 0; e < 4; e++) {
-                const int h = e >> 1, col = n * 8 + 2 * t + (e & 1);
-                const int32_t j = k0 + col;
-                bool ok = live[h] && col < nk;
-                if (a.causal)
-                    ok = ok && j <= qi[h];
-                if (a.window > 0)
-                    ok = ok && j >= qi[h] - a.window && j <= qi[h] + a.window;
-                float v = -INFINITY;
-                if (ok || unmasked) {
-                    v = s[n][e] * qscale;
-                    if (a.rel)
-                        v += a.rel[rel_base + j - qi[h]] * MMA_LOG2E;
-                }
-                s[n][e] = v;
-                tmax[h] = fmaxf(tmax[h], v);
-            }
+        if (x.all(unmasked))
+            mma_scores<false, NKT>(s, tmax, a, t, k0, nk, qi, live, qscale, rel_base);
+        else
+            mma_scores<true, NKT>(s, tmax, a, t, k0, nk, qi, live, qscale, rel_base);
         float corr[2];
         for (int h = 0; h < 2; h++) {
             tmax[h] = fmaxf(tmax[h], x.shfl_xor(tmax[h], 1));
