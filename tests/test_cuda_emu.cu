@@ -14,9 +14,12 @@
  * the ones the kernel's loads assume). Blocks run one after another, so
  * the body's shared memory is one buffer. The outputs are compared with a
  * double-precision attention over the same bf16 inputs: packed sequences of
- * 1-130 tokens (one, two and three query and key tiles, partial ones), head
- * sizes 32, 64 and 128, grouped-query heads, causal and sliding-window
- * masks, the relative-position bias table, padded row strides.
+ * 1-130 tokens (one, two and three query and key tiles, partial ones; 300
+ * in two window cases, whose key tiles start off the 64 grid), head sizes
+ * 32, 64 and 128, grouped-query heads, causal and sliding-window masks, the
+ * relative-position bias table, padded row strides. cp.async copies land
+ * as late as the ISA allows (at the wait that completes their group), and
+ * shared memory starts as NaNs.
  *
  * Host code compiled by nvcc (CUDA C, so cuda_bf16.h's conversions are the
  * ones the GPU code uses); needs no GPU and no CUDA runtime call.
