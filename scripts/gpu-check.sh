@@ -177,36 +177,60 @@ EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=simt timeout 60 ./"$B"/ember bench -m "$W
 step "switches awaiting their first GPU run (EMBER_CUDA_ATTENTION=mma, EMBER_CUDA_VEC_ROWS=1, EMBER_CUDA_LT_TUNE=1, EMBER_CUDA_FUSED_GELU=1): checks, then A/B"
 # correctness first: the conformance test (bf16 attention, layer_norm,
 # linear epilogues, glu) and every golden case through test_cuda_smoke (f32
-# and bf16 against the Hugging Face references), with the new kernels on
-export EMBER_CUDA_ATTENTION=mma EMBER_CUDA_VEC_ROWS=1 EMBER_CUDA_LT_TUNE=1 EMBER_CUDA_FUSED_GELU=1
-if EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >"$B.conformance-next.log" 2>&1; then
+# and bf16 against the Hugging Face references), all four on. Should that
+# fail (or hang), each switch is checked alone, and the A/B below times only
+# the switches that passed: a hung kernel must not eat the device budget.
+SWITCHES="mma:EMBER_CUDA_ATTENTION=mma vec:EMBER_CUDA_VEC_ROWS=1 tune:EMBER_CUDA_LT_TUNE=1 gelu:EMBER_CUDA_FUSED_GELU=1"
+ALL=$(for s in $SWITCHES; do printf '%s ' "${s#*:}"; done)
+declare -A switch_ok=([mma]=1 [vec]=1 [tune]=1 [gelu]=1)
+all_ok=1
+if env $ALL EMBER_CUDA_TF32=0 timeout 60 "$B/tests/test_driver_conformance" >"$B.conformance-next.log" 2>&1; then
   echo "ok   conformance (all four switches on)"
 else
-  echo "FAIL conformance (next kernels)"; grep "^FAIL" "$B.conformance-next.log" | head -20; fail=1
-  # which part: the mma kernel without ldmatrix, then each switch alone
-  EMBER_CUDA_MMA_LDSM=0 EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >/dev/null 2>&1 \
-    && echo "     ... passes with EMBER_CUDA_MMA_LDSM=0 (the ldmatrix loads are at fault)"
-  EMBER_CUDA_MMA_ASYNC=0 EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >/dev/null 2>&1 \
-    && echo "     ... passes with EMBER_CUDA_MMA_ASYNC=0 (the cp.async tile pipeline is at fault)"
-  EMBER_CUDA_VEC_ROWS=0 EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >/dev/null 2>&1 \
-    && echo "     ... passes with the vector rows off (they are at fault)"
-  EMBER_CUDA_ATTENTION=wmma EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >/dev/null 2>&1 \
-    && echo "     ... passes with the WMMA attention (the mma kernel is at fault)"
-  EMBER_CUDA_LT_TUNE=0 EMBER_CUDA_FUSED_GELU=0 EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" \
-    >/dev/null 2>&1 && echo "     ... passes with cuBLASLt tuning and the fused GELU off (one of them is at fault)"
+  echo "FAIL conformance (all four switches on; exit $?)"; grep "^FAIL" "$B.conformance-next.log" | head -20
+  all_ok=0; fail=1
 fi
-timeout 120 "$B/tests/test_cuda_smoke" $cases >"$B.smoke-next.log" 2>&1 \
-  && echo "ok   test_cuda_smoke (next kernels)" || { echo "FAIL test_cuda_smoke (next kernels)"; grep FAIL "$B.smoke-next.log" | head -20; fail=1; }
-unset EMBER_CUDA_ATTENTION EMBER_CUDA_VEC_ROWS EMBER_CUDA_LT_TUNE EMBER_CUDA_FUSED_GELU
-# one A/B bench: model, label, then the VAR=value settings of the run; its
-# code and long tokens/s also go to $AB for the summary below
+if [ $all_ok = 1 ]; then
+  if env $ALL timeout 90 "$B/tests/test_cuda_smoke" $cases >"$B.smoke-next.log" 2>&1; then
+    echo "ok   test_cuda_smoke (all four switches on)"
+  else
+    echo "FAIL test_cuda_smoke (all four switches on)"; grep FAIL "$B.smoke-next.log" | head -20
+    all_ok=0; fail=1
+  fi
+fi
+if [ $all_ok = 0 ]; then
+  for s in $SWITCHES; do
+    name=${s%%:*}
+    if env "${s#*:}" EMBER_CUDA_TF32=0 timeout 30 "$B/tests/test_driver_conformance" >/dev/null 2>&1 &&
+       env "${s#*:}" timeout 60 "$B/tests/test_cuda_smoke" $cases >/dev/null 2>&1; then
+      echo "     ... ${s#*:} alone passes"
+    else
+      echo "     ... ${s#*:} alone FAILS: left out of the A/B"; switch_ok[$name]=0
+    fi
+  done
+  if [ "${switch_ok[mma]}" = 0 ]; then # which part of the mma kernel
+    EMBER_CUDA_ATTENTION=mma EMBER_CUDA_MMA_LDSM=0 EMBER_CUDA_TF32=0 timeout 30 \
+      "$B/tests/test_driver_conformance" >/dev/null 2>&1 \
+      && echo "     ... mma passes with EMBER_CUDA_MMA_LDSM=0 (the ldmatrix loads are at fault)"
+    EMBER_CUDA_ATTENTION=mma EMBER_CUDA_MMA_ASYNC=0 EMBER_CUDA_TF32=0 timeout 30 \
+      "$B/tests/test_driver_conformance" >/dev/null 2>&1 \
+      && echo "     ... mma passes with EMBER_CUDA_MMA_ASYNC=0 (the cp.async tile pipeline is at fault)"
+  fi
+fi
+# one A/B bench: model, label, the switch it needs ("-" none, "all"), then
+# the VAR=value settings of the run; its code and long tokens/s also go to
+# $AB for the summary below
 AB="$WORK/ab.tsv"
 : >"$AB"
 ab() {
-  local m=$1 label=$2 out code long
-  shift 2
+  local m=$1 label=$2 need=$3 out code long
+  shift 3
+  if { [ "$need" = all ] && [ $all_ok = 0 ]; } || { [ "$need" != all ] && [ "$need" != - ] &&
+     [ "${switch_ok[$need]}" = 0 ]; }; then
+    echo "--- model $m, $label: skipped (failed its checks above)"; return
+  fi
   echo "--- model $m, bf16, $label${1:+ ($*)}"
-  out=$(env EMBER_DRIVER=cuda "$@" timeout 90 ./"$B"/ember bench -m "$WORK/model-$m" -w code -w long \
+  out=$(env EMBER_DRIVER=cuda "$@" timeout 60 ./"$B"/ember bench -m "$WORK/model-$m" -w code -w long \
     --dtype bf16 --reps "$REPS" --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS") \
     || { echo "FAILED: bench $m $label"; fail=1; }
   echo "$out" | grep -E "tokens/s|time per op"
@@ -214,21 +238,21 @@ ab() {
   long=$(echo "$out" | awk '/^long:/ { getline; print $1; exit }')
   printf '%s\t%s\t%s\t%s\n' "$m" "$label" "${code:-0}" "${long:-0}" >>"$AB"
 }
-ALL="EMBER_CUDA_ATTENTION=mma EMBER_CUDA_VEC_ROWS=1 EMBER_CUDA_LT_TUNE=1 EMBER_CUDA_FUSED_GELU=1"
 for m in A B; do
-  ab "$m" defaults
-  ab "$m" "mma attention" EMBER_CUDA_ATTENTION=mma
-  ab "$m" "vector rows" EMBER_CUDA_VEC_ROWS=1
-  ab "$m" "cuBLASLt tuned" EMBER_CUDA_LT_TUNE=1
+  ab "$m" defaults -
+  ab "$m" "mma attention" mma EMBER_CUDA_ATTENTION=mma
+  ab "$m" "vector rows" vec EMBER_CUDA_VEC_ROWS=1
+  ab "$m" "cuBLASLt tuned" tune EMBER_CUDA_LT_TUNE=1
   # B's GELU is inside its GeGLU (the glu kernel), not a linear epilogue
-  [ "$m" = B ] || ab "$m" "fused GELU" EMBER_CUDA_FUSED_GELU=1
-  ab "$m" "all of them" $ALL
+  [ "$m" = B ] || ab "$m" "fused GELU" gelu EMBER_CUDA_FUSED_GELU=1
+  ab "$m" "all of them" all $ALL
 done
 
 step "what cuBLASLt's candidates gave per product (EMBER_CUDA_LT_TUNE=1, ember bench -v -v)"
 for m in A B; do
+  [ "${switch_ok[tune]}" = 1 ] || { echo "skipped (tuning failed its checks above)"; break; }
   echo "--- model $m"
-  EMBER_DRIVER=cuda EMBER_CUDA_LT_TUNE=1 timeout 90 ./"$B"/ember bench -v -v -m "$WORK/model-$m" -w code \
+  EMBER_DRIVER=cuda EMBER_CUDA_LT_TUNE=1 timeout 60 ./"$B"/ember bench -v -v -m "$WORK/model-$m" -w code \
     --dtype bf16 --reps 1 --check-seqs 0 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" 2>&1 \
     | grep -E "first choice" | sed 's/^ember: debug: //' | sort -u | head -12
 done
@@ -256,9 +280,13 @@ EMBER_DRIVER=cuda timeout 90 ./"$B"/ember bench -m "$WORK/model-Q" -w "$WORK/lon
 # the same with the mma kernel: attention is 94% of this pass, so the ratio
 # of the two is the ratio of the kernels on a long causal GQA input
 echo "--- the same, EMBER_CUDA_ATTENTION=mma"
-EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=mma timeout 90 ./"$B"/ember bench -m "$WORK/model-Q" \
-  -w "$WORK/long32k.txt" --dtype bf16 --reps 2 --check-seqs 0 -b 1 --max-batch-tokens 32768 \
-  || { echo "FAILED: 32K on Q (mma)"; fail=1; }
+if [ "${switch_ok[mma]}" = 1 ]; then
+  EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=mma timeout 60 ./"$B"/ember bench -m "$WORK/model-Q" \
+    -w "$WORK/long32k.txt" --dtype bf16 --reps 2 --check-seqs 0 -b 1 --max-batch-tokens 32768 \
+    || { echo "FAILED: 32K on Q (mma)"; fail=1; }
+else
+  echo "skipped (the mma kernel failed its checks above)"
+fi
 
 step "ember serve on the GPU for 45 s: valid, hostile and slow clients (bench/server/soak.py; the 10-minute soak is the same with --seconds 600)"
 if command -v python3 >/dev/null; then
