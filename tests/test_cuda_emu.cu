@@ -292,6 +292,11 @@ static void glu_thread(emu_block *b, int t) {
     glu_vec_body(*(const gluv_args *)b->args, x);
 }
 
+static void rope_thread(emu_block *b, int t) {
+    mma_emu x = {b, t};
+    rope_vec_body(*(const ropev_args *)b->args, x);
+}
+
 /* ---- the reference ---- */
 
 static float bf16_value(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
@@ -540,7 +545,7 @@ static void compare_rows(const char *what, const __nv_bfloat16 *got, const doubl
             }
             const double w = want[r * width + k], err = fabs(g - w);
             worst = err > worst ? err : worst;
-            if (err > 1e-3 + 8e-3 * fabs(w) && bad++ < 5)
+            if (!(err <= 1e-3 + 8e-3 * fabs(w)) && bad++ < 5) /* a NaN fails */
                 CHECK(false, "%s: row %lld col %lld: got %.5f want %.5f", what, (long long)r,
                       (long long)k, g, w);
         }
@@ -610,6 +615,70 @@ static void run_glu_case(int64_t rows, int inter, int act) {
     free(want);
 }
 
+/* RoPE in place on q (nq heads) and k (nk heads, or none), padded rows,
+ * positions out of order, the table in fp32 or bf16 */
+static void run_rope_case(int64_t rows, int d, int nq, int nk, int table_bf16) {
+    const int half = d / 2, n_pos = 40;
+    const int64_t ldq = (int64_t)nq * d + 8, ldk = (int64_t)nk * d + 16;
+    __nv_bfloat16 *q = (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * (size_t)(rows * ldq));
+    __nv_bfloat16 *k = nk ? (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * (size_t)(rows * ldk))
+                          : NULL;
+    float *tf = (float *)aligned_alloc(16, sizeof(float) * (size_t)(n_pos * d));
+    __nv_bfloat16 *tb = (__nv_bfloat16 *)aligned_alloc(16, sizeof(__nv_bfloat16) * (size_t)(n_pos * d));
+    int32_t *pos = (int32_t *)malloc(sizeof(int32_t) * (size_t)rows);
+    double *wq = (double *)malloc(sizeof(double) * (size_t)(rows * nq * d));
+    double *wk = (double *)malloc(sizeof(double) * (size_t)(rows * (nk ? nk : 1) * d));
+    for (int p = 0; p < n_pos; p++)
+        for (int j = 0; j < half; j++) {
+            const double ang = p * pow(10000.0, -2.0 * j / d);
+            tf[p * d + j] = (float)cos(ang);
+            tf[p * d + half + j] = (float)sin(ang);
+            tb[p * d + j] = __float2bfloat16_rn(tf[p * d + j]);
+            tb[p * d + half + j] = __float2bfloat16_rn(tf[p * d + half + j]);
+        }
+    for (int64_t r = 0; r < rows; r++)
+        pos[r] = (int32_t)((r * 7 + 3) % n_pos);
+    /* fills x (width heads x d, stride ld, pads 99) and its rotation */
+    auto fill = [&](__nv_bfloat16 *x, int64_t ld, int heads, double *want) {
+        for (int64_t r = 0; r < rows; r++) {
+            for (int64_t c = 0; c < ld; c++)
+                x[r * ld + c] = __float2bfloat16_rn(c < heads * d ? 2.0f * uniform() : 99.0f);
+            for (int h = 0; h < heads; h++)
+                for (int j = 0; j < half; j++) {
+                    const int64_t t = (int64_t)pos[r] * d;
+                    const double cs = table_bf16 ? bf16_value(tb + t + j) : tf[t + j];
+                    const double sn = table_bf16 ? bf16_value(tb + t + half + j) : tf[t + half + j];
+                    const double a = bf16_value(x + r * ld + h * d + j),
+                                 b = bf16_value(x + r * ld + h * d + half + j);
+                    want[(r * heads + h) * d + j] = a * cs - b * sn;
+                    want[(r * heads + h) * d + half + j] = b * cs + a * sn;
+                }
+        }
+    };
+    fill(q, ldq, nq, wq);
+    if (k)
+        fill(k, ldk, nk, wk);
+    ropev_args p = {q, ldq, nq, k, ldk, nk, rows, d, pos, table_bf16 ? (const void *)tb : tf,
+                    table_bf16};
+    const int64_t vecs = rows * (nq + nk) * (half / 8);
+    emu_launch(rope_thread, &p, 0, 0, (int)((vecs + 127) / 128), 1, 0);
+    char what[96];
+    snprintf(what, sizeof what, "rope %lld rows d=%d q heads %d k heads %d %s table: q",
+             (long long)rows, d, nq, nk, table_bf16 ? "bf16" : "f32");
+    compare_rows(what, q, wq, rows, nq * d, ldq);
+    if (k) {
+        what[strlen(what) - 1] = 'k';
+        compare_rows(what, k, wk, rows, nk * d, ldk);
+    }
+    free(q);
+    free(k);
+    free(tf);
+    free(tb);
+    free(pos);
+    free(wq);
+    free(wk);
+}
+
 int main(void) {
     const attn_case cases[] = {
         {"bidirectional", 32, 0, 0, 0, 1},  {"bidirectional", 64, 0, 0, 0, 1},
@@ -643,6 +712,9 @@ int main(void) {
         run_epilogue_case(&ep_cases[i]);
     run_glu_case(5, 1152, ECU_ACT_GELU); /* ModernBERT-base's GeGLU */
     run_glu_case(3, 24, ECU_ACT_SILU);   /* SwiGLU */
+    run_rope_case(9, 64, 12, 12, 0);  /* ModernBERT-base: q and k of the fused qkv */
+    run_rope_case(5, 128, 4, 2, 1);   /* Qwen3's GQA, a bf16 table */
+    run_rope_case(7, 32, 3, 0, 0);    /* q alone, the smallest head */
     printf("%d of %d checks failed\n", g_failures, g_checks);
     return g_failures ? 1 : 0;
 }

@@ -47,7 +47,7 @@ static inline int row_grid_ok(int64_t rows, int64_t cols) {
 
 /* ---- bf16 rows in 16-byte vectors (rows_vec.cuh) ----
  * EMBER_CUDA_VEC_ROWS=1 turns them on (LayerNorm, the linear epilogue, the
- * GLU); not the default until they have run on a GPU. */
+ * GLU, RoPE); not the default until they have run on a GPU. */
 
 struct vec_gpu {
     __device__ __forceinline__ int tid() const { return (int)threadIdx.x; }
@@ -443,6 +443,11 @@ __global__ void k_rope(void *qv, int64_t ldq, int32_t nq, void *kv, int64_t ldk,
     }
 }
 
+__global__ void __launch_bounds__(128) k_rope_vec(ropev_args p) {
+    vec_gpu x;
+    rope_vec_body(p, x);
+}
+
 extern "C" int ecu_rope(cudaStream_t s, void *q, int64_t ldq, int64_t nq, void *k, int64_t ldk,
                         int64_t nk, int64_t rows, int32_t head_dim, const int32_t *positions,
                         const void *table, int table_bf16, int bf16) {
@@ -451,6 +456,18 @@ extern "C" int ecu_rope(cudaStream_t s, void *q, int64_t ldq, int64_t nq, void *
         return 0;
     if (rows > 0x7fffffff || nq + nk > 65536)
         return (int)cudaErrorInvalidValue;
+    if (!k)
+        nk = 0;
+    /* 8 pairs a thread: 16-byte rows and head offsets, a 16-byte table */
+    if (bf16 && vec_rows_on() && head_dim % 16 == 0 && vec_ok(q, ldq) && (!k || vec_ok(k, ldk)) &&
+        ((uintptr_t)table & 15) == 0) {
+        const unsigned blocks = vec_blocks(rows, (nq + nk) * (head_dim / 2));
+        if (blocks) {
+            k_rope_vec<<<blocks, 128, 0, s>>>(ropev_args{q, ldq, (int)nq, k, ldk, (int)nk, rows,
+                                                         head_dim, positions, table, table_bf16});
+            return (int)cudaGetLastError();
+        }
+    }
     DISPATCH(bf16, k_rope, (unsigned)rows, 128, 0, s, q, ldq, (int32_t)nq, k, ldk,
              (int32_t)(k ? nk : 0), head_dim, positions, table, table_bf16);
     return (int)cudaGetLastError();

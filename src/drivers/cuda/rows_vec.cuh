@@ -1,7 +1,7 @@
 /*
  * rows_vec.cuh — the row kernels of bf16 activations moved in 16-byte
  * vectors (8 bf16 per load instead of one): LayerNorm, the linear epilogue
- * (bias, activation, residual) and the gated linear unit. Bodies written
+ * (bias, activation, residual), the gated linear unit and RoPE. Bodies written
  * against an executor like attention_mma.cuh, launched in kernels.cu, run on
  * the CPU by tests/test_cuda_emu.cu.
  *
@@ -20,7 +20,8 @@
  * differs. Every lane reads its columns before any lane writes, so out may
  * alias x.
  *
- * Epilogue and GLU: one thread per 8 consecutive columns of a row, blocks
+ * Epilogue, GLU and RoPE (8 pairs of one head): one thread per 8
+ * consecutive columns of a row, blocks
  * of 128 threads over rows x cols / 8 vectors (32-bit index arithmetic: the
  * launcher checks the count fits).
  *
@@ -226,6 +227,55 @@ ECU_BODY_FN void glu_vec_body(const gluv_args &p, X &x) {
     for (int e = 0; e < 8; e++)
         o[e] = ecu_act(p.act, a[e]) * g[e];
     *(uint4 *)((__nv_bfloat16 *)p.out + (int64_t)r * p.ld_out + c) = vec_pack_bf16(o);
+}
+
+/* ---- RoPE (rotate-half): x[j], x[j + d/2] of each head rotated by the
+ * angle of (position, j), in place; one thread per 8 consecutive pairs of
+ * one head of one row, q's heads then k's ---- */
+
+typedef struct ropev_args {
+    void *q;
+    int64_t ldq;
+    int nq; /* heads of q */
+    void *k; /* NULL: none */
+    int64_t ldk;
+    int nk;
+    int64_t rows;
+    int d;                   /* head_dim, a multiple of 16 */
+    const int32_t *positions; /* per row */
+    const void *table;       /* per position: d/2 cosines, then d/2 sines */
+    int table_bf16;
+} ropev_args;
+
+/* 8 table values (fp32 or bf16) from 16-byte aligned memory */
+ECU_BODY_FN void vec_load_table(const void *t, int bf16, int64_t i, float f[8]) {
+    if (bf16)
+        vec_unpack_bf16(*(const uint4 *)((const __nv_bfloat16 *)t + i), f);
+    else
+        vec_load_f32((const float *)t + i, f);
+}
+
+template <class X>
+ECU_BODY_FN void rope_vec_body(const ropev_args &p, X &x) {
+    const int half = p.d / 2;
+    uint32_t r, c;
+    if (!vec_position(x, p.rows, (p.nq + p.nk) * half, &r, &c))
+        return;
+    const int h = (int)c / half, j = (int)c - h * half;
+    __nv_bfloat16 *xh = h < p.nq ? (__nv_bfloat16 *)p.q + (int64_t)r * p.ldq + (int64_t)h * p.d
+                                 : (__nv_bfloat16 *)p.k + (int64_t)r * p.ldk + (int64_t)(h - p.nq) * p.d;
+    const int64_t pos = (int64_t)p.positions[r] * p.d;
+    float a[8], b[8], cs[8], sn[8], lo[8], hi[8];
+    vec_unpack_bf16(*(const uint4 *)(xh + j), a);
+    vec_unpack_bf16(*(const uint4 *)(xh + j + half), b);
+    vec_load_table(p.table, p.table_bf16, pos + j, cs);
+    vec_load_table(p.table, p.table_bf16, pos + half + j, sn);
+    for (int e = 0; e < 8; e++) {
+        lo[e] = a[e] * cs[e] - b[e] * sn[e];
+        hi[e] = b[e] * cs[e] + a[e] * sn[e];
+    }
+    *(uint4 *)(xh + j) = vec_pack_bf16(lo);
+    *(uint4 *)(xh + j + half) = vec_pack_bf16(hi);
 }
 
 #endif
