@@ -269,6 +269,16 @@ awk -F'\t' '
     }
   }' "$AB"
 
+step "CUDA graphs for larger passes: the short workload (one pass of 4,096 tokens in 16-token sequences) recorded up to 2,048 tokens (default: not recorded) and up to 8,192"
+for m in A B; do
+  for g in 2048 8192; do
+    echo "--- model $m, EMBER_GRAPH_MAX_TOKENS=$g"
+    EMBER_DRIVER=cuda EMBER_GRAPH_MAX_TOKENS=$g timeout 60 ./"$B"/ember bench -m "$WORK/model-$m" -w short \
+      --dtype bf16 --reps 5 --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" \
+      | grep -E "tokens/s" || { echo "FAILED: graphs $m $g"; fail=1; }
+  done
+done
+
 step "long inputs: one 8,192-token sequence on model B (bf16), one 32,768-token on model Q (Qwen3-0.6B shapes, bf16)"
 awk 'BEGIN { srand(7); for (i = 0; i < 8190; i++) printf "%d ", 1000 + int(rand() * 40000); print "" }' >"$WORK/long8k.txt"
 EMBER_DRIVER=cuda timeout 60 ./"$B"/ember bench -m "$WORK/model-B" -w "$WORK/long8k.txt" --dtype bf16 \

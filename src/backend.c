@@ -461,7 +461,7 @@ static ember_status forward_rows(ember_ctx *c, const ember_driver_ops *op, void 
 static ember_status forward_rows_graph(ember_ctx *c, const ember_driver_ops *op, void *dctx,
                                        ember_batch *b, float *pooled, int64_t count,
                                        ember_view *rows) {
-    if (!op->graph_begin || c->profiling || b->n_tokens > EMBER_PASS_GRAPH_MAX_TOKENS)
+    if (!op->graph_begin || c->profiling || b->n_tokens > ember_graph_max_tokens())
         return forward_rows(c, op, dctx, b, pooled, count, rows);
     const int64_t key[4] = {b->n_tokens, count, b->seqs.max_len, (int64_t)b->only};
     ember_pass_graph *g = NULL;

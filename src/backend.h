@@ -44,8 +44,7 @@ struct ember_model {
  * shape (tokens, sequences, longest sequence, rows kept), replayed by the
  * driver; `rows` is where the pooled vectors land. seen: times the shape
  * came by before it was recorded (shapes seen once are not recorded). */
-#define EMBER_PASS_GRAPHS 32
-#define EMBER_PASS_GRAPH_MAX_TOKENS 2048
+#define EMBER_PASS_GRAPHS 32 /* passes up to ember_graph_max_tokens() tokens */
 typedef struct ember_pass_graph {
     int64_t key[4];
     void *graph;

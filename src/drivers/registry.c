@@ -6,6 +6,7 @@
  * before the CPU ones: with no usable device "auto" falls back to cpu, while
  * naming the GPU driver fails its init with a clear message.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,4 +55,21 @@ const ember_driver_ops *ember_driver_find(const char *name, int32_t *device) {
         }
     }
     return NULL;
+}
+
+int64_t ember_graph_max_tokens(void) {
+    static _Atomic int64_t cached = -1;
+    int64_t v = atomic_load(&cached);
+    if (v < 0) {
+        v = 2048;
+        const char *e = getenv("EMBER_GRAPH_MAX_TOKENS");
+        if (e && *e) {
+            char *end = NULL;
+            const long long n = strtoll(e, &end, 10);
+            if (end != e && *end == '\0' && n >= 0 && n <= 1048576)
+                v = n;
+        }
+        atomic_store(&cached, v);
+    }
+    return v;
 }

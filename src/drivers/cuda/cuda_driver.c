@@ -228,7 +228,7 @@ static ember_status cuda_init(const ember_driver_config *cfg, void **out) {
     impl->tf32 = !(tf && tf[0] == '0');
     snprintf(impl->desc, sizeof impl->desc,
              "cuda:%d %.96s (sm_%d%d, %.1f GiB), activations %s, matmul: cuBLASLt %s%s%s, "
-             "attention: %s%s, graphs for passes <= %d tokens", cfg->device,
+             "attention: %s%s, graphs for passes <= %lld tokens", cfg->device,
              prop.name, prop.major, prop.minor, (double)prop.totalGlobalMem / (1 << 30),
              mat == EMBER_DT_BF16 ? "bf16" : "fp32",
              mat == EMBER_DT_BF16 ? "bf16" : impl->tf32 ? "tf32" : "fp32",
@@ -236,7 +236,7 @@ static ember_status cuda_init(const ember_driver_config *cfg, void **out) {
              mat == EMBER_DT_BF16 && fused_gelu_on() ? ", exact GELU as its tanh epilogue" : "",
              mat == EMBER_DT_BF16 ? ecu_attention_kernels() : "SIMT fp32",
              mat == EMBER_DT_BF16 && ecu_vec_rows_enabled() ? ", rows in 16-byte vectors" : "",
-             2048);
+             (long long)ember_graph_max_tokens());
     e = cudaStreamCreateWithFlags(&impl->load, cudaStreamNonBlocking);
     if (e != cudaSuccess) {
         cuda_release(impl);
