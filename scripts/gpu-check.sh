@@ -33,7 +33,9 @@
 #
 # Exit status: non-zero when a build step or a check failed.
 #   env: JOBS (default: all CPUs), WORK (default build-gpu/work), REPS (3),
-#        GPU_BATCH (sequences per pass, 512), GPU_TOKENS (tokens per pass, 65536)
+#        GPU_BATCH (sequences per pass, 512), GPU_TOKENS (tokens per pass, 65536),
+#        GPU_CHECK_DEVICE (cuda; cpu = a dry run of the script without a GPU),
+#        GPU_CHECK_TIMEOUT_SCALE (1), TEXT_LINES (40000)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
@@ -44,12 +46,21 @@ REPS=${REPS:-3}
 # GPU-sized passes: every workload is one or two passes
 GPU_BATCH=${GPU_BATCH:-512}
 GPU_TOKENS=${GPU_TOKENS:-65536}
+# GPU_CHECK_DEVICE=cpu: a dry run of the script's plumbing on a machine
+# without a GPU (slow; GPU_CHECK_TIMEOUT_SCALE multiplies every timeout)
+DEV=${GPU_CHECK_DEVICE:-cuda}
+TS=${GPU_CHECK_TIMEOUT_SCALE:-1}
 fail=0
 step() { printf '\n=== %s (%ds)\n' "$*" $(( $(date +%s) - T0 )); }
 
 step "GPU"
-nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader || {
-  echo "gpu-check: nvidia-smi failed: no usable NVIDIA GPU"; exit 1; }
+if [ "$DEV" = cuda ]; then
+  nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader || {
+    echo "gpu-check: nvidia-smi failed: no usable NVIDIA GPU"; exit 1; }
+else
+  echo "dry run on $DEV (GPU_CHECK_DEVICE): every command of the script, no GPU; the steps that"
+  echo "need one (test_cuda_smoke, the capped arena) fail, the rest checks the script itself"
+fi
 
 if [ "${1:-}" = "--prebuilt" ]; then
   step "unpack prebuilt bundle ${2:?--prebuilt needs the bundle file}"
@@ -81,30 +92,30 @@ else
 fi
 
 step "driver conformance: every op on cuda against cpu-ref (full fp32 products)"
-EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_driver_conformance" >"$B.conformance.log" 2>&1 \
+EMBER_CUDA_TF32=0 timeout $((120 * TS)) "$B/tests/test_driver_conformance" >"$B.conformance.log" 2>&1 \
   || { echo "FAILED: conformance"; fail=1; }
 grep -v "^FAIL" "$B.conformance.log" | grep -E "^(cuda|test_driver)" ; grep "^FAIL" "$B.conformance.log" | head -60
 
 G=tests/fixtures/goldens
 step "test_cuda_smoke: every golden case, f32 (TF32) and bf16"
 cases=$(ls -d $G/*/ | grep -v -e e2e- -e rerank- -e realshape- | sed 's#/$##')
-timeout 120 "$B/tests/test_cuda_smoke" $cases || { echo "FAILED: test_cuda_smoke"; fail=1; }
+timeout $((120 * TS)) "$B/tests/test_cuda_smoke" $cases || { echo "FAILED: test_cuda_smoke"; fail=1; }
 
 step "goldens through the cuda driver: f32 with full-fp32 products (strict bounds)"
 for c in $cases; do
   case $c in *bf16*|*f16*) continue ;; esac
-  EMBER_DRIVER=cuda EMBER_CUDA_TF32=0 timeout 60 "$B/tests/test_golden" "$c" f32 >/dev/null 2>"$B.golden.err" \
+  EMBER_DRIVER=$DEV EMBER_CUDA_TF32=0 timeout $((60 * TS)) "$B/tests/test_golden" "$c" f32 >/dev/null 2>"$B.golden.err" \
     && echo "ok   $c" || { echo "FAIL $c: $(tail -3 "$B.golden.err")"; fail=1; }
 done
 step "goldens through the cuda driver: bf16"
 for c in $cases; do
-  EMBER_DRIVER=cuda timeout 60 "$B/tests/test_golden" "$c" bf16 >/dev/null 2>"$B.golden.err" \
+  EMBER_DRIVER=$DEV timeout $((60 * TS)) "$B/tests/test_golden" "$c" bf16 >/dev/null 2>"$B.golden.err" \
     && echo "ok   $c" || { echo "FAIL $c: $(tail -3 "$B.golden.err")"; fail=1; }
 done
 
 step "text in, vectors out through the cuda driver (tokenized ahead in blocks, f32 strict bounds)"
 for c in e2e-bert e2e-modernbert; do
-  EMBER_DRIVER=cuda EMBER_CUDA_TF32=0 timeout 60 "$B/tests/test_e2e" "$G/$c" f32 >"$B.e2e.log" 2>&1 \
+  EMBER_DRIVER=$DEV EMBER_CUDA_TF32=0 timeout $((60 * TS)) "$B/tests/test_e2e" "$G/$c" f32 >"$B.e2e.log" 2>&1 \
     && echo "ok   $c: $(grep -c . "$B.e2e.log") lines, $(grep 'tokenize ahead 1' "$B.e2e.log")" \
     || { echo "FAIL $c: $(grep FAIL "$B.e2e.log" | head -3)"; fail=1; }
 done
@@ -120,9 +131,9 @@ for c in q2 g2 g2-bf16weights q g; do
   rm -rf "$d"; mkdir -p "$d"
   "$B/bench/make_model" "$preset" "$d" --dtype "$dtype" >/dev/null || { echo "FAIL $c: make_model"; fail=1; continue; }
   [ "$(sha256sum "$d/model.safetensors" | cut -d' ' -f1)" = "$want" ] || { echo "FAIL $c: make_model's bytes differ from the golden's"; fail=1; continue; }
-  EMBER_DRIVER=cuda EMBER_CUDA_TF32=0 timeout 120 "$B/tests/test_golden" "$gold" f32 --model "$d" --quick >/dev/null \
+  EMBER_DRIVER=$DEV EMBER_CUDA_TF32=0 timeout $((120 * TS)) "$B/tests/test_golden" "$gold" f32 --model "$d" --quick >/dev/null \
     2>"$B.golden.err" && echo "ok   $c f32" || { echo "FAIL $c f32: $(tail -3 "$B.golden.err")"; fail=1; }
-  EMBER_DRIVER=cuda timeout 120 "$B/tests/test_golden" "$gold" bf16 --model "$d" --quick >/dev/null \
+  EMBER_DRIVER=$DEV timeout $((120 * TS)) "$B/tests/test_golden" "$gold" bf16 --model "$d" --quick >/dev/null \
     2>"$B.golden.err" && echo "ok   $c bf16" || { echo "FAIL $c bf16: $(tail -3 "$B.golden.err")"; fail=1; }
   rm -rf "$d"
 done
@@ -132,18 +143,21 @@ mkdir -p "$WORK"
 for m in A B; do
   [ -f "$WORK/model-$m/model.safetensors" ] || "$B/bench/make_model" "$m" "$WORK/model-$m" >/dev/null || fail=1
 done
-"$B/ember" info -m "$WORK/model-A" --device cuda 2>&1 | head -30 || true
+"$B/ember" info -m "$WORK/model-A" --device "$DEV" 2>&1 | head -30 || true
 # one 16-token sequence: [CLS] 14 words [SEP]
 echo "101 2023 2003 1037 2460 6251 2005 1996 11891 1997 2028 5537 1999 1037 2309 102" >"$WORK/one16.txt"
 # peak GPU memory while the benches run
-nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >"$WORK/mem.log" 2>/dev/null &
-SMI=$!
+SMI=
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >"$WORK/mem.log" 2>/dev/null &
+  SMI=$!
+fi
 for m in A B; do
   for dt in bf16 f32; do
     step "bench model $m, $dt"
-    EMBER_DRIVER=cuda timeout 90 ./"$B"/ember bench -m "$WORK/model-$m" -w short -w code -w long \
+    EMBER_DRIVER=$DEV timeout $((90 * TS)) ./"$B"/ember bench -m "$WORK/model-$m" -w short -w code -w long \
       --dtype "$dt" --reps "$REPS" --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" || { echo "FAILED: bench $m $dt"; fail=1; }
-    EMBER_DRIVER=cuda timeout 30 ./"$B"/ember bench -m "$WORK/model-$m" -w "$WORK/one16.txt" \
+    EMBER_DRIVER=$DEV timeout $((30 * TS)) ./"$B"/ember bench -m "$WORK/model-$m" -w "$WORK/one16.txt" \
       --dtype "$dt" --reps 20 --check-seqs 1 -b 1 --json \
       | sed 's/^/latency of one 16-token sequence: /' || fail=1
   done
@@ -159,10 +173,10 @@ echo "one" >"$WORK/one.txt"
 now() { date +%s.%N; }
 for ahead in 1 0 1 0; do
   t0=$(now)
-  EMBER_DRIVER=cuda timeout 60 ./"$B"/ember embed -m "$WORK/model-At" -i "$WORK/one.txt" --dtype bf16 \
+  EMBER_DRIVER=$DEV timeout $((60 * TS)) ./"$B"/ember embed -m "$WORK/model-At" -i "$WORK/one.txt" --dtype bf16 \
     --output-format npy -o "$WORK/one.npy" || fail=1
   t1=$(now)
-  EMBER_DRIVER=cuda EMBER_TOKENIZE_AHEAD=$ahead timeout 120 ./"$B"/ember embed -m "$WORK/model-At" \
+  EMBER_DRIVER=$DEV EMBER_TOKENIZE_AHEAD=$ahead timeout $((120 * TS)) ./"$B"/ember embed -m "$WORK/model-At" \
     -i "$WORK/texts.txt" --dtype bf16 --output-format npy -o "$WORK/texts.npy" -v 2>"$WORK/embed.err" || { cat "$WORK/embed.err"; fail=1; }
   t2=$(now)
   tokens=$(grep -o '[0-9]* tokens' "$WORK/embed.err" | cut -d' ' -f1)
@@ -171,7 +185,7 @@ for ahead in 1 0 1 0; do
 done
 
 step "A/B: model A, code, bf16, with the SIMT attention kernel instead of the tensor-core one"
-EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=simt timeout 60 ./"$B"/ember bench -m "$WORK/model-A" -w code \
+EMBER_DRIVER=$DEV EMBER_CUDA_ATTENTION=simt timeout $((60 * TS)) ./"$B"/ember bench -m "$WORK/model-A" -w code \
   --dtype bf16 --reps "$REPS" --check-seqs 4 || { echo "FAILED: SIMT A/B"; fail=1; }
 
 step "switches awaiting their first GPU run (EMBER_CUDA_ATTENTION=mma, EMBER_CUDA_VEC_ROWS=1, EMBER_CUDA_LT_TUNE=1, EMBER_CUDA_FUSED_GELU=1): checks, then A/B"
@@ -184,14 +198,14 @@ SWITCHES="mma:EMBER_CUDA_ATTENTION=mma vec:EMBER_CUDA_VEC_ROWS=1 tune:EMBER_CUDA
 ALL=$(for s in $SWITCHES; do printf '%s ' "${s#*:}"; done)
 declare -A switch_ok=([mma]=1 [vec]=1 [tune]=1 [gelu]=1)
 all_ok=1
-if env $ALL EMBER_CUDA_TF32=0 timeout 60 "$B/tests/test_driver_conformance" >"$B.conformance-next.log" 2>&1; then
+if env $ALL EMBER_CUDA_TF32=0 timeout $((60 * TS)) "$B/tests/test_driver_conformance" >"$B.conformance-next.log" 2>&1; then
   echo "ok   conformance (all four switches on)"
 else
   echo "FAIL conformance (all four switches on; exit $?)"; grep "^FAIL" "$B.conformance-next.log" | head -20
   all_ok=0; fail=1
 fi
 if [ $all_ok = 1 ]; then
-  if env $ALL timeout 90 "$B/tests/test_cuda_smoke" $cases >"$B.smoke-next.log" 2>&1; then
+  if env $ALL timeout $((90 * TS)) "$B/tests/test_cuda_smoke" $cases >"$B.smoke-next.log" 2>&1; then
     echo "ok   test_cuda_smoke (all four switches on)"
   else
     echo "FAIL test_cuda_smoke (all four switches on)"; grep FAIL "$B.smoke-next.log" | head -20
@@ -201,18 +215,18 @@ fi
 if [ $all_ok = 0 ]; then
   for s in $SWITCHES; do
     name=${s%%:*}
-    if env "${s#*:}" EMBER_CUDA_TF32=0 timeout 30 "$B/tests/test_driver_conformance" >/dev/null 2>&1 &&
-       env "${s#*:}" timeout 60 "$B/tests/test_cuda_smoke" $cases >/dev/null 2>&1; then
+    if env "${s#*:}" EMBER_CUDA_TF32=0 timeout $((30 * TS)) "$B/tests/test_driver_conformance" >/dev/null 2>&1 &&
+       env "${s#*:}" timeout $((60 * TS)) "$B/tests/test_cuda_smoke" $cases >/dev/null 2>&1; then
       echo "     ... ${s#*:} alone passes"
     else
       echo "     ... ${s#*:} alone FAILS: left out of the A/B"; switch_ok[$name]=0
     fi
   done
   if [ "${switch_ok[mma]}" = 0 ]; then # which part of the mma kernel
-    EMBER_CUDA_ATTENTION=mma EMBER_CUDA_MMA_LDSM=0 EMBER_CUDA_TF32=0 timeout 30 \
+    EMBER_CUDA_ATTENTION=mma EMBER_CUDA_MMA_LDSM=0 EMBER_CUDA_TF32=0 timeout $((30 * TS)) \
       "$B/tests/test_driver_conformance" >/dev/null 2>&1 \
       && echo "     ... mma passes with EMBER_CUDA_MMA_LDSM=0 (the ldmatrix loads are at fault)"
-    EMBER_CUDA_ATTENTION=mma EMBER_CUDA_MMA_ASYNC=0 EMBER_CUDA_TF32=0 timeout 30 \
+    EMBER_CUDA_ATTENTION=mma EMBER_CUDA_MMA_ASYNC=0 EMBER_CUDA_TF32=0 timeout $((30 * TS)) \
       "$B/tests/test_driver_conformance" >/dev/null 2>&1 \
       && echo "     ... mma passes with EMBER_CUDA_MMA_ASYNC=0 (the cp.async tile pipeline is at fault)"
   fi
@@ -230,7 +244,7 @@ ab() {
     echo "--- model $m, $label: skipped (failed its checks above)"; return
   fi
   echo "--- model $m, bf16, $label${1:+ ($*)}"
-  out=$(env EMBER_DRIVER=cuda "$@" timeout 60 ./"$B"/ember bench -m "$WORK/model-$m" -w code -w long \
+  out=$(env EMBER_DRIVER=$DEV "$@" timeout $((60 * TS)) ./"$B"/ember bench -m "$WORK/model-$m" -w code -w long \
     --dtype bf16 --reps "$REPS" --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS") \
     || { echo "FAILED: bench $m $label"; fail=1; }
   echo "$out" | grep -E "tokens/s|time per op"
@@ -252,7 +266,7 @@ step "what cuBLASLt's candidates gave per product (EMBER_CUDA_LT_TUNE=1, ember b
 for m in A B; do
   [ "${switch_ok[tune]}" = 1 ] || { echo "skipped (tuning failed its checks above)"; break; }
   echo "--- model $m"
-  EMBER_DRIVER=cuda EMBER_CUDA_LT_TUNE=1 timeout 60 ./"$B"/ember bench -v -v -m "$WORK/model-$m" -w code \
+  EMBER_DRIVER=$DEV EMBER_CUDA_LT_TUNE=1 timeout $((60 * TS)) ./"$B"/ember bench -v -v -m "$WORK/model-$m" -w code \
     --dtype bf16 --reps 1 --check-seqs 0 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" 2>&1 \
     | grep -E "first choice" | sed 's/^ember: debug: //' | sort -u | head -12
 done
@@ -273,7 +287,7 @@ step "CUDA graphs for larger passes: the short workload (one pass of 4,096 token
 for m in A B; do
   for g in 2048 8192; do
     echo "--- model $m, EMBER_GRAPH_MAX_TOKENS=$g"
-    EMBER_DRIVER=cuda EMBER_GRAPH_MAX_TOKENS=$g timeout 60 ./"$B"/ember bench -m "$WORK/model-$m" -w short \
+    EMBER_DRIVER=$DEV EMBER_GRAPH_MAX_TOKENS=$g timeout $((60 * TS)) ./"$B"/ember bench -m "$WORK/model-$m" -w short \
       --dtype bf16 --reps 5 --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" \
       | grep -E "tokens/s" || { echo "FAILED: graphs $m $g"; fail=1; }
   done
@@ -281,17 +295,17 @@ done
 
 step "long inputs: one 8,192-token sequence on model B (bf16), one 32,768-token on model Q (Qwen3-0.6B shapes, bf16)"
 awk 'BEGIN { srand(7); for (i = 0; i < 8190; i++) printf "%d ", 1000 + int(rand() * 40000); print "" }' >"$WORK/long8k.txt"
-EMBER_DRIVER=cuda timeout 60 ./"$B"/ember bench -m "$WORK/model-B" -w "$WORK/long8k.txt" --dtype bf16 \
+EMBER_DRIVER=$DEV timeout $((60 * TS)) ./"$B"/ember bench -m "$WORK/model-B" -w "$WORK/long8k.txt" --dtype bf16 \
   --reps 3 --check-seqs 1 -b 1 --max-batch-tokens 8192 || { echo "FAILED: 8K on B"; fail=1; }
 [ -f "$WORK/model-Q/model.safetensors" ] || "$B/bench/make_model" Q "$WORK/model-Q" >/dev/null || fail=1
 awk 'BEGIN { srand(9); for (i = 0; i < 32767; i++) printf "%d ", 1000 + int(rand() * 100000); print "151643" }' >"$WORK/long32k.txt"
-EMBER_DRIVER=cuda timeout 90 ./"$B"/ember bench -m "$WORK/model-Q" -w "$WORK/long32k.txt" --dtype bf16 \
+EMBER_DRIVER=$DEV timeout $((90 * TS)) ./"$B"/ember bench -m "$WORK/model-Q" -w "$WORK/long32k.txt" --dtype bf16 \
   --reps 2 --check-seqs 0 -b 1 --max-batch-tokens 32768 || { echo "FAILED: 32K on Q"; fail=1; }
 # the same with the mma kernel: attention is 94% of this pass, so the ratio
 # of the two is the ratio of the kernels on a long causal GQA input
 echo "--- the same, EMBER_CUDA_ATTENTION=mma"
 if [ "${switch_ok[mma]}" = 1 ]; then
-  EMBER_DRIVER=cuda EMBER_CUDA_ATTENTION=mma timeout 60 ./"$B"/ember bench -m "$WORK/model-Q" \
+  EMBER_DRIVER=$DEV EMBER_CUDA_ATTENTION=mma timeout $((60 * TS)) ./"$B"/ember bench -m "$WORK/model-Q" \
     -w "$WORK/long32k.txt" --dtype bf16 --reps 2 --check-seqs 0 -b 1 --max-batch-tokens 32768 \
     || { echo "FAILED: 32K on Q (mma)"; fail=1; }
 else
@@ -300,14 +314,14 @@ fi
 
 step "ember serve on the GPU for 45 s: valid, hostile and slow clients (bench/server/soak.py; the 10-minute soak is the same with --seconds 600)"
 if command -v python3 >/dev/null; then
-  timeout 120 python3 bench/server/soak.py "$B/ember" "$WORK/model-At" --device cuda --min-cosine 0.9999 \
+  timeout $((120 * TS)) python3 bench/server/soak.py "$B/ember" "$WORK/model-At" --device "$DEV" --min-cosine 0.9999 \
     --seconds 45 --interval 15 || { echo "FAILED: server soak"; fail=1; }
 else
   echo "skipped: no python3 on this machine"
 fi
 
 step "device memory short: the activation arena capped at 512 MiB (EMBER_CUDA_ARENA_LIMIT_MB), the context halves its passes"
-out=$(EMBER_DRIVER=cuda EMBER_CUDA_ARENA_LIMIT_MB=512 timeout 60 ./"$B"/ember bench -v -m "$WORK/model-B" -w code \
+out=$(EMBER_DRIVER=$DEV EMBER_CUDA_ARENA_LIMIT_MB=512 timeout $((60 * TS)) ./"$B"/ember bench -v -m "$WORK/model-B" -w code \
   --dtype bf16 --reps 1 --check-seqs 4 -b "$GPU_BATCH" --max-batch-tokens "$GPU_TOKENS" 2>&1)
 rc=$?
 echo "$out" | grep -E "memory is short|tokens/s|rror" | head -8
@@ -316,9 +330,9 @@ if [ $rc = 0 ] && echo "$out" | grep -q "memory is short"; then
 else
   echo "FAIL the capped arena (exit $rc)"; fail=1
 fi
-kill "$SMI" 2>/dev/null; wait "$SMI" 2>/dev/null
-base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)
-peak=$(sort -n "$WORK/mem.log" | tail -1)
+[ -z "$SMI" ] || { kill "$SMI" 2>/dev/null; wait "$SMI" 2>/dev/null; }
+base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)
+peak=$(sort -n "$WORK/mem.log" 2>/dev/null | tail -1)
 echo "peak GPU memory used during the benches: ${peak:-?} MiB (idle now: ${base:-?} MiB)"
 
 step "done: $([ $fail = 0 ] && echo all checks passed || echo SOME CHECKS FAILED)"
