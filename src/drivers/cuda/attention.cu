@@ -83,13 +83,8 @@ k_attention(ecu_attn a, int32_t tiles_per_seq) {
     }
 
     /* keys some query of [q0, q1) can see */
-    int32_t k_lo = 0, k_hi = len;
-    if (a.causal)
-        k_hi = q1;
-    if (a.window > 0) {
-        k_lo = max(0, q0 - a.window);
-        k_hi = min(k_hi, q1 + a.window);
-    }
+    int32_t k_lo, k_hi;
+    ecu_key_range(a.causal, a.window, q0, q1, len, &k_lo, &k_hi);
 
     float m[QW], l[QW], o[QW][NC];
     for (int qi = 0; qi < QW; qi++) {
@@ -174,19 +169,8 @@ k_attention(ecu_attn a, int32_t tiles_per_seq) {
 template <typename T, int NC>
 static int launch(cudaStream_t s, const ecu_attn *a) {
     const int32_t tiles = a->rows != 0 ? 1 : (a->max_len + BQ - 1) / BQ;
-    const int64_t gx = (int64_t)a->n_seqs * tiles;
-    if (gx > 0x7fffffff || a->n_heads > 65535)
-        return (int)cudaErrorInvalidValue;
-    const size_t smem = attn_smem(a->head_dim);
-    if (smem > 48 * 1024) {
-        cudaError_t e = cudaFuncSetAttribute(k_attention<T, NC>,
-                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess)
-            return (int)e;
-    }
-    dim3 grid((unsigned)gx, (unsigned)a->n_heads);
-    k_attention<T, NC><<<grid, WARPS * 32, smem, s>>>(*a, tiles);
-    return (int)cudaGetLastError();
+    return ecu_launch_attention(k_attention<T, NC>, (int64_t)a->n_seqs * tiles, a->n_heads,
+                                WARPS * 32, attn_smem(a->head_dim), s, *a, tiles);
 }
 
 template <typename T>

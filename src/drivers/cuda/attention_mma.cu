@@ -9,8 +9,6 @@
  * conformance test and the goldens with it and times it against the WMMA
  * kernel (attention_tc.cu), so the next GPU run decides.
  */
-#include <stdlib.h>
-
 #include "drivers/cuda/attention_mma.cuh"
 
 /* The GPU as the body's executor. async = 0 (EMBER_CUDA_MMA_ASYNC=0)
@@ -76,42 +74,25 @@ __global__ void __launch_bounds__(MMA_NWARP * 32)
     attention_mma_body<D, LDSM>(a, tiles, mma_smem, x);
 }
 
-/* A diagnostic switch that is on unless the variable is "0", read once:
- * EMBER_CUDA_MMA_ASYNC=0 stages the K/V tiles by plain loads and stores,
- * EMBER_CUDA_MMA_LDSM=0 reads fragments by plain shared loads instead of
- * ldmatrix (to tell the parts apart should the kernel fail on a GPU). */
-static bool switch_on(const char *name, int *cache) {
-    if (*cache < 0) {
-        const char *e = getenv(name);
-        *cache = !(e && e[0] == '0');
-    }
-    return *cache != 0;
-}
-static int cp_async_cache = -1, ldmatrix_cache = -1;
+/* Diagnostic switches, on unless set to 0 (to tell the parts apart should
+ * the kernel fail on a GPU): EMBER_CUDA_MMA_ASYNC=0 stages the K/V tiles by
+ * plain loads and stores, EMBER_CUDA_MMA_LDSM=0 reads fragments by plain
+ * shared loads instead of ldmatrix. */
 
 template <int D, bool LDSM>
 static int launch_mma(cudaStream_t s, const ecu_attn *a) {
+    static int cp_async = -1;
     const int32_t tiles = (a->max_len + MMA_TQ - 1) / MMA_TQ;
-    const int64_t gx = (int64_t)a->n_seqs * tiles;
-    if (gx > 0x7fffffff || a->n_heads > 65535)
-        return (int)cudaErrorInvalidValue;
-    const size_t smem = mma_layout<D>::bytes;
-    if (smem > 48 * 1024) {
-        cudaError_t e = cudaFuncSetAttribute(k_attention_mma<D, LDSM>,
-                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess)
-            return (int)e;
-    }
-    dim3 grid((unsigned)gx, (unsigned)a->n_heads);
-    const bool async = switch_on("EMBER_CUDA_MMA_ASYNC", &cp_async_cache);
-    k_attention_mma<D, LDSM><<<grid, MMA_NWARP * 32, smem, s>>>(*a, tiles, async);
-    return (int)cudaGetLastError();
+    const bool async = ecu_env_switch("EMBER_CUDA_MMA_ASYNC", 1, &cp_async) != 0;
+    return ecu_launch_attention(k_attention_mma<D, LDSM>, (int64_t)a->n_seqs * tiles, a->n_heads,
+                                MMA_NWARP * 32, mma_layout<D>::bytes, s, *a, tiles, async);
 }
 
 template <int D>
 static int launch_mma_d(cudaStream_t s, const ecu_attn *a) {
-    return switch_on("EMBER_CUDA_MMA_LDSM", &ldmatrix_cache) ? launch_mma<D, true>(s, a)
-                                                              : launch_mma<D, false>(s, a);
+    static int ldmatrix = -1;
+    return ecu_env_switch("EMBER_CUDA_MMA_LDSM", 1, &ldmatrix) ? launch_mma<D, true>(s, a)
+                                                               : launch_mma<D, false>(s, a);
 }
 
 static int aligned(const void *p, uintptr_t n) { return ((uintptr_t)p & (n - 1)) == 0; }

@@ -211,13 +211,8 @@ ECU_BODY_FN void attention_mma_body(const ecu_attn &a, int32_t tiles_per_seq, un
     const bool warp_live = warp * 16 < nq;
 
     /* keys some query of the block can see */
-    int32_t k_lo = 0, k_hi = len;
-    if (a.causal)
-        k_hi = q0 + nq;
-    if (a.window > 0) {
-        k_lo = mma_imax(0, q0 - a.window);
-        k_hi = mma_imin(k_hi, q0 + nq + a.window);
-    }
+    int32_t k_lo, k_hi;
+    ecu_key_range(a.causal, a.window, q0, q0 + nq, len, &k_lo, &k_hi);
     const float qscale = a.scale * MMA_LOG2E;
     /* rel[rel_base + j - qi] is the bias of (qi, j) */
     const int64_t rel_base = (int64_t)head * a.rel_ld + a.rel_span - 1;

@@ -91,13 +91,8 @@ k_attention_tc(ecu_attn a, int32_t tiles_per_seq) {
     float m = -INFINITY, l = 0.0f;
 
     /* keys some query of the block can see */
-    int32_t k_lo = 0, k_hi = len;
-    if (a.causal)
-        k_hi = q0 + nq;
-    if (a.window > 0) {
-        k_lo = max(0, q0 - a.window);
-        k_hi = min(k_hi, q0 + nq + a.window);
-    }
+    int32_t k_lo, k_hi;
+    ecu_key_range(a.causal, a.window, q0, q0 + nq, len, &k_lo, &k_hi);
     const float qscale = a.scale * LOG2E;
     const float *rel = a.rel ? a.rel + (int64_t)head * a.rel_ld + a.rel_span - 1 - qi : NULL;
     const __nv_bfloat16 *K = (const __nv_bfloat16 *)a.k + first * a.ldkv + (int64_t)kvh * D;
@@ -208,17 +203,8 @@ k_attention_tc(ecu_attn a, int32_t tiles_per_seq) {
 template <int D>
 static int launch_tc(cudaStream_t s, const ecu_attn *a) {
     const int32_t tiles = (a->max_len + TQ - 1) / TQ;
-    const int64_t gx = (int64_t)a->n_seqs * tiles;
-    if (gx > 0x7fffffff || a->n_heads > 65535)
-        return (int)cudaErrorInvalidValue;
-    const size_t smem = tc_layout<D>::bytes;
-    cudaError_t e = cudaFuncSetAttribute(k_attention_tc<D>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (e != cudaSuccess)
-        return (int)e;
-    dim3 grid((unsigned)gx, (unsigned)a->n_heads);
-    k_attention_tc<D><<<grid, NWARP * 32, smem, s>>>(*a, tiles);
-    return (int)cudaGetLastError();
+    return ecu_launch_attention(k_attention_tc<D>, (int64_t)a->n_seqs * tiles, a->n_heads,
+                                NWARP * 32, tc_layout<D>::bytes, s, *a, tiles);
 }
 
 static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }

@@ -137,11 +137,7 @@ static ember_status lt_fail(const char *what, cublasStatus_t s) {
 /* Whether EMBER_CUDA_FUSED_GELU=1 (read once). */
 static int fused_gelu_on(void) {
     static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("EMBER_CUDA_FUSED_GELU");
-        on = e && e[0] == '1';
-    }
-    return on;
+    return ecu_env_switch("EMBER_CUDA_FUSED_GELU", 0, &on);
 }
 
 /* ---- probe and lifecycle ---- */

@@ -91,6 +91,10 @@ int ecu_attention_mma(cudaStream_t s, const ecu_attn *a);
 const char *ecu_attention_kernels(void);
 /* Whether EMBER_CUDA_VEC_ROWS=1 (row kernels in 16-byte vectors), for `ember info`. */
 int ecu_vec_rows_enabled(void);
+/* A switch of the environment, read once into *cache (-1 before; safe from
+ * any thread): unset or empty gives dflt; otherwise a switch that defaults
+ * on is off only for "0", one that defaults off is on only for "1". */
+int ecu_env_switch(const char *name, int dflt, int *cache);
 
 #ifdef __cplusplus
 }

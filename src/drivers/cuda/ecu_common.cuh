@@ -78,6 +78,40 @@ static __device__ __forceinline__ float ecu_block_sum(float v, float *red) {
     return ecu_warp_sum(v);
 }
 
+/* The keys [*lo, *hi) that some query of [q0, q1) in a sequence of len
+ * tokens can see: j <= i when causal, |i - j| <= window when window > 0.
+ * An attention block visits only the key tiles of that range. Host and
+ * device (the CPU emulation runs the mma kernel's body). */
+static __host__ __device__ __forceinline__ void ecu_key_range(int causal, int32_t window, int32_t q0,
+                                                              int32_t q1, int32_t len, int32_t *lo,
+                                                              int32_t *hi) {
+    *lo = 0;
+    *hi = causal ? q1 : len;
+    if (window > 0) {
+        *lo = q0 - window > 0 ? q0 - window : 0;
+        *hi = q1 + window < *hi ? q1 + window : *hi;
+    }
+}
+
+/* Launches an attention kernel over (x_blocks, heads) blocks of `threads`
+ * with `smem` bytes of dynamic shared memory, opting in above the 48 KiB
+ * default: cudaErrorInvalidValue when the grid exceeds CUDA's limits, else
+ * the attribute's or the launch's status. */
+template <typename Kernel, typename... Args>
+static int ecu_launch_attention(Kernel kernel, int64_t x_blocks, int32_t heads, int threads,
+                                size_t smem, cudaStream_t s, Args... args) {
+    if (x_blocks > 0x7fffffff || heads > 65535)
+        return (int)cudaErrorInvalidValue;
+    if (smem > 48 * 1024) {
+        const cudaError_t e =
+            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess)
+            return (int)e;
+    }
+    kernel<<<dim3((unsigned)x_blocks, (unsigned)heads), threads, smem, s>>>(args...);
+    return (int)cudaGetLastError();
+}
+
 /* Grid sizes for grid-stride loops: enough blocks to fill the device, never
  * more than the work. */
 static inline unsigned ecu_blocks(int64_t n, int threads) {

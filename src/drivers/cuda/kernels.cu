@@ -73,13 +73,19 @@ __global__ void __launch_bounds__(128) k_glu_vec(gluv_args p) {
     glu_vec_body(p, x);
 }
 
+extern "C" int ecu_env_switch(const char *name, int dflt, int *cache) {
+    int v = __atomic_load_n(cache, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv(name);
+        v = !e || !e[0] ? dflt : dflt ? e[0] != '0' : e[0] == '1';
+        __atomic_store_n(cache, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
 static int vec_rows_on(void) {
     static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("EMBER_CUDA_VEC_ROWS");
-        on = e && e[0] == '1';
-    }
-    return on;
+    return ecu_env_switch("EMBER_CUDA_VEC_ROWS", 0, &on);
 }
 
 extern "C" int ecu_vec_rows_enabled(void) { return vec_rows_on(); }
@@ -460,7 +466,7 @@ extern "C" int ecu_rope(cudaStream_t s, void *q, int64_t ldq, int64_t nq, void *
         nk = 0;
     /* 8 pairs a thread: 16-byte rows and head offsets, a 16-byte table */
     if (bf16 && vec_rows_on() && head_dim % 16 == 0 && vec_ok(q, ldq) && (!k || vec_ok(k, ldk)) &&
-        ((uintptr_t)table & 15) == 0) {
+        vec_ok(table, 0)) {
         const unsigned blocks = vec_blocks(rows, (nq + nk) * (head_dim / 2));
         if (blocks) {
             k_rope_vec<<<blocks, 128, 0, s>>>(ropev_args{q, ldq, (int)nq, k, ldk, (int)nk, rows,
@@ -468,8 +474,8 @@ extern "C" int ecu_rope(cudaStream_t s, void *q, int64_t ldq, int64_t nq, void *
             return (int)cudaGetLastError();
         }
     }
-    DISPATCH(bf16, k_rope, (unsigned)rows, 128, 0, s, q, ldq, (int32_t)nq, k, ldk,
-             (int32_t)(k ? nk : 0), head_dim, positions, table, table_bf16);
+    DISPATCH(bf16, k_rope, (unsigned)rows, 128, 0, s, q, ldq, (int32_t)nq, k, ldk, (int32_t)nk,
+             head_dim, positions, table, table_bf16);
     return (int)cudaGetLastError();
 }
 

@@ -8,20 +8,16 @@
  * costs what a 4,096-token one does; cuBLASLt checks each candidate
  * (cublasLtMatmulAlgoCheck) against that problem before it runs.
  */
-#include <stdlib.h>
 
 #include "drivers/cuda/cublaslt_loader.h"
+#include "drivers/cuda/cuda_kernels.h"
 #include "drivers/cuda/lt_tune.h"
 
 #define EMBER_LT_TUNE_REPS 3
 
 int ember_lt_tune_enabled(void) {
     static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("EMBER_CUDA_LT_TUNE");
-        on = e && e[0] == '1';
-    }
-    return on;
+    return ecu_env_switch("EMBER_CUDA_LT_TUNE", 0, &on);
 }
 
 static int run(const ember_lt_call *c, const cublasLtMatmulAlgo_t *algo,
