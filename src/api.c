@@ -613,10 +613,8 @@ ember_status ember_model_tokenize_texts(const ember_model *m, const char *const 
         free(tb.offsets);
         return st;
     }
-    int32_t *ids = tb.ids;
-    int64_t *offsets = tb.offsets;
-    *out_ids = ids;
-    *out_offsets = offsets;
+    *out_ids = tb.ids;
+    *out_offsets = tb.offsets;
     if (stats)
         *stats = local;
     return EMBER_OK;
