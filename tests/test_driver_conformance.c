@@ -14,10 +14,10 @@
  * Tolerances, as max |a - b| / max |b| over the buffer:
  *   driver vs cpu-ref: 1e-4 (fp32 kernels that sum in another order), 0 for
  *   the copies (gather, select_rows, pool cls/max/lasttoken); 3e-2 when the
- *   driver's activations are bf16/fp16, and for the linear op of the cpu
- *   driver loaded with bf16 or int8 weights (its AVX512_BF16 / VNNI dot
- *   products, or AMX tiles where the CPU has them; "noamx": the same with
- *   AMX turned off through EMBER_GEMM_TILE).
+ *   driver's activations are bf16/fp16, and for the linear and attention
+ *   ops of the cpu driver loaded with bf16 or int8 weights (its AVX512_BF16
+ *   / VNNI dot products, or AMX tiles where the CPU has them; "noamx": the
+ *   same with AMX turned off through EMBER_GEMM_TILE).
  *   cpu-ref vs double: 1e-4 for linear and attention, 1e-5 for the rest.
  * Also: supports() on act_dtype() for every op, wrong views refused with
  * EMBER_E_INTERNAL naming the op, ember_driver_find() on "cpu:1" and "nope".
@@ -214,10 +214,11 @@ static void check_case(ember_op_kind op, const char *what, run_fn fn, const void
             continue;
         if (!d->ops->supports(d->impl, op, d->act)) /* declared missing: refused at load */
             continue;
-        /* reduced-precision compute: the matmuls, and on AMX the attention
-         * products too (bf16 operands), at the bf16 tolerance */
-        double tol = d->act == EMBER_DT_F32 && ((op != EMBER_OP_LINEAR && op != EMBER_OP_ATTENTION) ||
-                                                d->compute == EMBER_DTYPE_F32)
+        /* reduced-precision compute: the matmuls, and on AVX512_BF16 / AMX
+         * CPUs the attention products too (bf16 operands), at the bf16
+         * tolerance */
+        const int reduced_op = op == EMBER_OP_LINEAR || op == EMBER_OP_ATTENTION || op == EMBER_OP_ATTN_REL_BIAS;
+        double tol = d->act == EMBER_DT_F32 && (!reduced_op || d->compute == EMBER_DTYPE_F32)
                          ? tol_drv
                          : 3e-2;
         d->used = 0;

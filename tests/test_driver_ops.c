@@ -403,23 +403,30 @@ static void test_attention(void) {
                 double diff = max_rel_diff(o2, o1, (size_t)(len * d));
                 CHECK(diff < 2e-5, "attention %s vs ref len %d d %d window %d causal %d: %.3g",
                       g_fast->name, len, d, win, causal, diff);
-                if (g_fast->amx_bf16 && g_fast->pack_kt_bf16 && d % 32 == 0) {
-                    /* the AMX path: q, k, p and v in bf16 (relative error
-                     * 2^-9 each), so a bf16-sized bound; a wrong panel
-                     * layout or a missed zero pad gives errors of order 1 */
+                /* the bf16 paths: q, k, p and v in bf16 (relative error
+                 * 2^-9 each), so a bf16-sized bound; a wrong panel layout or
+                 * a missed zero pad gives errors of order 1 */
+                for (int products = EMBER_ATTN_BF16_DOT; products <= EMBER_ATTN_BF16_AMX; products++) {
+                    const int can = g_fast->pack_kt_bf16 && g_fast->pack_v_bf16 && g_fast->pack_a_bf16 &&
+                                    (products == EMBER_ATTN_BF16_AMX ? g_fast->amx_bf16 && d % 32 == 0
+                                                                     : g_fast->gemm_tile_bf16 && d % 16 == 0);
+                    if (!can)
+                        continue;
+                    const char *what = products == EMBER_ATTN_BF16_AMX ? "amx" : "bf16 dot";
                     for (int32_t q0 = 0; q0 < len; q0 += EMBER_ATTN_QBLOCK) {
                         ember_attn_tile t = {.q = qkv + (int64_t)q0 * ld, .ld_q = ld, .k = qkv + d,
                                              .v = qkv + 2 * d, .ld = ld, .out = o2 + (int64_t)q0 * d,
                                              .ld_out = d, .len = len, .q0 = q0,
                                              .q1 = q0 + EMBER_ATTN_QBLOCK < len ? q0 + EMBER_ATTN_QBLOCK : len,
                                              .head_dim = d, .window = win, .causal = causal,
-                                             .scale = 1.0f / sqrtf((float)d), .amx = 1, .scratch = scratch};
+                                             .scale = 1.0f / sqrtf((float)d), .products = products,
+                                             .scratch = scratch};
                         g_fast->attention_tile(&t);
                     }
                     diff = max_rel_diff(o2, o1, (size_t)(len * d));
-                    CHECK(diff < 3e-2, "attention %s amx vs ref len %d d %d window %d causal %d: %.3g",
-                          g_fast->name, len, d, win, causal, diff);
-                    CHECK(diff > 0, "attention amx len %d d %d: bitwise equal to fp32, not run?", len, d);
+                    CHECK(diff < 3e-2, "attention %s %s vs ref len %d d %d window %d causal %d: %.3g",
+                          g_fast->name, what, len, d, win, causal, diff);
+                    CHECK(diff > 0, "attention %s len %d d %d: bitwise equal to fp32, not run?", what, len, d);
                 }
                 free(qkv); free(o1); free(o2); free(scratch);
             }

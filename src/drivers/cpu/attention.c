@@ -10,13 +10,14 @@
  * reading V rows in place, 16 columns at a time. Memory is O(tile), never
  * O(len^2).
  *
- * With t->amx (bf16 or int8 compute on a CPU with AMX-BF16) both products
- * run on AMX tiles instead: Q is rounded to bf16 once per task, each key
- * tile's K^T and V are packed into the bf16 pair panels the AMX block reads,
- * and P is rounded to bf16 after the softmax, which stays in fp32 (the
- * precision of transformers' own bf16 attention: bf16 operands, fp32
- * accumulation). On 512-token sequences of bge-small shapes attention was
- * about 60% of a bf16 pass before; see docs/performance.md.
+ * With t->products EMBER_ATTN_BF16_AMX or _DOT (bf16 or int8 compute on a
+ * CPU with AMX-BF16, or with AVX512_BF16) both products take bf16 operands
+ * instead, on AMX tiles or on vdpbf16ps tiles: Q is rounded to bf16 once per
+ * task, each key tile's K^T and V are packed into bf16 pair panels, and P is
+ * rounded to bf16 after the softmax, which stays in fp32 (the precision of
+ * transformers' own bf16 attention: bf16 operands, fp32 accumulation). On
+ * 512-token sequences of bge-small shapes attention was about 60% of a bf16
+ * pass with fp32 products; see docs/performance.md.
  */
 #include <math.h>
 #include <stdint.h>
@@ -114,46 +115,82 @@ static void finish_rows(const ember_attn_tile *t, const float *o, const float *l
 
 static void *align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
-/* Both products on AMX-BF16 tiles (head_dim a multiple of 32). */
-static void attention_amx(const ember_cpu_kernels *k, const ember_attn_tile *t) {
+/* C[nq x nc] = A[nq x kc] B (or C += A B when `accumulate`) with bf16
+ * operands and fp32 accumulation: A = bf16 rows (stride lda), B = pair panels
+ * of 16 columns, panel_stride uint32 apart. AMX blocks of 32 x 32
+ * (t->products EMBER_ATTN_BF16_AMX: kc a multiple of 32, 32 rows of A
+ * readable), or the table's AVX512_BF16 dot-product tiles of k->mr rows x 32
+ * columns (x 16 for the last panel alone, so no tile reads a panel past
+ * nc). */
+static void bf16_products(const ember_cpu_kernels *k, int amx, int32_t nq, int32_t nc, int64_t kc,
+                          const uint16_t *a, int64_t lda, const uint32_t *b, int64_t panel_stride,
+                          float *c, int64_t ldc, int accumulate, float *amx_scratch) {
+    const int32_t rows = amx ? 32 : k->mr;
+    for (int32_t r0 = 0; r0 < nq; r0 += rows)
+        for (int32_t c0 = 0; c0 < nc; c0 += 32) {
+            float *dst = c + (int64_t)r0 * ldc + c0;
+            ember_gemm_tile g = {.mr = nq - r0 < rows ? nq - r0 : rows, .nr = nc - c0 < 32 ? nc - c0 : 32,
+                                 .kc = kc, .aq = a + (int64_t)r0 * lda, .lda = lda,
+                                 .bq = b + (int64_t)(c0 / 16) * panel_stride, .ldp = panel_stride,
+                                 .c = dst, .ldc = ldc, .init = accumulate ? dst : NULL, .ld_init = ldc,
+                                 .scratch = amx_scratch};
+            if (amx)
+                k->amx_bf16(&g);
+            else if (g.nr > 16 && k->gemm_tile_bf16_wide)
+                k->gemm_tile_bf16_wide(&g);
+            else
+                for (int32_t p = 0; p * 16 < g.nr; p++) { /* one panel at a time */
+                    ember_gemm_tile one = g;
+                    one.nr = g.nr - 16 * p < 16 ? g.nr - 16 * p : 16;
+                    one.bq = (const uint32_t *)g.bq + (int64_t)p * panel_stride;
+                    one.c = dst + 16 * p;
+                    one.init = accumulate ? one.c : NULL;
+                    k->gemm_tile_bf16(&one);
+                }
+        }
+}
+
+/* Both products with bf16 operands (head_dim even; a multiple of 32 for
+ * AMX): Q rounded to bf16 once per task, each key tile's K^T and V packed
+ * into pair panels, P rounded to bf16 after the softmax, which stays in fp32
+ * (the precision of transformers' own bf16 attention: bf16 operands, fp32
+ * accumulation). */
+static void attention_bf16(const ember_cpu_kernels *k, const ember_attn_tile *t) {
+    const int amx = t->products == EMBER_ATTN_BF16_AMX;
     const int32_t d = t->head_dim, KB = EMBER_ATTN_KBLOCK, QB = EMBER_ATTN_QBLOCK;
+    const int32_t dp = (d + 31) / 32 * 32; /* the packers' row length */
     /* the fp32 path's regions (its K^T tile unused here), then the bf16
      * operands; ember_attn_scratch_floats counts them all */
     float *s = t->scratch + (int64_t)d * KB;         /* QB x KB scores, then P */
     float *o = s + (int64_t)QB * KB;                 /* QB x d                 */
     float *mrow = o + (int64_t)QB * d;
     float *lrow = mrow + QB;
-    uint16_t *qb = align64(lrow + QB);               /* QB x d, bf16           */
-    uint32_t *ktp = align64(qb + (int64_t)QB * d);   /* KB/16 x [d/2][16]      */
-    uint32_t *vp = align64(ktp + (int64_t)KB * d / 2); /* d/16 x [KB/2][16]    */
-    uint16_t *pb = align64(vp + (int64_t)d * KB / 2); /* QB x KB, bf16         */
+    uint16_t *qb = align64(lrow + QB);               /* QB x dp, bf16          */
+    uint32_t *ktp = align64(qb + (int64_t)QB * dp);  /* KB/16 x [dp/2][16]     */
+    uint32_t *vp = align64(ktp + (int64_t)KB * dp / 2); /* dp/16 x [KB/2][16]  */
+    uint16_t *pb = align64(vp + (int64_t)dp * KB / 2); /* QB x KB, bf16        */
     float *amx_scratch = align64(pb + (int64_t)QB * KB); /* 32 x 32            */
-    uint32_t *tmp = align64(amx_scratch + 32 * 32);  /* 16 x d/2               */
-    const int64_t kt_panel = (int64_t)d / 2 * 16, v_panel = (int64_t)KB / 2 * 16;
+    uint32_t *tmp = align64(amx_scratch + 32 * 32);  /* 16 x dp/2              */
+    const int64_t kt_panel = (int64_t)dp / 2 * 16, v_panel = (int64_t)KB / 2 * 16;
     const int32_t nq = t->q1 - t->q0;
     int32_t ks, ke;
     key_range(t, &ks, &ke);
     start_rows(o, mrow, lrow, nq, d);
-    /* rows nq..31 of the last 32-row block are read by the tiles but never
-     * stored anywhere: left as they are */
-    k->pack_a_bf16(t->q, t->ld_q, nq, d, qb, d);
+    /* Q's rows padded with zeros to dp (AMX reads K in steps of 32); rows
+     * nq..31 of the last 32-row AMX block are read but never stored */
+    k->pack_a_bf16(t->q, t->ld_q, nq, d, qb, dp);
+    if (dp > d)
+        for (int32_t i = 0; i < nq; i++)
+            memset(qb + (int64_t)i * dp + d, 0, sizeof(uint16_t) * (size_t)(dp - d));
 
-    k->amx_begin();
+    if (amx)
+        k->amx_begin();
     for (int32_t kb = ks; kb < ke; kb += KB) {
         const int32_t nk = ke - kb < KB ? ke - kb : KB;
-        const int32_t nk32 = (nk + 31) / 32 * 32, n_panels = (nk + 15) / 16;
-        /* S = Q K^T: [nq x d] x [d x nk], 32 x 32 blocks */
+        const int32_t nk32 = (nk + 31) / 32 * 32;
+        /* S = Q K^T: [nq x dp] x [dp x nk] */
         k->pack_kt_bf16(t->k + (int64_t)kb * t->ld, t->ld, nk, d, ktp, tmp);
-        for (int32_t r0 = 0; r0 < nq; r0 += 32)
-            for (int32_t p = 0; p < n_panels; p += 2) {
-                ember_gemm_tile g = {.mr = nq - r0 < 32 ? nq - r0 : 32,
-                                     .nr = nk - 16 * p < 32 ? nk - 16 * p : 32,
-                                     .kc = d, .aq = qb + (int64_t)r0 * d, .lda = d,
-                                     .bq = ktp + p * kt_panel, .ldp = kt_panel,
-                                     .c = s + (int64_t)r0 * KB + 16 * p, .ldc = KB,
-                                     .scratch = amx_scratch};
-                k->amx_bf16(&g);
-            }
+        bf16_products(k, amx, nq, nk, amx ? dp : d, qb, dp, ktp, kt_panel, s, KB, 0, amx_scratch);
         softmax_tile(k, t, s, o, mrow, lrow, nq, kb, nk);
         /* O += P V: [nq x nk32] x [nk32 x d], P and V zero past nk */
         k->pack_a_bf16(s, KB, nq, nk, pb, KB);
@@ -161,25 +198,17 @@ static void attention_amx(const ember_cpu_kernels *k, const ember_attn_tile *t) 
             for (int32_t i = 0; i < nq; i++)
                 memset(pb + (int64_t)i * KB + nk, 0, sizeof(uint16_t) * (size_t)(nk32 - nk));
         k->pack_v_bf16(t->v + (int64_t)kb * t->ld, t->ld, nk, d, vp, v_panel);
-        for (int32_t r0 = 0; r0 < nq; r0 += 32)
-            for (int32_t c0 = 0; c0 < d; c0 += 32) {
-                ember_gemm_tile g = {.mr = nq - r0 < 32 ? nq - r0 : 32,
-                                     .nr = d - c0 < 32 ? d - c0 : 32,
-                                     .kc = nk32, .aq = pb + (int64_t)r0 * KB, .lda = KB,
-                                     .bq = vp + (c0 / 16) * v_panel, .ldp = v_panel,
-                                     .c = o + (int64_t)r0 * d + c0, .ldc = d,
-                                     .init = o + (int64_t)r0 * d + c0, .ld_init = d,
-                                     .scratch = amx_scratch};
-                k->amx_bf16(&g);
-            }
+        bf16_products(k, amx, nq, d, amx ? nk32 : (nk + 1) / 2 * 2, pb, KB, vp, v_panel, o, d, 1,
+                      amx_scratch);
     }
-    k->amx_end();
+    if (amx)
+        k->amx_end();
     finish_rows(t, o, lrow, nq);
 }
 
 void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t) {
-    if (t->amx) {
-        attention_amx(k, t);
+    if (t->products != EMBER_ATTN_FP32) {
+        attention_bf16(k, t);
         return;
     }
     const int32_t d = t->head_dim, KB = EMBER_ATTN_KBLOCK;

@@ -25,8 +25,10 @@ typedef struct cpu_impl {
     const ember_cpu_kernels *k;
     ember_gemm gemm;
     int keep_bf16;         /* dtype auto: BF16 checkpoints stay BF16 in memory */
-    int attn_amx;          /* bf16/int8 compute with the GEMM on AMX: attention's
-                              products on AMX too (EMBER_ATTN_AMX=0: never)    */
+    int attn_products;     /* bf16/int8 compute: attention's products with bf16
+                              operands, on AMX when the GEMM runs there, else on
+                              AVX512_BF16 tiles (EMBER_ATTN_FP32 where the
+                              table has neither, or with EMBER_ATTN_BF16=0)    */
     char kernels_desc[320];
 } cpu_impl;
 
@@ -57,6 +59,8 @@ static void make_avx512_table(void) {
         g_avx512.gemm_tile_bf16_wide = NULL;
         g_avx512.pack_a_bf16 = NULL;
         g_avx512.peak_bf16 = NULL;
+        g_avx512.pack_kt_bf16 = NULL;
+        g_avx512.pack_v_bf16 = NULL;
     }
     if (!c->avx512_vnni) {
         g_avx512.gemm_tile_q8 = NULL;
@@ -70,8 +74,6 @@ static void make_avx512_table(void) {
         g_avx512.amx_finish = NULL;
         g_avx512.q8_panels_bf16 = NULL;
         g_avx512.peak_amx_bf16 = NULL;
-        g_avx512.pack_kt_bf16 = NULL;
-        g_avx512.pack_v_bf16 = NULL;
     }
     snprintf(g_avx512_name, sizeof g_avx512_name, "avx512%s%s%s", c->avx512_bf16 ? " bf16" : "",
              c->avx512_vnni ? " vnni" : "", c->amx_bf16 ? " amx" : "");
@@ -102,6 +104,24 @@ const ember_cpu_kernels *ember_cpu_kernels_best(void) {
 
 /* ---- lifecycle ---- */
 
+/* The precision of attention's products for this driver's compute dtype:
+ * bf16 operands for bf16 and int8 compute where the table can (AMX when the
+ * GEMM chose AMX, else the AVX512_BF16 tiles), fp32 otherwise.
+ * EMBER_ATTN_BF16=0 (or its older name EMBER_ATTN_AMX=0) keeps fp32. */
+static int attention_products(const cpu_impl *impl) {
+    const ember_cpu_kernels *k = impl->k;
+    const char *off = getenv("EMBER_ATTN_BF16"), *old_off = getenv("EMBER_ATTN_AMX");
+    if ((off && strcmp(off, "0") == 0) || (old_off && strcmp(old_off, "0") == 0))
+        return EMBER_ATTN_FP32;
+    if (impl->gemm.compute_dtype != EMBER_DTYPE_BF16 && impl->gemm.compute_dtype != EMBER_DTYPE_INT8)
+        return EMBER_ATTN_FP32;
+    if (!k->pack_a_bf16 || !k->pack_kt_bf16 || !k->pack_v_bf16)
+        return EMBER_ATTN_FP32;
+    if (impl->gemm.amx && k->amx_bf16)
+        return EMBER_ATTN_BF16_AMX;
+    return k->gemm_tile_bf16 ? EMBER_ATTN_BF16_DOT : EMBER_ATTN_FP32;
+}
+
 static ember_status cpu_init(const ember_driver_config *cfg, void **out) {
     if (cfg->device != 0)
         return ember_error(EMBER_E_INVALID_ARGUMENT,
@@ -118,10 +138,7 @@ static ember_status cpu_init(const ember_driver_config *cfg, void **out) {
                                                                       : cfg->compute_dtype);
     impl->gemm.prepack = cfg->pack_weights;
     ember_gemm_choose(&impl->gemm, impl->k); /* the fastest fp32 tile, timed once per process */
-    const char *attn_amx = getenv("EMBER_ATTN_AMX");
-    impl->attn_amx = impl->gemm.amx && impl->k->amx_bf16 && impl->k->pack_kt_bf16 && impl->k->pack_v_bf16 &&
-                     (impl->gemm.compute_dtype == EMBER_DTYPE_BF16 || impl->gemm.compute_dtype == EMBER_DTYPE_INT8) &&
-                     !(attn_amx && strcmp(attn_amx, "0") == 0);
+    impl->attn_products = attention_products(impl);
     snprintf(impl->kernels_desc, sizeof impl->kernels_desc, "%s, matmul: %s, fp32 tile %s", impl->k->name,
              ember_gemm_name(&impl->gemm, impl->k), ember_gemm_tile_name(&impl->gemm, impl->k));
     *out = impl;
@@ -667,14 +684,18 @@ static ember_status cpu_rope(void *dctx, const ember_rope_args *a) {
 typedef struct {
     cpu_ctx *c;
     const ember_attn_args *a;
-    int amx; /* the AMX path for sequences of at least EMBER_ATTN_AMX_MIN_LEN */
+    int products; /* bf16 products for sequences of at least min_len tokens */
+    int32_t min_len;
 } attn_job;
 
-/* Below this length the bf16 packing and the tile configuration cost more
- * than AMX saves (measured on bge-small shapes, docs/performance.md); the
- * choice depends on the sequence alone, so a vector never depends on its
- * batch. */
+/* Below these lengths the bf16 packing (and AMX's tile configuration) cost
+ * more than the bf16 products save (measured on bge-small shapes,
+ * docs/performance.md: AMX on a Xeon; the dot-product tiles on Zen 4 gain
+ * 2-5% at 40-48 tokens, and up to 32 tokens the AVX-512 table's register
+ * kernel is faster than either); the choice depends on the sequence alone,
+ * so a vector never depends on its batch. */
 #define EMBER_ATTN_AMX_MIN_LEN 64
+#define EMBER_ATTN_DOT_MIN_LEN 33
 
 /* Task t -> (sequence, head, query block) through the prefix sums of the
  * number of (head, block) pairs per sequence. */
@@ -725,7 +746,7 @@ static void attn_task(void *p, int64_t task, int thread) {
         .rel = a->rel_bias ? (const float *)a->rel_bias->data + (int64_t)head * a->rel_bias->cols
                            : NULL,
         .rel_center = a->rel_span - 1,
-        .amx = j->amx && len >= EMBER_ATTN_AMX_MIN_LEN,
+        .products = len >= j->min_len ? j->products : EMBER_ATTN_FP32,
         .scratch = j->c->attn_scratch + (int64_t)thread * j->c->attn_floats,
     };
     j->c->impl->k->attention_tile(&t);
@@ -765,7 +786,15 @@ static ember_status cpu_attention(void *dctx, const ember_attn_args *a) {
         int64_t blocks = a->rows != EMBER_ROWS_ALL ? 1 : (len + qb - 1) / qb;
         c->task_prefix[s + 1] = c->task_prefix[s] + blocks * a->n_heads;
     }
-    attn_job j = {c, a, c->impl->attn_amx && a->head_dim % 32 == 0};
+    /* AMX reads K in steps of 32, the dot-product tiles in pairs (and the
+     * AVX-512 table takes head_dim in steps of 16) */
+    int products = c->impl->attn_products;
+    if (products == EMBER_ATTN_BF16_AMX && a->head_dim % 32 != 0)
+        products = EMBER_ATTN_BF16_DOT;
+    if (products == EMBER_ATTN_BF16_DOT && a->head_dim % 16 != 0)
+        products = EMBER_ATTN_FP32;
+    attn_job j = {c, a, products,
+                  products == EMBER_ATTN_BF16_AMX ? EMBER_ATTN_AMX_MIN_LEN : EMBER_ATTN_DOT_MIN_LEN};
     ember_pool_run(c->pool, attn_task, &j, c->task_prefix[sq->n_seqs]);
     return EMBER_OK;
 }

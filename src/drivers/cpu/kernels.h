@@ -12,6 +12,9 @@
 
 #include <stdint.h>
 
+/* The precision of the attention's two products (ember_attn_tile.products). */
+enum { EMBER_ATTN_FP32 = 0, EMBER_ATTN_BF16_DOT = 1, EMBER_ATTN_BF16_AMX = 2 };
+
 /* One attention task: the queries at positions [q0, q1) of one head of one
  * sequence of length `len`. q and out point at the row of query q0 (so a
  * compact first- or last-token query needs no row of the others); k and v at
@@ -31,11 +34,15 @@ typedef struct ember_attn_tile {
     const float *rel;       /* NULL, or this head's bias by distance: score(i, j)
                                += rel[j - i + rel_center] after scaling       */
     int32_t rel_center;
-    int32_t amx;            /* 1: both products on AMX-BF16 tiles (q, k, p and
-                               v rounded to bf16, fp32 accumulation and
-                               softmax): set by the driver only for bf16/int8
-                               compute on a table with amx_bf16 and
-                               pack_kt_bf16, head_dim a multiple of 32     */
+    int32_t products;       /* EMBER_ATTN_FP32, or both products with bf16
+                               operands (q, k, p and v rounded to bf16, fp32
+                               accumulation and softmax): _BF16_DOT on the
+                               table's AVX512_BF16 tiles (needs
+                               gemm_tile_bf16, pack_a_bf16, pack_kt_bf16,
+                               pack_v_bf16; head_dim a multiple of 16),
+                               _BF16_AMX on AMX-BF16 tiles (needs amx_bf16
+                               too; head_dim a multiple of 32). Set by the
+                               driver only for bf16/int8 compute.          */
     float *scratch;         /* per-thread, ember_attn_scratch_floats() floats */
 } ember_attn_tile;
 
@@ -49,7 +56,7 @@ typedef struct ember_attn_tile {
 
 static inline int64_t ember_attn_scratch_floats(int32_t head_dim) {
     /* K^T tile + score tile + output accumulator + running max/sum, then
-     * the bf16 operands of the AMX path (q, K^T and V pair panels, P, each
+     * the bf16 operands of the bf16 paths (q, K^T and V pair panels, P, each
      * 2 values per float, head_dim rounded up to 32) and the AMX block's
      * 32 x 32 scratch; every piece 64-byte aligned */
     const int64_t dp = ((int64_t)head_dim + 31) / 32 * 32;
@@ -230,7 +237,7 @@ typedef struct ember_cpu_kernels {
     void (*q8_panels_bf16)(const int8_t *q, int64_t ldp_q8, const float *scales, int64_t ld_bs,
                            int64_t n_panels, int64_t kc, uint32_t *dst);
     double (*peak_amx_bf16)(int64_t iters);
-    /* The attention's AMX operands (NULL without amx_bf16), with dp = d
+    /* The attention's bf16 operands (NULL without AVX512_BF16), with dp = d
      * rounded up to 32 and values rounded to bf16 as pack_a_bf16 does:
      * pack_kt_bf16: keys [0, nk) of K (rows of d values, stride ld) as pair
      *   panels over d: panel p (16 keys) at dst + p * dp / 2 * 16, lane j of

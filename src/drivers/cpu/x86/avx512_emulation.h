@@ -97,7 +97,17 @@ static inline __m512 ember_emu_mask_i32gather_ps(__m512 src, __mmask16 m, __m512
     return _mm512_loadu_ps(out);
 }
 
+static inline __m512i ember_emu_i32gather_epi32(__m512i idx, const void *base, int scale) {
+    EMBER_EMU_LANES(int32_t, at, idx);
+    int32_t out[16];
+    for (int i = 0; i < 16; i++)
+        memcpy(&out[i], (const char *)base + (int64_t)at[i] * scale, sizeof(int32_t));
+    return _mm512_loadu_si512(out);
+}
+
 #define _mm512_maskz_loadu_ps ember_emu_maskz_loadu_ps
+#undef _mm512_i32gather_epi32 /* clang's header makes it a macro */
+#define _mm512_i32gather_epi32 ember_emu_i32gather_epi32
 #undef _mm512_mask_i32gather_ps /* clang's header makes it a macro */
 #define _mm512_mask_i32gather_ps ember_emu_mask_i32gather_ps
 #define _mm512_srai_epi32 ember_emu_srai_epi32
