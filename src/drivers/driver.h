@@ -353,11 +353,11 @@ extern const ember_driver_ops ember_cuda_driver_ops;    /* drivers/cuda/        
 const ember_driver_ops *ember_driver_find(const char *name, int32_t *device);
 /* The compiled-in drivers, for tests and `ember info`. */
 int ember_driver_count(void);
+const ember_driver_ops *ember_driver_at(int i);
 
 /* The largest pass (tokens) the backend records as a graph on a driver
  * that has graphs: 2,048, or EMBER_GRAPH_MAX_TOKENS (0 - 1,048,576; 0: no
  * graphs), read once. Drivers report it in kernels(). */
 int64_t ember_graph_max_tokens(void);
-const ember_driver_ops *ember_driver_at(int i);
 
 #endif

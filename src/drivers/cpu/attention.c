@@ -176,21 +176,19 @@ static void attention_bf16(const ember_cpu_kernels *k, const ember_attn_tile *t)
     int32_t ks, ke;
     key_range(t, &ks, &ke);
     start_rows(o, mrow, lrow, nq, d);
-    /* Q's rows padded with zeros to dp (AMX reads K in steps of 32); rows
-     * nq..31 of the last 32-row AMX block are read but never stored */
+    /* Q's rows at the packers' stride dp (AMX has d a multiple of 32, so
+     * dp = d there and no product reads past d); rows nq..31 of the last
+     * 32-row AMX block are read but never stored */
     k->pack_a_bf16(t->q, t->ld_q, nq, d, qb, dp);
-    if (dp > d)
-        for (int32_t i = 0; i < nq; i++)
-            memset(qb + (int64_t)i * dp + d, 0, sizeof(uint16_t) * (size_t)(dp - d));
 
     if (amx)
         k->amx_begin();
     for (int32_t kb = ks; kb < ke; kb += KB) {
         const int32_t nk = ke - kb < KB ? ke - kb : KB;
         const int32_t nk32 = (nk + 31) / 32 * 32;
-        /* S = Q K^T: [nq x dp] x [dp x nk] */
+        /* S = Q K^T: [nq x d] x [d x nk] */
         k->pack_kt_bf16(t->k + (int64_t)kb * t->ld, t->ld, nk, d, ktp, tmp);
-        bf16_products(k, amx, nq, nk, amx ? dp : d, qb, dp, ktp, kt_panel, s, KB, 0, amx_scratch);
+        bf16_products(k, amx, nq, nk, d, qb, dp, ktp, kt_panel, s, KB, 0, amx_scratch);
         softmax_tile(k, t, s, o, mrow, lrow, nq, kb, nk);
         /* O += P V: [nq x nk32] x [nk32 x d], P and V zero past nk */
         k->pack_a_bf16(s, KB, nq, nk, pb, KB);

@@ -790,7 +790,7 @@ static ember_status cpu_attention(void *dctx, const ember_attn_args *a) {
      * AVX-512 table takes head_dim in steps of 16) */
     int products = c->impl->attn_products;
     if (products == EMBER_ATTN_BF16_AMX && a->head_dim % 32 != 0)
-        products = EMBER_ATTN_BF16_DOT;
+        products = c->impl->k->gemm_tile_bf16 ? EMBER_ATTN_BF16_DOT : EMBER_ATTN_FP32;
     if (products == EMBER_ATTN_BF16_DOT && a->head_dim % 16 != 0)
         products = EMBER_ATTN_FP32;
     attn_job j = {c, a, products,
