@@ -427,6 +427,28 @@ static void test_attention(void) {
                     CHECK(diff < 3e-2, "attention %s %s vs ref len %d d %d window %d causal %d: %.3g",
                           g_fast->name, what, len, d, win, causal, diff);
                     CHECK(diff > 0, "attention %s len %d d %d: bitwise equal to fp32, not run?", what, len, d);
+                    /* the fused softmax-to-bf16 pass against its fallback
+                     * (row_exp, then rounding): the same P, bit for bit */
+                    if (g_fast->row_exp_bf16 && d % 16 == 0) {
+                        ember_cpu_kernels unfused = *g_fast;
+                        unfused.row_exp_bf16 = NULL;
+                        float *o3 = malloc(sizeof(float) * (size_t)(len * d));
+                        for (int32_t q0 = 0; q0 < len; q0 += EMBER_ATTN_QBLOCK) {
+                            ember_attn_tile t = {.q = qkv + (int64_t)q0 * ld, .ld_q = ld, .k = qkv + d,
+                                                 .v = qkv + 2 * d, .ld = ld, .out = o3 + (int64_t)q0 * d,
+                                                 .ld_out = d, .len = len, .q0 = q0,
+                                                 .q1 = q0 + EMBER_ATTN_QBLOCK < len ? q0 + EMBER_ATTN_QBLOCK : len,
+                                                 .head_dim = d, .window = win, .causal = causal,
+                                                 .scale = 1.0f / sqrtf((float)d), .products = products,
+                                                 .scratch = scratch};
+                            ember_attention_tiled(&unfused, &t);
+                        }
+                        CHECK(memcmp(o3, o2, sizeof(float) * (size_t)(len * d)) == 0,
+                              "attention %s len %d d %d window %d causal %d: fused bf16 softmax differs "
+                              "from row_exp + rounding (max rel %.3g)",
+                              what, len, d, win, causal, max_rel_diff(o3, o2, (size_t)(len * d)));
+                        free(o3);
+                    }
                 }
                 free(qkv); free(o1); free(o2); free(scratch);
             }

@@ -15,7 +15,8 @@
  * instead, on AMX tiles or on vdpbf16ps tiles: Q is rounded to bf16 once per
  * task, each key tile's K^T and V are packed into bf16 pair panels, and P is
  * rounded to bf16 after the softmax, which stays in fp32 (the precision of
- * transformers' own bf16 attention: bf16 operands, fp32 accumulation). On
+ * transformers' own bf16 attention: bf16 operands, fp32 accumulation; the
+ * softmax writes P in bf16 directly, row_exp_bf16). On
  * 512-token sequences of bge-small shapes attention was about 60% of a bf16
  * pass with fp32 products; see docs/performance.md.
  */
@@ -23,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/dtype.h"
 #include "drivers/cpu/kernels.h"
 
 static void gemm_rows(const ember_cpu_kernels *k, ember_gemm_tile *g, int32_t rows,
@@ -57,14 +59,29 @@ static void start_rows(float *o, float *mrow, float *lrow, int32_t nq, int32_t d
     memset(o, 0, sizeof(float) * (size_t)nq * (size_t)d);
 }
 
+/* P's row [j0, j1) in bf16 from the scores (see row_exp_bf16). */
+static float row_exp_bf16(const ember_cpu_kernels *k, float *x, int32_t n, float scale, float m,
+                          uint16_t *dst) {
+    if (k->row_exp_bf16)
+        return k->row_exp_bf16(x, n, scale, m, dst);
+    const float sum = k->row_exp(x, n, scale, m);
+    for (int32_t j = 0; j < n; j++)
+        dst[j] = ember_f32_to_bf16(x[j]);
+    return sum;
+}
+
 /* The online-softmax step of one key tile [kb, kb + nk): per query row of
  * S (stride KB) the new running max and sum, O rescaled, and P = exp(...)
- * in place of S with zeros outside the row's window. */
+ * with zeros outside the row's window: in place of S, or with p_bf16 in
+ * bf16 rows of p_len values there (stride KB; zeros up to p_len), in the
+ * same pass. */
 static void softmax_tile(const ember_cpu_kernels *k, const ember_attn_tile *t, float *s, float *o,
-                         float *mrow, float *lrow, int32_t nq, int32_t kb, int32_t nk) {
+                         float *mrow, float *lrow, int32_t nq, int32_t kb, int32_t nk, uint16_t *p_bf16,
+                         int32_t p_len) {
     const int32_t d = t->head_dim, KB = EMBER_ATTN_KBLOCK;
     for (int32_t i = 0; i < nq; i++) {
         float *srow = s + (int64_t)i * KB;
+        uint16_t *prow = p_bf16 ? p_bf16 + (int64_t)i * KB : NULL;
         int32_t qi = t->q0 + i, j0 = 0, j1 = nk;
         if (t->window > 0) {
             int32_t lo = qi - t->window - kb, hi = qi + t->window + 1 - kb;
@@ -74,7 +91,10 @@ static void softmax_tile(const ember_cpu_kernels *k, const ember_attn_tile *t, f
         if (t->causal && qi + 1 - kb < j1)
             j1 = qi + 1 - kb;
         if (j0 >= j1) {
-            memset(srow, 0, sizeof(float) * (size_t)nk);
+            if (prow)
+                memset(prow, 0, sizeof(uint16_t) * (size_t)p_len);
+            else
+                memset(srow, 0, sizeof(float) * (size_t)nk);
             continue;
         }
         float row_scale = t->scale;
@@ -94,9 +114,16 @@ static void softmax_tile(const ember_cpu_kernels *k, const ember_attn_tile *t, f
             for (int32_t c = 0; c < d; c++)
                 orow[c] *= corr;
         }
-        memset(srow, 0, sizeof(float) * (size_t)j0);
-        float lsum = k->row_exp(srow + j0, j1 - j0, row_scale, nm);
-        memset(srow + j1, 0, sizeof(float) * (size_t)(nk - j1));
+        float lsum;
+        if (prow) {
+            memset(prow, 0, sizeof(uint16_t) * (size_t)j0);
+            lsum = row_exp_bf16(k, srow + j0, j1 - j0, row_scale, nm, prow + j0);
+            memset(prow + j1, 0, sizeof(uint16_t) * (size_t)(p_len - j1));
+        } else {
+            memset(srow, 0, sizeof(float) * (size_t)j0);
+            lsum = k->row_exp(srow + j0, j1 - j0, row_scale, nm);
+            memset(srow + j1, 0, sizeof(float) * (size_t)(nk - j1));
+        }
         lrow[i] = lrow[i] * corr + lsum;
         mrow[i] = nm;
     }
@@ -189,12 +216,9 @@ static void attention_bf16(const ember_cpu_kernels *k, const ember_attn_tile *t)
         /* S = Q K^T: [nq x d] x [d x nk] */
         k->pack_kt_bf16(t->k + (int64_t)kb * t->ld, t->ld, nk, d, ktp, tmp);
         bf16_products(k, amx, nq, nk, d, qb, dp, ktp, kt_panel, s, KB, 0, amx_scratch);
-        softmax_tile(k, t, s, o, mrow, lrow, nq, kb, nk);
+        /* P in bf16 straight from the softmax, zero past nk */
+        softmax_tile(k, t, s, o, mrow, lrow, nq, kb, nk, pb, nk32);
         /* O += P V: [nq x nk32] x [nk32 x d], P and V zero past nk */
-        k->pack_a_bf16(s, KB, nq, nk, pb, KB);
-        if (nk32 > nk)
-            for (int32_t i = 0; i < nq; i++)
-                memset(pb + (int64_t)i * KB + nk, 0, sizeof(uint16_t) * (size_t)(nk32 - nk));
         k->pack_v_bf16(t->v + (int64_t)kb * t->ld, t->ld, nk, d, vp, v_panel);
         bf16_products(k, amx, nq, d, amx ? nk32 : (nk + 1) / 2 * 2, pb, KB, vp, v_panel, o, d, 1,
                       amx_scratch);
@@ -239,7 +263,7 @@ void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t)
                                  .ldb = 16, .ldc = KB};
             gemm_rows(k, &g, nq, t->q, s + p * 16, KB);
         }
-        softmax_tile(k, t, s, o, mrow, lrow, nq, kb, nk);
+        softmax_tile(k, t, s, o, mrow, lrow, nq, kb, nk, NULL, 0);
         /* O += P V, 16 output columns at a time, V read in place */
         for (int32_t c0 = 0; c0 < d; c0 += 16) {
             ember_gemm_tile pv = {.nr = 16, .kc = nk, .lda = KB, .bp = t->v + (int64_t)kb * t->ld + c0,

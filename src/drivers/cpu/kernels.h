@@ -195,6 +195,11 @@ typedef struct ember_cpu_kernels {
      * x[j] = exp(x[j] * scale - m) in place returning their sum. */
     float (*row_max)(const float *x, int32_t n);
     float (*row_exp)(float *x, int32_t n, float scale, float m);
+    /* row_exp's values rounded to bf16 as pack_a_bf16 rounds them, written
+     * to dst[0..n) (x unchanged), returning the sum of the fp32 values; the
+     * bf16 attention's softmax and P in one pass over the scores. NULL:
+     * row_exp, then the scalar rounding. */
+    float (*row_exp_bf16)(const float *x, int32_t n, float scale, float m, uint16_t *dst);
     /* Rotate-half RoPE on one head vector of head_dim values. */
     void (*rope_head)(float *x, const float *cos, const float *sin, int32_t head_dim);
     /* Wider fp32 GEMM tiles (NULL-terminated by n_gemm_wide): each consumes

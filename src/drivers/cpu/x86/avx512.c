@@ -933,6 +933,35 @@ static float avx512_row_exp(float *x, int32_t n, float scale, float m) {
     return sum;
 }
 
+/* avx512_row_exp with every value rounded to bf16 on the way out instead
+ * of stored: the same lanes, sums and scalar tail, so the sum and the bf16
+ * P are bit for bit those of row_exp followed by pack_a_bf16. */
+static float avx512_row_exp_bf16(const float *x, int32_t n, float scale, float m, uint16_t *dst) {
+    const __m512 vscale = _mm512_set1_ps(scale), vm = _mm512_set1_ps(m);
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int32_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m512 p0 = exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vscale, vm));
+        __m512 p1 = exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j + 16), vscale, vm));
+        _mm256_storeu_si256((void *)(dst + j), _mm512_cvtepi32_epi16(bf16_lanes(p0)));
+        _mm256_storeu_si256((void *)(dst + j + 16), _mm512_cvtepi32_epi16(bf16_lanes(p1)));
+        s0 = _mm512_add_ps(s0, p0);
+        s1 = _mm512_add_ps(s1, p1);
+    }
+    for (; j + 16 <= n; j += 16) {
+        __m512 p = exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vscale, vm));
+        _mm256_storeu_si256((void *)(dst + j), _mm512_cvtepi32_epi16(bf16_lanes(p)));
+        s0 = _mm512_add_ps(s0, p);
+    }
+    float sum = hsum16(_mm512_add_ps(s0, s1));
+    for (; j < n; j++) {
+        const float p = expf(x[j] * scale - m);
+        dst[j] = ember_f32_to_bf16(p);
+        sum += p;
+    }
+    return sum;
+}
+
 /* ---- row ops of the forward pass, 16 lanes ----
  * (the table had the AVX2 ones: perf on B short int8 put GeGLU, LayerNorm
  * and RoPE at about 10% of the pass once the products ran on AMX). Same
@@ -1190,6 +1219,7 @@ const ember_cpu_kernels KERNEL_TABLE = {
     .attention_tile = avx512_attention_tile,
     .row_max = avx512_row_max,
     .row_exp = avx512_row_exp,
+    .row_exp_bf16 = avx512_row_exp_bf16,
     .rope_head = avx512_rope_head,
 #if defined(EMBER_AVX512_EMULATION)
     .gemm_wide = NULL,
