@@ -61,6 +61,7 @@ static void make_avx512_table(void) {
         g_avx512.peak_bf16 = NULL;
         g_avx512.pack_kt_bf16 = NULL;
         g_avx512.pack_v_bf16 = NULL;
+        g_avx512.row_exp_bf16 = NULL;
     }
     if (!c->avx512_vnni) {
         g_avx512.gemm_tile_q8 = NULL;

@@ -22,8 +22,9 @@
  *   AMX   AMX-BF16 tdpbf16ps on 32 x 32 output blocks, for bf16 weights and
  *         for int8 ones dequantized to bf16 panels (see the AMX section).
  *
- * The row kernels (LayerNorm, GELU, RoPE, softmax) are the AVX2 ones: they
- * stream memory and gain nothing from wider vectors.
+ * The row kernels (LayerNorm, GEGLU, RoPE, the softmax pieces) run 16
+ * lanes too; the softmax's exp is a cheaper one than the epilogue's (see
+ * softmax_exp16).
  *
  * Built a second time over SIMDe (EMBER_AVX512_EMULATION, tests only: see
  * avx512_emulation.h) so that every kernel here is checked against the
@@ -76,6 +77,27 @@ static ALWAYS_INLINE __m512 exp16(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, n));
+}
+
+/* exp(y) for the softmax, whose exponents y = x * scale - m are <= 0 (up
+ * to rounding): 2^a with a = y log2(e), n = round(a), 2^(a - n) by a
+ * degree-5 polynomial on [-1/2, 1/2] fitted for relative error (measured
+ * 1.9e-7 in fp32 Horner form), scaled by vscalefps. 11 instructions with
+ * the fmsub against exp16's 18: no upper clamp (a > 0 only by rounding)
+ * and no zero mask (a clamped at -150 comes out 0 from vscalefps).
+ * test_driver_ops checks it against double exp. */
+static ALWAYS_INLINE __m512 softmax_exp16(__m512 y) {
+    const __m512 a = _mm512_max_ps(_mm512_mul_ps(y, _mm512_set1_ps(1.44269504088896341f)),
+                                   _mm512_set1_ps(-150.0f));
+    const __m512 n = _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(a, n);
+    __m512 p = _mm512_set1_ps(1.326660392805934e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.671512059867382e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5507272481918335e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022242426872253e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470036506653e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
 }
 
 /* Exact GELU with erf from Abramowitz & Stegun 7.1.26, as in avx2.c. */
@@ -913,15 +935,15 @@ static float avx512_row_exp(float *x, int32_t n, float scale, float m) {
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
     int32_t j = 0;
     for (; j + 32 <= n; j += 32) {
-        __m512 p0 = exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vscale, vm));
-        __m512 p1 = exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j + 16), vscale, vm));
+        __m512 p0 = softmax_exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vscale, vm));
+        __m512 p1 = softmax_exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j + 16), vscale, vm));
         _mm512_storeu_ps(x + j, p0);
         _mm512_storeu_ps(x + j + 16, p1);
         s0 = _mm512_add_ps(s0, p0);
         s1 = _mm512_add_ps(s1, p1);
     }
     for (; j + 16 <= n; j += 16) {
-        __m512 p = exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vscale, vm));
+        __m512 p = softmax_exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vscale, vm));
         _mm512_storeu_ps(x + j, p);
         s0 = _mm512_add_ps(s0, p);
     }
@@ -933,33 +955,42 @@ static float avx512_row_exp(float *x, int32_t n, float scale, float m) {
     return sum;
 }
 
-/* avx512_row_exp with every value rounded to bf16 on the way out instead
- * of stored: the same lanes, sums and scalar tail, so the sum and the bf16
- * P are bit for bit those of row_exp followed by pack_a_bf16. */
-static float avx512_row_exp_bf16(const float *x, int32_t n, float scale, float m, uint16_t *dst) {
+/* 16 floats to bf16, to nearest even: vcvtneps2bf16 where the CPU has
+ * AVX512_BF16 (every CPU the bf16 attention runs on; it reads denormal
+ * inputs as 0, which for softmax weights below 2^-126 is what they are
+ * worth), the integer rounding of bf16_lanes over SIMDe, which lacks it. */
+#if defined(EMBER_AVX512_EMULATION)
+static ALWAYS_INLINE __m256i bf16x16(__m512 x) { return _mm512_cvtepi32_epi16(bf16_lanes(x)); }
+#else
+TARGET_BF16 static ALWAYS_INLINE __m256i bf16x16(__m512 x) { return (__m256i)_mm512_cvtneps_pbh(x); }
+#endif
+
+/* avx512_row_exp with the values rounded to bf16 on the way out instead of
+ * stored: the bf16 attention's P, and the fp32 sum of the unrounded values,
+ * in one pass over the scores. */
+TARGET_BF16 static float avx512_row_exp_bf16(const float *x, int32_t n, float scale, float m,
+                                             uint16_t *dst) {
     const __m512 vscale = _mm512_set1_ps(scale), vm = _mm512_set1_ps(m);
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
     int32_t j = 0;
     for (; j + 32 <= n; j += 32) {
-        __m512 p0 = exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vscale, vm));
-        __m512 p1 = exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j + 16), vscale, vm));
-        _mm256_storeu_si256((void *)(dst + j), _mm512_cvtepi32_epi16(bf16_lanes(p0)));
-        _mm256_storeu_si256((void *)(dst + j + 16), _mm512_cvtepi32_epi16(bf16_lanes(p1)));
+        __m512 p0 = softmax_exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vscale, vm));
+        __m512 p1 = softmax_exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j + 16), vscale, vm));
+        _mm256_storeu_si256((void *)(dst + j), bf16x16(p0));
+        _mm256_storeu_si256((void *)(dst + j + 16), bf16x16(p1));
         s0 = _mm512_add_ps(s0, p0);
         s1 = _mm512_add_ps(s1, p1);
     }
-    for (; j + 16 <= n; j += 16) {
-        __m512 p = exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vscale, vm));
-        _mm256_storeu_si256((void *)(dst + j), _mm512_cvtepi32_epi16(bf16_lanes(p)));
+    /* the tail in one masked vector: lanes past n are neither read nor
+     * written, and add 0 to the sum */
+    for (; j < n; j += 16) {
+        const __mmask16 live = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1u);
+        __m512 p = softmax_exp16(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(live, x + j), vscale, vm));
+        p = _mm512_maskz_mov_ps(live, p);
+        _mm256_mask_storeu_epi16(dst + j, live, bf16x16(p));
         s0 = _mm512_add_ps(s0, p);
     }
-    float sum = hsum16(_mm512_add_ps(s0, s1));
-    for (; j < n; j++) {
-        const float p = expf(x[j] * scale - m);
-        dst[j] = ember_f32_to_bf16(p);
-        sum += p;
-    }
-    return sum;
+    return hsum16(_mm512_add_ps(s0, s1));
 }
 
 /* ---- row ops of the forward pass, 16 lanes ----

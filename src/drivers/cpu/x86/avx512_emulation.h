@@ -105,7 +105,17 @@ static inline __m512i ember_emu_i32gather_epi32(__m512i idx, const void *base, i
     return _mm512_loadu_si512(out);
 }
 
+static inline void ember_emu_mask_storeu_epi16(void *p, __mmask16 m, __m256i v) {
+    uint16_t x[16];
+    memcpy(x, &v, sizeof x);
+    uint16_t *dst = p;
+    for (int i = 0; i < 16; i++) /* masked-off lanes are not written */
+        if ((m >> i) & 1)
+            dst[i] = x[i];
+}
+
 #define _mm512_maskz_loadu_ps ember_emu_maskz_loadu_ps
+#define _mm256_mask_storeu_epi16 ember_emu_mask_storeu_epi16
 #undef _mm512_i32gather_epi32 /* clang's header makes it a macro */
 #define _mm512_i32gather_epi32 ember_emu_i32gather_epi32
 #undef _mm512_mask_i32gather_ps /* clang's header makes it a macro */
