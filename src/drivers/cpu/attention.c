@@ -27,15 +27,35 @@
 #include "core/dtype.h"
 #include "drivers/cpu/kernels.h"
 
-static void gemm_rows(const ember_cpu_kernels *k, ember_gemm_tile *g, int32_t rows,
-                      const float *a, float *c, int64_t c_step_rows) {
-    for (int32_t i0 = 0; i0 < rows; i0 += k->mr) {
-        g->mr = rows - i0 < k->mr ? rows - i0 : k->mr;
+/* The tile for the fp32 products from panel p of n_panels (16 columns of
+ * B each): the wide variant in t->wide (the GEMM's load-time choice) while
+ * whole ones fit, else the table's widest variant that fits (head_dim 32
+ * has two panels: the 8 x 48 tile never fits there), else NULL for the
+ * table's mr x 16 tile. Only where the driver passed t->wide. */
+static const ember_gemm_variant *tile_for(const ember_cpu_kernels *k, const ember_attn_tile *t, int32_t p,
+                                          int32_t n_panels) {
+    if (!t->wide)
+        return NULL;
+    if (p + t->wide->panels <= n_panels)
+        return t->wide;
+    const ember_gemm_variant *best = NULL;
+    for (int v = 0; k->gemm_wide && v < k->n_gemm_wide; v++)
+        if (p + k->gemm_wide[v].panels <= n_panels && (!best || k->gemm_wide[v].panels > best->panels))
+            best = &k->gemm_wide[v];
+    return best;
+}
+
+static void gemm_rows(const ember_cpu_kernels *k, const ember_gemm_variant *wide, ember_gemm_tile *g,
+                      int32_t rows, const float *a, float *c, int64_t c_step_rows) {
+    void (*tile)(const ember_gemm_tile *) = wide ? wide->tile : k->gemm_tile;
+    const int32_t mr = wide ? wide->mr : k->mr;
+    for (int32_t i0 = 0; i0 < rows; i0 += mr) {
+        g->mr = rows - i0 < mr ? rows - i0 : mr;
         g->a = a + (int64_t)i0 * g->lda;
         g->c = c + (int64_t)i0 * c_step_rows;
         if (g->init)
             g->init = g->c;
-        k->gemm_tile(g);
+        tile(g);
     }
 }
 
@@ -257,18 +277,22 @@ void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t)
                     panel[c * 16 + jj] = krow ? krow[c] : 0.0f;
             }
         }
-        /* S = Q K^T, one 16-key panel at a time */
-        for (int32_t p = 0; p < n_panels; p++) {
-            ember_gemm_tile g = {.nr = 16, .kc = d, .lda = t->ld_q, .bp = kt + (int64_t)p * d * 16,
-                                 .ldb = 16, .ldc = KB};
-            gemm_rows(k, &g, nq, t->q, s + p * 16, KB);
+        /* S = Q K^T, panels of 16 keys (d x 16 each), several per tile */
+        for (int32_t p = 0, np; p < n_panels; p += np) {
+            const ember_gemm_variant *w = tile_for(k, t, p, n_panels);
+            np = w ? w->panels : 1;
+            ember_gemm_tile g = {.nr = 16 * np, .kc = d, .lda = t->ld_q, .bp = kt + (int64_t)p * d * 16,
+                                 .ldb = 16, .ldp = (int64_t)d * 16, .ldc = KB};
+            gemm_rows(k, w, &g, nq, t->q, s + p * 16, KB);
         }
         softmax_tile(k, t, s, o, mrow, lrow, nq, kb, nk, NULL, 0);
-        /* O += P V, 16 output columns at a time, V read in place */
-        for (int32_t c0 = 0; c0 < d; c0 += 16) {
-            ember_gemm_tile pv = {.nr = 16, .kc = nk, .lda = KB, .bp = t->v + (int64_t)kb * t->ld + c0,
-                                  .ldb = t->ld, .ldc = d, .ld_init = d, .init = o};
-            gemm_rows(k, &pv, nq, s, o + c0, d);
+        /* O += P V, panels of 16 output columns, V read in place */
+        for (int32_t c0 = 0, np; c0 < d; c0 += 16 * np) {
+            const ember_gemm_variant *w = tile_for(k, t, c0 / 16, d / 16);
+            np = w ? w->panels : 1;
+            ember_gemm_tile pv = {.nr = 16 * np, .kc = nk, .lda = KB, .bp = t->v + (int64_t)kb * t->ld + c0,
+                                  .ldb = t->ld, .ldp = 16, .ldc = d, .ld_init = d, .init = o};
+            gemm_rows(k, w, &pv, nq, s, o + c0, d);
         }
     }
     finish_rows(t, o, lrow, nq);

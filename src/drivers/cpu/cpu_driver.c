@@ -748,6 +748,7 @@ static void attn_task(void *p, int64_t task, int thread) {
                            : NULL,
         .rel_center = a->rel_span - 1,
         .products = len >= j->min_len ? j->products : EMBER_ATTN_FP32,
+        .wide = j->c->impl->gemm.wide,
         .scratch = j->c->attn_scratch + (int64_t)thread * j->c->attn_floats,
     };
     j->c->impl->k->attention_tile(&t);

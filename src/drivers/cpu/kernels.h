@@ -43,6 +43,9 @@ typedef struct ember_attn_tile {
                                _BF16_AMX on AMX-BF16 tiles (needs amx_bf16
                                too; head_dim a multiple of 32). Set by the
                                driver only for bf16/int8 compute.          */
+    const struct ember_gemm_variant *wide; /* NULL, or a wide fp32 tile of the
+                               same table for the fp32 products (the GEMM's
+                               load-time choice)                             */
     float *scratch;         /* per-thread, ember_attn_scratch_floats() floats */
 } ember_attn_tile;
 
