@@ -268,6 +268,9 @@ void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t)
         const int32_t nk = ke - kb < KB ? ke - kb : KB;
         const int32_t n_panels = (nk + 15) / 16;
         /* K^T panels: kt[(p * d + c) * 16 + jj] = K[kb + 16p + jj][c] */
+        if (k->pack_kt_f32 && d % 16 == 0)
+            k->pack_kt_f32(t->k + (int64_t)kb * t->ld, t->ld, nk, d, kt);
+        else
         for (int32_t p = 0; p < n_panels; p++) {
             float *panel = kt + (int64_t)p * d * 16;
             for (int32_t jj = 0; jj < 16; jj++) {

@@ -203,6 +203,10 @@ typedef struct ember_cpu_kernels {
      * bf16 attention's softmax and P in one pass over the scores. NULL:
      * row_exp, then the scalar rounding. */
     float (*row_exp_bf16)(const float *x, int32_t n, float scale, float m, uint16_t *dst);
+    /* The fp32 attention's K^T panels: dst[(p * d + c) * 16 + jj] =
+     * k[(16 p + jj) * ld + c] for the ceil(nk / 16) panels of 16 keys, 0
+     * for keys past nk; d a multiple of 16. NULL: a scalar loop. */
+    void (*pack_kt_f32)(const float *k, int64_t ld, int32_t nk, int32_t d, float *dst);
     /* Rotate-half RoPE on one head vector of head_dim values. */
     void (*rope_head)(float *x, const float *cos, const float *sin, int32_t head_dim);
     /* Wider fp32 GEMM tiles (NULL-terminated by n_gemm_wide): each consumes

@@ -114,7 +114,18 @@ static inline void ember_emu_mask_storeu_epi16(void *p, __mmask16 m, __m256i v) 
             dst[i] = x[i];
 }
 
+static inline __m512 ember_emu_shuffle_f32x4(__m512 a, __m512 b, int imm) {
+    EMBER_EMU_LANES(float, x, a);
+    EMBER_EMU_LANES(float, y, b);
+    float out[16]; /* 128-bit lanes 0-1 from a, 2-3 from b, two bits of imm each */
+    for (int l = 0; l < 4; l++)
+        memcpy(out + 4 * l, (l < 2 ? x : y) + 4 * ((imm >> (2 * l)) & 3), 4 * sizeof(float));
+    return _mm512_loadu_ps(out);
+}
+
 #define _mm512_maskz_loadu_ps ember_emu_maskz_loadu_ps
+#undef _mm512_shuffle_f32x4 /* a macro in GCC's header without optimization */
+#define _mm512_shuffle_f32x4 ember_emu_shuffle_f32x4
 #define _mm256_mask_storeu_epi16 ember_emu_mask_storeu_epi16
 #undef _mm512_i32gather_epi32 /* clang's header makes it a macro */
 #define _mm512_i32gather_epi32 ember_emu_i32gather_epi32
