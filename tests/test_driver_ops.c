@@ -383,6 +383,26 @@ static void test_softmax_rows(void) {
     }
 }
 
+/* Every query block of one head's attention into out: through the table's
+ * attention_tile, or (tiled) straight through ember_attention_tiled over
+ * table k, with the given products and fp32 wide tile. */
+static void attend_blocks(const ember_cpu_kernels *k, int tiled, const float *qkv, int64_t ld, int32_t len,
+                          int32_t d, int32_t win, int causal, int products, const ember_gemm_variant *wide,
+                          float *out, float *scratch) {
+    for (int32_t q0 = 0; q0 < len; q0 += EMBER_ATTN_QBLOCK) {
+        ember_attn_tile t = {.q = qkv + (int64_t)q0 * ld, .ld_q = ld, .k = qkv + d, .v = qkv + 2 * d, .ld = ld,
+                             .out = out + (int64_t)q0 * d, .ld_out = d, .len = len, .q0 = q0,
+                             .q1 = q0 + EMBER_ATTN_QBLOCK < len ? q0 + EMBER_ATTN_QBLOCK : len,
+                             .head_dim = d, .window = win, .causal = causal,
+                             .scale = 1.0f / sqrtf((float)d), .products = products, .wide = wide,
+                             .scratch = scratch};
+        if (tiled)
+            ember_attention_tiled(k, &t);
+        else
+            k->attention_tile(&t);
+    }
+}
+
 static void test_attention(void) {
     /* up to 32 tokens the AVX-512 table runs its short kernel (one or two
      * 16-key panels), beyond it the tiled one; the quick run takes the first
@@ -467,16 +487,8 @@ static void test_attention(void) {
                  * driver passes the GEMM's load-time choice) */
                 for (int v = 0; g_fast->gemm_wide && v < g_fast->n_gemm_wide; v++) {
                     memset(o2, 0, sizeof(float) * (size_t)(len * d));
-                    for (int32_t q0 = 0; q0 < len; q0 += EMBER_ATTN_QBLOCK) {
-                        ember_attn_tile t = {.q = qkv + (int64_t)q0 * ld, .ld_q = ld, .k = qkv + d,
-                                             .v = qkv + 2 * d, .ld = ld, .out = o2 + (int64_t)q0 * d,
-                                             .ld_out = d, .len = len, .q0 = q0,
-                                             .q1 = q0 + EMBER_ATTN_QBLOCK < len ? q0 + EMBER_ATTN_QBLOCK : len,
-                                             .head_dim = d, .window = win, .causal = causal,
-                                             .scale = 1.0f / sqrtf((float)d), .wide = &g_fast->gemm_wide[v],
-                                             .scratch = scratch};
-                        g_fast->attention_tile(&t);
-                    }
+                    attend_blocks(g_fast, 0, qkv, ld, len, d, win, causal, EMBER_ATTN_FP32,
+                                  &g_fast->gemm_wide[v], o2, scratch);
                     const double dw = max_rel_diff(o2, o1, (size_t)(len * d));
                     CHECK(dw < 2e-5, "attention %s on the %s tile vs ref len %d d %d window %d causal %d: %.3g",
                           g_fast->name, g_fast->gemm_wide[v].name, len, d, win, causal, dw);
@@ -491,16 +503,7 @@ static void test_attention(void) {
                     if (!can)
                         continue;
                     const char *what = products == EMBER_ATTN_BF16_AMX ? "amx" : "bf16 dot";
-                    for (int32_t q0 = 0; q0 < len; q0 += EMBER_ATTN_QBLOCK) {
-                        ember_attn_tile t = {.q = qkv + (int64_t)q0 * ld, .ld_q = ld, .k = qkv + d,
-                                             .v = qkv + 2 * d, .ld = ld, .out = o2 + (int64_t)q0 * d,
-                                             .ld_out = d, .len = len, .q0 = q0,
-                                             .q1 = q0 + EMBER_ATTN_QBLOCK < len ? q0 + EMBER_ATTN_QBLOCK : len,
-                                             .head_dim = d, .window = win, .causal = causal,
-                                             .scale = 1.0f / sqrtf((float)d), .products = products,
-                                             .scratch = scratch};
-                        g_fast->attention_tile(&t);
-                    }
+                    attend_blocks(g_fast, 0, qkv, ld, len, d, win, causal, products, NULL, o2, scratch);
                     diff = max_rel_diff(o2, o1, (size_t)(len * d));
                     CHECK(diff < 3e-2, "attention %s %s vs ref len %d d %d window %d causal %d: %.3g",
                           g_fast->name, what, len, d, win, causal, diff);
@@ -513,16 +516,7 @@ static void test_attention(void) {
                         ember_cpu_kernels unfused = *g_fast;
                         unfused.row_exp_bf16 = NULL;
                         float *o3 = malloc(sizeof(float) * (size_t)(len * d));
-                        for (int32_t q0 = 0; q0 < len; q0 += EMBER_ATTN_QBLOCK) {
-                            ember_attn_tile t = {.q = qkv + (int64_t)q0 * ld, .ld_q = ld, .k = qkv + d,
-                                                 .v = qkv + 2 * d, .ld = ld, .out = o3 + (int64_t)q0 * d,
-                                                 .ld_out = d, .len = len, .q0 = q0,
-                                                 .q1 = q0 + EMBER_ATTN_QBLOCK < len ? q0 + EMBER_ATTN_QBLOCK : len,
-                                                 .head_dim = d, .window = win, .causal = causal,
-                                                 .scale = 1.0f / sqrtf((float)d), .products = products,
-                                                 .scratch = scratch};
-                            ember_attention_tiled(&unfused, &t);
-                        }
+                        attend_blocks(&unfused, 1, qkv, ld, len, d, win, causal, products, NULL, o3, scratch);
                         const double fd = max_rel_diff(o3, o2, (size_t)(len * d));
                         CHECK(fd < 2e-3, "attention %s len %d d %d window %d causal %d: fused bf16 softmax "
                               "vs row_exp + rounding: %.3g", what, len, d, win, causal, fd);
