@@ -328,7 +328,8 @@ static void test_rows(void) {
  * fp32 costs (|y| 2^-24), and in the sum; row_exp_bf16's values within
  * half a bf16 step (a truncating rounding is off by up to a whole one) on
  * top of that, its sum as row_exp's, and nothing written past n. Exponents
- * span 0 down to about -120, and -2000, which must give 0. */
+ * span 0 down to about -120, and about -2000, which must come out at most
+ * 2^-126 (0, or a flushed denormal). */
 static void test_softmax_rows(void) {
     const int32_t sizes[] = {1, 5, 16, 17, 31, 32, 45, 128, 300};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {

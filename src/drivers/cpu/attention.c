@@ -248,6 +248,20 @@ static void attention_bf16(const ember_cpu_kernels *k, const ember_attn_tile *t)
     finish_rows(t, o, lrow, nq);
 }
 
+/* The fp32 K^T panels one value at a time (pack_kt_f32's layout, any d):
+ * for tables without pack_kt_f32. */
+static void pack_kt_scalar(const float *k, int64_t ld, int32_t nk, int32_t d, float *dst) {
+    for (int32_t p = 0; p * 16 < nk; p++) {
+        float *panel = dst + (int64_t)p * d * 16;
+        for (int32_t jj = 0; jj < 16; jj++) {
+            const int32_t j = p * 16 + jj;
+            const float *krow = j < nk ? k + (int64_t)j * ld : NULL;
+            for (int32_t c = 0; c < d; c++)
+                panel[c * 16 + jj] = krow ? krow[c] : 0.0f;
+        }
+    }
+}
+
 void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t) {
     if (t->products != EMBER_ATTN_FP32) {
         attention_bf16(k, t);
@@ -271,15 +285,7 @@ void ember_attention_tiled(const ember_cpu_kernels *k, const ember_attn_tile *t)
         if (k->pack_kt_f32 && d % 16 == 0)
             k->pack_kt_f32(t->k + (int64_t)kb * t->ld, t->ld, nk, d, kt);
         else
-        for (int32_t p = 0; p < n_panels; p++) {
-            float *panel = kt + (int64_t)p * d * 16;
-            for (int32_t jj = 0; jj < 16; jj++) {
-                int32_t j = p * 16 + jj;
-                const float *krow = j < nk ? t->k + (int64_t)(kb + j) * t->ld : NULL;
-                for (int32_t c = 0; c < d; c++)
-                    panel[c * 16 + jj] = krow ? krow[c] : 0.0f;
-            }
-        }
+            pack_kt_scalar(t->k + (int64_t)kb * t->ld, t->ld, nk, d, kt);
         /* S = Q K^T, panels of 16 keys (d x 16 each), several per tile */
         for (int32_t p = 0, np; p < n_panels; p += np) {
             const ember_gemm_variant *w = tile_for(k, t, p, n_panels);

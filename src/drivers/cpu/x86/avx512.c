@@ -930,20 +930,25 @@ static float avx512_row_max(const float *x, int32_t n) {
     return m;
 }
 
+/* One vector of softmax weights: exp(x * scale - m) for 16 scores. */
+static ALWAYS_INLINE __m512 softmax_p16(const float *x, __m512 vscale, __m512 vm) {
+    return softmax_exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x), vscale, vm));
+}
+
 static float avx512_row_exp(float *x, int32_t n, float scale, float m) {
     const __m512 vscale = _mm512_set1_ps(scale), vm = _mm512_set1_ps(m);
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
     int32_t j = 0;
     for (; j + 32 <= n; j += 32) {
-        __m512 p0 = softmax_exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vscale, vm));
-        __m512 p1 = softmax_exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j + 16), vscale, vm));
+        __m512 p0 = softmax_p16(x + j, vscale, vm);
+        __m512 p1 = softmax_p16(x + j + 16, vscale, vm);
         _mm512_storeu_ps(x + j, p0);
         _mm512_storeu_ps(x + j + 16, p1);
         s0 = _mm512_add_ps(s0, p0);
         s1 = _mm512_add_ps(s1, p1);
     }
     for (; j + 16 <= n; j += 16) {
-        __m512 p = softmax_exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vscale, vm));
+        __m512 p = softmax_p16(x + j, vscale, vm);
         _mm512_storeu_ps(x + j, p);
         s0 = _mm512_add_ps(s0, p);
     }
@@ -967,15 +972,17 @@ TARGET_BF16 static ALWAYS_INLINE __m256i bf16x16(__m512 x) { return (__m256i)_mm
 
 /* avx512_row_exp with the values rounded to bf16 on the way out instead of
  * stored: the bf16 attention's P, and the fp32 sum of the unrounded values,
- * in one pass over the scores. */
+ * in one pass over the scores. A function of its own, not row_exp with a
+ * flag: it is compiled for AVX512_BF16 (vcvtneps2bf16), which row_exp must
+ * not need. */
 TARGET_BF16 static float avx512_row_exp_bf16(const float *x, int32_t n, float scale, float m,
                                              uint16_t *dst) {
     const __m512 vscale = _mm512_set1_ps(scale), vm = _mm512_set1_ps(m);
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
     int32_t j = 0;
     for (; j + 32 <= n; j += 32) {
-        __m512 p0 = softmax_exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vscale, vm));
-        __m512 p1 = softmax_exp16(_mm512_fmsub_ps(_mm512_loadu_ps(x + j + 16), vscale, vm));
+        __m512 p0 = softmax_p16(x + j, vscale, vm);
+        __m512 p1 = softmax_p16(x + j + 16, vscale, vm);
         _mm256_storeu_si256((void *)(dst + j), bf16x16(p0));
         _mm256_storeu_si256((void *)(dst + j + 16), bf16x16(p1));
         s0 = _mm512_add_ps(s0, p0);
