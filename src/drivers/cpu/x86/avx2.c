@@ -3,7 +3,7 @@
  * -mavx2 -mfma -mf16c, selected at run time only when the CPU has them).
  *
  * Vector math: exp is a Cephes-style range reduction with a degree-6
- * polynomial (about 1 ulp); the exact GELU uses the erf approximation of
+ * polynomial (about 1 ulp), the softmax's a cheaper 2^x (softmax_exp8); the exact GELU uses the erf approximation of
  * Abramowitz & Stegun 7.1.26 (absolute error 1.5e-7), the same formula
  * PyTorch's vectorised CPU erf uses, so results track the reference closely.
  */
@@ -42,6 +42,30 @@ static inline __m256 exp8(__m256 x) {
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     __m256 res = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
     return _mm256_andnot_ps(underflow, res);
+}
+
+/* exp(y) for the softmax, whose exponents y are <= 0 (up to rounding): the
+ * AVX-512 table's softmax_exp16 without vscalefps. a = y log2(e) floored at
+ * -127; adding 1.5 * 2^23 + 127 rounds it to n + 127 in the low mantissa
+ * bits (to nearest; a tie may go either way, f stays in [-1/2, 1/2]), so a
+ * shift by 23 makes 2^n, and n = -127 makes the float 0 (exponents below 2^-126.5
+ * come out 0, as exp8 zeroes below 2^-126); 2^(a - n) by avx512.c's
+ * degree-5 polynomial (relative error 1.9e-7). 13 instructions with the
+ * fmsub against exp8's 21. test_driver_ops checks it against double exp. */
+static inline __m256 softmax_exp8(__m256 y) {
+    const __m256 shifter = _mm256_set1_ps(12582912.0f + 127.0f);
+    const __m256 a = _mm256_max_ps(_mm256_mul_ps(y, _mm256_set1_ps(1.44269504088896341f)),
+                                   _mm256_set1_ps(-127.0f));
+    const __m256 biased = _mm256_add_ps(a, shifter);                 /* low bits: n + 127 */
+    const __m256 f = _mm256_sub_ps(a, _mm256_sub_ps(biased, shifter)); /* a - n in [-1/2, 1/2] */
+    __m256 p = _mm256_set1_ps(1.326660392805934e-3f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.671512059867382e-3f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.5507272481918335e-2f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4022242426872253e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931470036506653e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+    const __m256i two_n = _mm256_slli_epi32(_mm256_castps_si256(biased), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(two_n));
 }
 
 /* erf(x), A&S 7.1.26 with the sign restored. */
@@ -305,7 +329,7 @@ float ember_avx2_row_exp(float *x, int32_t n, float scale, float m) {
     __m256 vsum = _mm256_setzero_ps();
     int32_t j = 0;
     for (; j + 8 <= n; j += 8) {
-        __m256 p = exp8(_mm256_fmsub_ps(_mm256_loadu_ps(x + j), vscale, vm));
+        __m256 p = softmax_exp8(_mm256_fmsub_ps(_mm256_loadu_ps(x + j), vscale, vm));
         _mm256_storeu_ps(x + j, p);
         vsum = _mm256_add_ps(vsum, p);
     }
@@ -315,6 +339,40 @@ float ember_avx2_row_exp(float *x, int32_t n, float scale, float m) {
         sum += x[j];
     }
     return sum;
+}
+
+/* The fp32 attention's K^T panels (see kernels.h): per panel of 16 keys and
+ * 8 columns, two 8x8 transposes in registers (32-bit and 64-bit interleaves
+ * within 128-bit lanes, then a lane exchange: 24 instructions per 64
+ * values, against a scalar load and store each). */
+static void avx2_pack_kt_f32(const float *k, int64_t ld, int32_t nk, int32_t d, float *dst) {
+    for (int32_t p = 0; p * 16 < nk; p++)
+        for (int32_t half = 0; half < 2; half++) {
+            const int32_t first = 16 * p + 8 * half, keys = nk - first < 8 ? nk - first : 8;
+            for (int32_t c0 = 0; c0 < d; c0 += 8) {
+                __m256 r[8], t[8], u[8];
+                for (int jj = 0; jj < 8; jj++)
+                    r[jj] = jj < keys ? _mm256_loadu_ps(k + (int64_t)(first + jj) * ld + c0) : _mm256_setzero_ps();
+                /* t[2i] = (r[2i][0], r[2i+1][0], r[2i][1], r[2i+1][1] | the same for 4, 5),
+                 * t[2i+1] the same for columns 2, 3 | 6, 7 */
+                for (int i = 0; i < 4; i++) {
+                    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+                }
+                /* u[4g + e]: rows 4g..4g+3 of column e | of column 4 + e */
+                for (int g = 0; g < 2; g++) {
+                    u[4 * g] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+                    u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xee);
+                    u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+                    u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xee);
+                }
+                float *out = dst + ((int64_t)p * d + c0) * 16 + 8 * half;
+                for (int e = 0; e < 4; e++) {
+                    _mm256_storeu_ps(out + e * 16, _mm256_permute2f128_ps(u[e], u[4 + e], 0x20));
+                    _mm256_storeu_ps(out + (4 + e) * 16, _mm256_permute2f128_ps(u[e], u[4 + e], 0x31));
+                }
+            }
+        }
 }
 
 static void avx2_attention_tile(const ember_attn_tile *t) {
@@ -356,6 +414,7 @@ const ember_cpu_kernels ember_cpu_kernels_avx2 = {
     .attention_tile = avx2_attention_tile,
     .row_max = ember_avx2_row_max,
     .row_exp = ember_avx2_row_exp,
+    .pack_kt_f32 = avx2_pack_kt_f32,
     .rope_head = ember_avx2_rope_head,
     .peak_f32 = avx2_peak_f32,
 };
