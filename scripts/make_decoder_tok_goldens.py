@@ -16,12 +16,18 @@ trainer and given the real models' pipeline sections:
               TemplateProcessing "<bos> $A <eos>" (EmbeddingGemma adds both).
   gemma3-bpe-split: the same with Split(" ", MergedWithPrevious), the
               pre-tokenizer of newer Gemma tokenizer.json files.
+  llama2-bpe: Sequence[Prepend("▁"), Replace(" " -> "▁")] normalizer; no
+              pre-tokenizer; BPE with byte_fallback and fuse_unk; TemplateProcessing
+              "<s> $A </s>" (Mistral's and Llama 2's layout; e5-mistral-7b-instruct
+              appends </s>, the token it pools).
 
 The many-script texts and the golden format are those of
 scripts/make_spm_goldens.py (tests/tokenizer/test_tok_golden.c reads them);
 every expected id, token and offset comes from `tokenizers`.
 
-  /tmp/refvenv/bin/python scripts/make_decoder_tok_goldens.py [FIXTURES_DIR]
+  /tmp/refvenv/bin/python scripts/make_decoder_tok_goldens.py [FIXTURES_DIR [NAME ...]]
+
+(NAMEs: write only those fixtures and goldens.)
 """
 import json
 import os
@@ -65,31 +71,49 @@ def qwen3(train):
     return tok
 
 
-def gemma3(train, split):
-    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers
-    from tokenizers import processors, trainers
-    # train merges on "▁"-joined text, then rebuild the model with byte
-    # fallback pieces in the vocabulary, as Gemma's has them
-    base = Tokenizer(models.BPE(unk_token="<unk>"))
-    base.normalizer = normalizers.Replace(" ", "▁")
-    if split:
-        base.pre_tokenizer = pre_tokenizers.Split(" ", behavior="merged_with_previous")
+def byte_fallback_bpe(train, normalizer, pre_tokenizer, specials, unk):
+    """A BPE trained on the "▁"-joined text, rebuilt with the <0xXX> byte
+    pieces in its vocabulary (SentencePiece-converted tokenizers have them)
+    and byte_fallback + fuse_unk, as Gemma's and Llama 2's are."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, trainers
+    base = Tokenizer(models.BPE(unk_token=unk))
+    base.normalizer = normalizer
+    if pre_tokenizer is not None:
+        base.pre_tokenizer = pre_tokenizer
     tr = trainers.BpeTrainer(vocab_size=2500, min_frequency=2, show_progress=False,
-                             special_tokens=["<pad>", "<eos>", "<bos>", "<unk>"])
+                             special_tokens=specials)
     base.train([train], tr)
     state = json.loads(base.to_str())
     vocab = state["model"]["vocab"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["model"]["merges"]]
     for b in range(256):
         vocab.setdefault(f"<0x{b:02X}>", len(vocab))
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True,
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token=unk, byte_fallback=True,
                                fuse_unk=True))
-    tok.normalizer = normalizers.Replace(" ", "▁")
-    if split:
-        tok.pre_tokenizer = pre_tokenizers.Split(" ", behavior="merged_with_previous")
+    tok.normalizer = normalizer
+    if pre_tokenizer is not None:
+        tok.pre_tokenizer = pre_tokenizer
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
-                            for t in ["<pad>", "<eos>", "<bos>", "<unk>"]])
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
+    return tok
+
+
+def llama2(train):
+    from tokenizers import normalizers, processors
+    norm = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tok = byte_fallback_bpe(train, norm, None, ["<unk>", "<s>", "</s>"], "<unk>")
+    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s>:0 $A:0 </s>:0", pair="<s>:0 $A:0 </s>:0 <s>:1 $B:1 </s>:1",
+        special_tokens=[("<s>", bos), ("</s>", eos)])
+    return tok
+
+
+def gemma3(train, split):
+    from tokenizers import normalizers, pre_tokenizers, processors
+    split_pre = pre_tokenizers.Split(" ", behavior="merged_with_previous") if split else None
+    tok = byte_fallback_bpe(train, normalizers.Replace(" ", "▁"), split_pre,
+                            ["<pad>", "<eos>", "<bos>", "<unk>"], "<unk>")
     bos, eos = tok.token_to_id("<bos>"), tok.token_to_id("<eos>")
     tok.post_processor = processors.TemplateProcessing(
         single="<bos>:0 $A:0 <eos>:0", pair="<bos>:0 $A:0 <eos>:0 $B:1 <eos>:1",
@@ -101,8 +125,10 @@ def main():
     fx = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests",
                                                               "fixtures", "tokenizer")
     train = train_text_file()
-    toks = {"qwen3-bpe": qwen3(train), "gemma3-bpe": gemma3(train, False),
-            "gemma3-bpe-split": gemma3(train, True)}
+    makers = {"qwen3-bpe": lambda: qwen3(train), "gemma3-bpe": lambda: gemma3(train, False),
+              "gemma3-bpe-split": lambda: gemma3(train, True), "llama2-bpe": lambda: llama2(train)}
+    only = sys.argv[2:] or list(makers)
+    toks = {name: makers[name]() for name in only}
     paths = {}
     for name, tok in toks.items():
         d = os.path.join(fx, name)

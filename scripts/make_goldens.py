@@ -45,6 +45,42 @@ CASES = {
                     attention_bias=True, tie_word_embeddings=True, use_sliding_window=False),
         lengths=[1, 4, 8, 15, 40, 77, 130, 200, 2, 3],
     ),
+    # Qwen2 (KaLM-Embedding, jina-code-embeddings): biases on q, k, v but not
+    # o, no q/k norms, GQA; use_sliding_window with max_window_layers 1 puts a
+    # causal window of 8 keys on layers 1 and 2 (inputs up to 300 tokens
+    # cross it); mean pooling, as KaLM's.
+    "qwen2-tiny-f32": dict(
+        arch="qwen2", dtype="F32", pooling="mean", seed=33,
+        config=dict(model_type="qwen2", hidden_size=64, num_hidden_layers=3,
+                    num_attention_heads=4, num_key_value_heads=2, intermediate_size=96,
+                    vocab_size=1024, max_position_embeddings=2048, rms_norm_eps=1e-6,
+                    rope_theta=1000000.0, hidden_act="silu", tie_word_embeddings=True,
+                    use_sliding_window=True, sliding_window=8, max_window_layers=1),
+        lengths=[1, 2, 3, 7, 8, 9, 16, 33, 64, 100, 129, 300, 5, 17],
+    ),
+    # Mistral (e5-mistral-7b-instruct, SFR-Embedding-Mistral): no biases, GQA
+    # 8 -> 2, head_dim from hidden / heads, a causal window of 16 keys on
+    # every layer; last-token pooling.
+    "mistral-tiny-f32": dict(
+        arch="mistral", dtype="F32", pooling="lasttoken", seed=34,
+        config=dict(model_type="mistral", hidden_size=128, num_hidden_layers=2,
+                    num_attention_heads=8, num_key_value_heads=2, intermediate_size=160,
+                    vocab_size=1024, max_position_embeddings=4096, rms_norm_eps=1e-5,
+                    rope_theta=10000.0, hidden_act="silu", tie_word_embeddings=False,
+                    sliding_window=16),
+        lengths=[1, 2, 15, 16, 17, 18, 40, 64, 130, 257, 4, 31],
+    ),
+    # Llama: biases on q, k, v, o and the MLP (attention_bias, mlp_bias),
+    # head_dim 24 with 4 heads on a hidden size of 64, no window.
+    "llama-tiny-f32": dict(
+        arch="llama", dtype="F32", pooling="lasttoken", seed=35,
+        config=dict(model_type="llama", hidden_size=64, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=4, head_dim=24,
+                    intermediate_size=96, vocab_size=1024, max_position_embeddings=512,
+                    rms_norm_eps=1e-6, rope_theta=500000.0, hidden_act="silu",
+                    attention_bias=True, mlp_bias=True, tie_word_embeddings=False),
+        lengths=[1, 3, 6, 20, 45, 100, 200, 2, 9],
+    ),
     # XLM-RoBERTa (multilingual-e5, bge-m3): positions after padding_idx + 1,
     # one token type; one sequence holds the pad id inside (its position is
     # padding_idx and it does not advance the count, as HF derives positions

@@ -289,6 +289,41 @@ static void model_cases(void) {
     expect_load(EMBER_E_UNSUPPORTED, "model_type \"gpt2\"", NULL, "unknown model_type");
     rm_dir();
 
+    /* custom modeling code under a known model_type (gte-Qwen2: Qwen2 made
+     * bidirectional by its own code) */
+    fresh_dir();
+    copy_weights();
+    put_str("config.json", "{\"model_type\": \"qwen2\", \"hidden_size\": 64, \"auto_map\": "
+                           "{\"AutoModel\": \"Alibaba-NLP/gte-Qwen2-1.5B-instruct--modeling_qwen.Qwen2Model\"}}");
+    expect_load(EMBER_E_UNSUPPORTED, "auto_map.AutoModel", "trust_remote_code", "custom modeling code");
+    rm_dir();
+
+    /* decoders: a layer_types window the config turned off; a one-key window */
+    fresh_dir();
+    copy_weights();
+    put_str("config.json", "{\"model_type\": \"qwen2\", \"hidden_size\": 64, \"num_hidden_layers\": 2,"
+                           " \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"intermediate_size\": 96,"
+                           " \"vocab_size\": 1024, \"use_sliding_window\": false,"
+                           " \"layer_types\": [\"full_attention\", \"sliding_attention\"]}");
+    expect_load(EMBER_E_FORMAT, "layer_types[1]", "sliding window is off", "qwen2 window off");
+    rm_dir();
+
+    fresh_dir();
+    copy_weights();
+    put_str("config.json", "{\"model_type\": \"mistral\", \"hidden_size\": 64, \"num_hidden_layers\": 2,"
+                           " \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"intermediate_size\": 96,"
+                           " \"vocab_size\": 1024, \"sliding_window\": 1}");
+    expect_load(EMBER_E_FORMAT, "'sliding_window' = 1 is outside", NULL, "mistral window of one key");
+    rm_dir();
+
+    fresh_dir();
+    copy_weights();
+    put_str("config.json", "{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 2,"
+                           " \"num_attention_heads\": 4, \"intermediate_size\": 96, \"vocab_size\": 1024,"
+                           " \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}}");
+    expect_load(EMBER_E_UNSUPPORTED, "rope_scaling is not supported", NULL, "llama3 rope scaling");
+    rm_dir();
+
     fresh_dir();
     copy_weights();
     put_str("config.json", "{\"model_type\": \"bert\", \"hidden_size\": \"64\"}");

@@ -161,6 +161,33 @@ ember_status ember_cfg_layer_types(const json_t *root, const char *what, ember_h
     return EMBER_OK;
 }
 
+/* A model whose auto_map names its own modeling code for an AutoModel class
+ * (gte-Qwen2-*-instruct: Qwen2 with bidirectional attention; jina-embeddings
+ * v2/v3: BERT with ALiBi, XLM-R with RoPE) is something else under a known
+ * model_type: sentence-transformers runs that code (trust_remote_code=True),
+ * and the transformers class Ember follows would give other vectors, or fail
+ * later on a missing tensor. AutoConfig / AutoTokenizer entries alone change
+ * nothing Ember reads. */
+static ember_status refuse_custom_code(const json_t *root, const char *what, const char *type) {
+    const json_t *map = json_object_get(root, "auto_map");
+    if (!json_is_object(map))
+        return EMBER_OK;
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *)map, key, value) {
+        if (strncmp(key, "AutoModel", 9) != 0)
+            continue;
+        const char *code = json_is_string(value) ? json_string_value(value) : "(not a string)";
+        return ember_error(EMBER_E_UNSUPPORTED,
+                           "%s: auto_map.%s names the model's own code (\"%.120s\"), which "
+                           "sentence-transformers runs with trust_remote_code=True; Ember runs the "
+                           "transformers implementation of model_type \"%s\" only, which would not "
+                           "give that model's vectors",
+                           what, key, code, type);
+    }
+    return EMBER_OK;
+}
+
 ember_status ember_hparams_parse(const json_t *root, const char *what, ember_hparams *hp) {
     memset(hp, 0, sizeof *hp);
     if (!json_is_object(root))
@@ -181,6 +208,7 @@ ember_status ember_hparams_parse(const json_t *root, const char *what, ember_hpa
                            "%s: model_type \"%s\" is not supported (supported: %s)", what, type,
                            ember_arch_supported());
     hp->arch = arch;
+    EMBER_TRY(refuse_custom_code(root, what, type));
     EMBER_TRY(arch->parse_config(root, what, hp));
     if (hp->max_tokens <= 0 || hp->max_tokens > hp->max_position_embeddings ||
         hp->position_offset < 0 || hp->n_kv_heads <= 0 || hp->n_heads % hp->n_kv_heads != 0)

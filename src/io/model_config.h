@@ -69,6 +69,10 @@ typedef struct ember_hparams {
     float local_rope_theta;
     bool attention_bias, mlp_bias, norm_bias;
     uint8_t layer_global[EMBER_MAX_LAYERS]; /* 1: full attention, 0: sliding    */
+    /* Llama-family decoders (decoder.c): per-head q/k RMSNorms (Qwen3), a
+     * bias on the attention's output projection (attention_bias covers q,
+     * k and v); sliding layers use local_attention as the driver's window */
+    bool qk_norm, out_bias;
 } ember_hparams;
 
 /* Reads and validates `path` (a config.json). EMBER_E_NOT_FOUND when the file

@@ -13,12 +13,18 @@
 extern const ember_arch ember_arch_bert;
 extern const ember_arch ember_arch_modernbert;
 extern const ember_arch ember_arch_qwen3;
+extern const ember_arch ember_arch_qwen2;
+extern const ember_arch ember_arch_mistral;
+extern const ember_arch ember_arch_llama;
 extern const ember_arch ember_arch_gemma3;
 
 static const ember_arch *const k_builtin[] = {
     &ember_arch_bert,
     &ember_arch_modernbert,
     &ember_arch_qwen3,
+    &ember_arch_qwen2,
+    &ember_arch_mistral,
+    &ember_arch_llama,
     &ember_arch_gemma3,
 };
 
