@@ -25,6 +25,16 @@ The many-script texts and the golden format are those of
 scripts/make_spm_goldens.py (tests/tokenizer/test_tok_golden.c reads them);
 every expected id, token and offset comes from `tokenizers`.
 
+and, with the tokenizer_config.json that makes transformers (5.x) rebuild
+the pipeline, encoded by the tokenizer `AutoTokenizer` builds (what
+sentence-transformers runs), not by tokenizer.json as saved:
+
+  llama2-bpe-hf:        llama2-bpe's tokenizer.json + tokenizer_class
+                        LlamaTokenizerFast (legacy false): transformers drops
+                        the normalizer and pre-tokenizes with Metaspace
+                        (prepend_scheme "first", no split).
+  llama2-bpe-hf-legacy: the same with legacy true (prepend_scheme "always").
+
   /tmp/refvenv/bin/python scripts/make_decoder_tok_goldens.py [FIXTURES_DIR [NAME ...]]
 
 (NAMEs: write only those fixtures and goldens.)
@@ -121,21 +131,51 @@ def gemma3(train, split):
     return tok
 
 
+LLAMA_CONFIGS = {
+    "llama2-bpe-hf": {"tokenizer_class": "LlamaTokenizerFast", "legacy": False,
+                      "add_bos_token": True, "add_eos_token": True,
+                      "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"},
+    "llama2-bpe-hf-legacy": {"tokenizer_class": "LlamaTokenizer", "legacy": True,
+                             "add_bos_token": True, "add_eos_token": False,
+                             "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"},
+}
+
+
+def transformers_built(fx, name, llama2_tok, texts):
+    """Writes FX/NAME (llama2-bpe's tokenizer.json and the class's
+    tokenizer_config.json) and returns the backend tokenizer AutoTokenizer
+    builds from them, checked to give AutoTokenizer's own ids."""
+    from transformers import AutoTokenizer
+    d = os.path.join(fx, name)
+    os.makedirs(d, exist_ok=True)
+    llama2_tok.save(os.path.join(d, "tokenizer.json"), pretty=False)
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump(LLAMA_CONFIGS[name], f, indent=2)
+    at = AutoTokenizer.from_pretrained(d)
+    backend = at.backend_tokenizer
+    for _, t in texts:
+        assert at(t)["input_ids"] == backend.encode(t).ids, (name, t)
+    return backend
+
+
 def main():
     fx = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests",
                                                               "fixtures", "tokenizer")
     train = train_text_file()
     makers = {"qwen3-bpe": lambda: qwen3(train), "gemma3-bpe": lambda: gemma3(train, False),
               "gemma3-bpe-split": lambda: gemma3(train, True), "llama2-bpe": lambda: llama2(train)}
-    only = sys.argv[2:] or list(makers)
-    toks = {name: makers[name]() for name in only}
+    only = sys.argv[2:] or list(makers) + list(LLAMA_CONFIGS)
+    texts = [("curated", t) for t in spmg.curated()] + [("random", t) for t in spmg.random_texts(300, 2025)]
     paths = {}
-    for name, tok in toks.items():
+    for name in only:
+        if name in LLAMA_CONFIGS:
+            paths[name] = transformers_built(fx, name, llama2(train), texts)
+            continue
+        tok = makers[name]()
         d = os.path.join(fx, name)
         os.makedirs(d, exist_ok=True)
         tok.save(os.path.join(d, "tokenizer.json"), pretty=False)
         paths[name] = os.path.join(d, "tokenizer.json")
-    texts = [("curated", t) for t in spmg.curated()] + [("random", t) for t in spmg.random_texts(300, 2025)]
     spmg.write_goldens(fx, paths, texts, goldens_dir="goldens-decoder")
 
 

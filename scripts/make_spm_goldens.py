@@ -207,7 +207,8 @@ def write_goldens(fx, paths, texts, goldens_dir="goldens-spm"):
     gd = os.path.join(fx, goldens_dir)
     os.makedirs(gd, exist_ok=True)
     for name, path in paths.items():
-        tok = Tokenizer.from_file(path)
+        # a tokenizer.json path, or a tokenizers.Tokenizer (one transformers built)
+        tok = Tokenizer.from_file(path) if isinstance(path, str) else path
         tok.no_truncation()
         tok.no_padding()
         lines = []

@@ -193,10 +193,65 @@ done:
     return st;
 }
 
-static ember_status load_json(const char *path, ember_tokenizer *t) {
+/* transformers (5.x) does not take every tokenizer.json as saved: a class
+ * named by tokenizer_config.json may rebuild the pipeline from the file's
+ * vocabulary. Of the classes Ember's models use, LlamaTokenizer(Fast)
+ * (Mistral, Llama 2 and the embedding models built on them) is the one
+ * whose rebuild differs from the files in circulation, which were converted
+ * with a Prepend("▁") + Replace(" ", "▁") normalizer: transformers drops the
+ * normalizer and pre-tokenizes with Metaspace("▁", split false), prepending
+ * to the first piece only ("first"; "always" with legacy true, "never"
+ * with add_prefix_space false), and makes the BPE byte_fallback + fuse_unk.
+ * The post-processor stays the file's. So " x" is "▁x" there, not "▁▁x",
+ * and text after a special token gets no "▁". sentence-transformers runs
+ * that tokenizer, so Ember rewrites the document the same way before
+ * parsing it (checked against AutoTokenizer: llama2-bpe-hf*). */
+static ember_status apply_tokenizer_class(json_t *root, const char *dir) {
+    if (!dir || !json_is_object(root))
+        return EMBER_OK;
+    char *cpath = ember_path_join(dir, "tokenizer_config.json");
+    if (!cpath)
+        return ember_error(EMBER_E_NOMEM, "out of memory");
+    json_t *cfg = NULL;
+    ember_status st = EMBER_OK;
+    if (ember_file_exists(cpath))
+        st = ember_json_load_file(cpath, 16u << 20, &cfg);
+    if (st != EMBER_OK || !json_is_object(cfg))
+        goto done;
+    const char *cls = json_string_value(json_object_get(cfg, "tokenizer_class"));
+    json_t *model = json_object_get(root, "model");
+    const char *mtype = json_string_value(json_object_get(model, "type"));
+    if (!cls || (strcmp(cls, "LlamaTokenizer") != 0 && strcmp(cls, "LlamaTokenizerFast") != 0) ||
+        !json_is_object(model) || (mtype && strcmp(mtype, "BPE") != 0))
+        goto done;
+    /* null is the default, as transformers reads None */
+    bool legacy = false, prefix_space = true;
+    if ((!json_is_null(json_object_get(cfg, "legacy")) &&
+         (st = get_bool_def(cfg, "legacy", false, &legacy, cpath)) != EMBER_OK) ||
+        (!json_is_null(json_object_get(cfg, "add_prefix_space")) &&
+         (st = get_bool_def(cfg, "add_prefix_space", true, &prefix_space, cpath)) != EMBER_OK))
+        goto done;
+    const char *scheme = !prefix_space ? "never" : legacy ? "always" : "first";
+    json_t *pre = json_pack("{s:s, s:s, s:s, s:b}", "type", "Metaspace", "replacement", "\xe2\x96\x81",
+                            "prepend_scheme", scheme, "split", 0);
+    if (!pre || json_object_set_new(root, "normalizer", json_null()) != 0 ||
+        json_object_set_new(root, "pre_tokenizer", pre) != 0 ||
+        json_object_set_new(model, "byte_fallback", json_true()) != 0 ||
+        json_object_set_new(model, "fuse_unk", json_true()) != 0)
+        st = ember_error(EMBER_E_NOMEM, "out of memory");
+done:
+    json_decref(cfg);
+    free(cpath);
+    return st;
+}
+
+/* tokenizer.json at `path`; `dir` (or NULL) holds its tokenizer_config.json */
+static ember_status load_json(const char *path, const char *dir, ember_tokenizer *t) {
     json_t *root;
     EMBER_TRY(ember_json_load_file(path, TOK_MAX_FILE, &root));
-    ember_status st = load_root(root, path, t);
+    ember_status st = apply_tokenizer_class(root, dir);
+    if (st == EMBER_OK)
+        st = load_root(root, path, t);
     json_decref(root);
     return st;
 }
@@ -498,7 +553,7 @@ ember_status ember_tokenizer_load(const char *path, ember_tokenizer **out) {
             goto done;
         }
         if (ember_file_exists(json))
-            st = load_json(json, t);
+            st = load_json(json, dir, t);
         else if (ember_file_exists(vocab))
             st = ember_tok_load_vocab_txt(path, t);
         else
@@ -514,7 +569,7 @@ ember_status ember_tokenizer_load(const char *path, ember_tokenizer **out) {
             *slash = '\0';
         else
             strcpy(dir, ".");
-        st = load_json(path, t);
+        st = load_json(path, dir, t);
     } else {
         st = ember_error(EMBER_E_NOT_FOUND, "%s: no such file or directory", path);
     }
