@@ -114,7 +114,7 @@ for c in $cases; do
 done
 
 step "text in, vectors out through the cuda driver (tokenized ahead in blocks, f32 strict bounds)"
-for c in e2e-bert e2e-modernbert; do
+for c in e2e-bert e2e-modernbert e2e-mistral; do
   EMBER_DRIVER=$DEV EMBER_CUDA_TF32=0 timeout $((60 * TS)) "$B/tests/test_e2e" "$G/$c" f32 >"$B.e2e.log" 2>&1 \
     && echo "ok   $c: $(grep -c . "$B.e2e.log") lines, $(grep 'tokenize ahead 1' "$B.e2e.log")" \
     || { echo "FAIL $c: $(grep FAIL "$B.e2e.log" | head -3)"; fail=1; }

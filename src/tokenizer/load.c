@@ -8,6 +8,7 @@
  * naming it, never approximated; malformed files give EMBER_E_FORMAT with the
  * file and the offending key.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,19 +194,64 @@ done:
     return st;
 }
 
-/* transformers (5.x) does not take every tokenizer.json as saved: a class
- * named by tokenizer_config.json may rebuild the pipeline from the file's
- * vocabulary. Of the classes Ember's models use, LlamaTokenizer(Fast)
- * (Mistral, Llama 2 and the embedding models built on them) is the one
- * whose rebuild differs from the files in circulation, which were converted
- * with a Prepend("▁") + Replace(" ", "▁") normalizer: transformers drops the
- * normalizer and pre-tokenizes with Metaspace("▁", split false), prepending
- * to the first piece only ("first"; "always" with legacy true, "never"
- * with add_prefix_space false), and makes the BPE byte_fallback + fuse_unk.
- * The post-processor stays the file's. So " x" is "▁x" there, not "▁▁x",
- * and text after a special token gets no "▁". sentence-transformers runs
- * that tokenizer, so Ember rewrites the document the same way before
- * parsing it (checked against AutoTokenizer: llama2-bpe-hf*). */
+/* Whether a tokenizer.json section holds a ByteLevel component. */
+static bool has_byte_level(const json_t *j) {
+    if (json_is_object(j)) {
+        const char *type = json_string_value(json_object_get(j, "type"));
+        if (type && strcmp(type, "ByteLevel") == 0)
+            return true;
+        const char *key;
+        const json_t *v;
+        json_object_foreach((json_t *)j, key, v) {
+            if (strcmp(key, "vocab") != 0 && strcmp(key, "merges") != 0 && has_byte_level(v))
+                return true;
+        }
+    } else if (json_is_array(j)) {
+        size_t i;
+        const json_t *v;
+        json_array_foreach(j, i, v) {
+            if (has_byte_level(v))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The model_type of DIR/config.json, or "" without one. */
+static ember_status config_model_type(const char *dir, char *out, size_t cap) {
+    out[0] = '\0';
+    char *path = ember_path_join(dir, "config.json");
+    if (!path)
+        return ember_error(EMBER_E_NOMEM, "out of memory");
+    json_t *cfg = NULL;
+    ember_status st = EMBER_OK;
+    if (ember_file_exists(path) && (st = ember_json_load_file(path, 16u << 20, &cfg)) == EMBER_OK) {
+        const char *mt = json_string_value(json_object_get(cfg, "model_type"));
+        snprintf(out, cap, "%s", mt ? mt : "");
+    }
+    json_decref(cfg);
+    free(path);
+    return st;
+}
+
+/* transformers (5.x) does not take every tokenizer.json as saved: the class
+ * AutoTokenizer picks may rebuild the pipeline from the file's vocabulary.
+ * Of those Ember's models meet, LlamaTokenizer is the one whose rebuild
+ * differs from the files in circulation, which were converted with a
+ * Prepend("▁") + Replace(" ", "▁") normalizer: it drops the normalizer and
+ * pre-tokenizes with Metaspace("▁", split false), prepending to the first
+ * piece only ("first"; "always" with legacy true, "never" with
+ * add_prefix_space false), over a byte_fallback + fuse_unk BPE, with the
+ * file's post-processor. So " x" is "▁x" there, not "▁▁x", and text after
+ * a special token gets no "▁". AutoTokenizer picks it when
+ * tokenizer_config.json names LlamaTokenizer(Fast), tokenizer.json has no
+ * ByteLevel part (Llama 3 style files load as saved), and config.json's
+ * model_type does not name another class: "llama" or none keeps it,
+ * "mistral" loads the file as saved (no class of its own without
+ * mistral-common), "qwen2"/"qwen3" take Qwen2Tokenizer, whose rebuild is
+ * their files'. sentence-transformers runs what AutoTokenizer builds, so
+ * Ember rewrites the document the same way before parsing it (checked
+ * against AutoTokenizer: llama2-bpe-hf*, e2e-mistral). */
 static ember_status apply_tokenizer_class(json_t *root, const char *dir) {
     if (!dir || !json_is_object(root))
         return EMBER_OK;
@@ -222,7 +268,12 @@ static ember_status apply_tokenizer_class(json_t *root, const char *dir) {
     json_t *model = json_object_get(root, "model");
     const char *mtype = json_string_value(json_object_get(model, "type"));
     if (!cls || (strcmp(cls, "LlamaTokenizer") != 0 && strcmp(cls, "LlamaTokenizerFast") != 0) ||
-        !json_is_object(model) || (mtype && strcmp(mtype, "BPE") != 0))
+        !json_is_object(model) || (mtype && strcmp(mtype, "BPE") != 0) || has_byte_level(root))
+        goto done;
+    char model_type[64];
+    if ((st = config_model_type(dir, model_type, sizeof model_type)) != EMBER_OK)
+        goto done;
+    if (model_type[0] && strcmp(model_type, "llama") != 0)
         goto done;
     /* null is the default, as transformers reads None */
     bool legacy = false, prefix_space = true;
