@@ -34,6 +34,10 @@ sentence-transformers runs), not by tokenizer.json as saved:
                         the normalizer and pre-tokenizes with Metaspace
                         (prepend_scheme "first", no split).
   llama2-bpe-hf-legacy: the same with legacy true (prepend_scheme "always").
+  spm-xlmr-nmt-hf:      spm-xlmr-nmt's tokenizer.json (make_spm_goldens.py) +
+                        tokenizer_class XLMRobertaTokenizer: transformers keeps
+                        only the Precompiled normalizer and pre-tokenizes with
+                        WhitespaceSplit + Metaspace.
 
   /tmp/refvenv/bin/python scripts/make_decoder_tok_goldens.py [FIXTURES_DIR [NAME ...]]
 
@@ -131,26 +135,33 @@ def gemma3(train, split):
     return tok
 
 
-LLAMA_CONFIGS = {
-    "llama2-bpe-hf": {"tokenizer_class": "LlamaTokenizerFast", "legacy": False,
-                      "add_bos_token": True, "add_eos_token": True,
-                      "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"},
-    "llama2-bpe-hf-legacy": {"tokenizer_class": "LlamaTokenizer", "legacy": True,
-                             "add_bos_token": True, "add_eos_token": False,
-                             "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"},
+# fixture -> (the fixture whose tokenizer.json it takes, its tokenizer_config.json)
+CLASS_CONFIGS = {
+    "llama2-bpe-hf": ("llama2-bpe", {"tokenizer_class": "LlamaTokenizerFast", "legacy": False,
+                                     "add_bos_token": True, "add_eos_token": True,
+                                     "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}),
+    "llama2-bpe-hf-legacy": ("llama2-bpe", {"tokenizer_class": "LlamaTokenizer", "legacy": True,
+                                            "add_bos_token": True, "add_eos_token": False,
+                                            "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}),
+    "spm-xlmr-nmt-hf": ("spm-xlmr-nmt", {"tokenizer_class": "XLMRobertaTokenizer", "bos_token": "<s>",
+                                         "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
+                                         "unk_token": "<unk>", "pad_token": "<pad>",
+                                         "mask_token": "<mask>"}),
 }
 
 
-def transformers_built(fx, name, llama2_tok, texts):
-    """Writes FX/NAME (llama2-bpe's tokenizer.json and the class's
+def transformers_built(fx, name, texts):
+    """Writes FX/NAME (the source fixture's tokenizer.json and the class's
     tokenizer_config.json) and returns the backend tokenizer AutoTokenizer
     builds from them, checked to give AutoTokenizer's own ids."""
+    import shutil
     from transformers import AutoTokenizer
+    src, cfg = CLASS_CONFIGS[name]
     d = os.path.join(fx, name)
     os.makedirs(d, exist_ok=True)
-    llama2_tok.save(os.path.join(d, "tokenizer.json"), pretty=False)
+    shutil.copy(os.path.join(fx, src, "tokenizer.json"), os.path.join(d, "tokenizer.json"))
     with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
-        json.dump(LLAMA_CONFIGS[name], f, indent=2)
+        json.dump(cfg, f, indent=2)
     at = AutoTokenizer.from_pretrained(d)
     backend = at.backend_tokenizer
     for _, t in texts:
@@ -164,18 +175,20 @@ def main():
     train = train_text_file()
     makers = {"qwen3-bpe": lambda: qwen3(train), "gemma3-bpe": lambda: gemma3(train, False),
               "gemma3-bpe-split": lambda: gemma3(train, True), "llama2-bpe": lambda: llama2(train)}
-    only = sys.argv[2:] or list(makers) + list(LLAMA_CONFIGS)
+    only = sys.argv[2:] or list(makers) + list(CLASS_CONFIGS)
     texts = [("curated", t) for t in spmg.curated()] + [("random", t) for t in spmg.random_texts(300, 2025)]
     paths = {}
     for name in only:
-        if name in LLAMA_CONFIGS:
-            paths[name] = transformers_built(fx, name, llama2(train), texts)
-            continue
+        if name in CLASS_CONFIGS:
+            continue  # after the fixtures they copy
         tok = makers[name]()
         d = os.path.join(fx, name)
         os.makedirs(d, exist_ok=True)
         tok.save(os.path.join(d, "tokenizer.json"), pretty=False)
         paths[name] = os.path.join(d, "tokenizer.json")
+    for name in only:
+        if name in CLASS_CONFIGS:
+            paths[name] = transformers_built(fx, name, texts)
     spmg.write_goldens(fx, paths, texts, goldens_dir="goldens-decoder")
 
 

@@ -432,6 +432,11 @@ struct ember_tokenizer {
 
 /* ---- stage entry points ---------------------------------------------------- */
 
+/* classes.c: rewrites a parsed tokenizer.json as transformers' tokenizer
+ * class rebuilds it, where it does (tokenizer_config.json and config.json
+ * in dir decide); EMBER_OK and no change otherwise. */
+ember_status ember_tok_apply_class(json_t *root, const char *dir);
+
 /* normalizers.c */
 ember_status ember_tok_norm_parse(const json_t *j, tok_norm *out, const char *what);
 void ember_tok_norm_free(tok_norm *n);

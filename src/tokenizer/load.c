@@ -194,113 +194,11 @@ done:
     return st;
 }
 
-/* Whether a tokenizer.json section holds a ByteLevel component. */
-static bool has_byte_level(const json_t *j) {
-    if (json_is_object(j)) {
-        const char *type = json_string_value(json_object_get(j, "type"));
-        if (type && strcmp(type, "ByteLevel") == 0)
-            return true;
-        const char *key;
-        const json_t *v;
-        json_object_foreach((json_t *)j, key, v) {
-            if (strcmp(key, "vocab") != 0 && strcmp(key, "merges") != 0 && has_byte_level(v))
-                return true;
-        }
-    } else if (json_is_array(j)) {
-        size_t i;
-        const json_t *v;
-        json_array_foreach(j, i, v) {
-            if (has_byte_level(v))
-                return true;
-        }
-    }
-    return false;
-}
-
-/* The model_type of DIR/config.json, or "" without one. */
-static ember_status config_model_type(const char *dir, char *out, size_t cap) {
-    out[0] = '\0';
-    char *path = ember_path_join(dir, "config.json");
-    if (!path)
-        return ember_error(EMBER_E_NOMEM, "out of memory");
-    json_t *cfg = NULL;
-    ember_status st = EMBER_OK;
-    if (ember_file_exists(path) && (st = ember_json_load_file(path, 16u << 20, &cfg)) == EMBER_OK) {
-        const char *mt = json_string_value(json_object_get(cfg, "model_type"));
-        snprintf(out, cap, "%s", mt ? mt : "");
-    }
-    json_decref(cfg);
-    free(path);
-    return st;
-}
-
-/* transformers (5.x) does not take every tokenizer.json as saved: the class
- * AutoTokenizer picks may rebuild the pipeline from the file's vocabulary.
- * Of those Ember's models meet, LlamaTokenizer is the one whose rebuild
- * differs from the files in circulation, which were converted with a
- * Prepend("▁") + Replace(" ", "▁") normalizer: it drops the normalizer and
- * pre-tokenizes with Metaspace("▁", split false), prepending to the first
- * piece only ("first"; "always" with legacy true, "never" with
- * add_prefix_space false), over a byte_fallback + fuse_unk BPE, with the
- * file's post-processor. So " x" is "▁x" there, not "▁▁x", and text after
- * a special token gets no "▁". AutoTokenizer picks it when
- * tokenizer_config.json names LlamaTokenizer(Fast), tokenizer.json has no
- * ByteLevel part (Llama 3 style files load as saved), and config.json's
- * model_type does not name another class: "llama" or none keeps it,
- * "mistral" loads the file as saved (no class of its own without
- * mistral-common), "qwen2"/"qwen3" take Qwen2Tokenizer, whose rebuild is
- * their files'. sentence-transformers runs what AutoTokenizer builds, so
- * Ember rewrites the document the same way before parsing it (checked
- * against AutoTokenizer: llama2-bpe-hf*, e2e-mistral). */
-static ember_status apply_tokenizer_class(json_t *root, const char *dir) {
-    if (!dir || !json_is_object(root))
-        return EMBER_OK;
-    char *cpath = ember_path_join(dir, "tokenizer_config.json");
-    if (!cpath)
-        return ember_error(EMBER_E_NOMEM, "out of memory");
-    json_t *cfg = NULL;
-    ember_status st = EMBER_OK;
-    if (ember_file_exists(cpath))
-        st = ember_json_load_file(cpath, 16u << 20, &cfg);
-    if (st != EMBER_OK || !json_is_object(cfg))
-        goto done;
-    const char *cls = json_string_value(json_object_get(cfg, "tokenizer_class"));
-    json_t *model = json_object_get(root, "model");
-    const char *mtype = json_string_value(json_object_get(model, "type"));
-    if (!cls || (strcmp(cls, "LlamaTokenizer") != 0 && strcmp(cls, "LlamaTokenizerFast") != 0) ||
-        !json_is_object(model) || (mtype && strcmp(mtype, "BPE") != 0) || has_byte_level(root))
-        goto done;
-    char model_type[64];
-    if ((st = config_model_type(dir, model_type, sizeof model_type)) != EMBER_OK)
-        goto done;
-    if (model_type[0] && strcmp(model_type, "llama") != 0)
-        goto done;
-    /* null is the default, as transformers reads None */
-    bool legacy = false, prefix_space = true;
-    if ((!json_is_null(json_object_get(cfg, "legacy")) &&
-         (st = get_bool_def(cfg, "legacy", false, &legacy, cpath)) != EMBER_OK) ||
-        (!json_is_null(json_object_get(cfg, "add_prefix_space")) &&
-         (st = get_bool_def(cfg, "add_prefix_space", true, &prefix_space, cpath)) != EMBER_OK))
-        goto done;
-    const char *scheme = !prefix_space ? "never" : legacy ? "always" : "first";
-    json_t *pre = json_pack("{s:s, s:s, s:s, s:b}", "type", "Metaspace", "replacement", "\xe2\x96\x81",
-                            "prepend_scheme", scheme, "split", 0);
-    if (!pre || json_object_set_new(root, "normalizer", json_null()) != 0 ||
-        json_object_set_new(root, "pre_tokenizer", pre) != 0 ||
-        json_object_set_new(model, "byte_fallback", json_true()) != 0 ||
-        json_object_set_new(model, "fuse_unk", json_true()) != 0)
-        st = ember_error(EMBER_E_NOMEM, "out of memory");
-done:
-    json_decref(cfg);
-    free(cpath);
-    return st;
-}
-
 /* tokenizer.json at `path`; `dir` (or NULL) holds its tokenizer_config.json */
 static ember_status load_json(const char *path, const char *dir, ember_tokenizer *t) {
     json_t *root;
     EMBER_TRY(ember_json_load_file(path, TOK_MAX_FILE, &root));
-    ember_status st = apply_tokenizer_class(root, dir);
+    ember_status st = dir ? ember_tok_apply_class(root, dir) : EMBER_OK;
     if (st == EMBER_OK)
         st = load_root(root, path, t);
     json_decref(root);
