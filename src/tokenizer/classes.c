@@ -102,9 +102,10 @@ static ember_status rebuild_llama(json_t *root, json_t *model, const json_t *cfg
     bool legacy, prefix_space;
     EMBER_TRY(cfg_bool(cfg, "legacy", false, what, &legacy));
     EMBER_TRY(cfg_bool(cfg, "add_prefix_space", true, what, &prefix_space));
-    json_t *pre = metaspace(!prefix_space ? "never" : legacy ? "always" : "first", false);
-    if (!pre || json_object_set_new(root, "normalizer", json_null()) != 0 ||
-        json_object_set_new(root, "pre_tokenizer", pre) != 0 ||
+    /* json_object_set_new takes the value's reference even when it fails */
+    if (json_object_set_new(root, "pre_tokenizer",
+                            metaspace(!prefix_space ? "never" : legacy ? "always" : "first", false)) != 0 ||
+        json_object_set_new(root, "normalizer", json_null()) != 0 ||
         json_object_set_new(model, "byte_fallback", json_true()) != 0 ||
         json_object_set_new(model, "fuse_unk", json_true()) != 0)
         return ember_error(EMBER_E_NOMEM, "out of memory");
@@ -131,12 +132,12 @@ static json_t *find_precompiled(json_t *norm) {
 static ember_status rebuild_xlm_roberta(json_t *root, json_t *model, const json_t *cfg, const char *what) {
     bool prefix_space;
     EMBER_TRY(cfg_bool(cfg, "add_prefix_space", true, what, &prefix_space));
-    json_t *pre = json_pack("{s:s, s:[{s:s}, o]}", "type", "Sequence", "pretokenizers", "type",
-                            "WhitespaceSplit", metaspace(prefix_space ? "always" : "never", true));
     json_t *pc = find_precompiled(json_object_get(root, "normalizer"));
-    json_t *norm = pc ? json_deep_copy(pc) : json_null();
-    if (!pre || !norm || json_object_set_new(root, "normalizer", norm) != 0 ||
-        json_object_set_new(root, "pre_tokenizer", pre) != 0 ||
+    /* json_object_set_new takes the value's reference even when it fails */
+    if (json_object_set_new(root, "normalizer", pc ? json_deep_copy(pc) : json_null()) != 0 ||
+        json_object_set_new(root, "pre_tokenizer",
+                            json_pack("{s:s, s:[{s:s}, o]}", "type", "Sequence", "pretokenizers", "type",
+                                      "WhitespaceSplit", metaspace(prefix_space ? "always" : "never", true))) != 0 ||
         json_object_set_new(model, "unk_id", json_integer(3)) != 0 ||
         json_object_set_new(model, "byte_fallback", json_false()) != 0)
         return ember_error(EMBER_E_NOMEM, "out of memory");
