@@ -38,6 +38,7 @@ sentence-transformers runs), not by tokenizer.json as saved:
                         tokenizer_class XLMRobertaTokenizer: transformers keeps
                         only the Precompiled normalizer and pre-tokenizes with
                         WhitespaceSplit + Metaspace.
+  spm-xlmr-nmt-camembert-hf: the same file under CamembertTokenizer.
 
   /tmp/refvenv/bin/python scripts/make_decoder_tok_goldens.py [FIXTURES_DIR [NAME ...]]
 
@@ -147,6 +148,10 @@ CLASS_CONFIGS = {
                                          "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
                                          "unk_token": "<unk>", "pad_token": "<pad>",
                                          "mask_token": "<mask>"}),
+    "spm-xlmr-nmt-camembert-hf": ("spm-xlmr-nmt", {"tokenizer_class": "CamembertTokenizer", "bos_token": "<s>",
+                                                   "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
+                                                   "unk_token": "<unk>", "pad_token": "<pad>",
+                                                   "mask_token": "<mask>"}),
 }
 
 

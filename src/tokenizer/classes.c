@@ -18,11 +18,13 @@
  *     with legacy true, "never" with add_prefix_space false), a
  *     byte_fallback + fuse_unk BPE. Not when the file has a ByteLevel part
  *     (Llama 3 style files load as saved).
- *   XLMRobertaTokenizer(Fast)   (multilingual-e5, bge-m3, paraphrase-
- *     multilingual-*): the file's Precompiled charsmap as the only
+ *   XLMRobertaTokenizer(Fast), CamembertTokenizer(Fast)   (multilingual-e5,
+ *     bge-m3, paraphrase-multilingual-*, sentence-camembert): the file's
+ *     Precompiled charsmap as the only
  *     normalizer (no Replace of space runs, no Strip), WhitespaceSplit then
  *     Metaspace("▁", "always", or "never" with add_prefix_space false), a
- *     Unigram with unk_id 3 and no byte fallback. The post-processor the
+ *     Unigram without byte fallback whose unk_id is 3 (XLM-R; CamemBERT:
+ *     where unk_token sits in the vocabulary). The post-processor the
  *     class sets, <s> $A </s> and <s> A </s></s> B </s> with type ids 0, is
  *     what the files' RobertaProcessing gives: the file's is kept.
  *
@@ -30,8 +32,8 @@
  * without mistral-common), modernbert and qwen2 (transformers overrides the
  * classes their hub files name) the named class is not used. The post-
  * processor stays the file's (transformers passes it to the class).
- * Checked against AutoTokenizer by the llama2-bpe-hf*, spm-xlmr-nmt-hf
- * goldens and e2e-mistral (scripts/make_decoder_tok_goldens.py).
+ * Checked against AutoTokenizer by the llama2-bpe-hf*, spm-xlmr-nmt-hf,
+ * spm-xlmr-nmt-camembert-hf goldens and e2e-mistral (scripts/make_decoder_tok_goldens.py).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,7 +131,30 @@ static json_t *find_precompiled(json_t *norm) {
     return NULL;
 }
 
-static ember_status rebuild_xlm_roberta(json_t *root, json_t *model, const json_t *cfg, const char *what) {
+/* The index of piece `name` in a Unigram vocabulary ([[piece, score], ...]), or 0. */
+static int64_t unigram_index(const json_t *model, const char *name) {
+    size_t i;
+    const json_t *v;
+    json_array_foreach(json_object_get(model, "vocab"), i, v) {
+        const char *piece = json_string_value(json_array_get(v, 0));
+        if (piece && strcmp(piece, name) == 0)
+            return (int64_t)i;
+    }
+    return 0;
+}
+
+/* XLMRobertaTokenizer, and CamembertTokenizer (the same, but its unk_id is
+ * where unk_token sits in the vocabulary, not 3). */
+static ember_status rebuild_xlm_roberta(json_t *root, json_t *model, const json_t *cfg, const char *what,
+                                        bool camembert) {
+    int64_t unk_id = 3;
+    if (camembert) {
+        const json_t *u = json_object_get(cfg, "unk_token");
+        const char *unk = json_is_string(u) ? json_string_value(u)
+                          : json_is_object(u) ? json_string_value(json_object_get(u, "content"))
+                                              : NULL;
+        unk_id = unigram_index(model, unk ? unk : "<unk>");
+    }
     bool prefix_space;
     EMBER_TRY(cfg_bool(cfg, "add_prefix_space", true, what, &prefix_space));
     json_t *pc = find_precompiled(json_object_get(root, "normalizer"));
@@ -138,7 +163,7 @@ static ember_status rebuild_xlm_roberta(json_t *root, json_t *model, const json_
         json_object_set_new(root, "pre_tokenizer",
                             json_pack("{s:s, s:[{s:s}, o]}", "type", "Sequence", "pretokenizers", "type",
                                       "WhitespaceSplit", metaspace(prefix_space ? "always" : "never", true))) != 0 ||
-        json_object_set_new(model, "unk_id", json_integer(3)) != 0 ||
+        json_object_set_new(model, "unk_id", json_integer(unk_id)) != 0 ||
         json_object_set_new(model, "byte_fallback", json_false()) != 0)
         return ember_error(EMBER_E_NOMEM, "out of memory");
     return EMBER_OK;
@@ -155,7 +180,9 @@ ember_status ember_tok_apply_class(json_t *root, const char *dir) {
     const char *mtype = json_string_value(json_object_get(model, "type"));
     const bool llama = is_class(cls, "LlamaTokenizer") && (!mtype || strcmp(mtype, "BPE") == 0) &&
                        !has_byte_level(root);
-    const bool xlmr = is_class(cls, "XLMRobertaTokenizer") && mtype && strcmp(mtype, "Unigram") == 0;
+    const bool camembert = is_class(cls, "CamembertTokenizer");
+    const bool xlmr = (is_class(cls, "XLMRobertaTokenizer") || camembert) && mtype &&
+                      strcmp(mtype, "Unigram") == 0;
     if (!json_is_object(model) || (!llama && !xlmr))
         goto done;
     if ((st = load_side_json(dir, "config.json", &conf, &mpath)) != EMBER_OK)
@@ -163,7 +190,7 @@ ember_status ember_tok_apply_class(json_t *root, const char *dir) {
     const char *mt = json_string_value(json_object_get(conf, "model_type"));
     if (mt && (!strcmp(mt, "mistral") || !strcmp(mt, "modernbert") || !strcmp(mt, "qwen2")))
         goto done;
-    st = llama ? rebuild_llama(root, model, cfg, cpath) : rebuild_xlm_roberta(root, model, cfg, cpath);
+    st = llama ? rebuild_llama(root, model, cfg, cpath) : rebuild_xlm_roberta(root, model, cfg, cpath, camembert);
 done:
     json_decref(cfg);
     json_decref(conf);
