@@ -36,6 +36,7 @@ FIX = os.path.join(HERE, "..", "tests", "fixtures")
 
 BERT_TOK = os.path.join(FIX, "goldens", "e2e-bert", "tokenizer.json")
 XLMR_TOK = os.path.join(FIX, "tokenizer", "spm-xlmr-nmt", "tokenizer.json")
+QWEN3_TOK = os.path.join(FIX, "tokenizer", "qwen3-bpe", "tokenizer.json")
 
 CASES = {
     # cross-encoder/ms-marco-MiniLM-L6-v2 per-layer shapes (hidden 384, 12
@@ -48,6 +49,12 @@ CASES = {
     # head, positions and pair template, 1 label
     "rerank-xlmr": dict(kind="xlmr", tok=XLMR_TOK, seed=53, layers=2, hidden=128, heads=4,
                         inter=512, labels=1, dtype=torch.float32),
+    # Qwen3ForSequenceClassification (Qwen3-Reranker's *-seq-cls checkpoints:
+    # a `score` product on the last token that is not pad_token_id), with the
+    # qwen3-bpe fixture tokenizer, whose pair template ends each text with
+    # <|endoftext|>, the pad id: the head reads the token before it. 1 label.
+    "rerank-qwen3": dict(kind="qwen3", tok=QWEN3_TOK, seed=55, layers=2, hidden=64, heads=4,
+                         inter=96, labels=1, dtype=torch.float32),
     "rerank-xlmr-full": dict(kind="xlmr", tok=XLMR_TOK, seed=54, layers=12, hidden=768, heads=12,
                              inter=3072, labels=1, dtype=torch.float32),
 }
@@ -120,7 +127,7 @@ def set_random_weights(model, seed, std=0.05):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "LayerNorm" in name and name.endswith("weight"):
+            if ("LayerNorm" in name or "norm" in name) and name.endswith("weight"):
                 p.copy_(1 + 0.05 * torch.randn(p.shape, generator=g))
             elif name.endswith("bias"):
                 p.copy_(0.02 * torch.randn(p.shape, generator=g))
@@ -137,7 +144,12 @@ def make_case(root, name, spec):
     out = os.path.join(root, name)
     os.makedirs(out, exist_ok=True)
     ps = passages(rng)
-    tok_json, vocab, remap = shrink(spec["tok"], QUERIES + ps, 1000 if spec["kind"] == "bert" else 300)
+    if spec["kind"] == "qwen3":  # a 3,000-piece BPE: kept whole
+        tok_json = json.load(open(spec["tok"]))
+        vocab = len(tok_json["model"]["vocab"]) + len(tok_json.get("added_tokens", []))
+        remap = None
+    else:
+        tok_json, vocab, remap = shrink(spec["tok"], QUERIES + ps, 1000 if spec["kind"] == "bert" else 300)
     tok_file = os.path.join(out, "tokenizer.json")
     with open(tok_file, "w") as f:
         json.dump(tok_json, f, ensure_ascii=False)
@@ -153,6 +165,19 @@ def make_case(root, name, spec):
         max_len = 512
         # what BertTokenizer(Fast) returns and CrossEncoder feeds the model
         specials["model_input_names"] = ["input_ids", "token_type_ids", "attention_mask"]
+    elif spec["kind"] == "qwen3":
+        from transformers import Qwen3Config, Qwen3ForSequenceClassification
+        eot = next(a["id"] for a in tok_json["added_tokens"] if a["content"] == "<|endoftext|>")
+        specials = dict(eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                        model_input_names=["input_ids", "attention_mask"])
+        cfg = Qwen3Config(vocab_size=vocab, hidden_size=spec["hidden"], num_hidden_layers=spec["layers"],
+                          num_attention_heads=spec["heads"], num_key_value_heads=2, head_dim=32,
+                          intermediate_size=spec["inter"], max_position_embeddings=512,
+                          rms_norm_eps=1e-6, rope_theta=1000000.0, num_labels=spec["labels"],
+                          pad_token_id=eot, tie_word_embeddings=False)
+        cfg.architectures = ["Qwen3ForSequenceClassification"]
+        model = Qwen3ForSequenceClassification(cfg)
+        max_len = 512
     else:
         specials = dict(bos_token="<s>", eos_token="</s>", unk_token="<unk>", sep_token="</s>",
                         pad_token="<pad>", cls_token="<s>", mask_token="<mask>")
@@ -178,7 +203,8 @@ def make_case(root, name, spec):
         for (q, p), r, s in zip(pairs, raw, score):
             # a batch call as CrossEncoder makes (a single call treats an
             # empty second text as no pair)
-            enc = {k: v[0] for k, v in tok([q], [p], truncation=True, max_length=max_len).items()}
+            enc = {k: v[0] for k, v in tok([q], [p], truncation=True, max_length=max_len,
+                                           return_token_type_ids=True).items()}
             f.write(json.dumps({"query": q, "text": p, "input_ids": enc["input_ids"],
                                 "token_type_ids": enc.get("token_type_ids"),
                                 "raw": [float(x) for x in np.atleast_1d(r)],

@@ -694,8 +694,10 @@ static ember_status rerank_batch(ember_ctx *c, const int32_t *ids, const int32_t
     EMBER_TRY(pack_batch(c, op, dctx, &c->stage[0], ids, types, offsets, order, count, &b));
     float *first;
     EMBER_ARENA_ALLOC(&c->arena, first, count * H);
+    /* encoders' heads read the first token, decoders' the last */
+    const bool last = m->hp.cls_head == EMBER_HEAD_SCORE;
     if (!c->full_last_layer)
-        b.only = EMBER_ROWS_FIRST;
+        b.only = last ? EMBER_ROWS_LAST : EMBER_ROWS_FIRST;
     ember_fwd f = {.hp = &m->hp, .weights = m->weights, .op = op, .dctx = dctx,
                    .arena = &c->arena, .act = c->act_dtype, .b = &b};
     ember_view hidden = ember_view_none();
@@ -708,7 +710,7 @@ static ember_status rerank_batch(ember_ctx *c, const int32_t *ids, const int32_t
         return ember_error(EMBER_E_INTERNAL, "compact hidden states must be fp32 (%s given)",
                            ember_dt_name(hidden.dtype));
     else
-        EMBER_TRY(op->pool(dctx, hidden, &b.seqs, EMBER_POOLING_CLS, rows));
+        EMBER_TRY(op->pool(dctx, hidden, &b.seqs, last ? EMBER_POOLING_LAST_TOKEN : EMBER_POOLING_CLS, rows));
     ember_view logits = ember_view_none();
     EMBER_TRY(m->arch->head(&f, rows, &logits));
     if (logits.dtype != EMBER_DT_F32 || logits.rows != count || logits.cols != NL ||
@@ -720,9 +722,67 @@ static ember_status rerank_batch(ember_ctx *c, const int32_t *ids, const int32_t
     return EMBER_OK;
 }
 
+/* A decoder's head reads the last token that is not pad_token_id
+ * (transformers' ForSequenceClassification). The model is causal, so that
+ * token's state does not depend on the tokens after it: the trailing pad ids
+ * are dropped (all but the first token of a sequence of pads, whose first
+ * token transformers then reads). Copies into *tids, *ttypes, *toffs (NULL
+ * when nothing is dropped: the caller's arrays serve). */
+static ember_status drop_trailing_pads(const ember_model *m, const int32_t *ids, const int32_t *types,
+                                       const int64_t *offsets, int64_t n, int32_t **tids,
+                                       int32_t **ttypes, int64_t **toffs) {
+    *tids = *ttypes = NULL;
+    *toffs = NULL;
+    const int32_t pad = m->hp.pad_token_id;
+    if (m->hp.cls_head != EMBER_HEAD_SCORE || pad < 0)
+        return EMBER_OK;
+    int64_t i = 0;
+    while (i < n && !(offsets[i + 1] - offsets[i] > 1 && ids[offsets[i + 1] - 1] == pad))
+        i++;
+    if (i == n)
+        return EMBER_OK;
+    const int64_t total = offsets[n] - offsets[0];
+    *tids = ember_malloc(sizeof(int32_t) * (size_t)(total > 0 ? total : 1), "reranker ids");
+    *ttypes = ember_malloc(sizeof(int32_t) * (size_t)(total > 0 ? total : 1), "reranker types");
+    *toffs = ember_malloc(sizeof(int64_t) * (size_t)(n + 1), "reranker offsets");
+    if (!*tids || !*ttypes || !*toffs)
+        return EMBER_E_NOMEM;
+    (*toffs)[0] = 0;
+    for (int64_t s = 0; s < n; s++) {
+        int64_t end = offsets[s + 1];
+        while (end - offsets[s] > 1 && ids[end - 1] == pad)
+            end--;
+        const int64_t len = end - offsets[s], at = (*toffs)[s];
+        memcpy(*tids + at, ids + offsets[s], sizeof(int32_t) * (size_t)len);
+        memcpy(*ttypes + at, types + offsets[s], sizeof(int32_t) * (size_t)len);
+        (*toffs)[s + 1] = at + len;
+    }
+    return EMBER_OK;
+}
+
+static ember_status rerank_all(ember_ctx *c, const int32_t *ids, const int32_t *types,
+                               const int64_t *offsets, int64_t n, float *out, ember_embed_stats *stats);
+
 ember_status ember_backend_rerank(ember_ctx *c, const int32_t *ids, const int32_t *types,
                                   const int64_t *offsets, int64_t n, float *out,
                                   ember_embed_stats *stats) {
+    int32_t *tids = NULL, *ttypes = NULL;
+    int64_t *toffs = NULL;
+    ember_status st = EMBER_OK;
+    if (n > 0 && (st = validate(c, ids, offsets, n, 0)) == EMBER_OK)
+        st = drop_trailing_pads(c->model, ids, types, offsets, n, &tids, &ttypes, &toffs);
+    if (st == EMBER_OK)
+        st = toffs ? rerank_all(c, tids, ttypes, toffs, n, out, stats)
+                   : rerank_all(c, ids, types, offsets, n, out, stats);
+    free(tids);
+    free(ttypes);
+    free(toffs);
+    return st;
+}
+
+/* The rerank of (already trimmed) sequences: checks, then passes. */
+static ember_status rerank_all(ember_ctx *c, const int32_t *ids, const int32_t *types,
+                               const int64_t *offsets, int64_t n, float *out, ember_embed_stats *stats) {
     const ember_model *m = c->model;
     if (!m->hp.cls_head || !m->arch->head)
         return ember_error(EMBER_E_UNSUPPORTED,
@@ -736,7 +796,10 @@ ember_status ember_backend_rerank(ember_ctx *c, const int32_t *ids, const int32_
         return n < 0 ? ember_error(EMBER_E_INVALID_ARGUMENT, "n = %lld is negative", (long long)n)
                      : EMBER_OK;
     EMBER_TRY(validate(c, ids, offsets, n, 0));
-    const int32_t ntypes = m->hp.type_vocab_size > 0 ? m->hp.type_vocab_size : 1;
+    /* decoders have no token types: the pair template's are ignored */
+    const int32_t ntypes = m->hp.cls_head == EMBER_HEAD_SCORE ? INT32_MAX
+                           : m->hp.type_vocab_size > 0        ? m->hp.type_vocab_size
+                                                              : 1;
     for (int64_t t = offsets[0]; t < offsets[n]; t++)
         if (types[t] < 0 || types[t] >= ntypes)
             return ember_error(EMBER_E_INVALID_ARGUMENT,

@@ -138,6 +138,17 @@ ember_status ember_cfg_rope_theta(const json_t *root, const char *what, const ch
     return ember_cfg_float(k, ctx, "rope_theta", 1.0, 1e12, *theta, theta);
 }
 
+ember_status ember_cfg_num_labels(const json_t *root, const char *what, int32_t *out) {
+    const json_t *id2label = json_object_get(root, "id2label");
+    if (json_is_object(id2label) && json_object_size(id2label) > 0) {
+        if (json_object_size(id2label) > 65536)
+            return ember_error(EMBER_E_FORMAT, "%s: id2label has too many labels", what);
+        *out = (int32_t)json_object_size(id2label);
+        return EMBER_OK;
+    }
+    return ember_cfg_int(root, what, "num_labels", 1, 65536, true, 2, out);
+}
+
 ember_status ember_cfg_layer_types(const json_t *root, const char *what, ember_hparams *hp) {
     const json_t *types = json_object_get(root, "layer_types");
     if (!types || json_is_null(types))

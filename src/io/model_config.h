@@ -28,7 +28,7 @@ struct ember_arch;
 #define EMBER_CFG_MAX_POS (1 << 20)
 #define EMBER_CFG_MAX_HEADS 1024
 
-enum { EMBER_HEAD_NONE = 0, EMBER_HEAD_BERT = 1, EMBER_HEAD_ROBERTA = 2 };
+enum { EMBER_HEAD_NONE = 0, EMBER_HEAD_BERT = 1, EMBER_HEAD_ROBERTA = 2, EMBER_HEAD_SCORE = 3 };
 
 typedef struct ember_hparams {
     const struct ember_arch *arch;
@@ -59,7 +59,8 @@ typedef struct ember_hparams {
     /* Sequence classification (cross-encoder) head from config.json
      * `architectures`: 0 none; EMBER_HEAD_BERT: pooler dense + tanh on the
      * first token, then classifier; EMBER_HEAD_ROBERTA: classifier.dense +
-     * tanh, then classifier.out_proj */
+     * tanh, then classifier.out_proj; EMBER_HEAD_SCORE: a decoder's `score`
+     * product (no bias) on the last token that is not pad_token_id */
     int32_t cls_head;
     int32_t num_labels;           /* outputs of the head (id2label / num_labels) */
     /* ModernBERT */
@@ -108,6 +109,9 @@ ember_status ember_cfg_common(const json_t *root, const char *what, ember_hparam
  * hp->layer_global; EMBER_E_NOT_FOUND when absent or null (the caller's
  * default pattern applies), EMBER_E_FORMAT / EMBER_E_UNSUPPORTED otherwise. */
 ember_status ember_cfg_layer_types(const json_t *root, const char *what, ember_hparams *hp);
+/* The outputs of a sequence-classification head: id2label's size, else
+ * num_labels, else transformers' default 2. */
+ember_status ember_cfg_num_labels(const json_t *root, const char *what, int32_t *out);
 /* rope_parameters[kind].rope_theta into *theta (kept when absent), refusing
  * RoPE scaling types other than "default". */
 ember_status ember_cfg_rope_theta(const json_t *root, const char *what, const char *kind,

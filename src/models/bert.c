@@ -96,16 +96,7 @@ static ember_status parse_head(const json_t *root, const char *what, ember_hpara
                  !strcmp(a, "CamembertForSequenceClassification"))
             hp->cls_head = EMBER_HEAD_ROBERTA;
     }
-    if (!hp->cls_head)
-        return EMBER_OK;
-    const json_t *id2label = json_object_get(root, "id2label");
-    if (json_is_object(id2label) && json_object_size(id2label) > 0) {
-        hp->num_labels = (int32_t)json_object_size(id2label);
-        if (hp->num_labels > 65536)
-            return ember_error(EMBER_E_FORMAT, "%s: id2label has too many labels", what);
-        return EMBER_OK;
-    }
-    return ember_cfg_int(root, what, "num_labels", 1, 65536, true, 2, &hp->num_labels);
+    return hp->cls_head ? ember_cfg_num_labels(root, what, &hp->num_labels) : EMBER_OK;
 }
 
 static ember_status bert_parse_config(const json_t *root, const char *what, ember_hparams *hp) {

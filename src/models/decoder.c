@@ -48,6 +48,7 @@ typedef struct decoder_layer {
 
 typedef struct decoder_weights {
     ember_weight embed, final_norm, rope;
+    ember_weight score; /* [num_labels, hidden]: *ForSequenceClassification */
     decoder_layer *layers;
 } decoder_weights;
 
@@ -118,6 +119,31 @@ static ember_status parse_window(const json_t *root, const char *what, const dec
     return EMBER_OK;
 }
 
+/* FAMILYForSequenceClassification (rerankers converted to a score head:
+ * Qwen3-Reranker's *-seq-cls checkpoints): `score` on the last token that is
+ * not pad_token_id, as transformers' GenericForSequenceClassification reads
+ * it (the last token when there is no pad_token_id). */
+static ember_status parse_head(const json_t *root, const char *what, const decoder_variant *v,
+                               ember_hparams *hp) {
+    char name[64];
+    snprintf(name, sizeof name, "%sForSequenceClassification", v->family);
+    const json_t *archs = json_object_get(root, "architectures");
+    size_t i;
+    const json_t *a;
+    json_array_foreach(archs, i, a) {
+        if (json_is_string(a) && strcmp(json_string_value(a), name) == 0)
+            hp->cls_head = EMBER_HEAD_SCORE;
+    }
+    hp->pad_token_id = -1;
+    if (!hp->cls_head)
+        return EMBER_OK;
+    const json_t *pad = json_object_get(root, "pad_token_id");
+    if (pad && !json_is_null(pad))
+        EMBER_TRY(ember_cfg_int(root, what, "pad_token_id", 0, hp->vocab_size - 1, false, 0,
+                                &hp->pad_token_id));
+    return ember_cfg_num_labels(root, what, &hp->num_labels);
+}
+
 static ember_status parse_decoder(const json_t *root, const char *what, const decoder_variant *v,
                                   ember_hparams *hp) {
     EMBER_TRY(ember_cfg_common(root, what, hp, v->default_max_pos));
@@ -163,7 +189,8 @@ static ember_status parse_decoder(const json_t *root, const char *what, const de
         return ember_error(EMBER_E_UNSUPPORTED,
                            "%s: rope_scaling is not supported (only plain RoPE with rope_theta)",
                            what);
-    return parse_window(root, what, v, hp);
+    EMBER_TRY(parse_window(root, what, v, hp));
+    return parse_head(root, what, v, hp);
 }
 
 static ember_status qwen3_parse_config(const json_t *root, const char *what, ember_hparams *hp) {
@@ -221,7 +248,27 @@ static ember_status decoder_load(const ember_hparams *hp, ember_wloader *L, void
                           &w->final_norm));
     EMBER_TRY(ember_wload_rope_table(L, hp->head_dim, hp->max_position_embeddings,
                                      hp->global_rope_theta, "rope", &w->rope));
+    if (hp->cls_head) {
+        /* the head sits at the top level, beside the "model." prefix */
+        ember_wloader top = *L;
+        top.prefix = "";
+        EMBER_TRY(ember_wload(&top, "score.weight", EMBER_W_MATRIX, hp->num_labels, hp->hidden_size, false,
+                              &w->score));
+        L->n_params = top.n_params;
+    }
     *out = w;
+    return EMBER_OK;
+}
+
+/* logits (sequences, num_labels) = score(last rows), no bias. */
+static ember_status decoder_head(const ember_fwd *f, ember_view last, ember_view *logits) {
+    const decoder_weights *w = f->weights;
+    const int64_t n = last.rows, nl = f->hp->num_labels;
+    float *out;
+    EMBER_ARENA_ALLOC(f->arena, out, n * nl);
+    ember_linear_args s = {.x = last, .w = &w->score, .y = ember_view_of(out, EMBER_DT_F32, n, nl, nl)};
+    EMBER_TRY(f->op->linear(f->dctx, &s));
+    *logits = s.y;
     return EMBER_OK;
 }
 
@@ -237,7 +284,8 @@ static size_t decoder_arena_bytes(const ember_hparams *hp, int64_t t) {
            ember_act_bytes(t, nq) * 2 +                         /* q, attention   */
            ember_act_bytes(t, nkv) * 2 +                        /* k, v           */
            ember_act_bytes(c, 2 * I) + ember_act_bytes(c, I) +  /* MLP chunk      */
-           ember_act_bytes(t, nq) * 2 + ember_act_bytes(t, H) * 2; /* last-token rows */
+           ember_act_bytes(t, nq) * 2 + ember_act_bytes(t, H) * 2 + /* last-token rows */
+           (hp->cls_head ? ember_act_bytes(t, hp->num_labels) : 0); /* score     */
 }
 
 /* x += Wdown(silu(RMSNorm(x) Wgate) * (RMSNorm(x) Wup)) over the rows of x,
@@ -375,6 +423,7 @@ static ember_status decoder_forward(const ember_fwd *f, ember_view *hidden, int 
         .load = decoder_load,                                                                 \
         .arena_bytes = decoder_arena_bytes,                                                   \
         .forward = decoder_forward,                                                           \
+        .head = decoder_head,                                                                 \
     }
 
 DECODER_ARCH(qwen3, "qwen3");
