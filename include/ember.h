@@ -396,8 +396,10 @@ EMBER_API ember_status ember_embed_tokens_all(ember_ctx *ctx, const int32_t *ids
 
 /* Outputs of the model's sequence-classification head: > 0 for a
  * cross-encoder (config.json architectures BertForSequenceClassification,
- * XLMRobertaForSequenceClassification, RobertaForSequenceClassification),
- * 0 for an embedding model or NULL. */
+ * XLMRobertaForSequenceClassification, RobertaForSequenceClassification,
+ * CamembertForSequenceClassification, and the decoders' Qwen3-, Qwen2-,
+ * Mistral- and LlamaForSequenceClassification), 0 for an embedding model or
+ * NULL. */
 EMBER_API int32_t ember_model_num_labels(const ember_model *model);
 
 typedef struct ember_rerank_options {
@@ -416,7 +418,9 @@ EMBER_API ember_rerank_options ember_rerank_default_options(void);
  * tokenized as Hugging Face tokenizers encodes tokenizer(query, text,
  * truncation="longest_first", max_length=ember_model_max_tokens()): the pair
  * template of tokenizer.json ([CLS] query [SEP] text [SEP] with token types
- * 0/1 for BERT, <s> query </s></s> text </s> for XLM-R). Texts are UTF-8
+ * 0/1 for BERT, <s> query </s></s> text </s> for XLM-R; a decoder's head
+ * reads the last token that is not pad_token_id, as transformers does, and
+ * ignores token types). Texts are UTF-8
  * (invalid sequences replaced by U+FFFD); query and texts[i] hold
  * query_len and lens[i] bytes. Writes n x ember_model_num_labels() scores
  * to `scores` (owned by the caller, `scores_len` floats of capacity) in
