@@ -27,6 +27,7 @@ from . import _ember
 
 __all__ = [
     "Model",
+    "CrossEncoder",
     "SentenceTransformer",
     "cos_sim",
     "version",
@@ -476,3 +477,132 @@ class Model:
 
 #: sentence-transformers' class name, for drop-in use: ``from ember import SentenceTransformer``.
 SentenceTransformer = Model
+
+
+class CrossEncoder:
+    """A cross-encoder (reranker) run by libember, with sentence-transformers'
+    ``CrossEncoder`` names and semantics for ``predict`` and ``rank``.
+
+    Args:
+        name_or_path: a model directory or hub id whose config.json names a
+            ``*ForSequenceClassification`` head (BERT, XLM-R, CamemBERT, and
+            the decoders Qwen3, Qwen2, Mistral, Llama: Qwen3-Reranker's
+            ``*-seq-cls`` conversions).
+        device, dtype, threads, cache_folder, revision, local_files_only:
+            as :class:`Model`.
+        max_length: longest pair in tokens; ``None`` = the model's own.
+
+    Raises:
+        ValueError: the model has no classification head, or bad arguments.
+        FileNotFoundError, RuntimeError: as :class:`Model`.
+    """
+
+    def __init__(
+        self,
+        name_or_path: Optional[str] = None,
+        device: Optional[str] = "cpu",
+        dtype: str = "f32",
+        threads: Optional[int] = None,
+        cache_folder: Optional[Union[str, os.PathLike]] = None,
+        revision: Optional[str] = None,
+        *,
+        max_length: Optional[int] = None,
+        local_files_only: bool = False,
+        model_name_or_path: Optional[str] = None,
+    ) -> None:
+        self._model = Model(name_or_path, device, dtype, threads, cache_folder, revision,
+                            max_seq_length=max_length, local_files_only=local_files_only,
+                            model_name_or_path=model_name_or_path)
+        self._m = self._model._m
+        self.num_labels: int = self._m.num_labels
+        if self.num_labels <= 0:
+            raise ValueError("not a cross-encoder: config.json architectures names no supported "
+                             "*ForSequenceClassification head")
+
+    @property
+    def max_length(self) -> int:
+        """Longest pair in tokens (pairs are cut longest-first to it)."""
+        return self._m.max_tokens
+
+    def __repr__(self) -> str:
+        return f"CrossEncoder(num_labels={self.num_labels}, max_length={self.max_length})"
+
+    def predict(
+        self,
+        sentences: Union[Sequence[str], Sequence[Sequence[str]]],
+        batch_size: int = 32,
+        show_progress_bar: Optional[bool] = None,
+        activation_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+        apply_softmax: bool = False,
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+    ) -> Any:
+        """Scores (query, text) pairs: ``(n,)`` for one label, ``(n, num_labels)``
+        otherwise; one pair in, one score (or row) out.
+
+        As sentence-transformers: one label gets a sigmoid unless
+        `activation_fn` is given, more labels give their logits;
+        `activation_fn` is a callable applied to the raw logits (a numpy
+        array), `apply_softmax` a softmax over the labels. Pairs sharing a
+        query are scored together; the order of the input is kept.
+        """
+        _check_int(batch_size, "batch_size", minimum=1, allow_none=False)
+        if convert_to_tensor:
+            raise ValueError("convert_to_tensor is not supported: Ember returns numpy arrays")
+        single = (isinstance(sentences, (list, tuple)) and len(sentences) == 2 and
+                  all(isinstance(x, str) for x in sentences))
+        pairs = [sentences] if single else list(sentences)
+        for i, p in enumerate(pairs):
+            if not (isinstance(p, (list, tuple)) and len(p) == 2 and
+                    isinstance(p[0], str) and isinstance(p[1], str)):
+                raise TypeError(f"sentences[{i}] must be a (query, text) pair of str")
+        raw = activation_fn is not None or apply_softmax
+        out = np.empty((len(pairs), self.num_labels), dtype=np.float32)
+        by_query: Dict[str, List[int]] = {}
+        for i, (q, _) in enumerate(pairs):
+            by_query.setdefault(q, []).append(i)
+        for q, idx in by_query.items():
+            for s in range(0, len(idx), batch_size):
+                part = idx[s:s + batch_size]
+                buf = np.empty((len(part), self.num_labels), dtype=np.float32)
+                self._m.rerank(q, [pairs[i][1] for i in part], buf, raw_scores=raw)
+                out[part] = buf
+        if apply_softmax and self.num_labels > 1:
+            e = np.exp(out - out.max(axis=1, keepdims=True))
+            out = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        if activation_fn is not None:
+            out = np.asarray(activation_fn(out), dtype=np.float32)
+        scores = out[:, 0] if self.num_labels == 1 else out
+        if not convert_to_numpy:
+            scores = list(scores)
+        return scores[0] if single else scores
+
+    def rank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        top_k: Optional[int] = None,
+        return_documents: bool = False,
+        batch_size: int = 32,
+        show_progress_bar: Optional[bool] = None,
+        activation_fn: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+        apply_softmax: bool = False,
+    ) -> List[Dict[str, Any]]:
+        """The documents best first, as sentence-transformers:
+        ``[{"corpus_id", "score", "text"?}]``, at most `top_k` of them."""
+        if self.num_labels != 1:
+            raise ValueError("rank needs a cross-encoder with one label")
+        if not isinstance(query, str):
+            raise TypeError("query must be str")
+        docs = list(documents)
+        scores = self.predict([(query, d) for d in docs], batch_size=batch_size,
+                              activation_fn=activation_fn, apply_softmax=apply_softmax)
+        order = sorted(range(len(docs)), key=lambda i: -float(scores[i]))
+        k = _check_int(top_k, "top_k", minimum=1)
+        rows = []
+        for i in order[:k] if k else order:
+            r: Dict[str, Any] = {"corpus_id": i, "score": float(scores[i])}
+            if return_documents:
+                r["text"] = docs[i]
+            rows.append(r)
+        return rows

@@ -709,6 +709,59 @@ static PyObject *Model_tokenize(ModelObject *self, PyObject *args, PyObject *kwd
 }
 
 /* id_to_token(id) -> str | None */
+/* rerank(query, texts, out, raw_scores=False, truncate=True) -> stats tuple:
+ * out (len(texts) x num_labels float32) gets ember_rerank's scores. */
+static PyObject *Model_rerank(ModelObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"query", "texts", "out", "raw_scores", "truncate", NULL};
+    PyObject *seq, *out;
+    const char *query;
+    Py_ssize_t query_len;
+    int raw = 0, truncate = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s#OO|pp", kwlist, &query, &query_len, &seq, &out,
+                                     &raw, &truncate))
+        return NULL;
+    const int32_t labels = ember_model_num_labels(self->model);
+    if (labels <= 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "the model is not a cross-encoder (config.json names no *ForSequenceClassification head)");
+        return NULL;
+    }
+    TextBatch tb;
+    if (textbatch_init(&tb, seq) < 0)
+        return NULL;
+    Py_buffer view;
+    if (get_out(out, &view, (int64_t)tb.n * labels) < 0) {
+        textbatch_free(&tb);
+        return NULL;
+    }
+    ember_rerank_options o = ember_rerank_default_options();
+    o.raw_scores = raw;
+    o.truncate = truncate;
+    ember_embed_stats stats;
+    memset(&stats, 0, sizeof stats);
+    ember_ctx *ctx = NULL;
+    ember_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = pool_acquire(self, &ctx);
+    if (st == EMBER_OK)
+        st = ember_rerank(ctx, query, (size_t)query_len, tb.texts, tb.lens, (int64_t)tb.n, &o,
+                          (float *)view.buf, view.len / 4, &stats);
+    pool_release(self, ctx);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    textbatch_free(&tb);
+    if (st != EMBER_OK)
+        return raise_status(st, "rerank");
+    return stats_tuple(&stats);
+}
+
+static PyObject *Model_get_num_labels(ModelObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong((long)ember_model_num_labels(self->model));
+}
+
 static PyObject *Model_id_to_token(ModelObject *self, PyObject *arg)
 {
     CHECK_MODEL(self);
@@ -733,6 +786,8 @@ static PyMethodDef Model_methods[] = {
     {"tokenize", (PyCFunction)(void (*)(void))Model_tokenize, METH_VARARGS | METH_KEYWORDS,
      "Token ids of each text, as the embedding calls see them."},
     {"id_to_token", (PyCFunction)Model_id_to_token, METH_O, "Token string of an id, or None."},
+    {"rerank", (PyCFunction)(void (*)(void))Model_rerank, METH_VARARGS | METH_KEYWORDS,
+     "Cross-encoder scores of texts against a query into out."},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef Model_getset[] = {
@@ -740,6 +795,7 @@ static PyGetSetDef Model_getset[] = {
     {"max_tokens", (getter)Model_get_max_tokens, NULL, "longest input in tokens", NULL},
     {"normalize", (getter)Model_get_normalize, NULL, "whether the model L2-normalizes", NULL},
     {"n_contexts", (getter)Model_get_n_contexts, NULL, "execution contexts created", NULL},
+    {"num_labels", (getter)Model_get_num_labels, NULL, "outputs of a cross-encoder's head (0: none)", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyTypeObject ModelType = {

@@ -11,6 +11,7 @@ class Model:
     max_tokens: int
     normalize: bool
     n_contexts: int
+    num_labels: int
 
     def __init__(
         self,
@@ -48,3 +49,6 @@ class Model:
         truncation_side: int = ...,
     ) -> List[List[int]]: ...
     def id_to_token(self, token_id: int) -> Optional[str]: ...
+    def rerank(
+        self, query: str, texts: Sequence[str], out: Any, raw_scores: bool = ..., truncate: bool = ...
+    ) -> Tuple[int, int, int, int]: ...
