@@ -28,6 +28,11 @@
  * left to get the same). Long inputs: attention is tiled (bounded memory)
  * and the MLP runs over chunks of tokens.
  *
+ * Rerankers: FAMILYForSequenceClassification checkpoints (Qwen3-Reranker
+ * converted to a score head) add `score` [labels, hidden], read at the last
+ * token that is not pad_token_id (the backend drops trailing pad ids, which
+ * a causal model's earlier states do not see).
+ *
  * A config.json whose auto_map names its own modeling code for AutoModel
  * (gte-Qwen2-*-instruct: Qwen2 with bidirectional attention) is refused:
  * sentence-transformers runs that code with trust_remote_code=True, and the
@@ -55,7 +60,7 @@ typedef struct decoder_weights {
 /* What tells the four model_types apart; the defaults are those of the
  * transformers config classes, for keys a config.json leaves out. */
 typedef struct decoder_variant {
-    const char *family;       /* for messages                                  */
+    const char *family;       /* messages, and FAMILYForSequenceClassification */
     int32_t default_kv_heads; /* absent num_key_value_heads (0: num_attention_heads) */
     int32_t default_max_pos;
     int32_t default_head_dim; /* absent head_dim (0: hidden / heads; null is
