@@ -17,6 +17,11 @@ grep -q "^pooling        cls (sentence-transformers files)" "$TMP/info.txt"
 grep -q "^modules        Transformer(bert) -> Pooling(cls) -> Normalize$" "$TMP/info.txt"
 # the Dense chain of a LaBSE-like model, in order, with activations
 DENSE="$(dirname "$CASE")/bert-dense-f32"
+# a cross-encoder says so (a decoder one: Qwen3ForSequenceClassification); an embedding model does not
+RERANK="$(dirname "$CASE")/rerank-qwen3"
+"$EMBER" info -m "$RERANK" | grep -q "^reranker       1 label: "
+"$EMBER" info -m "$RERANK" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["num_labels"]==1 and d["architecture"]=="qwen3", d'
+if "$EMBER" info -m "$CASE" | grep -q "^reranker"; then echo "an embedding model reported as a reranker" >&2; exit 1; fi
 "$EMBER" info -m "$DENSE" | grep -q "^modules        Transformer(bert) -> Pooling(.*) -> Dense(.*->.*, tanh) -> Dense(.*) -> Normalize$"
 "$EMBER" info -m "$CASE" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["dimension"]==64 and d["pooling"]=="cls" and d["normalize"] and d["modules"].startswith("Transformer(bert)"), d'
 

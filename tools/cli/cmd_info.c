@@ -49,14 +49,14 @@ int cmd_info(int argc, char **argv) {
                "\"pooling_from_files\":%s,\"normalize\":%s,\"lowercase\":%s,\"file_dtype\":\"%s\","
                "\"compute_dtype\":\"%s\",\"parameters\":%lld,\"shards\":%d,\"driver\":\"%s\","
                "\"kernels\":\"%s\",\"cpu_features\":\"%s\",\"tokenizer\":%s,\"modules\":\"%s\","
-               "\"prompts\":{",
+               "\"num_labels\":%d,\"prompts\":{",
                i.architecture, i.dim, i.hidden_size, i.n_layers, i.n_heads, i.n_kv_heads, i.head_dim,
                i.intermediate_size,
                i.vocab_size, i.max_position_embeddings, i.max_tokens, ember_pooling_name(i.pooling),
                i.pooling_from_files ? "true" : "false", i.normalize ? "true" : "false",
                i.lowercase_input ? "true" : "false", i.file_dtype, i.compute_dtype,
                (long long)i.n_parameters, i.n_shards, i.driver, i.kernels, i.cpu_features,
-               i.has_tokenizer ? "true" : "false", i.modules ? i.modules : "");
+               i.has_tokenizer ? "true" : "false", i.modules ? i.modules : "", ember_model_num_labels(m));
         for (int32_t p = 0; p < i.n_prompts; p++) {
             const char *name = ember_model_prompt_name(m, p), *text = ember_model_prompt_text(m, p);
             if (p)
@@ -96,6 +96,10 @@ int cmd_info(int argc, char **argv) {
         printf("driver         %s (%s)\n", i.driver, i.kernels);
         printf("cpu features   %s\n", i.cpu_features);
         printf("tokenizer      %s\n", i.has_tokenizer ? "yes" : "none (token ids only)");
+        const int32_t labels = ember_model_num_labels(m);
+        if (labels > 0)
+            printf("reranker       %d label%s: a sequence-classification head (ember rerank)\n", labels,
+                   labels == 1 ? "" : "s");
     }
     ember_model_free(m);
     return 0;
