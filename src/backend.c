@@ -760,29 +760,13 @@ static ember_status drop_trailing_pads(const ember_model *m, const int32_t *ids,
     return EMBER_OK;
 }
 
+/* The rerank of checked (and, for decoder heads, trimmed) sequences. */
 static ember_status rerank_all(ember_ctx *c, const int32_t *ids, const int32_t *types,
                                const int64_t *offsets, int64_t n, float *out, ember_embed_stats *stats);
 
 ember_status ember_backend_rerank(ember_ctx *c, const int32_t *ids, const int32_t *types,
                                   const int64_t *offsets, int64_t n, float *out,
                                   ember_embed_stats *stats) {
-    int32_t *tids = NULL, *ttypes = NULL;
-    int64_t *toffs = NULL;
-    ember_status st = EMBER_OK;
-    if (n > 0 && (st = validate(c, ids, offsets, n, 0)) == EMBER_OK)
-        st = drop_trailing_pads(c->model, ids, types, offsets, n, &tids, &ttypes, &toffs);
-    if (st == EMBER_OK)
-        st = toffs ? rerank_all(c, tids, ttypes, toffs, n, out, stats)
-                   : rerank_all(c, ids, types, offsets, n, out, stats);
-    free(tids);
-    free(ttypes);
-    free(toffs);
-    return st;
-}
-
-/* The rerank of (already trimmed) sequences: checks, then passes. */
-static ember_status rerank_all(ember_ctx *c, const int32_t *ids, const int32_t *types,
-                               const int64_t *offsets, int64_t n, float *out, ember_embed_stats *stats) {
     const ember_model *m = c->model;
     if (!m->hp.cls_head || !m->arch->head)
         return ember_error(EMBER_E_UNSUPPORTED,
@@ -796,6 +780,21 @@ static ember_status rerank_all(ember_ctx *c, const int32_t *ids, const int32_t *
         return n < 0 ? ember_error(EMBER_E_INVALID_ARGUMENT, "n = %lld is negative", (long long)n)
                      : EMBER_OK;
     EMBER_TRY(validate(c, ids, offsets, n, 0));
+    int32_t *tids, *ttypes;
+    int64_t *toffs;
+    ember_status st = drop_trailing_pads(m, ids, types, offsets, n, &tids, &ttypes, &toffs);
+    if (st == EMBER_OK)
+        st = toffs ? rerank_all(c, tids, ttypes, toffs, n, out, stats)
+                   : rerank_all(c, ids, types, offsets, n, out, stats);
+    free(tids);
+    free(ttypes);
+    free(toffs);
+    return st;
+}
+
+static ember_status rerank_all(ember_ctx *c, const int32_t *ids, const int32_t *types,
+                               const int64_t *offsets, int64_t n, float *out, ember_embed_stats *stats) {
+    const ember_model *m = c->model;
     /* decoders have no token types: the pair template's are ignored */
     const int32_t ntypes = m->hp.cls_head == EMBER_HEAD_SCORE ? INT32_MAX
                            : m->hp.type_vocab_size > 0        ? m->hp.type_vocab_size

@@ -198,19 +198,6 @@ static ember_status parse_decoder(const json_t *root, const char *what, const de
     return parse_head(root, what, v, hp);
 }
 
-static ember_status qwen3_parse_config(const json_t *root, const char *what, ember_hparams *hp) {
-    return parse_decoder(root, what, &k_qwen3, hp);
-}
-static ember_status qwen2_parse_config(const json_t *root, const char *what, ember_hparams *hp) {
-    return parse_decoder(root, what, &k_qwen2, hp);
-}
-static ember_status mistral_parse_config(const json_t *root, const char *what, ember_hparams *hp) {
-    return parse_decoder(root, what, &k_mistral, hp);
-}
-static ember_status llama_parse_config(const json_t *root, const char *what, ember_hparams *hp) {
-    return parse_decoder(root, what, &k_llama, hp);
-}
-
 static ember_status load_layer(const ember_hparams *hp, ember_wloader *L, int32_t l,
                                decoder_layer *y) {
     const int64_t H = hp->hidden_size, I = hp->intermediate_size, d = hp->head_dim;
@@ -412,7 +399,12 @@ static ember_status decoder_forward(const ember_fwd *f, ember_view *hidden, int 
     return EMBER_OK;
 }
 
+/* One model_type: its config parser (the variant's) and the shared pass. */
 #define DECODER_ARCH(NAME, TYPE)                                                            \
+    static ember_status NAME##_parse_config(const json_t *root, const char *what,            \
+                                            ember_hparams *hp) {                             \
+        return parse_decoder(root, what, &k_##NAME, hp);                                     \
+    }                                                                                         \
     static const char *const NAME##_model_types[] = {TYPE, NULL};                            \
     const ember_arch ember_arch_##NAME = {                                                    \
         .name = TYPE,                                                                         \

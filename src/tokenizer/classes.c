@@ -79,15 +79,11 @@ static ember_status load_side_json(const char *dir, const char *name, json_t **o
 
 /* A boolean of tokenizer_config.json; absent or null (Python's None): def. */
 static ember_status cfg_bool(const json_t *cfg, const char *key, bool def, const char *what, bool *out) {
-    const json_t *v = json_object_get(cfg, key);
     *out = def;
-    if (!v || json_is_null(v))
+    if (json_is_null(json_object_get(cfg, key)))
         return EMBER_OK;
-    if (!json_is_boolean(v))
-        return ember_error(EMBER_E_FORMAT, "%s: '%s' must be a boolean, found %s", what, key,
-                           ember_json_type_name(v));
-    *out = json_is_true(v);
-    return EMBER_OK;
+    const ember_status st = ember_json_bool(cfg, key, what, out);
+    return st == EMBER_E_NOT_FOUND ? EMBER_OK : st;
 }
 
 static bool is_class(const char *cls, const char *name) {

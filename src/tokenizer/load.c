@@ -8,7 +8,6 @@
  * naming it, never approximated; malformed files give EMBER_E_FORMAT with the
  * file and the offending key.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
